@@ -1,0 +1,10 @@
+DROP TABLE execution_processes;
+DROP TABLE task_attempts;
+DROP TABLE tasks;
+DROP TABLE projects;
+DROP TABLE repositories;
+DROP TABLE api_tokens;
+DROP TABLE memberships;
+DROP TABLE users;
+DROP TABLE organizations;
+DROP FUNCTION switchyard_touch_updated_at();

@@ -1,0 +1,175 @@
+//! The local capacity backend: keeps N `switchyard-worker` processes alive, restarting any
+//! that exit, and stops them on shutdown (SIGTERM, then SIGKILL after a grace period).
+
+use shared::config::Settings;
+use shared::shutdown::CancellationToken;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// How long workers get to finish after SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Live view of the worker processes, for operators and tests.
+#[derive(Clone, Default)]
+pub struct WorkerPool {
+    pids: Arc<Mutex<Vec<Option<u32>>>>,
+}
+
+impl WorkerPool {
+    /// Process ids of the workers alive right now.
+    pub fn pids(&self) -> Vec<u32> {
+        self.pids
+            .lock()
+            .map(|p| p.iter().flatten().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn set(&self, slot: usize, pid: Option<u32>) {
+        if let Ok(mut pids) = self.pids.lock() {
+            if pids.len() <= slot {
+                pids.resize(slot + 1, None);
+            }
+            pids[slot] = pid;
+        }
+    }
+}
+
+/// The worker binary: configured, else `switchyard-worker` next to this executable (or one
+/// folder up, where cargo puts binaries relative to test executables).
+pub fn worker_binary(settings: &Settings) -> anyhow::Result<PathBuf> {
+    if let Some(bin) = &settings.scheduler.worker_bin {
+        return Ok(bin.clone());
+    }
+    let exe = std::env::current_exe()?;
+    let here = exe.parent();
+    let candidates = [here, here.and_then(Path::parent)];
+    if let Some(found) = candidates
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("switchyard-worker"))
+        .find(|c| c.is_file())
+    {
+        return Ok(found);
+    }
+    anyhow::bail!(
+        "switchyard-worker not found next to {}; set scheduler.worker_bin",
+        exe.display()
+    )
+}
+
+/// Runs `settings.scheduler.local_workers` workers until `shutdown`, then stops them.
+/// Workers get this process's settings through a JSON config file.
+pub async fn run(
+    settings: Settings,
+    pool: WorkerPool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let bin = worker_binary(&settings)?;
+    std::fs::create_dir_all(&settings.worker.data_dir)?;
+    let config_path = settings.worker.data_dir.join("worker-config.json");
+    write_private(&config_path, &serde_json::to_vec_pretty(&settings)?)?;
+    tracing::info!(workers = settings.scheduler.local_workers, bin = %bin.display(), "starting local workers");
+
+    let mut slots = Vec::new();
+    for slot in 0..settings.scheduler.local_workers {
+        let bin = bin.clone();
+        let config_path = config_path.clone();
+        let pool = pool.clone();
+        let shutdown = shutdown.clone();
+        slots.push(tokio::spawn(async move {
+            keep_alive(slot, &bin, &config_path, pool, shutdown).await
+        }));
+    }
+    for s in slots {
+        s.await?;
+    }
+    Ok(())
+}
+
+/// Keeps one worker slot filled, with a short backoff when workers exit quickly.
+async fn keep_alive(
+    slot: usize,
+    bin: &Path,
+    config: &Path,
+    pool: WorkerPool,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        let started = tokio::time::Instant::now();
+        let mut child = match spawn_worker(slot, bin, config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(slot, error = %e, "could not start worker");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        pool.set(slot, child.id());
+        tokio::select! {
+            status = child.wait() => {
+                pool.set(slot, None);
+                tracing::warn!(slot, ?status, "worker exited; restarting");
+                if started.elapsed() > Duration::from_secs(5) {
+                    backoff = Duration::from_millis(100);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            _ = shutdown.cancelled() => {
+                stop_worker(&mut child).await;
+                pool.set(slot, None);
+                return;
+            }
+        }
+    }
+}
+
+fn spawn_worker(slot: usize, bin: &Path, config: &Path) -> std::io::Result<Child> {
+    let mut cmd = Command::new(bin);
+    cmd.env("SWITCHYARD_CONFIG", config)
+        .env("SWITCHYARD_WORKER_SLOT", slot.to_string())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd.spawn()
+}
+
+async fn stop_worker(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: plain kill(2) on a pid we own; no memory is touched.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+    }
+    if tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
+/// Writes the config (it holds credentials) readable by this user only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}

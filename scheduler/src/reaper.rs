@@ -1,0 +1,247 @@
+//! Recovers from lost workers and a lost queue. Postgres is the source of truth:
+//! - a running attempt whose lease expired goes back to queued (bounded retries) or fails;
+//! - a scheduled attempt that the Redis queue no longer holds (flush, restart, a worker
+//!   that died between reading and claiming) is enqueued again.
+
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use redis::aio::ConnectionManager;
+use shared::bus;
+use shared::db::Db;
+use shared::db::models::{ExecutionProcess, NewExecutionProcess, TaskAttempt};
+use shared::db::schema::{execution_processes, task_attempts};
+use shared::domain::{AttemptStatus, ProcessStatus};
+use shared::keys::Keys;
+use shared::logstore;
+use shared::queue::{self, QueueEntry};
+use shared::store::ObjectStore;
+use shared::wire;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Why a process (and, once retries are spent, its attempt) failed when its worker vanished.
+pub const LOST_WORKER_REASON: &str = "worker lost: lease expired";
+
+/// What the reaper changed in one pass, for the events it publishes after commit.
+struct Reaped {
+    attempt: TaskAttempt,
+    lost: Vec<ExecutionProcess>,
+    created: Vec<ExecutionProcess>,
+}
+
+/// Handles every running attempt whose lease has expired; returns how many.
+pub async fn reap_expired_leases(
+    db: &Db,
+    redis: &mut ConnectionManager,
+    keys: &Keys,
+    store: &ObjectStore,
+) -> anyhow::Result<usize> {
+    let mut conn = db.conn().await?;
+    let reaped: Vec<Reaped> = conn
+        .transaction::<_, diesel::result::Error, _>(|conn| {
+            async move {
+                let expired: Vec<TaskAttempt> = task_attempts::table
+                    .filter(task_attempts::status.eq(AttemptStatus::Running))
+                    .filter(task_attempts::lease_expires_at.lt(now))
+                    .select(TaskAttempt::as_select())
+                    .for_update()
+                    .skip_locked()
+                    .load(conn)
+                    .await?;
+                let mut out = Vec::with_capacity(expired.len());
+                for attempt in expired {
+                    out.push(requeue_or_fail(conn, attempt).await?);
+                }
+                Ok(out)
+            }
+            .scope_boxed()
+        })
+        .await?;
+
+    for r in &reaped {
+        let org = r.attempt.org_id;
+        for p in &r.lost {
+            // Keep the dead run's log complete: whatever only the tail held becomes a segment.
+            match logstore::seal_abandoned(store, redis, keys, org, p.id).await {
+                Ok(total) => {
+                    let _ = diesel::update(execution_processes::table.find(p.id))
+                        .set(execution_processes::entry_count.eq(total as i64))
+                        .execute(&mut conn)
+                        .await;
+                }
+                Err(e) => {
+                    tracing::warn!(process.id = %p.id, error = %e, "could not seal log of lost process")
+                }
+            }
+            bus::emit(
+                redis,
+                keys,
+                org,
+                "process.updated",
+                &wire::Process::from(p.clone()),
+            )
+            .await;
+        }
+        for p in &r.created {
+            bus::emit(
+                redis,
+                keys,
+                org,
+                "process.created",
+                &wire::Process::from(p.clone()),
+            )
+            .await;
+        }
+        bus::emit(
+            redis,
+            keys,
+            org,
+            "attempt.updated",
+            &wire::Attempt::from(r.attempt.clone()),
+        )
+        .await;
+        tracing::warn!(
+            attempt.id = %r.attempt.id, org.id = %org, status = %r.attempt.status,
+            retry_count = r.attempt.retry_count, "lease expired"
+        );
+    }
+    Ok(reaped.len())
+}
+
+async fn requeue_or_fail(
+    conn: &mut diesel_async::AsyncPgConnection,
+    attempt: TaskAttempt,
+) -> Result<Reaped, diesel::result::Error> {
+    let retry = attempt.retry_count < attempt.max_retries;
+    let lost: Vec<ExecutionProcess> = diesel::update(
+        execution_processes::table
+            .filter(execution_processes::attempt_id.eq(attempt.id))
+            .filter(execution_processes::status.eq(ProcessStatus::Running)),
+    )
+    .set((
+        execution_processes::status.eq(ProcessStatus::Failed),
+        execution_processes::failure_reason.eq(LOST_WORKER_REASON),
+        execution_processes::finished_at.eq(now),
+    ))
+    .returning(ExecutionProcess::as_returning())
+    .get_results(conn)
+    .await?;
+
+    let mut created = Vec::new();
+    let attempt = if retry {
+        // The retry runs the interrupted processes again, as new processes with logs of their own.
+        for p in &lost {
+            let copy = NewExecutionProcess {
+                id: Uuid::now_v7(),
+                org_id: p.org_id,
+                attempt_id: p.attempt_id,
+                run_reason: p.run_reason,
+                status: ProcessStatus::Queued,
+                prompt: &p.prompt,
+            };
+            created.push(
+                diesel::insert_into(execution_processes::table)
+                    .values(&copy)
+                    .returning(ExecutionProcess::as_returning())
+                    .get_result(conn)
+                    .await?,
+            );
+        }
+        diesel::update(task_attempts::table.find(attempt.id))
+            .set((
+                task_attempts::status.eq(AttemptStatus::Queued),
+                task_attempts::retry_count.eq(attempt.retry_count + 1),
+                task_attempts::worker_id.eq(None::<String>),
+                task_attempts::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                task_attempts::queued_at.eq(now),
+            ))
+            .returning(TaskAttempt::as_returning())
+            .get_result(conn)
+            .await?
+    } else {
+        diesel::update(
+            execution_processes::table
+                .filter(execution_processes::attempt_id.eq(attempt.id))
+                .filter(execution_processes::status.eq(ProcessStatus::Queued)),
+        )
+        .set((
+            execution_processes::status.eq(ProcessStatus::Killed),
+            execution_processes::failure_reason.eq("attempt failed before this process ran"),
+            execution_processes::finished_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+        let reason = format!(
+            "{LOST_WORKER_REASON}; no retries left after {} attempts",
+            attempt.retry_count + 1
+        );
+        diesel::update(task_attempts::table.find(attempt.id))
+            .set((
+                task_attempts::status.eq(AttemptStatus::Failed),
+                task_attempts::failure_reason.eq(reason),
+                task_attempts::worker_id.eq(None::<String>),
+                task_attempts::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                task_attempts::finished_at.eq(now),
+            ))
+            .returning(TaskAttempt::as_returning())
+            .get_result(conn)
+            .await?
+    };
+    Ok(Reaped {
+        attempt,
+        lost,
+        created,
+    })
+}
+
+/// Enqueues again every scheduled attempt the Redis queue no longer holds. Entries stuck
+/// with a consumer that never acknowledged them for `redeliver_after` are taken back first.
+/// `grace` skips attempts scheduled moments ago, whose push may still be in flight.
+pub async fn requeue_missing(
+    db: &Db,
+    redis: &mut ConnectionManager,
+    keys: &Keys,
+    redeliver_after: Duration,
+    grace: Duration,
+) -> anyhow::Result<usize> {
+    let reclaimed =
+        queue::reclaim_abandoned(redis, keys, redeliver_after.as_millis() as usize).await?;
+    if !reclaimed.is_empty() {
+        tracing::info!(
+            count = reclaimed.len(),
+            "took back queue entries a consumer abandoned"
+        );
+    }
+    let members = queue::members(redis, keys).await?;
+    let mut conn = db.conn().await?;
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
+    let scheduled: Vec<(Uuid, Uuid, Option<String>)> = task_attempts::table
+        .filter(task_attempts::status.eq(AttemptStatus::Scheduled))
+        .filter(task_attempts::scheduled_at.lt(cutoff))
+        .select((
+            task_attempts::id,
+            task_attempts::org_id,
+            task_attempts::trace_context,
+        ))
+        .load(&mut conn)
+        .await?;
+    let missing: Vec<QueueEntry> = scheduled
+        .into_iter()
+        .filter(|(id, _, _)| !members.contains(id))
+        .map(|(attempt_id, org_id, traceparent)| QueueEntry {
+            attempt_id,
+            org_id,
+            traceparent,
+        })
+        .collect();
+    if !missing.is_empty() {
+        tracing::warn!(
+            count = missing.len(),
+            "re-enqueueing scheduled attempts missing from the queue"
+        );
+        queue::enqueue(redis, keys, &missing).await?;
+    }
+    Ok(missing.len())
+}

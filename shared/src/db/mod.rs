@@ -1,0 +1,87 @@
+//! Postgres access: the generated schema, row models, the connection pool and migrations.
+
+pub mod models;
+pub mod schema;
+
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::Duration;
+
+use crate::config::DatabaseSettings;
+
+/// The migrations under `migrations/`, compiled in so every binary can apply them.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// A pooled connection.
+pub type Conn = Object<AsyncPgConnection>;
+
+/// Why the database could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("timed out waiting for a database connection")]
+    PoolTimeout,
+    #[error("database connection failed: {0}")]
+    Connect(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// The connection pool of one process, sized and timed by [`DatabaseSettings`].
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<AsyncPgConnection>,
+    wait: Duration,
+}
+
+impl Db {
+    /// Builds the pool; connections are opened lazily, each with the statement timeout set.
+    pub fn new(settings: &DatabaseSettings) -> anyhow::Result<Db> {
+        let statement_timeout_ms = settings.statement_timeout_ms;
+        let mut manager_config = ManagerConfig::default();
+        manager_config.custom_setup = Box::new(move |url| {
+            Box::pin(async move {
+                let mut conn = AsyncPgConnection::establish(url).await?;
+                diesel::sql_query(format!("SET statement_timeout = {statement_timeout_ms}"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            })
+        });
+        let manager =
+            AsyncDieselConnectionManager::new_with_config(settings.url.clone(), manager_config);
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .build()?;
+        Ok(Db {
+            pool,
+            wait: Duration::from_millis(settings.pool_timeout_ms),
+        })
+    }
+
+    /// A connection from the pool, or [`DbError::PoolTimeout`] after the configured wait.
+    pub async fn conn(&self) -> Result<Conn, DbError> {
+        match tokio::time::timeout(self.wait, self.pool.get()).await {
+            Err(_) => Err(DbError::PoolTimeout),
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(DbError::Connect(e.to_string())),
+        }
+    }
+}
+
+/// Applies every pending migration. Runs the synchronous harness on a blocking thread.
+pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
+            diesel::Connection::establish(&url)?;
+        conn.run_pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+        Ok(())
+    })
+    .await?
+}

@@ -1,0 +1,246 @@
+//! Row models: one `Queryable` struct per table, plus the `Insertable` forms the services
+//! write. Conversions into wire types live in `crate::wire`.
+//!
+//! Postgres arrays come back as `Vec<Option<T>>` (array elements are nullable in SQL);
+//! the columns are never written with NULL elements, and `crate::wire` flattens them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::*;
+use crate::domain::{
+    AttemptStatus, MemberRole, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organizations, check_for_backend(diesel::pg::Pg))]
+pub struct Organization {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub max_concurrent_attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: Uuid,
+    pub github_id: Option<i64>,
+    pub login: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub avatar_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = memberships, check_for_backend(diesel::pg::Pg))]
+pub struct Membership {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub user_id: Uuid,
+    pub role: MemberRole,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_tokens, check_for_backend(diesel::pg::Pg))]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub token_hash: Vec<u8>,
+    pub scopes: Vec<Option<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct NewApiToken<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub token_hash: &'a [u8],
+    pub scopes: Vec<Option<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = repositories, check_for_backend(diesel::pg::Pg))]
+pub struct Repository {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub url: String,
+    pub default_branch: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = repositories)]
+pub struct NewRepository<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub default_branch: &'a str,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = projects, check_for_backend(diesel::pg::Pg))]
+pub struct Project {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub repository_id: Uuid,
+    pub name: String,
+    pub key_prefix: String,
+    pub task_counter: i64,
+    pub default_branch: String,
+    pub setup_script: Option<String>,
+    pub cleanup_script: Option<String>,
+    pub dev_script: Option<String>,
+    pub default_executor: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = projects)]
+pub struct NewProject<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub repository_id: Uuid,
+    pub name: &'a str,
+    pub key_prefix: &'a str,
+    pub default_branch: &'a str,
+    pub setup_script: Option<&'a str>,
+    pub cleanup_script: Option<&'a str>,
+    pub dev_script: Option<&'a str>,
+    pub default_executor: &'a str,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg))]
+pub struct Task {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub project_id: Uuid,
+    pub number: i64,
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatus,
+    pub position: f64,
+    pub priority: TaskPriority,
+    pub labels: Vec<Option<String>>,
+    pub assignee_ids: Vec<Option<Uuid>>,
+    pub parent_task_id: Option<Uuid>,
+    pub origin: TaskOrigin,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = tasks)]
+pub struct NewTask<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub project_id: Uuid,
+    pub number: i64,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub status: TaskStatus,
+    pub position: f64,
+    pub priority: TaskPriority,
+    pub labels: Vec<Option<String>>,
+    pub assignee_ids: Vec<Option<Uuid>>,
+    pub parent_task_id: Option<Uuid>,
+    pub origin: TaskOrigin,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = task_attempts, check_for_backend(diesel::pg::Pg))]
+pub struct TaskAttempt {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub task_id: Uuid,
+    pub executor: String,
+    pub base_branch: String,
+    pub branch: String,
+    pub base_commit: Option<String>,
+    pub head_commit: Option<String>,
+    pub status: AttemptStatus,
+    pub stop_requested: bool,
+    pub worker_id: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub retry_count: i32,
+    pub max_retries: i32,
+    pub failure_reason: Option<String>,
+    pub diff_summary: Option<serde_json::Value>,
+    pub diff_object_key: Option<String>,
+    pub pr_url: Option<String>,
+    pub pr_state: Option<String>,
+    pub trace_context: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = task_attempts)]
+pub struct NewTaskAttempt<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub task_id: Uuid,
+    pub executor: &'a str,
+    pub base_branch: &'a str,
+    pub branch: &'a str,
+    pub status: AttemptStatus,
+    pub max_retries: i32,
+    pub trace_context: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = execution_processes, check_for_backend(diesel::pg::Pg))]
+pub struct ExecutionProcess {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub attempt_id: Uuid,
+    pub run_reason: RunReason,
+    pub status: ProcessStatus,
+    pub prompt: String,
+    pub exit_code: Option<i32>,
+    pub failure_reason: Option<String>,
+    pub agent_session_id: Option<String>,
+    pub entry_count: i64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = execution_processes)]
+pub struct NewExecutionProcess<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub attempt_id: Uuid,
+    pub run_reason: RunReason,
+    pub status: ProcessStatus,
+    pub prompt: &'a str,
+}

@@ -1,0 +1,157 @@
+//! Domain enums and the state machines they move through. Stored as checked text in
+//! Postgres; the string forms here are the single source of truth for both.
+
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Declares a text-backed enum usable in diesel models, serde and the OpenAPI document.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
+                 AsExpression, FromSqlRow, utoipa::ToSchema)]
+        #[diesel(sql_type = Text)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored and wire form.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(UnknownVariant { kind: stringify!($name), value: other.to_owned() }),
+                }
+            }
+        }
+
+        impl ToSql<Text, Pg> for $name {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                <str as ToSql<Text, Pg>>::to_sql(self.as_str(), out)
+            }
+        }
+
+        impl FromSql<Text, Pg> for $name {
+            fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+                let s = <String as FromSql<Text, Pg>>::from_sql(bytes)?;
+                Ok(s.parse()?)
+            }
+        }
+    };
+}
+
+/// A stored string that names no variant (a schema and code out of step).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {kind} value {value:?}")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+text_enum!(
+    /// A person's role in an organization.
+    MemberRole { Owner => "owner", Admin => "admin", Member => "member", Viewer => "viewer" }
+);
+
+text_enum!(
+    /// Board columns; attempts move tasks between them (DESIGN.md §2).
+    TaskStatus {
+        Todo => "todo",
+        InProgress => "inprogress",
+        InReview => "inreview",
+        Done => "done",
+        Cancelled => "cancelled",
+    }
+);
+
+text_enum!(
+    /// How urgent a task is.
+    TaskPriority { None => "none", Low => "low", Medium => "medium", High => "high", Urgent => "urgent" }
+);
+
+text_enum!(
+    /// Where a task came from.
+    TaskOrigin { Ui => "ui", Api => "api", Github => "github" }
+);
+
+text_enum!(
+    /// queued → scheduled → running → succeeded | failed | cancelled. A follow-up or a
+    /// lost lease sends a finished or running attempt back to queued.
+    AttemptStatus {
+        Queued => "queued",
+        Scheduled => "scheduled",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl AttemptStatus {
+    /// The attempt holds (or waits for) a worker slot.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            AttemptStatus::Queued | AttemptStatus::Scheduled | AttemptStatus::Running
+        )
+    }
+}
+
+text_enum!(
+    /// The lifecycle of one executor run inside an attempt.
+    ProcessStatus {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Killed => "killed",
+    }
+);
+
+impl ProcessStatus {
+    /// The process will produce no more output.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            ProcessStatus::Succeeded | ProcessStatus::Failed | ProcessStatus::Killed
+        )
+    }
+}
+
+text_enum!(
+    /// Why an execution process runs.
+    RunReason {
+        SetupScript => "setupscript",
+        CodingAgent => "codingagent",
+        FollowUp => "followup",
+        CleanupScript => "cleanupscript",
+        DevServer => "devserver",
+    }
+);
+
+text_enum!(
+    /// What an org API token may do.
+    TokenScope { Read => "read", Write => "write", Runs => "runs", Admin => "admin" }
+);

@@ -1,0 +1,64 @@
+//! Every Redis key and channel name, in one place, under the configured prefix, so tests
+//! and deployments sharing a server never see each other's data.
+
+use uuid::Uuid;
+
+/// Builds Redis key and channel names under one prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Keys {
+        Keys {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The attempt queue: a stream read by the `workers` consumer group.
+    pub fn queue(&self) -> String {
+        format!("{}:queue:attempts", self.prefix)
+    }
+
+    /// Attempt ids with a live entry in the queue stream. The scheduler compares it with
+    /// Postgres to re-enqueue what Redis lost.
+    pub fn queue_members(&self) -> String {
+        format!("{}:queue:members", self.prefix)
+    }
+
+    /// Pub/sub channel of one process's log patches.
+    pub fn log_channel(&self, process_id: Uuid) -> String {
+        format!("{}:logs:{process_id}", self.prefix)
+    }
+
+    /// The patches of one process not yet durable in the object store (a list of JSON
+    /// batches); late viewers read it between the store and the live channel.
+    pub fn log_tail(&self, process_id: Uuid) -> String {
+        format!("{}:logtail:{process_id}", self.prefix)
+    }
+
+    /// Pub/sub channel announcing a new diff version of an attempt.
+    pub fn diff_channel(&self, attempt_id: Uuid) -> String {
+        format!("{}:diff:{attempt_id}", self.prefix)
+    }
+
+    /// The org event history (a capped stream) that `Last-Event-ID` resumes from.
+    pub fn org_events(&self, org_id: Uuid) -> String {
+        format!("{}:org:{org_id}:events", self.prefix)
+    }
+
+    /// Pub/sub channel of one org's events.
+    pub fn org_channel(&self, org_id: Uuid) -> String {
+        format!("{}:org:{org_id}", self.prefix)
+    }
+
+    /// Pattern matching every channel under the prefix, for one subscription per process.
+    pub fn all_channels(&self) -> String {
+        format!("{}:*", self.prefix)
+    }
+}

@@ -1,0 +1,20 @@
+//! Everything two or more Switchyard services need: domain types and state machines,
+//! wire types, the database schema and models, Redis keys, queue and event bus, the
+//! object store, configuration, telemetry and shutdown.
+
+pub mod bus;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod keys;
+pub mod logs;
+pub mod logstore;
+pub mod queue;
+pub mod redis_conn;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
+pub mod tokens;
+pub mod wire;

@@ -1,0 +1,261 @@
+//! Test support: each test gets its own database (cloned from a migrated template), its
+//! own Redis key prefix and its own S3 bucket, against real servers.
+//!
+//! Servers come from the environment (`scripts/test` sets these), with the defaults of a
+//! developer machine:
+//! - `SWITCHYARD_TEST_DATABASE_URL` — an admin URL (default `postgres://postgres@127.0.0.1:5432/postgres`)
+//! - `SWITCHYARD_TEST_REDIS_URL` — default `redis://127.0.0.1:6379/`
+//! - `SWITCHYARD_TEST_S3_ENDPOINT` — if unset, an `s3s-fs` from `PATH` is started for the
+//!   test process on a free port.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::config::Settings;
+
+/// S3 credentials used by test servers.
+pub const S3_ACCESS_KEY: &str = "switchyard";
+pub const S3_SECRET_KEY: &str = "switchyard-secret";
+
+/// One test's isolated slice of the real services.
+pub struct TestEnv {
+    pub settings: Settings,
+    pub db_name: String,
+    admin_url: String,
+    /// Scratch space for repositories, worker data and the like; removed on drop.
+    pub dir: PathBuf,
+}
+
+impl TestEnv {
+    /// Creates the database, picks a Redis prefix, creates the bucket.
+    pub async fn new() -> TestEnv {
+        let admin_url = std::env::var("SWITCHYARD_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let template = ensure_template(&admin_url).await;
+        let id = Uuid::new_v4().simple().to_string();
+        let db_name = format!("sy_test_{}", &id[..16]);
+        let mut admin = AsyncPgConnection::establish(&admin_url)
+            .await
+            .expect("connect to the test Postgres admin database");
+        diesel::sql_query(format!("CREATE DATABASE {db_name} TEMPLATE {template}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database from template");
+
+        let mut settings = Settings::default();
+        settings.database.url = replace_db(&admin_url, &db_name);
+        settings.database.pool_size = 8;
+        settings.redis.url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+        settings.redis.prefix = format!("sytest:{}", &id[..16]);
+        settings.s3.endpoint = Some(s3_endpoint());
+        settings.s3.bucket = format!("sytest-{}", &id[..16]);
+        settings.s3.access_key = S3_ACCESS_KEY.into();
+        settings.s3.secret_key = SecretString::from(S3_SECRET_KEY);
+        let dir = std::env::temp_dir().join(format!("switchyard-test-{}", &id[..16]));
+        std::fs::create_dir_all(&dir).expect("create test scratch dir");
+        settings.worker.data_dir = dir.join("worker");
+        settings.api.bind = "127.0.0.1:0".into();
+        // Short timings keep lease and retry tests quick.
+        settings.worker.lease_ms = 3_000;
+        settings.worker.heartbeat_ms = 500;
+        settings.worker.segment_flush_ms = 100;
+        settings.worker.diff_interval_ms = 200;
+        settings.scheduler.tick_ms = 100;
+        settings.scheduler.redeliver_after_ms = 3_000;
+        settings.scheduler.local_workers = 2;
+
+        crate::store::ObjectStore::new(&settings.s3)
+            .ensure_bucket()
+            .await
+            .expect("create test bucket");
+        TestEnv {
+            settings,
+            db_name,
+            admin_url,
+            dir,
+        }
+    }
+
+    /// A key in this test's Redis namespace.
+    pub fn redis_key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.settings.redis.prefix)
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let db_name = self.db_name.clone();
+        let redis_url = self.settings.redis.url.clone();
+        let prefix = self.settings.redis.prefix.clone();
+        // Drop may run inside a runtime: clean up from a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url).await {
+                    let _ = diesel::sql_query(format!(
+                        "DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
+                    ))
+                    .execute(&mut admin)
+                    .await;
+                }
+                if let Ok(client) = redis::Client::open(redis_url)
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}:*"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: redis::RedisResult<()> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                    }
+                }
+            });
+        })
+        .join();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    match url.rfind('/') {
+        Some(i) if i > "postgres://".len() => format!("{}/{db}", &url[..i]),
+        _ => format!("{url}/{db}"),
+    }
+}
+
+fn migrations_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
+}
+
+/// Hash of every migration file, so a changed migration gets a fresh template.
+fn migrations_hash() -> String {
+    let mut files = Vec::new();
+    let mut stack = vec![migrations_dir()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("read migrations dir")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = Sha256::new();
+    for f in files {
+        hasher.update(f.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&f).expect("read migration"));
+    }
+    hex::encode(&hasher.finalize()[..6])
+}
+
+/// Builds the migrated template database once per migration set, under an advisory lock
+/// so parallel test processes wait for one builder.
+async fn ensure_template(admin_url: &str) -> String {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("sy_template_{}", migrations_hash());
+            let mut admin = AsyncPgConnection::establish(admin_url)
+                .await
+                .expect("connect to the test Postgres admin database");
+            diesel::sql_query("SELECT pg_advisory_lock(727274)")
+                .execute(&mut admin)
+                .await
+                .expect("take template lock");
+            #[derive(diesel::QueryableByName)]
+            struct Exists {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                exists: bool,
+            }
+            let exists: Exists = diesel::sql_query(format!(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}') AS exists"
+            ))
+            .get_result(&mut admin)
+            .await
+            .expect("look up template");
+            if !exists.exists {
+                let building = format!("{name}_building");
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {building}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("drop stale template");
+                diesel::sql_query(format!("CREATE DATABASE {building}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create template");
+                crate::db::run_migrations(&replace_db(admin_url, &building))
+                    .await
+                    .expect("migrate template");
+                diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("publish template");
+            }
+            diesel::sql_query("SELECT pg_advisory_unlock(727274)")
+                .execute(&mut admin)
+                .await
+                .expect("release template lock");
+            name
+        })
+        .await
+        .clone()
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+/// The S3 endpoint for tests: from the environment, else an `s3s-fs` of this process's own.
+fn s3_endpoint() -> String {
+    if let Ok(url) = std::env::var("SWITCHYARD_TEST_S3_ENDPOINT") {
+        return url;
+    }
+    static OWN: OnceLock<(String, Mutex<Child>)> = OnceLock::new();
+    OWN.get_or_init(|| {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("switchyard-s3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create s3 dir");
+        let child = Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs (install it with scripts/services, or set SWITCHYARD_TEST_S3_ENDPOINT)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (format!("http://127.0.0.1:{port}"), Mutex::new(child))
+    })
+    .0
+    .clone()
+}

@@ -1,0 +1,385 @@
+//! What the API and its streams send and accept. These types are the public contract:
+//! the OpenAPI document is generated from them, and nothing here touches the database.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::models;
+use crate::domain::{
+    AttemptStatus, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
+};
+
+/// The error envelope every failing request answers with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A stable, snake_case `code` for programs and a `message` for people.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// One page of a list; `next_cursor` is absent on the last page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Project {
+    pub id: Uuid,
+    pub name: String,
+    pub key_prefix: String,
+    pub repository: Repository,
+    pub default_branch: String,
+    pub setup_script: Option<String>,
+    pub cleanup_script: Option<String>,
+    pub dev_script: Option<String>,
+    pub default_executor: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Project {
+    /// Joins a project row with its repository row.
+    pub fn from_rows(p: models::Project, r: models::Repository) -> Project {
+        Project {
+            id: p.id,
+            name: p.name,
+            key_prefix: p.key_prefix,
+            repository: r.into(),
+            default_branch: p.default_branch,
+            setup_script: p.setup_script,
+            cleanup_script: p.cleanup_script,
+            dev_script: p.dev_script,
+            default_executor: p.default_executor,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Repository {
+    pub id: Uuid,
+    pub name: String,
+    pub url: String,
+    pub default_branch: String,
+}
+
+impl From<models::Repository> for Repository {
+    fn from(r: models::Repository) -> Self {
+        Repository {
+            id: r.id,
+            name: r.name,
+            url: r.url,
+            default_branch: r.default_branch,
+        }
+    }
+}
+
+/// Body of `POST /orgs/{org}/projects`. The repository is a git URL or, in the embedded
+/// default, a path to a local repository.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    pub name: String,
+    pub repository_url: String,
+    /// Defaults to the first letters of the name, upper-cased.
+    pub key_prefix: Option<String>,
+    /// Defaults to the repository's current HEAD branch.
+    pub default_branch: Option<String>,
+    pub setup_script: Option<String>,
+    pub cleanup_script: Option<String>,
+    pub dev_script: Option<String>,
+    pub default_executor: Option<String>,
+}
+
+/// Body of `PATCH /orgs/{org}/projects/{id}`; absent fields are left alone, `null`
+/// clears an optional script.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    pub name: Option<String>,
+    pub default_branch: Option<String>,
+    #[serde(default, with = "double_option")]
+    pub setup_script: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub cleanup_script: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub dev_script: Option<Option<String>>,
+    pub default_executor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Task {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    /// Short human key, e.g. `SY-42`.
+    pub key: String,
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatus,
+    pub position: f64,
+    pub priority: TaskPriority,
+    pub labels: Vec<String>,
+    pub assignee_ids: Vec<Uuid>,
+    pub parent_task_id: Option<Uuid>,
+    pub origin: TaskOrigin,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Task {
+    /// The wire form of a task row; the key needs the project's prefix.
+    pub fn from_row(t: models::Task, key_prefix: &str) -> Task {
+        Task {
+            key: format!("{key_prefix}-{}", t.number),
+            id: t.id,
+            project_id: t.project_id,
+            title: t.title,
+            description: t.description,
+            status: t.status,
+            position: t.position,
+            priority: t.priority,
+            labels: t.labels.into_iter().flatten().collect(),
+            assignee_ids: t.assignee_ids.into_iter().flatten().collect(),
+            parent_task_id: t.parent_task_id,
+            origin: t.origin,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// Body of `POST /orgs/{org}/projects/{id}/tasks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub status: Option<TaskStatus>,
+    /// Defaults to the end of the column.
+    pub position: Option<f64>,
+    pub priority: Option<TaskPriority>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub assignee_ids: Vec<Uuid>,
+    pub parent_task_id: Option<Uuid>,
+}
+
+/// Body of `PATCH /orgs/{org}/tasks/{id}`; absent fields are left alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub position: Option<f64>,
+    pub priority: Option<TaskPriority>,
+    pub labels: Option<Vec<String>>,
+    pub assignee_ids: Option<Vec<Uuid>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Attempt {
+    pub id: Uuid,
+    pub task_id: Uuid,
+    pub executor: String,
+    pub base_branch: String,
+    pub branch: String,
+    pub base_commit: Option<String>,
+    pub head_commit: Option<String>,
+    pub status: AttemptStatus,
+    pub stop_requested: bool,
+    pub retry_count: i32,
+    pub max_retries: i32,
+    pub failure_reason: Option<String>,
+    pub diff_summary: Option<DiffSummary>,
+    pub pr_url: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<models::TaskAttempt> for Attempt {
+    fn from(a: models::TaskAttempt) -> Self {
+        Attempt {
+            id: a.id,
+            task_id: a.task_id,
+            executor: a.executor,
+            base_branch: a.base_branch,
+            branch: a.branch,
+            base_commit: a.base_commit,
+            head_commit: a.head_commit,
+            status: a.status,
+            stop_requested: a.stop_requested,
+            retry_count: a.retry_count,
+            max_retries: a.max_retries,
+            failure_reason: a.failure_reason,
+            diff_summary: a.diff_summary.and_then(|v| serde_json::from_value(v).ok()),
+            pr_url: a.pr_url,
+            queued_at: a.queued_at,
+            scheduled_at: a.scheduled_at,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// Body of `POST /orgs/{org}/tasks/{id}/attempts`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartAttempt {
+    /// For the `script` executor, the shell script to run.
+    pub prompt: String,
+    /// Defaults to the project's default executor.
+    pub executor: Option<String>,
+    /// Defaults to the project's default branch.
+    pub base_branch: Option<String>,
+}
+
+/// Body of `POST /orgs/{org}/attempts/{id}/follow-up`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUp {
+    pub prompt: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Process {
+    pub id: Uuid,
+    pub attempt_id: Uuid,
+    pub run_reason: RunReason,
+    pub status: ProcessStatus,
+    pub exit_code: Option<i32>,
+    pub failure_reason: Option<String>,
+    pub entry_count: i64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<models::ExecutionProcess> for Process {
+    fn from(p: models::ExecutionProcess) -> Self {
+        Process {
+            id: p.id,
+            attempt_id: p.attempt_id,
+            run_reason: p.run_reason,
+            status: p.status,
+            exit_code: p.exit_code,
+            failure_reason: p.failure_reason,
+            entry_count: p.entry_count,
+            started_at: p.started_at,
+            finished_at: p.finished_at,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// Totals of a diff, kept on the attempt row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DiffSummary {
+    pub files_changed: u32,
+    pub additions: u32,
+    pub deletions: u32,
+}
+
+/// An attempt's changes against its base commit, untracked files included.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Diff {
+    /// Increases each time the worker uploads a changed diff; the diff stream's event id.
+    pub version: u64,
+    pub base_commit: Option<String>,
+    pub summary: DiffSummary,
+    pub files: Vec<FileDiff>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileChange {
+    Added,
+    Modified,
+    Deleted,
+    Renamed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileDiff {
+    pub path: String,
+    pub old_path: Option<String>,
+    pub change: FileChange,
+    pub binary: bool,
+    pub additions: u32,
+    pub deletions: u32,
+    pub hunks: Vec<Hunk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Hunk {
+    pub header: String,
+    pub old_start: u32,
+    pub old_lines: u32,
+    pub new_start: u32,
+    pub new_lines: u32,
+    pub lines: Vec<DiffLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DiffLine {
+    /// `+` added, `-` removed, ` ` context.
+    pub origin: char,
+    pub content: String,
+}
+
+/// An event on the org stream: something the caller's org can see changed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrgEvent {
+    /// e.g. `task.created`, `attempt.updated`, `process.updated`, `project.deleted`.
+    pub kind: String,
+    /// The resource in its wire form (for deletions, `{ "id": … }`).
+    pub data: serde_json::Value,
+}
+
+/// `/readyz` answer: each dependency and whether it answered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub postgres: bool,
+    pub redis: bool,
+    pub s3: bool,
+}
+
+/// Lets PATCH bodies tell an absent field (leave alone) from `null` (clear).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
