@@ -1,17 +1,15 @@
 //! Moves queued attempts to scheduled, within each org's concurrency limit and fairly
 //! across orgs, then hands them to the Redis queue.
 
-use diesel::dsl::{count_star, now};
+use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use redis::aio::ConnectionManager;
 use shared::db::Db;
-use shared::db::schema::{organizations, task_attempts};
+use shared::db::schema::task_attempts;
 use shared::domain::AttemptStatus;
 use shared::keys::Keys;
 use shared::queue::{self, QueueEntry};
-use std::collections::{HashMap, VecDeque};
 use uuid::Uuid;
 
 diesel::define_sql_function! {
@@ -23,42 +21,35 @@ diesel::define_sql_function! {
 /// Advisory-lock key of the dispatcher ("SYDISPAT" in ASCII).
 const DISPATCH_LOCK: i64 = 0x5359_4449_5350_4154;
 
-/// A queued attempt waiting for a slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Waiting {
-    pub attempt_id: Uuid,
-    pub org_id: Uuid,
-    pub traceparent: Option<String>,
-}
+/// Queued attempts that fit their org's free slots, round-robin across orgs: every org's
+/// oldest first, then every org's second, and so on. Ranking inside SQL means a big
+/// org's backlog can never fill the batch with attempts that have no slot to go to.
+const FAIR_CANDIDATES: &str = "
+    WITH active AS (
+        SELECT org_id, count(*) AS n FROM task_attempts
+        WHERE status IN ('scheduled', 'running') GROUP BY org_id
+    ), ranked AS (
+        SELECT id, org_id, trace_context, queued_at,
+               row_number() OVER (PARTITION BY org_id ORDER BY queued_at, id) AS rank
+        FROM task_attempts WHERE status = 'queued'
+    )
+    SELECT r.id, r.org_id, r.trace_context
+    FROM ranked r
+    JOIN organizations o ON o.id = r.org_id
+    LEFT JOIN active a ON a.org_id = r.org_id
+    WHERE r.rank <= o.max_concurrent_attempts - coalesce(a.n, 0)
+    ORDER BY r.rank, r.queued_at, r.id
+    LIMIT $1";
 
-/// Picks which waiting attempts to schedule: round-robin across orgs (each org's own
-/// attempts oldest first), never past an org's free slots. `waiting` is oldest first.
-pub fn fair_pick(waiting: Vec<Waiting>, free_slots: &HashMap<Uuid, i64>) -> Vec<Waiting> {
-    let mut per_org: Vec<(Uuid, VecDeque<Waiting>)> = Vec::new();
-    for w in waiting {
-        match per_org.iter_mut().find(|(org, _)| *org == w.org_id) {
-            Some((_, q)) => q.push_back(w),
-            None => per_org.push((w.org_id, VecDeque::from([w]))),
-        }
-    }
-    let mut left: HashMap<Uuid, i64> = free_slots.clone();
-    let mut picked = Vec::new();
-    loop {
-        let mut progressed = false;
-        for (org, q) in per_org.iter_mut() {
-            let slots = left.entry(*org).or_insert(0);
-            if *slots > 0
-                && let Some(w) = q.pop_front()
-            {
-                *slots -= 1;
-                picked.push(w);
-                progressed = true;
-            }
-        }
-        if !progressed {
-            return picked;
-        }
-    }
+/// A queued attempt that has a slot.
+#[derive(Debug, QueryableByName)]
+struct Candidate {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    org_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    trace_context: Option<String>,
 }
 
 /// One dispatch round; returns how many attempts were scheduled.
@@ -69,123 +60,56 @@ pub async fn dispatch_once(
     batch: i64,
 ) -> anyhow::Result<usize> {
     let mut conn = db.conn().await?;
-    let picked: Vec<Waiting> = conn
-        .transaction::<_, diesel::result::Error, _>(|conn| {
-            async move {
-                let locked: bool = diesel::select(pg_try_advisory_xact_lock(DISPATCH_LOCK))
-                    .get_result(conn)
-                    .await?;
-                if !locked {
-                    return Ok(Vec::new());
-                }
-                let rows: Vec<(Uuid, Uuid, Option<String>)> = task_attempts::table
-                    .filter(task_attempts::status.eq(AttemptStatus::Queued))
-                    .order(task_attempts::queued_at.asc())
-                    .limit(batch)
-                    .select((
-                        task_attempts::id,
-                        task_attempts::org_id,
-                        task_attempts::trace_context,
-                    ))
-                    .for_update()
-                    .skip_locked()
-                    .load(conn)
-                    .await?;
-                if rows.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let org_ids: Vec<Uuid> = rows.iter().map(|r| r.1).collect();
-                let limits: Vec<(Uuid, i32)> = organizations::table
-                    .filter(organizations::id.eq_any(&org_ids))
-                    .select((organizations::id, organizations::max_concurrent_attempts))
-                    .load(conn)
-                    .await?;
-                let active: Vec<(Uuid, i64)> = task_attempts::table
-                    .filter(task_attempts::org_id.eq_any(&org_ids))
-                    .filter(
-                        task_attempts::status
-                            .eq_any([AttemptStatus::Scheduled, AttemptStatus::Running]),
-                    )
-                    .group_by(task_attempts::org_id)
-                    .select((task_attempts::org_id, count_star()))
-                    .load(conn)
-                    .await?;
-                let active: HashMap<Uuid, i64> = active.into_iter().collect();
-                let free: HashMap<Uuid, i64> = limits
-                    .into_iter()
-                    .map(|(org, limit)| {
-                        (
-                            org,
-                            i64::from(limit) - active.get(&org).copied().unwrap_or(0),
-                        )
-                    })
-                    .collect();
-                let waiting = rows
-                    .into_iter()
-                    .map(|(attempt_id, org_id, traceparent)| Waiting {
-                        attempt_id,
-                        org_id,
-                        traceparent,
-                    })
-                    .collect();
-                let picked = fair_pick(waiting, &free);
-                let ids: Vec<Uuid> = picked.iter().map(|w| w.attempt_id).collect();
-                diesel::update(task_attempts::table.filter(task_attempts::id.eq_any(&ids)))
-                    .set((
-                        task_attempts::status.eq(AttemptStatus::Scheduled),
-                        task_attempts::scheduled_at.eq(now),
-                    ))
-                    .execute(conn)
-                    .await?;
-                Ok(picked)
+    let picked: Vec<QueueEntry> = conn
+        .transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let locked: bool = diesel::select(pg_try_advisory_xact_lock(DISPATCH_LOCK))
+                .get_result(conn)
+                .await?;
+            if !locked {
+                return Ok(Vec::new());
             }
-            .scope_boxed()
+            let candidates: Vec<Candidate> = diesel::sql_query(FAIR_CANDIDATES)
+                .bind::<diesel::sql_types::BigInt, _>(batch)
+                .load(conn)
+                .await?;
+            if candidates.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Lock them, re-checking the status: a stop may have cancelled one meanwhile.
+            let ids: Vec<Uuid> = candidates.iter().map(|c| c.id).collect();
+            let locked: Vec<Uuid> = task_attempts::table
+                .filter(task_attempts::id.eq_any(&ids))
+                .filter(task_attempts::status.eq(AttemptStatus::Queued))
+                .select(task_attempts::id)
+                .for_update()
+                .skip_locked()
+                .load(conn)
+                .await?;
+            diesel::update(task_attempts::table.filter(task_attempts::id.eq_any(&locked)))
+                .set((
+                    task_attempts::status.eq(AttemptStatus::Scheduled),
+                    task_attempts::scheduled_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(candidates
+                .into_iter()
+                .filter(|c| locked.contains(&c.id))
+                .map(|c| QueueEntry {
+                    attempt_id: c.id,
+                    org_id: c.org_id,
+                    traceparent: c.trace_context,
+                })
+                .collect())
         })
         .await?;
     if picked.is_empty() {
         return Ok(0);
     }
     // After commit, keyed by attempt id: if this push fails, the reconciler re-enqueues.
-    let entries: Vec<QueueEntry> = picked
-        .iter()
-        .map(|w| QueueEntry {
-            attempt_id: w.attempt_id,
-            org_id: w.org_id,
-            traceparent: w.traceparent.clone(),
-        })
-        .collect();
-    queue::enqueue(redis, keys, &entries).await?;
-    for w in &picked {
-        tracing::debug!(attempt.id = %w.attempt_id, org.id = %w.org_id, "attempt scheduled");
+    queue::enqueue(redis, keys, &picked).await?;
+    for entry in &picked {
+        tracing::debug!(attempt.id = %entry.attempt_id, org.id = %entry.org_id, "attempt scheduled");
     }
     Ok(picked.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn w(org: u128, n: u128) -> Waiting {
-        Waiting {
-            attempt_id: Uuid::from_u128(org * 1000 + n),
-            org_id: Uuid::from_u128(org),
-            traceparent: None,
-        }
-    }
-
-    #[test]
-    fn fair_pick_alternates_between_orgs_and_respects_limits() {
-        let waiting = vec![w(1, 1), w(1, 2), w(1, 3), w(1, 4), w(2, 1), w(2, 2)];
-        let free = HashMap::from([(Uuid::from_u128(1), 3), (Uuid::from_u128(2), 1)]);
-        let picked = fair_pick(waiting, &free);
-        assert_eq!(picked, vec![w(1, 1), w(2, 1), w(1, 2), w(1, 3)]);
-    }
-
-    #[test]
-    fn fair_pick_gives_nothing_to_a_full_org() {
-        let free = HashMap::from([(Uuid::from_u128(1), 0)]);
-        assert!(fair_pick(vec![w(1, 1)], &free).is_empty());
-        let free = HashMap::from([(Uuid::from_u128(1), -2)]);
-        assert!(fair_pick(vec![w(1, 1)], &free).is_empty());
-    }
 }

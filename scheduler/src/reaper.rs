@@ -5,7 +5,6 @@
 
 use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use redis::aio::ConnectionManager;
 use shared::bus;
@@ -40,23 +39,20 @@ pub async fn reap_expired_leases(
 ) -> anyhow::Result<usize> {
     let mut conn = db.conn().await?;
     let reaped: Vec<Reaped> = conn
-        .transaction::<_, diesel::result::Error, _>(|conn| {
-            async move {
-                let expired: Vec<TaskAttempt> = task_attempts::table
-                    .filter(task_attempts::status.eq(AttemptStatus::Running))
-                    .filter(task_attempts::lease_expires_at.lt(now))
-                    .select(TaskAttempt::as_select())
-                    .for_update()
-                    .skip_locked()
-                    .load(conn)
-                    .await?;
-                let mut out = Vec::with_capacity(expired.len());
-                for attempt in expired {
-                    out.push(requeue_or_fail(conn, attempt).await?);
-                }
-                Ok(out)
+        .transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let expired: Vec<TaskAttempt> = task_attempts::table
+                .filter(task_attempts::status.eq(AttemptStatus::Running))
+                .filter(task_attempts::lease_expires_at.lt(now))
+                .select(TaskAttempt::as_select())
+                .for_update()
+                .skip_locked()
+                .load(conn)
+                .await?;
+            let mut out = Vec::with_capacity(expired.len());
+            for attempt in expired {
+                out.push(requeue_or_fail(conn, attempt).await?);
             }
-            .scope_boxed()
+            Ok(out)
         })
         .await?;
 

@@ -259,3 +259,159 @@ fn s3_endpoint() -> String {
     .0
     .clone()
 }
+
+/// A Redis server of the test's own, for tests that flush or restart Redis.
+pub struct OwnRedis {
+    pub url: String,
+    pub port: u16,
+    child: Child,
+}
+
+impl OwnRedis {
+    /// Starts `redis-server` on a free port with nothing kept on disk.
+    pub fn start() -> OwnRedis {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        OwnRedis { url: format!("redis://127.0.0.1:{port}/"), port, child }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Rows most tests need, inserted directly.
+pub mod fixtures {
+    use crate::db::models::{NewExecutionProcess, NewProject, NewRepository, NewTask, NewTaskAttempt, Organization};
+    use crate::db::schema::{execution_processes, organizations, projects, repositories, task_attempts, tasks};
+    use crate::domain::{AttemptStatus, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus};
+    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+    use uuid::Uuid;
+
+    /// An org allowing `max_concurrent` attempts at once.
+    pub async fn org(conn: &mut AsyncPgConnection, slug: &str, max_concurrent: i32) -> Uuid {
+        let id = Uuid::now_v7();
+        let now = chrono::Utc::now();
+        diesel::insert_into(organizations::table)
+            .values(Organization {
+                id,
+                slug: slug.into(),
+                name: slug.into(),
+                max_concurrent_attempts: max_concurrent,
+                created_at: now,
+                updated_at: now,
+            })
+            .execute(conn)
+            .await
+            .expect("insert org");
+        id
+    }
+
+    /// A project on the repository at `url`, with an optional setup script. Returns its id.
+    pub async fn project(conn: &mut AsyncPgConnection, org_id: Uuid, url: &str, setup: Option<&str>) -> Uuid {
+        let repo = Uuid::now_v7();
+        diesel::insert_into(repositories::table)
+            .values(NewRepository { id: repo, org_id, name: "repo", url, default_branch: "main" })
+            .execute(conn)
+            .await
+            .expect("insert repository");
+        let id = Uuid::now_v7();
+        diesel::insert_into(projects::table)
+            .values(NewProject {
+                id,
+                org_id,
+                repository_id: repo,
+                name: "Project",
+                key_prefix: "SY",
+                default_branch: "main",
+                setup_script: setup,
+                cleanup_script: None,
+                dev_script: None,
+                default_executor: "script",
+            })
+            .execute(conn)
+            .await
+            .expect("insert project");
+        id
+    }
+
+    /// A task in `inprogress`, numbered `number`.
+    pub async fn task(conn: &mut AsyncPgConnection, org_id: Uuid, project_id: Uuid, number: i64) -> Uuid {
+        let id = Uuid::now_v7();
+        diesel::insert_into(tasks::table)
+            .values(NewTask {
+                id,
+                org_id,
+                project_id,
+                number,
+                title: "A task",
+                description: "",
+                status: TaskStatus::InProgress,
+                position: number as f64,
+                priority: TaskPriority::None,
+                labels: vec![],
+                assignee_ids: vec![],
+                parent_task_id: None,
+                origin: TaskOrigin::Api,
+            })
+            .execute(conn)
+            .await
+            .expect("insert task");
+        id
+    }
+
+    /// An attempt in `status` whose coding-agent process runs `script`. Returns (attempt, process).
+    pub async fn attempt(
+        conn: &mut AsyncPgConnection,
+        org_id: Uuid,
+        task_id: Uuid,
+        status: AttemptStatus,
+        script: &str,
+    ) -> (Uuid, Uuid) {
+        let id = Uuid::now_v7();
+        let branch = format!("sy/test-{}", &id.simple().to_string()[..8]);
+        diesel::insert_into(task_attempts::table)
+            .values(NewTaskAttempt {
+                id,
+                org_id,
+                task_id,
+                executor: "script",
+                base_branch: "main",
+                branch: &branch,
+                status,
+                max_retries: 2,
+                trace_context: None,
+            })
+            .execute(conn)
+            .await
+            .expect("insert attempt");
+        let process = Uuid::now_v7();
+        diesel::insert_into(execution_processes::table)
+            .values(NewExecutionProcess {
+                id: process,
+                org_id,
+                attempt_id: id,
+                run_reason: RunReason::CodingAgent,
+                status: ProcessStatus::Queued,
+                prompt: script,
+            })
+            .execute(conn)
+            .await
+            .expect("insert process");
+        (id, process)
+    }
+}

@@ -1,0 +1,137 @@
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use scheduler::dispatch::dispatch_once;
+use shared::db::Db;
+use shared::db::schema::task_attempts;
+use shared::domain::AttemptStatus;
+use shared::keys::Keys;
+use shared::queue;
+use shared::testing::{TestEnv, fixtures};
+
+use crate::status_of;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dispatch_schedules_no_more_than_the_org_limit() {
+    let env = TestEnv::new().await;
+    let db = Db::new(&env.settings.database).unwrap();
+    let mut conn = db.conn().await.unwrap();
+    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
+        .await
+        .unwrap();
+    let keys = Keys::new(env.settings.redis.prefix.clone());
+
+    let org = fixtures::org(&mut conn, "limited", 2).await;
+    let project = fixtures::project(&mut conn, org, "/nonexistent", None).await;
+    let mut attempts = Vec::new();
+    for n in 1..=5 {
+        let task = fixtures::task(&mut conn, org, project, n).await;
+        attempts.push(
+            fixtures::attempt(&mut conn, org, task, AttemptStatus::Queued, "true")
+                .await
+                .0,
+        );
+    }
+
+    assert_eq!(dispatch_once(&db, &mut redis, &keys, 100).await.unwrap(), 2);
+    assert_eq!(
+        dispatch_once(&db, &mut redis, &keys, 100).await.unwrap(),
+        0,
+        "the org is full"
+    );
+    // Oldest first.
+    assert_eq!(
+        status_of(&mut conn, attempts[0]).await,
+        AttemptStatus::Scheduled
+    );
+    assert_eq!(
+        status_of(&mut conn, attempts[1]).await,
+        AttemptStatus::Scheduled
+    );
+    assert_eq!(
+        status_of(&mut conn, attempts[2]).await,
+        AttemptStatus::Queued
+    );
+    let members = queue::members(&mut redis, &keys).await.unwrap();
+    assert_eq!(members, attempts[..2].iter().copied().collect());
+
+    // A finished attempt frees its slot.
+    diesel::update(task_attempts::table.find(attempts[0]))
+        .set(task_attempts::status.eq(AttemptStatus::Succeeded))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(dispatch_once(&db, &mut redis, &keys, 100).await.unwrap(), 1);
+    assert_eq!(
+        status_of(&mut conn, attempts[2]).await,
+        AttemptStatus::Scheduled
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_org_is_not_stuck_behind_a_big_backlog() {
+    let env = TestEnv::new().await;
+    let db = Db::new(&env.settings.database).unwrap();
+    let mut conn = db.conn().await.unwrap();
+    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
+        .await
+        .unwrap();
+    let keys = Keys::new(env.settings.redis.prefix.clone());
+
+    let big = fixtures::org(&mut conn, "big-org", 50).await;
+    let small = fixtures::org(&mut conn, "small-org", 50).await;
+    let big_project = fixtures::project(&mut conn, big, "/big", None).await;
+    let small_project = fixtures::project(&mut conn, small, "/small", None).await;
+    for n in 1..=20 {
+        let task = fixtures::task(&mut conn, big, big_project, n).await;
+        fixtures::attempt(&mut conn, big, task, AttemptStatus::Queued, "true").await;
+    }
+    let task = fixtures::task(&mut conn, small, small_project, 1).await;
+    let (late, _) = fixtures::attempt(&mut conn, small, task, AttemptStatus::Queued, "true").await;
+
+    // The small org queued last and the batch holds only 4, yet round-robin gives it one.
+    assert_eq!(dispatch_once(&db, &mut redis, &keys, 4).await.unwrap(), 4);
+    assert_eq!(status_of(&mut conn, late).await, AttemptStatus::Scheduled);
+
+    // A big org at its limit does not clog the batch: its surplus is never a candidate.
+    diesel::update(shared::db::schema::organizations::table.find(big))
+        .set(shared::db::schema::organizations::max_concurrent_attempts.eq(3))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let task = fixtures::task(&mut conn, small, small_project, 2).await;
+    let (later, _) = fixtures::attempt(&mut conn, small, task, AttemptStatus::Queued, "true").await;
+    assert_eq!(dispatch_once(&db, &mut redis, &keys, 1).await.unwrap(), 1);
+    assert_eq!(status_of(&mut conn, later).await, AttemptStatus::Scheduled);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_entries_carry_the_attempts_trace_context() {
+    let env = TestEnv::new().await;
+    let db = Db::new(&env.settings.database).unwrap();
+    let mut conn = db.conn().await.unwrap();
+    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
+        .await
+        .unwrap();
+    let keys = Keys::new(env.settings.redis.prefix.clone());
+    let org = fixtures::org(&mut conn, "traced", 4).await;
+    let project = fixtures::project(&mut conn, org, "/x", None).await;
+    let task = fixtures::task(&mut conn, org, project, 1).await;
+    let (attempt, _) = fixtures::attempt(&mut conn, org, task, AttemptStatus::Queued, "true").await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    diesel::update(task_attempts::table.find(attempt))
+        .set(task_attempts::trace_context.eq(traceparent))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    dispatch_once(&db, &mut redis, &keys, 10).await.unwrap();
+    let mut reader = shared::redis_conn::dedicated(&env.settings.redis.url)
+        .await
+        .unwrap();
+    let delivery = queue::next(&mut reader, &keys, "test-consumer", 1000)
+        .await
+        .unwrap()
+        .expect("an entry");
+    assert_eq!(delivery.entry.attempt_id, attempt);
+    assert_eq!(delivery.entry.traceparent.as_deref(), Some(traceparent));
+}
