@@ -1,1 +1,169 @@
-//! (being written)
+//! Switchyard's worker: takes attempts from the Redis queue, claims them in Postgres,
+//! prepares a git worktree, runs the attempt's processes under resource limits, ships
+//! their logs and the attempt's diff, and records the outcome (DESIGN.md §3).
+//!
+//! - [`claim`]: the guarded claim, the lease and its heartbeat;
+//! - [`git`]: the repository cache, worktrees and the final commit;
+//! - [`diff`]: the attempt's diff and its versions in the object store;
+//! - [`runner`]: one process group under limits;
+//! - [`logship`]: output lines to Redis and object-store segments;
+//! - [`records`]: lease-guarded writes to Postgres;
+//! - [`attempt`]: one attempt end to end.
+
+pub mod attempt;
+pub mod claim;
+pub mod diff;
+pub mod git;
+pub mod logship;
+pub mod records;
+pub mod runner;
+
+use anyhow::Context;
+use redis::aio::ConnectionManager;
+use shared::config::Settings;
+use shared::db::Db;
+use shared::keys::Keys;
+use shared::queue::{self, Delivery};
+use shared::redis_conn;
+use shared::shutdown::CancellationToken;
+use shared::store::ObjectStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::attempt::AttemptOutcome;
+
+/// How long one queue read blocks before the loop looks at the shutdown token again.
+const QUEUE_BLOCK_MS: usize = 1_000;
+
+/// Everything a worker process holds: its id, configuration and service clients.
+#[derive(Clone)]
+pub struct Worker {
+    pub id: String,
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub redis: ConnectionManager,
+    pub store: ObjectStore,
+    pub keys: Keys,
+    /// `settings.worker.data_dir`, made absolute (worktrees record absolute paths).
+    pub data_dir: PathBuf,
+}
+
+impl Worker {
+    /// Connects to Postgres (lazily), Redis and the object store.
+    pub async fn connect(settings: Settings) -> anyhow::Result<Worker> {
+        let db = Db::new(&settings.database)?;
+        let redis = redis_conn::manager(&settings.redis.url)
+            .await
+            .context("connect to Redis")?;
+        let store = ObjectStore::new(&settings.s3);
+        let keys = Keys::new(settings.redis.prefix.clone());
+        let data_dir = std::path::absolute(&settings.worker.data_dir)
+            .context("resolve the worker data dir")?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("create the worker data dir {}", data_dir.display()))?;
+        let id = settings.worker.id.clone().unwrap_or_else(default_worker_id);
+        Ok(Worker {
+            id,
+            settings: Arc::new(settings),
+            db,
+            redis,
+            store,
+            keys,
+            data_dir,
+        })
+    }
+
+    /// Takes attempts from the queue and runs them one at a time until `shutdown` is
+    /// cancelled or `max_attempts` attempts have run.
+    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut queue_conn = redis_conn::dedicated(&self.settings.redis.url)
+            .await
+            .context("connect to Redis for the queue")?;
+        let max_attempts = self.settings.worker.max_attempts;
+        let mut ran = 0u64;
+        tracing::info!(worker.id = %self.id, data_dir = %self.data_dir.display(), "worker started");
+        while !shutdown.is_cancelled() {
+            let delivery =
+                match queue::next(&mut queue_conn, &self.keys, &self.id, QUEUE_BLOCK_MS).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "queue read failed; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                        continue;
+                    }
+                };
+            if shutdown.is_cancelled() {
+                // Not started: give the entry back so the scheduler re-enqueues the attempt.
+                self.ack(&delivery).await;
+                break;
+            }
+            match self.handle(&delivery, &shutdown).await {
+                AttemptOutcome::NotClaimed => {}
+                _ => ran += 1,
+            }
+            if max_attempts > 0 && ran >= max_attempts {
+                tracing::info!(attempts = ran, "attempt budget used; exiting");
+                break;
+            }
+        }
+        tracing::info!(worker.id = %self.id, "worker stopped");
+        Ok(())
+    }
+
+    /// Runs one delivered attempt and acknowledges its queue entry.
+    pub async fn handle(
+        &self,
+        delivery: &Delivery,
+        shutdown: &CancellationToken,
+    ) -> AttemptOutcome {
+        let outcome = match attempt::execute(self, delivery, shutdown).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The attempt stays running under a lease nobody renews; the reaper
+                // re-queues or fails it.
+                tracing::error!(attempt.id = %delivery.entry.attempt_id, error = format!("{e:#}"), "attempt aborted by an error");
+                AttemptOutcome::Abandoned
+            }
+        };
+        self.ack(delivery).await;
+        outcome
+    }
+
+    async fn ack(&self, delivery: &Delivery) {
+        let mut redis = self.redis.clone();
+        if let Err(e) = queue::ack(
+            &mut redis,
+            &self.keys,
+            &delivery.stream_id,
+            Some(delivery.entry.attempt_id),
+        )
+        .await
+        {
+            tracing::warn!(attempt.id = %delivery.entry.attempt_id, error = %e, "queue entry not acknowledged");
+        }
+    }
+}
+
+/// Runs a worker with `settings` until `shutdown` (the binary's whole job).
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    Worker::connect(settings).await?.run(shutdown).await
+}
+
+/// `<hostname>-<pid>`: unique among live workers, and tells an operator where to look.
+pub fn default_worker_id() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let host = if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "worker".to_owned()
+    };
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,548 @@
+//! One attempt, end to end: claim, worktree, every queued process in order, the diff, the
+//! commit, and the recorded outcome with its org events.
+
+use anyhow::Context;
+use redis::aio::ConnectionManager;
+use shared::bus;
+use shared::db::models::{ExecutionProcess, TaskAttempt};
+use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
+use shared::queue::Delivery;
+use shared::telemetry;
+use shared::wire;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::Worker;
+use crate::claim::{self, Heartbeat, Lease};
+use crate::diff::DiffTracker;
+use crate::git::{self, GitError, WorktreeSpec};
+use crate::logship::{self, ShipTarget};
+use crate::records::{self, AttemptContext, AttemptEnd, Guarded, ProcessEnd};
+use crate::runner::{self, KillReason, RunRequest};
+
+/// The only executor this worker runs so far: `bash -c <prompt>`.
+pub const SCRIPT_EXECUTOR: &str = "script";
+
+/// What became of a delivered attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// It was not scheduled any more (taken by another worker, stopped, or a duplicate).
+    NotClaimed,
+    /// It ran to an end that is now recorded.
+    Finished(AttemptStatus),
+    /// The worker gave it up (lost lease, shutdown, error) without recording an end; the
+    /// lease reaper takes it from here.
+    Abandoned,
+}
+
+/// Claims and runs the delivered attempt.
+pub async fn execute(
+    worker: &Worker,
+    delivery: &Delivery,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<AttemptOutcome> {
+    let entry = &delivery.entry;
+    let span = tracing::info_span!(
+        "attempt",
+        attempt.id = %entry.attempt_id,
+        org.id = %entry.org_id,
+        worker.id = %worker.id,
+    );
+    if let Some(tp) = &entry.traceparent {
+        telemetry::adopt_traceparent(&span, tp);
+    }
+    async move {
+        let lease = Lease {
+            attempt_id: entry.attempt_id,
+            worker_id: worker.id.clone(),
+            duration: Duration::from_millis(worker.settings.worker.lease_ms),
+        };
+        let claimed = {
+            let mut conn = worker.db.conn().await?;
+            claim::claim(
+                &mut conn,
+                lease.attempt_id,
+                &lease.worker_id,
+                lease.duration,
+            )
+            .await?
+        };
+        let Some(attempt) = claimed else {
+            tracing::info!("attempt not claimable; skipping");
+            return Ok(AttemptOutcome::NotClaimed);
+        };
+        tracing::info!(branch = %attempt.branch, "attempt claimed");
+        let mut redis = worker.redis.clone();
+        bus::emit(
+            &mut redis,
+            &worker.keys,
+            attempt.org_id,
+            "attempt.updated",
+            &wire::Attempt::from(attempt.clone()),
+        )
+        .await;
+
+        // A lost lease and a shutdown both abort the run without recording anything.
+        let abort = shutdown.child_token();
+        let heartbeat = Heartbeat::spawn(
+            worker.db.clone(),
+            lease.clone(),
+            Duration::from_millis(worker.settings.worker.heartbeat_ms),
+            abort.clone(),
+        );
+        let stop = heartbeat.stop_token();
+        if attempt.stop_requested {
+            stop.cancel();
+        }
+        let run = AttemptRun {
+            worker,
+            redis,
+            lease,
+            attempt,
+            stop,
+            abort,
+        };
+        let outcome = run.drive().await;
+        heartbeat.finish().await;
+        let outcome = outcome?;
+        tracing::info!(outcome = ?outcome, "attempt done");
+        Ok(outcome)
+    }
+    .instrument(span)
+    .await
+}
+
+/// How the processes of an attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Succeeded,
+    Failed(String),
+    Cancelled,
+}
+
+/// How one process went.
+enum ProcessVerdict {
+    Succeeded,
+    Failed(String),
+    Stopped,
+    Abandoned,
+}
+
+struct AttemptRun<'a> {
+    worker: &'a Worker,
+    redis: ConnectionManager,
+    lease: Lease,
+    attempt: TaskAttempt,
+    stop: CancellationToken,
+    abort: CancellationToken,
+}
+
+impl AttemptRun<'_> {
+    async fn drive(mut self) -> anyhow::Result<AttemptOutcome> {
+        let ctx = {
+            let mut conn = self.worker.db.conn().await?;
+            records::load_context(&mut conn, self.attempt.task_id).await?
+        };
+
+        let spec = WorktreeSpec {
+            data_dir: self.worker.data_dir.clone(),
+            repository_id: ctx.repository.id,
+            url: ctx.repository.url.clone(),
+            attempt_id: self.attempt.id,
+            branch: self.attempt.branch.clone(),
+            base_branch: self.attempt.base_branch.clone(),
+            base_commit: self.attempt.base_commit.clone(),
+        };
+        let prepared = blocking(move || git::prepare_worktree(&spec)).await?;
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "worktree not prepared");
+                return self
+                    .finish(&ctx, Verdict::Failed(worktree_failure(&e)), None, None)
+                    .await;
+            }
+        };
+        if self.abort.is_cancelled() {
+            return Ok(AttemptOutcome::Abandoned);
+        }
+        if self.attempt.base_commit.as_deref() != Some(prepared.base_commit.as_str()) {
+            let mut conn = self.worker.db.conn().await?;
+            match records::set_base_commit(&mut conn, &self.lease, &prepared.base_commit).await? {
+                Guarded::Written(row) => self.attempt = row,
+                Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
+            }
+        }
+
+        let tracker = DiffTracker::resume(
+            self.worker.store.clone(),
+            self.redis.clone(),
+            self.worker.keys.clone(),
+            self.attempt.org_id,
+            self.attempt.id,
+            prepared.path.clone(),
+            prepared.base_commit.clone(),
+        )
+        .await;
+        let tracker = Arc::new(Mutex::new(tracker));
+
+        let mut verdict = Verdict::Succeeded;
+        loop {
+            if self.abort.is_cancelled() {
+                return Ok(AttemptOutcome::Abandoned);
+            }
+            if self.stop.is_cancelled() {
+                verdict = Verdict::Cancelled;
+                break;
+            }
+            let next = {
+                let mut conn = self.worker.db.conn().await?;
+                records::next_queued_process(&mut conn, self.attempt.id).await?
+            };
+            let Some(process) = next else { break };
+            match self.run_process(process, &prepared.path, &tracker).await? {
+                ProcessVerdict::Succeeded => {}
+                ProcessVerdict::Failed(reason) => {
+                    verdict = Verdict::Failed(reason);
+                    break;
+                }
+                ProcessVerdict::Stopped => {
+                    verdict = Verdict::Cancelled;
+                    break;
+                }
+                ProcessVerdict::Abandoned => return Ok(AttemptOutcome::Abandoned),
+            }
+        }
+
+        let mut tracker = tracker.lock().await;
+        if let Err(e) = tracker.refresh().await {
+            tracing::warn!(error = format!("{e:#}"), "final diff not stored");
+        }
+        let message = commit_message(&ctx, &self.attempt);
+        let path = prepared.path.clone();
+        let head = match blocking(move || git::commit_all(&path, &message)).await? {
+            Ok(head) => Some(head),
+            Err(e) => {
+                tracing::warn!(error = %e, "changes not committed");
+                if verdict == Verdict::Succeeded {
+                    verdict = Verdict::Failed(format!("could not commit the changes: {e}"));
+                }
+                None
+            }
+        };
+        self.finish(&ctx, verdict, head, Some(&tracker)).await
+    }
+
+    /// Runs one process: marks it running, runs it while shipping its output and keeping
+    /// the diff current, then records its end.
+    async fn run_process(
+        &mut self,
+        process: ExecutionProcess,
+        worktree: &std::path::Path,
+        tracker: &Arc<Mutex<DiffTracker>>,
+    ) -> anyhow::Result<ProcessVerdict> {
+        let span = tracing::info_span!("process", process.id = %process.id, run_reason = %process.run_reason);
+        async move {
+            let process = {
+                let mut conn = self.worker.db.conn().await?;
+                match records::mark_process_running(&mut conn, &self.lease, process.id).await? {
+                    Guarded::LeaseLost => return Ok(ProcessVerdict::Abandoned),
+                    // Killed or finished by someone else meanwhile: nothing to run.
+                    Guarded::Written(None) => return Ok(ProcessVerdict::Succeeded),
+                    Guarded::Written(Some(p)) => p,
+                }
+            };
+            self.emit_process(&process).await;
+
+            let executor = &self.attempt.executor;
+            if process.run_reason != RunReason::SetupScript && executor != SCRIPT_EXECUTOR {
+                let reason = format!("executor '{executor}' is not supported by this worker");
+                let end = ProcessEnd {
+                    status: ProcessStatus::Failed,
+                    exit_code: None,
+                    failure_reason: Some(reason.clone()),
+                    entry_count: 0,
+                };
+                return self
+                    .record_process_end(&process, end, Some(0))
+                    .await
+                    .map(|lost| {
+                        if lost {
+                            ProcessVerdict::Abandoned
+                        } else {
+                            ProcessVerdict::Failed(reason)
+                        }
+                    });
+            }
+
+            let settings = &self.worker.settings.worker;
+            let (lines, shipper) = logship::spawn(ShipTarget {
+                redis: self.redis.clone(),
+                store: self.worker.store.clone(),
+                keys: self.worker.keys.clone(),
+                org_id: process.org_id,
+                process_id: process.id,
+                max_entries: settings.segment_max_entries.max(1),
+                flush: Duration::from_millis(settings.segment_flush_ms),
+            });
+            let diff_done = CancellationToken::new();
+            let diff_loop = tokio::spawn(
+                keep_diff_current(
+                    tracker.clone(),
+                    self.worker.clone(),
+                    self.lease.clone(),
+                    Duration::from_millis(settings.diff_interval_ms.max(50)),
+                    diff_done.clone(),
+                )
+                .in_current_span(),
+            );
+            let request = RunRequest {
+                script: process.prompt.clone(),
+                cwd: worktree.to_path_buf(),
+                env: runner::executor_env(&[
+                    ("SWITCHYARD_ATTEMPT_ID", self.attempt.id.to_string()),
+                    ("SWITCHYARD_PROCESS_ID", process.id.to_string()),
+                    ("SWITCHYARD_BRANCH", self.attempt.branch.clone()),
+                ]),
+                limits: settings.limits.clone(),
+            };
+            tracing::info!("process started");
+            let result = runner::run(request, lines, self.stop.clone(), self.abort.clone()).await;
+            diff_done.cancel();
+            let _ = diff_loop.await;
+            let shipped = shipper.await.context("log shipper")?;
+
+            let (end, verdict) = match result {
+                Err(e) => {
+                    let reason = format!("could not start the process: {e}");
+                    (
+                        ProcessEnd {
+                            status: ProcessStatus::Failed,
+                            exit_code: None,
+                            failure_reason: Some(reason.clone()),
+                            entry_count: shipped.total as i64,
+                        },
+                        ProcessVerdict::Failed(reason),
+                    )
+                }
+                Ok(r) => {
+                    let limits = &settings.limits;
+                    let kill = r.kill_reason(limits);
+                    if kill == Some(KillReason::Aborted) {
+                        tracing::warn!("process aborted; leaving the attempt to the lease reaper");
+                        return Ok(ProcessVerdict::Abandoned);
+                    }
+                    let reason = r.failure_reason(limits);
+                    let status = match (kill, r.exit_code()) {
+                        (Some(_), _) => ProcessStatus::Killed,
+                        (None, Some(0)) => ProcessStatus::Succeeded,
+                        (None, _) => ProcessStatus::Failed,
+                    };
+                    let verdict = match (kill, &reason) {
+                        (Some(KillReason::Stopped), _) => ProcessVerdict::Stopped,
+                        (_, Some(reason)) => ProcessVerdict::Failed(reason.clone()),
+                        (_, None) => ProcessVerdict::Succeeded,
+                    };
+                    tracing::info!(
+                        status = %status, exit_code = ?r.exit_code(), reason = ?reason,
+                        peak_rss_bytes = r.peak_rss_bytes, entries = shipped.total,
+                        "process ended"
+                    );
+                    (
+                        ProcessEnd {
+                            status,
+                            exit_code: r.exit_code(),
+                            failure_reason: reason,
+                            entry_count: shipped.total as i64,
+                        },
+                        verdict,
+                    )
+                }
+            };
+            let durable_total = shipped.durable.then_some(shipped.total);
+            if self
+                .record_process_end(&process, end, durable_total)
+                .await?
+            {
+                return Ok(ProcessVerdict::Abandoned);
+            }
+            Ok(verdict)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Writes a process's end, announces it, and closes its log stream when the log is
+    /// durable (`log_total`). Returns true when the lease was lost instead.
+    async fn record_process_end(
+        &mut self,
+        process: &ExecutionProcess,
+        end: ProcessEnd,
+        log_total: Option<u64>,
+    ) -> anyhow::Result<bool> {
+        let row = {
+            let mut conn = self.worker.db.conn().await?;
+            match records::finish_process(&mut conn, &self.lease, process.id, end).await? {
+                Guarded::LeaseLost => return Ok(true),
+                Guarded::Written(row) => row,
+            }
+        };
+        self.emit_process(&row).await;
+        if let Some(total) = log_total
+            && let Err(e) =
+                bus::publish_log_end(&mut self.redis, &self.worker.keys, process.id, total).await
+        {
+            tracing::warn!(error = %e, "log end not announced");
+        }
+        Ok(false)
+    }
+
+    /// Records the attempt's end: remaining processes killed, attempt status, head commit,
+    /// diff, task moved to review; then the org events.
+    async fn finish(
+        mut self,
+        ctx: &AttemptContext,
+        verdict: Verdict,
+        head_commit: Option<String>,
+        tracker: Option<&DiffTracker>,
+    ) -> anyhow::Result<AttemptOutcome> {
+        let mut conn = self.worker.db.conn().await?;
+        if verdict != Verdict::Succeeded {
+            let reason = match verdict {
+                Verdict::Cancelled => "attempt stopped before this process ran",
+                _ => "attempt failed before this process ran",
+            };
+            match records::kill_queued_processes(&mut conn, &self.lease, reason).await? {
+                Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
+                Guarded::Written(rows) => {
+                    for row in &rows {
+                        self.emit_process(row).await;
+                    }
+                }
+            }
+        }
+        let (status, failure_reason) = match verdict {
+            Verdict::Succeeded => (AttemptStatus::Succeeded, None),
+            Verdict::Failed(reason) => (AttemptStatus::Failed, Some(reason)),
+            Verdict::Cancelled => (AttemptStatus::Cancelled, None),
+        };
+        let current = tracker.and_then(|t| t.current().map(|d| (t.key(), d.summary.clone())));
+        let (diff_object_key, diff_summary) = match current {
+            Some((key, summary)) => (Some(key), serde_json::to_value(summary).ok()),
+            None => (
+                self.attempt.diff_object_key.clone(),
+                self.attempt.diff_summary.clone(),
+            ),
+        };
+        let end = AttemptEnd {
+            status,
+            failure_reason,
+            head_commit: head_commit.or_else(|| self.attempt.head_commit.clone()),
+            diff_summary,
+            diff_object_key,
+        };
+        let (attempt, task) =
+            match records::finish_attempt(&mut conn, &self.lease, ctx.task.id, end).await? {
+                Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
+                Guarded::Written(rows) => rows,
+            };
+        drop(conn);
+        let org = attempt.org_id;
+        bus::emit(
+            &mut self.redis,
+            &self.worker.keys,
+            org,
+            "attempt.updated",
+            &wire::Attempt::from(attempt.clone()),
+        )
+        .await;
+        if let Some(task) = task {
+            let task = wire::Task::from_row(task, &ctx.project.key_prefix);
+            bus::emit(
+                &mut self.redis,
+                &self.worker.keys,
+                org,
+                "task.updated",
+                &task,
+            )
+            .await;
+        }
+        Ok(AttemptOutcome::Finished(attempt.status))
+    }
+
+    async fn emit_process(&mut self, row: &ExecutionProcess) {
+        bus::emit(
+            &mut self.redis,
+            &self.worker.keys,
+            row.org_id,
+            "process.updated",
+            &wire::Process::from(row.clone()),
+        )
+        .await;
+    }
+}
+
+/// Recomputes the diff every `every` until `done`, storing each changed version and
+/// recording it on the attempt row.
+async fn keep_diff_current(
+    tracker: Arc<Mutex<DiffTracker>>,
+    worker: Worker,
+    lease: Lease,
+    every: Duration,
+    done: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let mut t = tracker.lock().await;
+        match t.refresh().await {
+            Ok(Some(version)) => {
+                tracing::debug!(version, "diff stored");
+                let (key, summary) = (t.key(), t.summary());
+                drop(t);
+                if let Some(summary) = summary.and_then(|s| serde_json::to_value(s).ok()) {
+                    let written = async {
+                        let mut conn = worker.db.conn().await?;
+                        Ok::<_, anyhow::Error>(
+                            records::set_diff(&mut conn, &lease, summary, &key).await?,
+                        )
+                    }
+                    .await;
+                    if let Err(e) = written {
+                        tracing::warn!(error = format!("{e:#}"), "diff summary not recorded");
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "diff not computed"),
+        }
+    }
+}
+
+/// The attempt's failure reason when its worktree could not be prepared.
+fn worktree_failure(e: &GitError) -> String {
+    format!("could not prepare the worktree: {e}")
+}
+
+fn commit_message(ctx: &AttemptContext, attempt: &TaskAttempt) -> String {
+    format!(
+        "{}-{}: {}\n\nSwitchyard attempt {} on branch {}\n",
+        ctx.project.key_prefix, ctx.task.number, ctx.task.title, attempt.id, attempt.branch
+    )
+}
+
+/// Runs blocking work (git2, file walks) on the blocking pool, in the current span.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .context("blocking task panicked")
+}

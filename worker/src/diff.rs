@@ -1,0 +1,219 @@
+//! An attempt's diff: the base commit's tree against the working directory (through the
+//! index, untracked files included, `.gitignore` respected), as [`wire::Diff`]; and the
+//! tracker that uploads a new version to the object store whenever it changes.
+
+use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Patch, Repository};
+use redis::aio::ConnectionManager;
+use shared::bus;
+use shared::keys::Keys;
+use shared::store::{self, ObjectStore};
+use shared::wire::{self, Diff, DiffLine, DiffSummary, FileChange, FileDiff, Hunk};
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// Files larger than this are shown as binary rather than as text hunks, so one generated
+/// file cannot make every diff version megabytes long.
+pub const MAX_TEXT_FILE_BYTES: i64 = 4 * 1024 * 1024;
+
+/// Computes the diff of `worktree` against `base_commit` (version 0; the tracker numbers
+/// versions). Blocking.
+pub fn compute(worktree: &Path, base_commit: &str) -> Result<Diff, git2::Error> {
+    let repo = Repository::open(worktree)?;
+    let base = repo.find_commit(Oid::from_str(base_commit)?)?.tree()?;
+    let mut opts = DiffOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .show_untracked_content(true)
+        .include_typechange(true)
+        .context_lines(3)
+        .max_size(MAX_TEXT_FILE_BYTES);
+    let mut diff = repo.diff_tree_to_workdir_with_index(Some(&base), Some(&mut opts))?;
+    let mut find = DiffFindOptions::new();
+    find.renames(true).for_untracked(true);
+    diff.find_similar(Some(&mut find))?;
+
+    let mut files = Vec::new();
+    for idx in 0..diff.deltas().len() {
+        let Some(delta) = diff.get_delta(idx) else {
+            continue;
+        };
+        let change = match delta.status() {
+            Delta::Added | Delta::Untracked | Delta::Copied => FileChange::Added,
+            Delta::Deleted => FileChange::Deleted,
+            Delta::Modified | Delta::Typechange => FileChange::Modified,
+            Delta::Renamed => FileChange::Renamed,
+            Delta::Unmodified | Delta::Ignored | Delta::Unreadable | Delta::Conflicted => continue,
+        };
+        let path_of = |f: git2::DiffFile<'_>| f.path().map(|p| p.to_string_lossy().into_owned());
+        let new_path = path_of(delta.new_file());
+        let old_path = path_of(delta.old_file());
+        let path = match change {
+            FileChange::Deleted => old_path.clone(),
+            _ => new_path.clone(),
+        }
+        .unwrap_or_default();
+        let old_path = match change {
+            FileChange::Renamed => old_path,
+            _ => None,
+        };
+
+        let mut file = FileDiff {
+            path,
+            old_path,
+            change,
+            binary: delta.flags().is_binary(),
+            additions: 0,
+            deletions: 0,
+            hunks: Vec::new(),
+        };
+        if let Some(patch) = Patch::from_diff(&diff, idx)? {
+            file.binary = patch.delta().flags().is_binary();
+            if !file.binary {
+                let (_, additions, deletions) = patch.line_stats()?;
+                file.additions = additions as u32;
+                file.deletions = deletions as u32;
+                file.hunks = hunks_of(&patch)?;
+            }
+        }
+        files.push(file);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let summary = DiffSummary {
+        files_changed: files.len() as u32,
+        additions: files.iter().map(|f| f.additions).sum(),
+        deletions: files.iter().map(|f| f.deletions).sum(),
+    };
+    Ok(Diff {
+        version: 0,
+        base_commit: Some(base_commit.to_owned()),
+        summary,
+        files,
+    })
+}
+
+fn hunks_of(patch: &Patch<'_>) -> Result<Vec<Hunk>, git2::Error> {
+    let mut hunks = Vec::with_capacity(patch.num_hunks());
+    for h in 0..patch.num_hunks() {
+        let (hunk, line_count) = patch.hunk(h)?;
+        let mut lines = Vec::with_capacity(line_count);
+        for l in 0..line_count {
+            let line = patch.line_in_hunk(h, l)?;
+            // '=', '>' and '<' mark "no newline at end of file"; the +/- lines carry the text.
+            let origin = line.origin();
+            if !matches!(origin, '+' | '-' | ' ') {
+                continue;
+            }
+            let mut content = String::from_utf8_lossy(line.content()).into_owned();
+            if content.ends_with('\n') {
+                content.pop();
+                if content.ends_with('\r') {
+                    content.pop();
+                }
+            }
+            lines.push(DiffLine { origin, content });
+        }
+        hunks.push(Hunk {
+            header: String::from_utf8_lossy(hunk.header()).trim_end().to_owned(),
+            old_start: hunk.old_start(),
+            old_lines: hunk.old_lines(),
+            new_start: hunk.new_start(),
+            new_lines: hunk.new_lines(),
+            lines,
+        });
+    }
+    Ok(hunks)
+}
+
+/// Keeps an attempt's stored diff current: recomputes it, and when it changed uploads it
+/// as the next version and announces that version on the diff channel.
+pub struct DiffTracker {
+    pub org_id: Uuid,
+    pub attempt_id: Uuid,
+    pub worktree: PathBuf,
+    pub base_commit: String,
+    store: ObjectStore,
+    redis: ConnectionManager,
+    keys: Keys,
+    /// The last stored diff (its version is the current version).
+    last: Option<Diff>,
+}
+
+impl DiffTracker {
+    /// A tracker that continues the version numbering of whatever diff is already stored
+    /// for the attempt (an earlier run or follow-up).
+    pub async fn resume(
+        store: ObjectStore,
+        redis: ConnectionManager,
+        keys: Keys,
+        org_id: Uuid,
+        attempt_id: Uuid,
+        worktree: PathBuf,
+        base_commit: String,
+    ) -> DiffTracker {
+        let key = store::diff_key(org_id, attempt_id);
+        let last = match store.get(&key).await {
+            Ok(Some(bytes)) => serde_json::from_slice::<Diff>(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(attempt.id = %attempt_id, error = %e, "stored diff not readable; versions restart");
+                None
+            }
+        };
+        DiffTracker {
+            org_id,
+            attempt_id,
+            worktree,
+            base_commit,
+            store,
+            redis,
+            keys,
+            last,
+        }
+    }
+
+    /// The object-store key of the attempt's diff.
+    pub fn key(&self) -> String {
+        store::diff_key(self.org_id, self.attempt_id)
+    }
+
+    /// The last stored diff, if any.
+    pub fn current(&self) -> Option<&Diff> {
+        self.last.as_ref()
+    }
+
+    /// Recomputes the diff; stores and announces it when it changed. Returns the new
+    /// version when one was stored.
+    pub async fn refresh(&mut self) -> anyhow::Result<Option<u64>> {
+        let worktree = self.worktree.clone();
+        let base = self.base_commit.clone();
+        let span = tracing::Span::current();
+        let mut diff =
+            tokio::task::spawn_blocking(move || span.in_scope(|| compute(&worktree, &base)))
+                .await??;
+        if let Some(last) = &self.last
+            && last.files == diff.files
+            && last.base_commit == diff.base_commit
+        {
+            return Ok(None);
+        }
+        diff.version = self.last.as_ref().map_or(0, |d| d.version) + 1;
+        let body = serde_json::to_vec(&diff)?;
+        self.store
+            .put(&self.key(), body, "application/json")
+            .await?;
+        if let Err(e) =
+            bus::publish_diff_version(&mut self.redis, &self.keys, self.attempt_id, diff.version)
+                .await
+        {
+            tracing::warn!(attempt.id = %self.attempt_id, error = %e, "diff version not announced");
+        }
+        let version = diff.version;
+        self.last = Some(diff);
+        Ok(Some(version))
+    }
+
+    /// The summary kept on the attempt row.
+    pub fn summary(&self) -> Option<wire::DiffSummary> {
+        self.last.as_ref().map(|d| d.summary.clone())
+    }
+}

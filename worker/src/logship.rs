@@ -1,0 +1,251 @@
+//! Ships one process's output as log patches: live to Redis (tail list + pub/sub, in
+//! batches) and durably to the object store (segments of whole batches), trimming the
+//! tail once a segment is stored. Seq numbers start at 0 and have no gaps.
+//!
+//! Batching is natural: the shipper waits for one line, takes whatever else is already
+//! queued, and publishes that as one batch. A segment is written every `flush` interval
+//! or when it would exceed `max_entries`, whichever comes first.
+
+use redis::aio::ConnectionManager;
+use shared::bus;
+use shared::keys::Keys;
+use shared::logs::{EntryContent, LogEntry, LogPatch, PatchOp, segments};
+use shared::store::ObjectStore;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::runner::OutputLine;
+
+/// Most lines published in one batch.
+const MAX_BATCH: usize = 500;
+/// Lines waiting for the shipper before the process's output pipe blocks.
+pub const CHANNEL_CAPACITY: usize = 4096;
+/// Attempts to store the last segment before giving up and leaving it in the Redis tail.
+const FINAL_FLUSH_TRIES: u32 = 6;
+
+/// Where and how one process's log is shipped.
+#[derive(Clone)]
+pub struct ShipTarget {
+    pub redis: ConnectionManager,
+    pub store: ObjectStore,
+    pub keys: Keys,
+    pub org_id: Uuid,
+    pub process_id: Uuid,
+    /// Most patches per stored segment.
+    pub max_entries: usize,
+    /// Longest time a published patch waits before it is stored.
+    pub flush: Duration,
+}
+
+/// What the shipper did once the output ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShipSummary {
+    /// Patches shipped: the next seq, and the process's entry count.
+    pub total: u64,
+    /// Every patch is in the object store. When false the rest is still in the Redis tail,
+    /// which must then not be dropped.
+    pub durable: bool,
+}
+
+/// One published batch, kept until it is stored.
+struct Batch {
+    patches: Vec<LogPatch>,
+    /// Whether the batch made it into the Redis tail (and so must be trimmed later).
+    in_tail: bool,
+}
+
+/// Starts the shipper; it ends once every sender of the returned channel is dropped.
+pub fn spawn(target: ShipTarget) -> (mpsc::Sender<OutputLine>, JoinHandle<ShipSummary>) {
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let handle = tokio::spawn(Shipper::new(target).run(rx));
+    (tx, handle)
+}
+
+struct Shipper {
+    t: ShipTarget,
+    next_seq: u64,
+    /// Published, not yet stored, oldest first.
+    pending: VecDeque<Batch>,
+    pending_entries: usize,
+    /// When the oldest pending batch was published (or a failed store was last tried).
+    pending_since: Option<Instant>,
+    /// Stored batches still in the tail, to trim once Redis answers.
+    untrimmed: usize,
+}
+
+impl Shipper {
+    fn new(t: ShipTarget) -> Shipper {
+        Shipper {
+            t,
+            next_seq: 0,
+            pending: VecDeque::new(),
+            pending_entries: 0,
+            pending_since: None,
+            untrimmed: 0,
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<OutputLine>) -> ShipSummary {
+        let batch_cap = MAX_BATCH.min(self.t.max_entries.max(1));
+        loop {
+            let deadline = self.pending_since.map(|t| t + self.t.flush);
+            let first = tokio::select! {
+                line = rx.recv() => line,
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.store_pending().await;
+                    continue;
+                }
+            };
+            let Some(first) = first else { break };
+            let mut lines = vec![first];
+            while lines.len() < batch_cap {
+                match rx.try_recv() {
+                    Ok(line) => lines.push(line),
+                    Err(_) => break,
+                }
+            }
+            if self.pending_entries + lines.len() > self.t.max_entries {
+                self.store_pending().await;
+            }
+            self.publish(lines).await;
+            if self.pending_entries >= self.t.max_entries {
+                self.store_pending().await;
+            }
+        }
+        let mut delay = Duration::from_millis(200);
+        for attempt in 1..=FINAL_FLUSH_TRIES {
+            self.store_pending().await;
+            if self.pending.is_empty() {
+                break;
+            }
+            if attempt < FINAL_FLUSH_TRIES {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+        let durable = self.pending.is_empty();
+        if !durable {
+            tracing::error!(
+                process.id = %self.t.process_id,
+                entries = self.pending_entries,
+                "log segments could not be stored; they stay in the Redis tail"
+            );
+        }
+        ShipSummary {
+            total: self.next_seq,
+            durable,
+        }
+    }
+
+    /// Turns lines into append patches and publishes them as one batch.
+    async fn publish(&mut self, lines: Vec<OutputLine>) {
+        let patches: Vec<LogPatch> = lines
+            .into_iter()
+            .map(|line| {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                LogPatch {
+                    seq,
+                    op: PatchOp::Append,
+                    // The script executor only appends: entry i is patch i.
+                    index: seq,
+                    entry: LogEntry {
+                        timestamp: line.at,
+                        content: EntryContent::Output {
+                            stream: line.stream,
+                            text: line.text,
+                        },
+                    },
+                }
+            })
+            .collect();
+        let in_tail = match bus::publish_patches(
+            &mut self.t.redis,
+            &self.t.keys,
+            self.t.process_id,
+            patches.clone(),
+        )
+        .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                // Live viewers miss this batch, but it still goes to the store.
+                tracing::warn!(process.id = %self.t.process_id, error = %e, "log batch not published");
+                false
+            }
+        };
+        self.pending_entries += patches.len();
+        self.pending.push_back(Batch { patches, in_tail });
+        self.pending_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Stores pending batches as segments of at most `max_entries` (whole batches), then
+    /// trims what is stored from the tail. On a store error keeps the rest for the next try.
+    async fn store_pending(&mut self) {
+        while !self.pending.is_empty() {
+            let mut take = 0;
+            let mut entries = 0;
+            for b in &self.pending {
+                if take > 0 && entries + b.patches.len() > self.t.max_entries {
+                    break;
+                }
+                entries += b.patches.len();
+                take += 1;
+            }
+            let segment: Vec<LogPatch> = self
+                .pending
+                .iter()
+                .take(take)
+                .flat_map(|b| b.patches.iter().cloned())
+                .collect();
+            let (Some(first), Some(last)) = (segment.first(), segment.last()) else {
+                self.pending.pop_front();
+                continue;
+            };
+            let key = segments::key(self.t.org_id, self.t.process_id, first.seq, last.seq);
+            if let Err(e) = self
+                .t
+                .store
+                .put(&key, segments::encode(&segment), "application/x-ndjson")
+                .await
+            {
+                tracing::warn!(process.id = %self.t.process_id, error = %e, "log segment not stored; will retry");
+                self.pending_since = Some(Instant::now());
+                return;
+            }
+            for b in self.pending.drain(..take) {
+                self.pending_entries -= b.patches.len();
+                if b.in_tail {
+                    self.untrimmed += 1;
+                }
+            }
+        }
+        self.pending_since = None;
+        if self.untrimmed > 0 {
+            match bus::trim_tail(
+                &mut self.t.redis,
+                &self.t.keys,
+                self.t.process_id,
+                self.untrimmed,
+            )
+            .await
+            {
+                Ok(()) => self.untrimmed = 0,
+                Err(e) => {
+                    tracing::warn!(process.id = %self.t.process_id, error = %e, "log tail not trimmed")
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

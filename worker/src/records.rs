@@ -1,0 +1,270 @@
+//! The worker's writes to Postgres. Every write for a claimed attempt runs in a
+//! transaction that first renews (and so locks) the lease: if the lease was lost, nothing
+//! is written, and the reaper cannot take the attempt while the write is in flight.
+
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shared::db::models::{ExecutionProcess, Project, Repository, Task, TaskAttempt};
+use shared::db::schema::{execution_processes, projects, repositories, task_attempts, tasks};
+use shared::domain::{AttemptStatus, ProcessStatus, TaskStatus};
+use uuid::Uuid;
+
+use crate::claim::Lease;
+
+/// The outcome of a lease-guarded write.
+#[derive(Debug)]
+pub enum Guarded<T> {
+    /// The lease was held and the write committed.
+    Written(T),
+    /// The attempt is no longer this worker's; nothing was written.
+    LeaseLost,
+}
+
+/// The rows an attempt runs against.
+pub struct AttemptContext {
+    pub task: Task,
+    pub project: Project,
+    pub repository: Repository,
+}
+
+/// Loads the task, project and repository of an attempt.
+pub async fn load_context(
+    conn: &mut AsyncPgConnection,
+    task_id: Uuid,
+) -> QueryResult<AttemptContext> {
+    let (task, project, repository) = tasks::table
+        .inner_join(projects::table.inner_join(repositories::table))
+        .filter(tasks::id.eq(task_id))
+        .select((
+            Task::as_select(),
+            Project::as_select(),
+            Repository::as_select(),
+        ))
+        .get_result(conn)
+        .await?;
+    Ok(AttemptContext {
+        task,
+        project,
+        repository,
+    })
+}
+
+/// The attempt's oldest process still waiting to run.
+pub async fn next_queued_process(
+    conn: &mut AsyncPgConnection,
+    attempt_id: Uuid,
+) -> QueryResult<Option<ExecutionProcess>> {
+    execution_processes::table
+        .filter(execution_processes::attempt_id.eq(attempt_id))
+        .filter(execution_processes::status.eq(ProcessStatus::Queued))
+        .order((
+            execution_processes::created_at.asc(),
+            execution_processes::id.asc(),
+        ))
+        .select(ExecutionProcess::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Records the commit the attempt's branch starts from.
+pub async fn set_base_commit(
+    conn: &mut AsyncPgConnection,
+    lease: &Lease,
+    base_commit: &str,
+) -> QueryResult<Guarded<TaskAttempt>> {
+    let lease = lease.clone();
+    let base_commit = base_commit.to_owned();
+    conn.transaction(async move |conn| {
+        if lease.renew(conn).await?.is_none() {
+            return Ok(Guarded::LeaseLost);
+        }
+        let row = diesel::update(task_attempts::table.find(lease.attempt_id))
+            .set(task_attempts::base_commit.eq(base_commit))
+            .returning(TaskAttempt::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(Guarded::Written(row))
+    })
+    .await
+}
+
+/// Records where the attempt's current diff is stored and its totals.
+pub async fn set_diff(
+    conn: &mut AsyncPgConnection,
+    lease: &Lease,
+    summary: serde_json::Value,
+    object_key: &str,
+) -> QueryResult<Guarded<()>> {
+    let lease = lease.clone();
+    let object_key = object_key.to_owned();
+    conn.transaction(async move |conn| {
+        if lease.renew(conn).await?.is_none() {
+            return Ok(Guarded::LeaseLost);
+        }
+        diesel::update(task_attempts::table.find(lease.attempt_id))
+            .set((
+                task_attempts::diff_summary.eq(summary),
+                task_attempts::diff_object_key.eq(object_key),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(Guarded::Written(()))
+    })
+    .await
+}
+
+/// Moves a queued process to running. `Written(None)` when it is no longer queued.
+pub async fn mark_process_running(
+    conn: &mut AsyncPgConnection,
+    lease: &Lease,
+    process_id: Uuid,
+) -> QueryResult<Guarded<Option<ExecutionProcess>>> {
+    let lease = lease.clone();
+    conn.transaction(async move |conn| {
+        if lease.renew(conn).await?.is_none() {
+            return Ok(Guarded::LeaseLost);
+        }
+        let row = diesel::update(
+            execution_processes::table
+                .find(process_id)
+                .filter(execution_processes::status.eq(ProcessStatus::Queued)),
+        )
+        .set((
+            execution_processes::status.eq(ProcessStatus::Running),
+            execution_processes::started_at.eq(now),
+        ))
+        .returning(ExecutionProcess::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+        Ok(Guarded::Written(row))
+    })
+    .await
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessEnd {
+    pub status: ProcessStatus,
+    pub exit_code: Option<i32>,
+    pub failure_reason: Option<String>,
+    /// Log entries shipped (and stored) for the process.
+    pub entry_count: i64,
+}
+
+/// Records how a running process ended.
+pub async fn finish_process(
+    conn: &mut AsyncPgConnection,
+    lease: &Lease,
+    process_id: Uuid,
+    end: ProcessEnd,
+) -> QueryResult<Guarded<ExecutionProcess>> {
+    let lease = lease.clone();
+    conn.transaction(async move |conn| {
+        if lease.renew(conn).await?.is_none() {
+            return Ok(Guarded::LeaseLost);
+        }
+        let row = diesel::update(execution_processes::table.find(process_id))
+            .set((
+                execution_processes::status.eq(end.status),
+                execution_processes::exit_code.eq(end.exit_code),
+                execution_processes::failure_reason.eq(end.failure_reason),
+                execution_processes::entry_count.eq(end.entry_count),
+                execution_processes::finished_at.eq(now),
+            ))
+            .returning(ExecutionProcess::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(Guarded::Written(row))
+    })
+    .await
+}
+
+/// Marks every still-queued process of the attempt killed, with `reason`: they will not
+/// run because an earlier one failed or the attempt was stopped.
+pub async fn kill_queued_processes(
+    conn: &mut AsyncPgConnection,
+    lease: &Lease,
+    reason: &str,
+) -> QueryResult<Guarded<Vec<ExecutionProcess>>> {
+    let lease = lease.clone();
+    let reason = reason.to_owned();
+    conn.transaction(async move |conn| {
+        if lease.renew(conn).await?.is_none() {
+            return Ok(Guarded::LeaseLost);
+        }
+        let rows = diesel::update(
+            execution_processes::table
+                .filter(execution_processes::attempt_id.eq(lease.attempt_id))
+                .filter(execution_processes::status.eq(ProcessStatus::Queued)),
+        )
+        .set((
+            execution_processes::status.eq(ProcessStatus::Killed),
+            execution_processes::failure_reason.eq(reason),
+            execution_processes::finished_at.eq(now),
+        ))
+        .returning(ExecutionProcess::as_returning())
+        .get_results(conn)
+        .await?;
+        Ok(Guarded::Written(rows))
+    })
+    .await
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptEnd {
+    pub status: AttemptStatus,
+    pub failure_reason: Option<String>,
+    pub head_commit: Option<String>,
+    pub diff_summary: Option<serde_json::Value>,
+    pub diff_object_key: Option<String>,
+}
+
+/// Records the attempt's end and releases the lease; a succeeded or failed attempt moves
+/// its task to review (unless someone already moved it past in-progress). Returns the
+/// attempt row and, when it changed, the task row.
+pub async fn finish_attempt(
+    conn: &mut AsyncPgConnection,
+    lease: &Lease,
+    task_id: Uuid,
+    end: AttemptEnd,
+) -> QueryResult<Guarded<(TaskAttempt, Option<Task>)>> {
+    let lease = lease.clone();
+    conn.transaction(async move |conn| {
+        if lease.renew(conn).await?.is_none() {
+            return Ok(Guarded::LeaseLost);
+        }
+        let attempt = diesel::update(task_attempts::table.find(lease.attempt_id))
+            .set((
+                task_attempts::status.eq(end.status),
+                task_attempts::failure_reason.eq(end.failure_reason),
+                task_attempts::head_commit.eq(end.head_commit),
+                task_attempts::diff_summary.eq(end.diff_summary),
+                task_attempts::diff_object_key.eq(end.diff_object_key),
+                task_attempts::finished_at.eq(now),
+                task_attempts::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+            ))
+            .returning(TaskAttempt::as_returning())
+            .get_result(conn)
+            .await?;
+        let task = if matches!(end.status, AttemptStatus::Succeeded | AttemptStatus::Failed) {
+            diesel::update(
+                tasks::table
+                    .find(task_id)
+                    .filter(tasks::status.eq_any([TaskStatus::Todo, TaskStatus::InProgress])),
+            )
+            .set(tasks::status.eq(TaskStatus::InReview))
+            .returning(Task::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+        } else {
+            None
+        };
+        Ok(Guarded::Written((attempt, task)))
+    })
+    .await
+}
