@@ -1,7 +1,7 @@
 //! Integration tests of the worker, on real PostgreSQL, Redis and S3 (via
 //! `shared::testing::TestEnv`), real git repositories and real processes.
 
-//mod attempt;
-//mod git;
+mod attempt;
+mod git;
 mod helpers;
 mod runner;

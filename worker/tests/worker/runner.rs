@@ -131,7 +131,10 @@ async fn abort_kills_the_group_at_once() {
 #[tokio::test]
 async fn background_jobs_do_not_outlive_their_script() {
     let started = Instant::now();
-    let mut run = start("echo \"pgid $$\"; sleep 1000 & (sleep 1000 &) ; echo done", limits());
+    let mut run = start(
+        "echo \"pgid $$\"; sleep 1000 & (sleep 1000 &) ; echo done",
+        limits(),
+    );
     let pgid = read_pgid(&mut run).await;
     let (result, rest) = run.finish().await;
     assert_eq!(result.termination, Termination::Exited(0));

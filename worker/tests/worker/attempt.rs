@@ -1,0 +1,619 @@
+//! Whole attempts through the worker, on real Postgres, Redis and S3.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use futures::StreamExt;
+use redis::AsyncCommands;
+use shared::bus;
+use shared::db::Db;
+use shared::db::models::{ExecutionProcess, NewExecutionProcess, Task, TaskAttempt};
+use shared::db::schema::{execution_processes, task_attempts, tasks};
+use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
+use shared::keys::Keys;
+use shared::logs::{EntryContent, LogMessage, LogPatch, OutputStream, PatchOp};
+use shared::logstore;
+use shared::queue::{self, QueueEntry};
+use shared::store::{self, ObjectStore};
+use shared::testing::{TestEnv, fixtures};
+use shared::wire::Diff;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use worker::attempt::AttemptOutcome;
+
+use crate::helpers::{git, origin_repo};
+
+/// One org, project, task and scheduled attempt on a fresh repository.
+struct Scenario {
+    env: TestEnv,
+    db: Db,
+    store: ObjectStore,
+    keys: Keys,
+    origin: PathBuf,
+    org: Uuid,
+    task: Uuid,
+    attempt: Uuid,
+    /// The coding-agent process.
+    process: Uuid,
+    /// The setup-script process, when the project has one.
+    setup: Option<Uuid>,
+}
+
+/// Builds the rows; `repo_url` defaults to a real repository made for the test.
+async fn scenario(script: &str, setup: Option<&str>, repo_url: Option<PathBuf>) -> Scenario {
+    let env = TestEnv::new().await;
+    let origin = origin_repo(&env.dir);
+    let url = repo_url.unwrap_or_else(|| origin.clone());
+    let db = Db::new(&env.settings.database).expect("pool");
+    let mut conn = db.conn().await.expect("conn");
+    let org = fixtures::org(&mut conn, "acme", 4).await;
+    let project = fixtures::project(&mut conn, org, &url.display().to_string(), setup).await;
+    let task = fixtures::task(&mut conn, org, project, 1).await;
+    let (attempt, process) =
+        fixtures::attempt(&mut conn, org, task, AttemptStatus::Scheduled, script).await;
+    let setup = match setup {
+        None => None,
+        Some(setup) => {
+            let id = Uuid::now_v7();
+            diesel::insert_into(execution_processes::table)
+                .values(NewExecutionProcess {
+                    id,
+                    org_id: org,
+                    attempt_id: attempt,
+                    run_reason: RunReason::SetupScript,
+                    status: ProcessStatus::Queued,
+                    prompt: setup,
+                })
+                .execute(&mut conn)
+                .await
+                .expect("insert setup process");
+            // The api inserts the setup script first; order it before the agent.
+            diesel::sql_query(format!(
+                "UPDATE execution_processes SET created_at = now() - interval '1 minute' WHERE id = '{id}'"
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("order setup first");
+            Some(id)
+        }
+    };
+    let store = ObjectStore::new(&env.settings.s3);
+    let keys = Keys::new(env.settings.redis.prefix.clone());
+    Scenario {
+        env,
+        db,
+        store,
+        keys,
+        origin,
+        org,
+        task,
+        attempt,
+        process,
+        setup,
+    }
+}
+
+impl Scenario {
+    async fn redis(&self) -> redis::aio::ConnectionManager {
+        shared::redis_conn::manager(&self.env.settings.redis.url)
+            .await
+            .expect("redis")
+    }
+
+    async fn enqueue(&self) {
+        let mut redis = self.redis().await;
+        queue::enqueue(
+            &mut redis,
+            &self.keys,
+            &[QueueEntry {
+                attempt_id: self.attempt,
+                org_id: self.org,
+                traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            }],
+        )
+        .await
+        .expect("enqueue");
+    }
+
+    fn settings(&self) -> shared::config::Settings {
+        let mut settings = self.env.settings.clone();
+        settings.worker.max_attempts = 1;
+        settings.worker.id = Some("test-worker".into());
+        settings
+    }
+
+    /// Runs `worker::run` until it has run one attempt.
+    async fn run_worker(&self) {
+        let run = worker::run(self.settings(), CancellationToken::new());
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the worker finishes within 60 s")
+            .expect("the worker runs");
+    }
+
+    /// Starts `worker::run` in the background.
+    fn spawn_worker(&self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        tokio::spawn(worker::run(self.settings(), CancellationToken::new()))
+    }
+
+    async fn attempt_row(&self) -> TaskAttempt {
+        let mut conn = self.db.conn().await.expect("conn");
+        task_attempts::table
+            .find(self.attempt)
+            .select(TaskAttempt::as_select())
+            .get_result(&mut conn)
+            .await
+            .expect("attempt")
+    }
+
+    async fn task_row(&self) -> Task {
+        let mut conn = self.db.conn().await.expect("conn");
+        tasks::table
+            .find(self.task)
+            .select(Task::as_select())
+            .get_result(&mut conn)
+            .await
+            .expect("task")
+    }
+
+    async fn process_row(&self, id: Uuid) -> ExecutionProcess {
+        let mut conn = self.db.conn().await.expect("conn");
+        execution_processes::table
+            .find(id)
+            .select(ExecutionProcess::as_select())
+            .get_result(&mut conn)
+            .await
+            .expect("process")
+    }
+
+    async fn wait_for_process_status(&self, id: Uuid, status: ProcessStatus) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.process_row(id).await.status != status {
+            assert!(Instant::now() < deadline, "process never became {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stored_log(&self, process: Uuid) -> Vec<LogPatch> {
+        logstore::stored_patches(&self.store, self.org, process, 0)
+            .await
+            .expect("stored log")
+    }
+
+    async fn tail_exists(&self, process: Uuid) -> bool {
+        let mut redis = self.redis().await;
+        redis
+            .exists(self.keys.log_tail(process))
+            .await
+            .expect("exists")
+    }
+
+    fn cache_repo(&self) -> PathBuf {
+        // One repository per scenario: find its cache by listing the repos dir.
+        let repos = self.env.settings.worker.data_dir.join("repos");
+        std::fs::read_dir(&repos)
+            .expect("repos dir")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "git"))
+            .expect("a cached repository")
+    }
+}
+
+fn texts(patches: &[LogPatch], stream: OutputStream) -> Vec<String> {
+    patches
+        .iter()
+        .filter_map(|p| match &p.entry.content {
+            EntryContent::Output { stream: s, text } if *s == stream => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_gap_free(patches: &[LogPatch]) {
+    for (i, p) in patches.iter().enumerate() {
+        assert_eq!(p.seq, i as u64, "seq has a gap or is out of order");
+        assert_eq!(p.index, p.seq);
+        assert_eq!(p.op, PatchOp::Append);
+    }
+}
+
+const AGENT_SCRIPT: &str = r#"
+for i in $(seq 1 50); do echo "line $i"; done
+echo "to stderr" >&2
+printf 'agent was here\n' > agent.txt
+sed -i 's/two/TWO/' README.md
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_attempt_runs_end_to_end_with_complete_logs_diff_and_commit() {
+    let s = scenario(
+        AGENT_SCRIPT,
+        Some("echo preparing; echo set > setup.txt"),
+        None,
+    )
+    .await;
+    let setup = s.setup.expect("setup process");
+    // A live viewer subscribed before the run starts.
+    let client = redis::Client::open(s.env.settings.redis.url.as_str()).expect("client");
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+    pubsub
+        .subscribe(s.keys.log_channel(s.process))
+        .await
+        .expect("subscribe");
+    let mut settings_small_segments = s.settings();
+    settings_small_segments.worker.segment_max_entries = 7;
+    s.enqueue().await;
+
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        worker::run(settings_small_segments, CancellationToken::new()),
+    )
+    .await
+    .expect("the worker finishes within 60 s")
+    .expect("the worker runs");
+
+    // The attempt, its task and its processes.
+    let attempt = s.attempt_row().await;
+    assert_eq!(
+        attempt.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        attempt.failure_reason
+    );
+    assert_eq!(attempt.failure_reason, None);
+    assert_eq!(attempt.worker_id.as_deref(), Some("test-worker"));
+    assert!(attempt.started_at.is_some() && attempt.finished_at.is_some());
+    assert_eq!(attempt.lease_expires_at, None);
+    let base = git(&s.origin, &["rev-parse", "main"]);
+    assert_eq!(attempt.base_commit.as_deref(), Some(base.as_str()));
+    assert_eq!(s.task_row().await.status, TaskStatus::InReview);
+    let setup_row = s.process_row(setup).await;
+    assert_eq!(setup_row.status, ProcessStatus::Succeeded);
+    assert_eq!(setup_row.entry_count, 1);
+    let agent = s.process_row(s.process).await;
+    assert_eq!(agent.status, ProcessStatus::Succeeded);
+    assert_eq!(agent.exit_code, Some(0));
+    assert!(agent.started_at.is_some() && agent.finished_at.is_some());
+    assert!(
+        setup_row.finished_at <= agent.started_at,
+        "setup runs first"
+    );
+    assert_eq!(agent.entry_count, 51);
+
+    // The log: complete and in order in S3, in segments of at most 7, the tail gone.
+    let log = s.stored_log(s.process).await;
+    assert_eq!(log.len(), 51);
+    assert_gap_free(&log);
+    let expected: Vec<String> = (1..=50).map(|i| format!("line {i}")).collect();
+    assert_eq!(texts(&log, OutputStream::Stdout), expected);
+    assert_eq!(texts(&log, OutputStream::Stderr), vec!["to stderr"]);
+    let segments = s
+        .store
+        .list(&shared::logs::segments::prefix(s.org, s.process))
+        .await
+        .expect("list");
+    assert!(
+        segments.len() >= 8,
+        "51 entries in segments of ≤ 7: {segments:?}"
+    );
+    for key in &segments {
+        let (first, last) = shared::logs::segments::range(key).expect("segment key");
+        assert!(last - first < 7, "{key} holds more than 7 entries");
+    }
+    assert!(!s.tail_exists(s.process).await);
+    assert!(!s.tail_exists(setup).await);
+    assert_eq!(
+        texts(&s.stored_log(setup).await, OutputStream::Stdout),
+        vec!["preparing"]
+    );
+
+    // The live viewer saw every patch once, in order, then the end.
+    let mut live = Vec::new();
+    let mut stream = pubsub.on_message();
+    let total = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("a live message")
+            .expect("stream open");
+        let payload: String = msg.get_payload().expect("payload");
+        match serde_json::from_str::<LogMessage>(&payload).expect("log message") {
+            LogMessage::Patches { patches } => live.extend(patches),
+            LogMessage::End { total } => break total,
+        }
+    };
+    assert_eq!(total, 51);
+    assert_gap_free(&live);
+    assert_eq!(live.len(), 51);
+
+    // The diff: stored, summarised on the row.
+    let key = store::diff_key(s.org, s.attempt);
+    assert_eq!(attempt.diff_object_key.as_deref(), Some(key.as_str()));
+    let diff: Diff = serde_json::from_slice(
+        &s.store
+            .get(&key)
+            .await
+            .expect("get")
+            .expect("a stored diff"),
+    )
+    .expect("diff json");
+    assert!(diff.version >= 1);
+    let paths: Vec<&str> = diff.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, vec!["README.md", "agent.txt", "setup.txt"]);
+    let summary: shared::wire::DiffSummary =
+        serde_json::from_value(attempt.diff_summary.clone().expect("summary"))
+            .expect("summary json");
+    assert_eq!(summary, diff.summary);
+    assert_eq!(summary.files_changed, 3);
+
+    // The commit: on the attempt's branch in the cache, holding the changes.
+    let head = attempt.head_commit.clone().expect("head commit");
+    let cache = s.cache_repo();
+    assert_eq!(git(&cache, &["rev-parse", &attempt.branch]), head);
+    assert_eq!(git(&cache, &["rev-parse", &format!("{head}^")]), base);
+    assert_eq!(
+        git(&cache, &["show", &format!("{head}:agent.txt")]),
+        "agent was here"
+    );
+    let message = git(&cache, &["log", "-1", "--format=%s%n%b", &head]);
+    assert!(message.starts_with("SY-1: A task"), "{message}");
+    assert!(message.contains(&s.attempt.to_string()), "{message}");
+
+    // Org events for the board, and the queue entry is gone.
+    let mut redis = s.redis().await;
+    let events = bus::org_events_after(&mut redis, &s.keys, s.org, "0", 1000)
+        .await
+        .expect("events");
+    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.as_str()).collect();
+    assert_eq!(<[_]>::first(&kinds), Some(&"attempt.updated"));
+    assert_eq!(kinds.iter().filter(|k| **k == "process.updated").count(), 4);
+    assert!(kinds.contains(&"task.updated"));
+    let last_attempt = events
+        .iter()
+        .rev()
+        .find(|(_, e)| e.kind == "attempt.updated")
+        .expect("attempt event");
+    assert_eq!(last_attempt.1.data["status"], "succeeded");
+    let members = queue::members(&mut redis, &s.keys).await.expect("members");
+    assert!(!members.contains(&s.attempt));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_that_is_not_git_fails_the_attempt_with_a_clear_reason() {
+    let env_less_path = std::env::temp_dir().join(format!("switchyard-plain-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&env_less_path).expect("mkdir");
+    std::fs::write(env_less_path.join("file.txt"), "not a repo").expect("write");
+    let s = scenario("echo never", None, Some(env_less_path.clone())).await;
+    s.enqueue().await;
+
+    s.run_worker().await;
+
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Failed);
+    let reason = attempt.failure_reason.expect("a reason");
+    assert!(
+        reason.starts_with("could not prepare the worktree: repository"),
+        "{reason}"
+    );
+    assert!(reason.contains("could not be fetched"), "{reason}");
+    assert!(
+        reason.contains(&env_less_path.display().to_string()),
+        "{reason}"
+    );
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Killed);
+    assert_eq!(
+        process.failure_reason.as_deref(),
+        Some("attempt failed before this process ran")
+    );
+    assert_eq!(s.task_row().await.status, TaskStatus::InReview);
+    let _ = std::fs::remove_dir_all(env_less_path);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_setup_script_fails_the_attempt_and_skips_the_agent() {
+    let s = scenario("echo should not run", Some("echo preparing; exit 4"), None).await;
+    s.enqueue().await;
+
+    s.run_worker().await;
+
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Failed);
+    assert_eq!(
+        attempt.failure_reason.as_deref(),
+        Some("exited with code 4")
+    );
+    let setup = s.process_row(s.setup.expect("setup")).await;
+    assert_eq!(setup.status, ProcessStatus::Failed);
+    assert_eq!(setup.exit_code, Some(4));
+    assert_eq!(setup.entry_count, 1);
+    let agent = s.process_row(s.process).await;
+    assert_eq!(agent.status, ProcessStatus::Killed);
+    assert_eq!(agent.started_at, None);
+    assert_eq!(agent.entry_count, 0);
+    assert_eq!(s.task_row().await.status, TaskStatus::InReview);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_request_kills_the_process_and_cancels_the_attempt() {
+    let s = scenario("echo started; sleep 1000 & sleep 1000", None, None).await;
+    s.enqueue().await;
+    let worker = s.spawn_worker();
+    s.wait_for_process_status(s.process, ProcessStatus::Running)
+        .await;
+
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::stop_requested.eq(true))
+        .execute(&mut conn)
+        .await
+        .expect("request stop");
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the worker stops the run within 30 s")
+        .expect("join")
+        .expect("worker");
+
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Cancelled);
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Killed);
+    assert_eq!(process.failure_reason.as_deref(), Some("stopped by user"));
+    assert_eq!(process.entry_count, 1);
+    assert_eq!(
+        texts(&s.stored_log(s.process).await, OutputStream::Stdout),
+        vec!["started"]
+    );
+    assert!(!s.tail_exists(s.process).await);
+    // Only succeeded and failed attempts send the task to review.
+    assert_eq!(s.task_row().await.status, TaskStatus::InProgress);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_lease_kills_the_run_and_writes_nothing() {
+    let s = scenario("echo started; sleep 1000", None, None).await;
+    s.enqueue().await;
+    let worker = s.spawn_worker();
+    s.wait_for_process_status(s.process, ProcessStatus::Running)
+        .await;
+
+    // Another worker took the attempt over (as after the reaper re-queued it).
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::worker_id.eq("someone-else"))
+        .execute(&mut conn)
+        .await
+        .expect("steal the lease");
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the worker gives the run up within 30 s")
+        .expect("join")
+        .expect("worker");
+
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Running);
+    assert_eq!(attempt.worker_id.as_deref(), Some("someone-else"));
+    assert_eq!(attempt.finished_at, None);
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Running, "nothing written");
+    assert_eq!(process.finished_at, None);
+    // What it printed is still durable.
+    assert_eq!(
+        texts(&s.stored_log(s.process).await, OutputStream::Stdout),
+        vec!["started"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follow_up_continues_on_the_same_branch_and_diff_versions() {
+    let s = scenario("echo first > first.txt", None, None).await;
+    s.enqueue().await;
+    s.run_worker().await;
+    let first = s.attempt_row().await;
+    assert_eq!(first.status, AttemptStatus::Succeeded);
+    let key = store::diff_key(s.org, s.attempt);
+    let read_diff = async || -> Diff {
+        serde_json::from_slice(&s.store.get(&key).await.expect("get").expect("stored"))
+            .expect("diff json")
+    };
+    let v1 = read_diff().await.version;
+
+    // What the api and scheduler do for a follow-up.
+    let follow_up = Uuid::now_v7();
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::insert_into(execution_processes::table)
+        .values(NewExecutionProcess {
+            id: follow_up,
+            org_id: s.org,
+            attempt_id: s.attempt,
+            run_reason: RunReason::FollowUp,
+            status: ProcessStatus::Queued,
+            prompt: "test -f first.txt && echo second > second.txt",
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert follow-up");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
+        .execute(&mut conn)
+        .await
+        .expect("schedule again");
+    s.enqueue().await;
+    s.run_worker().await;
+
+    let second = s.attempt_row().await;
+    assert_eq!(
+        second.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        second.failure_reason
+    );
+    assert_eq!(second.base_commit, first.base_commit);
+    let head = second.head_commit.clone().expect("head");
+    let cache = s.cache_repo();
+    assert_eq!(
+        git(&cache, &["rev-parse", &format!("{head}^")]),
+        first.head_commit.clone().expect("first head")
+    );
+    let diff = read_diff().await;
+    assert!(
+        diff.version > v1,
+        "versions continue: {} then {}",
+        v1,
+        diff.version
+    );
+    let paths: Vec<&str> = diff.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, vec!["first.txt", "second.txt"]);
+    assert_eq!(
+        s.process_row(follow_up).await.status,
+        ProcessStatus::Succeeded
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_for_an_attempt_that_is_not_scheduled_is_acknowledged_and_skipped() {
+    let s = scenario("echo never", None, None).await;
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::status.eq(AttemptStatus::Cancelled))
+        .execute(&mut conn)
+        .await
+        .expect("cancel");
+    s.enqueue().await;
+    let w = worker::Worker::connect(s.settings()).await.expect("worker");
+    let mut queue_conn = shared::redis_conn::dedicated(&s.env.settings.redis.url)
+        .await
+        .expect("redis");
+    let delivery = queue::next(&mut queue_conn, &s.keys, &w.id, 1000)
+        .await
+        .expect("read")
+        .expect("the entry");
+
+    let outcome = w.handle(&delivery, &CancellationToken::new()).await;
+
+    assert_eq!(outcome, AttemptOutcome::NotClaimed);
+    assert_eq!(s.attempt_row().await.status, AttemptStatus::Cancelled);
+    assert_eq!(s.process_row(s.process).await.status, ProcessStatus::Queued);
+    let mut redis = s.redis().await;
+    assert!(
+        !queue::members(&mut redis, &s.keys)
+            .await
+            .expect("members")
+            .contains(&s.attempt)
+    );
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg(s.keys.queue())
+        .arg(queue::GROUP)
+        .query_async(&mut redis)
+        .await
+        .expect("xpending");
+    let redis::Value::Array(summary) = pending else {
+        panic!("unexpected XPENDING reply {pending:?}")
+    };
+    assert_eq!(
+        <[_]>::first(&summary),
+        Some(&redis::Value::Int(0)),
+        "nothing left pending"
+    );
+}

@@ -1,0 +1,265 @@
+//! Worktrees, diffs and commits against real repositories.
+
+use shared::wire::FileChange;
+use std::path::Path;
+use uuid::Uuid;
+use worker::diff;
+use worker::git::{self, GitError, WorktreeSpec};
+
+use crate::helpers::{git, origin_repo};
+
+fn scratch() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-worker-git-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn spec(root: &Path, url: &Path) -> WorktreeSpec {
+    let attempt_id = Uuid::now_v7();
+    WorktreeSpec {
+        data_dir: root.join("data"),
+        repository_id: Uuid::now_v7(),
+        url: url.display().to_string(),
+        attempt_id,
+        // The random tail of the id: attempts made in the same minute share its head.
+        branch: format!("sy/sy-1-{}", &attempt_id.simple().to_string()[24..]),
+        base_branch: "main".into(),
+        base_commit: None,
+    }
+}
+
+/// Edits README line 3, adds an untracked file, deletes a file and writes an ignored one.
+fn make_changes(worktree: &Path) {
+    std::fs::write(worktree.join("README.md"), "one\ntwo\nTHREE\nfour\nfive\n").expect("edit");
+    std::fs::write(worktree.join("new.txt"), "hello\nworld\n").expect("add");
+    std::fs::remove_file(worktree.join("to_delete.txt")).expect("delete");
+    std::fs::create_dir_all(worktree.join("ignored")).expect("mkdir");
+    std::fs::write(worktree.join("ignored/cache.bin"), "junk").expect("ignored");
+}
+
+#[test]
+fn worktree_is_created_on_a_new_branch_from_the_base() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let main_head = git(&origin, &["rev-parse", "main"]);
+    let spec = spec(&root, &origin);
+
+    let prepared = git::prepare_worktree(&spec).expect("prepare");
+
+    assert!(prepared.created);
+    assert_eq!(prepared.path, spec.worktree_path());
+    assert_eq!(prepared.base_commit, main_head);
+    assert_eq!(
+        git(&prepared.path, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        spec.branch
+    );
+    assert_eq!(git(&prepared.path, &["rev-parse", "HEAD"]), main_head);
+    assert!(prepared.path.join("README.md").exists());
+    // The cache is bare and holds the branch.
+    let cache = spec.cache_path();
+    assert_eq!(git(&cache, &["rev-parse", "--is-bare-repository"]), "true");
+    assert_eq!(git(&cache, &["rev-parse", &spec.branch]), main_head);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn diff_shows_an_edited_hunk_a_new_untracked_file_and_a_deleted_file() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let prepared = git::prepare_worktree(&spec(&root, &origin)).expect("prepare");
+    make_changes(&prepared.path);
+
+    let d = diff::compute(&prepared.path, &prepared.base_commit).expect("diff");
+
+    let paths: Vec<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, vec!["README.md", "new.txt", "to_delete.txt"]);
+    let readme = &d.files[0];
+    assert_eq!(readme.change, FileChange::Modified);
+    assert_eq!((readme.additions, readme.deletions), (1, 1));
+    assert_eq!(readme.hunks.len(), 1);
+    let hunk = &readme.hunks[0];
+    assert!(
+        hunk.header.starts_with("@@ -1,5 +1,5 @@"),
+        "{}",
+        hunk.header
+    );
+    let changed: Vec<(char, &str)> = hunk
+        .lines
+        .iter()
+        .filter(|l| l.origin != ' ')
+        .map(|l| (l.origin, l.content.as_str()))
+        .collect();
+    assert_eq!(changed, vec![('-', "three"), ('+', "THREE")]);
+
+    let new = &d.files[1];
+    assert_eq!(new.change, FileChange::Added);
+    assert_eq!((new.additions, new.deletions), (2, 0));
+    assert_eq!(new.hunks[0].lines.len(), 2);
+
+    let deleted = &d.files[2];
+    assert_eq!(deleted.change, FileChange::Deleted);
+    assert_eq!((deleted.additions, deleted.deletions), (0, 1));
+
+    assert_eq!(d.summary.files_changed, 3);
+    assert_eq!(d.summary.additions, 3);
+    assert_eq!(d.summary.deletions, 2);
+    assert_eq!(
+        d.base_commit.as_deref(),
+        Some(prepared.base_commit.as_str())
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn binary_files_are_flagged_without_hunks() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let prepared = git::prepare_worktree(&spec(&root, &origin)).expect("prepare");
+    std::fs::write(
+        prepared.path.join("image.bin"),
+        [0u8, 159, 146, 150, 0, 1, 2],
+    )
+    .expect("bin");
+
+    let d = diff::compute(&prepared.path, &prepared.base_commit).expect("diff");
+
+    assert_eq!(d.files.len(), 1);
+    assert!(d.files[0].binary);
+    assert!(d.files[0].hunks.is_empty());
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn commit_on_the_branch_holds_the_changes_and_respects_gitignore() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let spec = spec(&root, &origin);
+    let prepared = git::prepare_worktree(&spec).expect("prepare");
+    make_changes(&prepared.path);
+
+    let head = git::commit_all(&prepared.path, "SY-1: change things").expect("commit");
+
+    assert_ne!(head, prepared.base_commit);
+    let cache = spec.cache_path();
+    assert_eq!(git(&cache, &["rev-parse", &spec.branch]), head);
+    assert_eq!(
+        git(&cache, &["rev-parse", &format!("{head}^")]),
+        prepared.base_commit
+    );
+    let files = git(&cache, &["ls-tree", "-r", "--name-only", &head]);
+    let files: Vec<&str> = files.lines().collect();
+    assert_eq!(
+        files,
+        vec![".gitignore", "README.md", "new.txt", "src/lib.txt"]
+    );
+    assert_eq!(
+        git(&cache, &["log", "-1", "--format=%an <%ae>|%s", &head]),
+        "Switchyard <switchyard@localhost>|SY-1: change things"
+    );
+    // The diff against the base is the same before and after the commit.
+    let d = diff::compute(&prepared.path, &prepared.base_commit).expect("diff");
+    assert_eq!(d.summary.files_changed, 3);
+    // Nothing left to commit: the head stays.
+    assert_eq!(
+        git::commit_all(&prepared.path, "again").expect("commit"),
+        head
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn an_existing_worktree_is_reset_to_its_branch_and_cleaned() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let mut spec = spec(&root, &origin);
+    let first = git::prepare_worktree(&spec).expect("prepare");
+    std::fs::write(first.path.join("kept.txt"), "committed\n").expect("write");
+    let head = git::commit_all(&first.path, "first run").expect("commit");
+    // A crashed run's leftovers: an edit, untracked files and dirs, an ignored cache.
+    std::fs::write(first.path.join("README.md"), "scribbled\n").expect("edit");
+    std::fs::write(first.path.join("leftover.txt"), "x").expect("write");
+    std::fs::create_dir_all(first.path.join("tmpdir/deeper")).expect("mkdir");
+    std::fs::write(first.path.join("tmpdir/deeper/f"), "x").expect("write");
+    std::fs::create_dir_all(first.path.join("ignored")).expect("mkdir");
+    std::fs::write(first.path.join("ignored/cache"), "x").expect("write");
+
+    spec.base_commit = Some(first.base_commit.clone());
+    let again = git::prepare_worktree(&spec).expect("prepare again");
+
+    assert!(!again.created);
+    assert_eq!(again.base_commit, first.base_commit);
+    assert_eq!(git(&again.path, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(&again.path, &["status", "--porcelain"]), "");
+    assert!(!again.path.join("leftover.txt").exists());
+    assert!(!again.path.join("tmpdir").exists());
+    assert!(again.path.join("kept.txt").exists());
+    assert!(
+        again.path.join("ignored/cache").exists(),
+        "ignored files are kept"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_branch_in_the_cache_without_its_worktree_gets_a_new_worktree() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let mut spec = spec(&root, &origin);
+    let first = git::prepare_worktree(&spec).expect("prepare");
+    std::fs::write(first.path.join("work.txt"), "done\n").expect("write");
+    let head = git::commit_all(&first.path, "first run").expect("commit");
+    std::fs::remove_dir_all(&first.path).expect("lose the worktree");
+
+    spec.base_commit = Some(first.base_commit.clone());
+    let again = git::prepare_worktree(&spec).expect("prepare again");
+
+    assert!(again.created);
+    assert_eq!(again.base_commit, first.base_commit);
+    assert_eq!(git(&again.path, &["rev-parse", "HEAD"]), head);
+    assert!(again.path.join("work.txt").exists());
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_new_attempt_sees_commits_pushed_to_the_base_branch_since_the_last_fetch() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let first = spec(&root, &origin);
+    git::prepare_worktree(&first).expect("prepare");
+    std::fs::write(origin.join("later.txt"), "later\n").expect("write");
+    git(&origin, &["add", "-A"]);
+    git(&origin, &["commit", "-q", "-m", "later"]);
+
+    let mut second = spec(&root, &origin);
+    second.repository_id = first.repository_id;
+    let prepared = git::prepare_worktree(&second).expect("prepare");
+
+    assert_eq!(prepared.base_commit, git(&origin, &["rev-parse", "main"]));
+    assert!(prepared.path.join("later.txt").exists());
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_path_that_is_not_a_git_repository_is_a_fetch_error() {
+    let root = scratch();
+    let plain = root.join("plain");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    let err = git::prepare_worktree(&spec(&root, &plain)).expect_err("not a repository");
+    assert!(matches!(err, GitError::Fetch { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&plain.display().to_string()), "{message}");
+    assert!(message.contains("could not be fetched"), "{message}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_missing_base_branch_is_named_in_the_error() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let mut spec = spec(&root, &origin);
+    spec.base_branch = "develop".into();
+    let err = git::prepare_worktree(&spec).expect_err("no such branch");
+    assert!(matches!(err, GitError::MissingBaseBranch { .. }), "{err:?}");
+    assert!(err.to_string().contains("'develop'"));
+    let _ = std::fs::remove_dir_all(root);
+}
