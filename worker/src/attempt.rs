@@ -147,6 +147,10 @@ impl AttemptRun<'_> {
             records::load_context(&mut conn, self.attempt.task_id).await?
         };
 
+        if self.stop.is_cancelled() {
+            // Stopped between scheduling and claim: nothing to prepare or run.
+            return self.finish(&ctx, Verdict::Cancelled, None, None).await;
+        }
         let spec = WorktreeSpec {
             data_dir: self.worker.data_dir.clone(),
             repository_id: ctx.repository.id,
@@ -218,8 +222,11 @@ impl AttemptRun<'_> {
         }
 
         let mut tracker = tracker.lock().await;
-        if let Err(e) = tracker.refresh().await {
-            tracing::warn!(error = format!("{e:#}"), "final diff not stored");
+        match tracker.refresh().await {
+            // The attempt row gets the summary with the attempt's end, just below.
+            Ok(Some(version)) => tracker.announce(version).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "final diff not stored"),
         }
         let message = commit_message(&ctx, &self.attempt);
         let path = prepared.path.clone();
@@ -507,7 +514,8 @@ async fn keep_diff_current(
             Ok(Some(version)) => {
                 tracing::debug!(version, "diff stored");
                 let (key, summary) = (t.key(), t.summary());
-                drop(t);
+                // Row first, announcement second: a viewer told of a version finds the
+                // attempt row pointing at it.
                 if let Some(summary) = summary.and_then(|s| serde_json::to_value(s).ok()) {
                     let written = async {
                         let mut conn = worker.db.conn().await?;
@@ -520,6 +528,7 @@ async fn keep_diff_current(
                         tracing::warn!(error = format!("{e:#}"), "diff summary not recorded");
                     }
                 }
+                t.announce(version).await;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = format!("{e:#}"), "diff not computed"),

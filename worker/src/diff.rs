@@ -125,7 +125,7 @@ fn hunks_of(patch: &Patch<'_>) -> Result<Vec<Hunk>, git2::Error> {
 }
 
 /// Keeps an attempt's stored diff current: recomputes it, and when it changed uploads it
-/// as the next version and announces that version on the diff channel.
+/// as the next version, to be announced on the diff channel.
 pub struct DiffTracker {
     pub org_id: Uuid,
     pub attempt_id: Uuid,
@@ -181,8 +181,8 @@ impl DiffTracker {
         self.last.as_ref()
     }
 
-    /// Recomputes the diff; stores and announces it when it changed. Returns the new
-    /// version when one was stored.
+    /// Recomputes the diff and stores it when it changed. Returns the new version when
+    /// one was stored; the caller then records it and [`DiffTracker::announce`]s it.
     pub async fn refresh(&mut self) -> anyhow::Result<Option<u64>> {
         let worktree = self.worktree.clone();
         let base = self.base_commit.clone();
@@ -201,15 +201,19 @@ impl DiffTracker {
         self.store
             .put(&self.key(), body, "application/json")
             .await?;
-        if let Err(e) =
-            bus::publish_diff_version(&mut self.redis, &self.keys, self.attempt_id, diff.version)
-                .await
-        {
-            tracing::warn!(attempt.id = %self.attempt_id, error = %e, "diff version not announced");
-        }
         let version = diff.version;
         self.last = Some(diff);
         Ok(Some(version))
+    }
+
+    /// Tells diff viewers that `version` is stored. Best effort: a viewer that missed it
+    /// reads the stored diff on its next (re)connect.
+    pub async fn announce(&mut self, version: u64) {
+        if let Err(e) =
+            bus::publish_diff_version(&mut self.redis, &self.keys, self.attempt_id, version).await
+        {
+            tracing::warn!(attempt.id = %self.attempt_id, error = %e, "diff version not announced");
+        }
     }
 
     /// The summary kept on the attempt row.

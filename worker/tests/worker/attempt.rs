@@ -617,3 +617,160 @@ async fn an_entry_for_an_attempt_that_is_not_scheduled_is_acknowledged_and_skipp
         "nothing left pending"
     );
 }
+
+/// Reads the `pgid N` line a test script prints first, from the process's log.
+async fn wait_for_pgid(s: &Scenario, process: Uuid) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut redis = s.redis().await;
+    loop {
+        let log = logstore::history(&s.store, &mut redis, &s.keys, s.org, process, 0)
+            .await
+            .expect("log");
+        if let Some(pgid) = texts(&log, OutputStream::Stdout)
+            .iter()
+            .find_map(|t| t.strip_prefix("pgid ").and_then(|n| n.parse().ok()))
+        {
+            return pgid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the script never printed its pgid"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What a shut-down worker leaves: the attempt and process as they were while running.
+async fn assert_left_to_the_reaper(s: &Scenario, worker_id: &str, pgid: i32) {
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Running);
+    assert_eq!(attempt.worker_id.as_deref(), Some(worker_id));
+    assert_eq!(attempt.finished_at, None);
+    assert_eq!(
+        s.process_row(s.process).await.status,
+        ProcessStatus::Running
+    );
+    assert!(
+        worker::runner::live_members(pgid).is_empty(),
+        "the run's processes survived the shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_kills_the_run_and_leaves_the_attempt_to_the_lease_reaper() {
+    let s = scenario("echo \"pgid $$\"; sleep 1000 & sleep 1000", None, None).await;
+    s.enqueue().await;
+    let shutdown = CancellationToken::new();
+    let mut settings = s.settings();
+    settings.worker.max_attempts = 0;
+    let worker = tokio::spawn(worker::run(settings, shutdown.clone()));
+    let pgid = wait_for_pgid(&s, s.process).await;
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(20), worker)
+        .await
+        .expect("the worker exits within 20 s")
+        .expect("join")
+        .expect("clean exit");
+
+    assert_left_to_the_reaper(&s, "test-worker", pgid).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_exits_cleanly_on_sigterm_after_killing_its_run() {
+    let s = scenario("echo \"pgid $$\"; sleep 1000 & sleep 1000", None, None).await;
+    s.enqueue().await;
+    let st = &s.env.settings;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard-worker"))
+        .env_remove("SWITCHYARD_CONFIG")
+        .env("SWITCHYARD__DATABASE__URL", &st.database.url)
+        .env("SWITCHYARD__REDIS__URL", &st.redis.url)
+        .env("SWITCHYARD__REDIS__PREFIX", &st.redis.prefix)
+        .env(
+            "SWITCHYARD__S3__ENDPOINT",
+            st.s3.endpoint.clone().expect("endpoint"),
+        )
+        .env("SWITCHYARD__S3__BUCKET", &st.s3.bucket)
+        .env("SWITCHYARD__S3__ACCESS_KEY", &st.s3.access_key)
+        .env("SWITCHYARD__S3__SECRET_KEY", shared::testing::S3_SECRET_KEY)
+        .env("SWITCHYARD__WORKER__DATA_DIR", &st.worker.data_dir)
+        .env("SWITCHYARD__WORKER__ID", "bin-worker")
+        .env("SWITCHYARD__WORKER__HEARTBEAT_MS", "500")
+        .env("SWITCHYARD__WORKER__LEASE_MS", "3000")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start switchyard-worker");
+    let pgid = wait_for_pgid(&s, s.process).await;
+    let pid = child.id().expect("pid") as i32;
+
+    // SAFETY: signalling the child we started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the worker exits within 20 s")
+        .expect("wait");
+
+    assert!(status.success(), "exit status {status}");
+    assert_left_to_the_reaper(&s, "bin-worker", pgid).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_diff_is_stored_and_announced_while_the_process_still_runs() {
+    let s = scenario(
+        "echo draft > draft.txt; while [ ! -f release.flag ]; do sleep 0.05; done",
+        None,
+        None,
+    )
+    .await;
+    let client = redis::Client::open(s.env.settings.redis.url.as_str()).expect("client");
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+    pubsub
+        .subscribe(s.keys.diff_channel(s.attempt))
+        .await
+        .expect("subscribe");
+    s.enqueue().await;
+    let worker = s.spawn_worker();
+
+    let msg = tokio::time::timeout(Duration::from_secs(30), pubsub.on_message().next())
+        .await
+        .expect("a diff version is announced while the process runs")
+        .expect("stream open");
+    let version: u64 = msg.get_payload().expect("version");
+    let key = store::diff_key(s.org, s.attempt);
+    let diff: Diff =
+        serde_json::from_slice(&s.store.get(&key).await.expect("get").expect("stored"))
+            .expect("diff json");
+    assert_eq!(diff.version, version);
+    assert_eq!(diff.files.len(), 1);
+    assert_eq!(diff.files[0].path, "draft.txt");
+    assert_eq!(
+        s.process_row(s.process).await.status,
+        ProcessStatus::Running
+    );
+    let row = s.attempt_row().await;
+    assert_eq!(row.diff_object_key.as_deref(), Some(key.as_str()));
+    assert!(
+        row.diff_summary.is_some(),
+        "the row follows the stored diff"
+    );
+
+    let worktree = s
+        .env
+        .settings
+        .worker
+        .data_dir
+        .join("worktrees")
+        .join(s.attempt.to_string());
+    std::fs::write(worktree.join("release.flag"), "").expect("release the script");
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the worker finishes")
+        .expect("join")
+        .expect("worker");
+    let done: Diff =
+        serde_json::from_slice(&s.store.get(&key).await.expect("get").expect("stored"))
+            .expect("diff json");
+    assert!(done.version > version);
+    assert_eq!(done.summary.files_changed, 2);
+    assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
+}
