@@ -38,7 +38,7 @@ pub enum AttemptOutcome {
     Abandoned,
 }
 
-/// Claims and runs the delivered attempt.
+/// Claims the delivered attempt, acknowledges its queue entry, and runs it.
 pub async fn execute(
     worker: &Worker,
     delivery: &Delivery,
@@ -60,17 +60,24 @@ pub async fn execute(
             worker_id: worker.id.clone(),
             duration: Duration::from_millis(worker.settings.worker.lease_ms),
         };
-        let claimed = {
+        let claimed = async {
             let mut conn = worker.db.conn().await?;
-            claim::claim(
+            let row = claim::claim(
                 &mut conn,
                 lease.attempt_id,
                 &lease.worker_id,
                 lease.duration,
             )
-            .await?
-        };
-        let Some(attempt) = claimed else {
+            .await?;
+            Ok::<_, anyhow::Error>(row)
+        }
+        .await;
+        // The entry has done its job once the claim is decided: from here the lease guards
+        // the run. (Left pending, a long run's entry would be taken back by the scheduler
+        // as abandoned.) If the claim failed, the attempt is still scheduled and the
+        // scheduler enqueues it again.
+        worker.ack(delivery).await;
+        let Some(attempt) = claimed? else {
             tracing::info!("attempt not claimable; skipping");
             return Ok(AttemptOutcome::NotClaimed);
         };

@@ -115,25 +115,25 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs one delivered attempt and acknowledges its queue entry.
+    /// Runs one delivered attempt (its queue entry is acknowledged once the claim is
+    /// decided).
     pub async fn handle(
         &self,
         delivery: &Delivery,
         shutdown: &CancellationToken,
     ) -> AttemptOutcome {
-        let outcome = match attempt::execute(self, delivery, shutdown).await {
+        match attempt::execute(self, delivery, shutdown).await {
             Ok(outcome) => outcome,
             Err(e) => {
-                // The attempt stays running under a lease nobody renews; the reaper
+                // A claimed attempt stays running under a lease nobody renews; the reaper
                 // re-queues or fails it.
                 tracing::error!(attempt.id = %delivery.entry.attempt_id, error = format!("{e:#}"), "attempt aborted by an error");
                 AttemptOutcome::Abandoned
             }
-        };
-        self.ack(delivery).await;
-        outcome
+        }
     }
 
+    /// Removes the delivered entry from the queue and its attempt from the member set.
     async fn ack(&self, delivery: &Delivery) {
         let mut redis = self.redis.clone();
         if let Err(e) = queue::ack(

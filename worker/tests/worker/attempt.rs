@@ -189,6 +189,24 @@ impl Scenario {
             .expect("exists")
     }
 
+    /// Queue entries delivered to a worker and not yet acknowledged.
+    async fn pending_entries(&self) -> i64 {
+        let mut redis = self.redis().await;
+        let pending: redis::Value = redis::cmd("XPENDING")
+            .arg(self.keys.queue())
+            .arg(queue::GROUP)
+            .query_async(&mut redis)
+            .await
+            .expect("xpending");
+        match pending {
+            redis::Value::Array(summary) => match <[_]>::first(&summary) {
+                Some(redis::Value::Int(n)) => *n,
+                other => panic!("unexpected XPENDING count {other:?}"),
+            },
+            other => panic!("unexpected XPENDING reply {other:?}"),
+        }
+    }
+
     fn cache_repo(&self) -> PathBuf {
         // One repository per scenario: find its cache by listing the repos dir.
         let repos = self.env.settings.worker.data_dir.join("repos");
@@ -442,6 +460,12 @@ async fn a_stop_request_kills_the_process_and_cancels_the_attempt() {
     let worker = s.spawn_worker();
     s.wait_for_process_status(s.process, ProcessStatus::Running)
         .await;
+    // Once claimed, the lease guards the run: the queue entry is already acknowledged,
+    // so the scheduler never takes a long run for an abandoned delivery.
+    assert_eq!(s.pending_entries().await, 0);
+    let mut redis = s.redis().await;
+    let members = queue::members(&mut redis, &s.keys).await.expect("members");
+    assert!(!members.contains(&s.attempt));
 
     let mut conn = s.db.conn().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
@@ -602,20 +626,7 @@ async fn an_entry_for_an_attempt_that_is_not_scheduled_is_acknowledged_and_skipp
             .expect("members")
             .contains(&s.attempt)
     );
-    let pending: redis::Value = redis::cmd("XPENDING")
-        .arg(s.keys.queue())
-        .arg(queue::GROUP)
-        .query_async(&mut redis)
-        .await
-        .expect("xpending");
-    let redis::Value::Array(summary) = pending else {
-        panic!("unexpected XPENDING reply {pending:?}")
-    };
-    assert_eq!(
-        <[_]>::first(&summary),
-        Some(&redis::Value::Int(0)),
-        "nothing left pending"
-    );
+    assert_eq!(s.pending_entries().await, 0, "nothing left pending");
 }
 
 /// Reads the `pgid N` line a test script prints first, from the process's log.
