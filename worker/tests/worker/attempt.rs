@@ -785,3 +785,35 @@ async fn the_diff_is_stored_and_announced_while_the_process_still_runs() {
     assert_eq!(done.summary.files_changed, 2);
     assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_killed_by_a_limit_fails_the_attempt_with_the_limits_reason() {
+    let s = scenario("echo working; sleep 30", None, None).await;
+    s.enqueue().await;
+    let mut settings = s.settings();
+    settings.worker.limits.wall_clock_secs = 1;
+
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        worker::run(settings, CancellationToken::new()),
+    )
+    .await
+    .expect("the worker finishes within 30 s")
+    .expect("the worker runs");
+
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Killed);
+    assert_eq!(process.exit_code, None);
+    assert_eq!(
+        process.failure_reason.as_deref(),
+        Some("wall-clock limit exceeded (1 s)")
+    );
+    assert_eq!(process.entry_count, 1);
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Failed);
+    assert_eq!(
+        attempt.failure_reason.as_deref(),
+        Some("wall-clock limit exceeded (1 s)")
+    );
+    assert_eq!(s.task_row().await.status, TaskStatus::InReview);
+}

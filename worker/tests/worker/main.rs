@@ -4,4 +4,5 @@
 mod attempt;
 mod git;
 mod helpers;
+mod logship;
 mod runner;
