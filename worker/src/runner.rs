@@ -262,6 +262,8 @@ fn spawn(request: &RunRequest) -> io::Result<tokio::process::Child> {
             )?;
             set_limit(libc::RLIMIT_AS, mem_bytes, mem_bytes)?;
             set_limit(libc::RLIMIT_NOFILE, nofile, nofile)?;
+            // RLIMIT_NPROC counts every process of the user, not of the group: a fork-bomb
+            // backstop only (and ignored for root). Run workers as a dedicated user.
             set_limit(libc::RLIMIT_NPROC, nproc, nproc)?;
             Ok(())
         });
