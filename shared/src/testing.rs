@@ -272,7 +272,16 @@ impl OwnRedis {
     pub fn start() -> OwnRedis {
         let port = free_port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -283,7 +292,11 @@ impl OwnRedis {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        OwnRedis { url: format!("redis://127.0.0.1:{port}/"), port, child }
+        OwnRedis {
+            url: format!("redis://127.0.0.1:{port}/"),
+            port,
+            child,
+        }
     }
 }
 
@@ -296,9 +309,15 @@ impl Drop for OwnRedis {
 
 /// Rows most tests need, inserted directly.
 pub mod fixtures {
-    use crate::db::models::{NewExecutionProcess, NewProject, NewRepository, NewTask, NewTaskAttempt, Organization};
-    use crate::db::schema::{execution_processes, organizations, projects, repositories, task_attempts, tasks};
-    use crate::domain::{AttemptStatus, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus};
+    use crate::db::models::{
+        NewExecutionProcess, NewProject, NewRepository, NewTask, NewTaskAttempt, Organization,
+    };
+    use crate::db::schema::{
+        execution_processes, organizations, projects, repositories, task_attempts, tasks,
+    };
+    use crate::domain::{
+        AttemptStatus, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
+    };
     use diesel_async::{AsyncPgConnection, RunQueryDsl};
     use uuid::Uuid;
 
@@ -322,10 +341,21 @@ pub mod fixtures {
     }
 
     /// A project on the repository at `url`, with an optional setup script. Returns its id.
-    pub async fn project(conn: &mut AsyncPgConnection, org_id: Uuid, url: &str, setup: Option<&str>) -> Uuid {
+    pub async fn project(
+        conn: &mut AsyncPgConnection,
+        org_id: Uuid,
+        url: &str,
+        setup: Option<&str>,
+    ) -> Uuid {
         let repo = Uuid::now_v7();
         diesel::insert_into(repositories::table)
-            .values(NewRepository { id: repo, org_id, name: "repo", url, default_branch: "main" })
+            .values(NewRepository {
+                id: repo,
+                org_id,
+                name: "repo",
+                url,
+                default_branch: "main",
+            })
             .execute(conn)
             .await
             .expect("insert repository");
@@ -350,7 +380,12 @@ pub mod fixtures {
     }
 
     /// A task in `inprogress`, numbered `number`.
-    pub async fn task(conn: &mut AsyncPgConnection, org_id: Uuid, project_id: Uuid, number: i64) -> Uuid {
+    pub async fn task(
+        conn: &mut AsyncPgConnection,
+        org_id: Uuid,
+        project_id: Uuid,
+        number: i64,
+    ) -> Uuid {
         let id = Uuid::now_v7();
         diesel::insert_into(tasks::table)
             .values(NewTask {
@@ -383,7 +418,8 @@ pub mod fixtures {
         script: &str,
     ) -> (Uuid, Uuid) {
         let id = Uuid::now_v7();
-        let branch = format!("sy/test-{}", &id.simple().to_string()[..8]);
+        // Random, not the v7 id: its leading hex is a timestamp shared by attempts made together.
+        let branch = format!("sy/test-{}", &Uuid::new_v4().simple().to_string()[..12]);
         diesel::insert_into(task_attempts::table)
             .values(NewTaskAttempt {
                 id,

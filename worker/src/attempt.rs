@@ -313,14 +313,16 @@ impl AttemptRun<'_> {
                 )
                 .in_current_span(),
             );
+            let mut env = crate::orphans::markers(&self.worker.id, &self.worker.data_dir).to_vec();
+            env.extend([
+                ("SWITCHYARD_ATTEMPT_ID", self.attempt.id.to_string()),
+                ("SWITCHYARD_PROCESS_ID", process.id.to_string()),
+                ("SWITCHYARD_BRANCH", self.attempt.branch.clone()),
+            ]);
             let request = RunRequest {
                 script: process.prompt.clone(),
                 cwd: worktree.to_path_buf(),
-                env: runner::executor_env(&[
-                    ("SWITCHYARD_ATTEMPT_ID", self.attempt.id.to_string()),
-                    ("SWITCHYARD_PROCESS_ID", process.id.to_string()),
-                    ("SWITCHYARD_BRANCH", self.attempt.branch.clone()),
-                ]),
+                env: runner::executor_env(&env),
                 limits: settings.limits.clone(),
             };
             tracing::info!("process started");

@@ -8,6 +8,7 @@
 //! - [`runner`]: one process group under limits;
 //! - [`logship`]: output lines to Redis and object-store segments;
 //! - [`records`]: lease-guarded writes to Postgres;
+//! - [`orphans`]: executors a dead worker left behind;
 //! - [`attempt`]: one attempt end to end.
 
 pub mod attempt;
@@ -15,6 +16,7 @@ pub mod claim;
 pub mod diff;
 pub mod git;
 pub mod logship;
+pub mod orphans;
 pub mod records;
 pub mod runner;
 
@@ -80,6 +82,8 @@ impl Worker {
         let mut queue_conn = redis_conn::dedicated(&self.settings.redis.url)
             .await
             .context("connect to Redis for the queue")?;
+        let data_dir = self.data_dir.clone();
+        tokio::task::spawn_blocking(move || orphans::kill_orphans(&data_dir)).await?;
         let max_attempts = self.settings.worker.max_attempts;
         let mut ran = 0u64;
         tracing::info!(worker.id = %self.id, data_dir = %self.data_dir.display(), "worker started");

@@ -263,3 +263,49 @@ async fn a_missing_working_directory_is_a_start_error() {
     .await;
     assert!(result.is_err());
 }
+
+#[test]
+fn executors_of_a_dead_worker_are_killed_and_others_left_alone() {
+    use std::process::{Command, Stdio};
+    use worker::orphans::{self, DATA_DIR_VAR, WORKER_ID_VAR};
+    let dir = tempfile_dir("orphans");
+    let spawn = |owner: &str, data_dir: &std::path::Path| {
+        Command::new("sleep")
+            .arg("300")
+            .env(WORKER_ID_VAR, owner)
+            .env(DATA_DIR_VAR, data_dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // No process can have a pid above the kernel's maximum (2^22 = 4194304).
+    let mut orphan = spawn("gone-host-4194399", &dir);
+    let mut ours = spawn(&format!("host-{}", std::process::id()), &dir);
+    let mut elsewhere = spawn("gone-host-4194399", &dir.join("other"));
+
+    let killed = orphans::kill_orphans(&dir);
+    assert_eq!(killed, vec![orphan.id() as i32]);
+    assert!(
+        orphan.wait().unwrap().code().is_none(),
+        "killed by a signal"
+    );
+    assert!(
+        ours.try_wait().unwrap().is_none(),
+        "a live worker's executor keeps running"
+    );
+    assert!(
+        elsewhere.try_wait().unwrap().is_none(),
+        "another data dir is not ours to clean"
+    );
+    for mut c in [ours, elsewhere] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sy-{name}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
