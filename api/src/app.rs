@@ -1,0 +1,94 @@
+//! Building and running the HTTP server.
+
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use futures::future::BoxFuture;
+use shared::config::Settings;
+use shared::shutdown::CancellationToken;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::error;
+use crate::state::AppState;
+
+/// How long in-flight requests may take to finish once shutdown starts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A started api: where it listens, how to stop it, and the future that runs it.
+pub struct RunningApi {
+    /// The bound address (the real port when `api.bind` asked for port 0).
+    pub addr: SocketAddr,
+    /// Stops the server gracefully.
+    pub handle: ApiHandle,
+    /// Drive this to run the server; it resolves once the server has stopped.
+    pub server: BoxFuture<'static, std::io::Result<()>>,
+}
+
+/// Stops a running api: streams end, the listener closes, in-flight requests drain.
+#[derive(Clone)]
+pub struct ApiHandle {
+    shutdown: CancellationToken,
+}
+
+impl ApiHandle {
+    /// Begins a graceful stop; the server future resolves when it is done.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Binds `settings.api.bind` and builds the server; stop it with the returned handle.
+pub async fn spawn(settings: Settings) -> anyhow::Result<RunningApi> {
+    spawn_with_shutdown(settings, CancellationToken::new()).await
+}
+
+/// As [`spawn`], stopping when `shutdown` is cancelled (the binary passes the signal token).
+pub async fn spawn_with_shutdown(
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningApi> {
+    use anyhow::Context;
+    let bind = settings.api.bind.clone();
+    let state = web::Data::new(AppState::new(settings, shutdown.clone()).await?);
+    let server_state = state.clone();
+    let server = HttpServer::new(move || {
+        let state = server_state.clone();
+        let limit = state.settings.api.max_body_bytes;
+        App::new()
+            .app_data(state)
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PayloadConfig::new(limit))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .configure(crate::routes::configure)
+            .default_service(web::to(error::no_route))
+            .wrap(ErrorHandlers::new().default_handler(error::envelope_everything))
+            .wrap(from_fn(crate::request_id::request_context))
+    })
+    .disable_signals()
+    .shutdown_timeout(DRAIN_TIMEOUT.as_secs())
+    .bind(&bind)
+    .with_context(|| format!("binding {bind}"))?;
+    let addr = *server
+        .addrs()
+        .first()
+        .context("the server bound no address")?;
+    let server = server.run();
+    let server_handle = server.handle();
+    let watcher = shutdown.clone();
+    tokio::spawn(async move {
+        watcher.cancelled().await;
+        tracing::info!("api shutting down: draining requests");
+        server_handle.stop(true).await;
+    });
+    tracing::info!(%addr, "api listening");
+    Ok(RunningApi {
+        addr,
+        handle: ApiHandle { shutdown },
+        server: Box::pin(server),
+    })
+}

@@ -1,0 +1,352 @@
+//! One error type for every handler, turned into one JSON envelope
+//! (`{"error": {"code", "message"}}`) with a stable snake_case code.
+//!
+//! Infrastructure failures are mapped here and nowhere else: a missing row → 404, a pool
+//! timeout or lost connection → 503, a unique violation → 409. 5xx bodies are opaque; their
+//! cause goes to the log.
+//!
+//! Ids in paths are UUIDs; a path segment that does not parse as one answers
+//! 400 `invalid_id` (not 404), so a client bug is told apart from a missing resource.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use diesel::result::DatabaseErrorKind;
+use shared::db::DbError;
+use shared::domain::TokenScope;
+use shared::logstore::LogReadError;
+use shared::store::StoreError;
+use shared::wire::{ErrorBody, ErrorDetail};
+
+/// Everything a request can fail with. Each variant has one HTTP status and one code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON, has a field of the wrong type, or an unknown field.
+    #[error("{0}")]
+    InvalidJson(String),
+    /// A path segment that should be a UUID is not one.
+    #[error("{0}")]
+    InvalidId(String),
+    /// A query-string parameter could not be parsed.
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// A header the endpoint reads (such as `Last-Event-ID`) is malformed.
+    #[error("{0}")]
+    InvalidHeader(String),
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("a valid API token is required (Authorization: Bearer sy_...)")]
+    Unauthorized,
+    /// The token belongs to the org but lacks the scope the route needs.
+    #[error("this token lacks the `{0}` scope")]
+    Forbidden(TokenScope),
+    /// No such resource in the caller's org (or in any org: the two are not told apart).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("no route for {0}")]
+    NoRoute(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request conflicts with the resource's current state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// The body parsed but a value is not acceptable.
+    #[error("{0}")]
+    Validation(String),
+    /// The project's repository is not a usable git repository.
+    #[error("{0}")]
+    InvalidRepository(String),
+    #[error("unknown executor {0:?} (available: script)")]
+    UnknownExecutor(String),
+    /// A dependency (Postgres, Redis, S3) did not answer; the cause is logged, not sent.
+    #[error("a backing service is unavailable; retry shortly")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the cause is logged, not sent.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// The stable machine-readable code of the envelope.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidId(_) => "invalid_id",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::InvalidHeader(_) => "invalid_header",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::InvalidRepository(_) => "invalid_repository",
+            ApiError::UnknownExecutor(_) => "unknown_executor",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Shorthand for a 409 with its own code.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for a 422 `validation_failed`.
+    pub fn validation(message: impl Into<String>) -> ApiError {
+        ApiError::Validation(message.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidId(_)
+            | ApiError::InvalidQuery(_)
+            | ApiError::InvalidHeader(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Validation(_)
+            | ApiError::InvalidRepository(_)
+            | ApiError::UnknownExecutor(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed")
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "dependency unavailable")
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if matches!(self, ApiError::Unavailable(_)) {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(envelope(self.code(), self.to_string()))
+    }
+}
+
+/// The envelope body for a code and message.
+pub fn envelope(code: &str, message: String) -> ErrorBody {
+    ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message,
+        },
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::PoolTimeout | DbError::Connect(_) => ApiError::Unavailable(e.to_string()),
+            DbError::Query(q) => q.into(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::Error as E;
+        match e {
+            E::NotFound => ApiError::NotFound("resource"),
+            E::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                tracing::info!(detail = info.message(), "unique violation");
+                ApiError::conflict("conflict", "a resource with these values exists already")
+            }
+            E::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                tracing::info!(detail = info.message(), "foreign key violation");
+                ApiError::conflict(
+                    "conflict",
+                    "the change conflicts with resources that refer to this one",
+                )
+            }
+            E::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                ApiError::Validation(format!(
+                    "a value is out of range ({})",
+                    info.constraint_name().unwrap_or("check")
+                ))
+            }
+            E::DatabaseError(DatabaseErrorKind::NotNullViolation, info) => {
+                ApiError::Validation(format!(
+                    "{} must not be null",
+                    info.column_name().unwrap_or("a field")
+                ))
+            }
+            E::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                ApiError::Unavailable(format!("database connection closed: {}", info.message()))
+            }
+            E::DatabaseError(_, ref info) if info.message().contains("statement timeout") => {
+                ApiError::Unavailable(format!("database statement timed out: {}", info.message()))
+            }
+            other => ApiError::Internal(anyhow::Error::new(other).context("database query")),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+        {
+            ApiError::Unavailable(format!("redis: {e}"))
+        } else {
+            ApiError::Internal(anyhow::Error::new(e).context("redis command"))
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl From<LogReadError> for ApiError {
+    fn from(e: LogReadError) -> Self {
+        match e {
+            LogReadError::Store(s) => s.into(),
+            LogReadError::Redis(r) => r.into(),
+            corrupt @ LogReadError::Corrupt { .. } => {
+                ApiError::Internal(anyhow::Error::new(corrupt).context("reading a process log"))
+            }
+        }
+    }
+}
+
+/// `web::JsonConfig` error handler: body problems become 400/413/415 envelopes.
+pub fn json_error(err: JsonPayloadError, req: &HttpRequest) -> actix_web::Error {
+    let api = match err {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit },
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::InvalidJson(format!("invalid JSON body: {e}"))
+        }
+        JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::PayloadTooLarge {
+            limit: body_limit(req),
+        },
+        other => ApiError::InvalidJson(format!("unreadable body: {other}")),
+    };
+    api.into()
+}
+
+/// The configured body limit, for the 413 message.
+fn body_limit(req: &HttpRequest) -> usize {
+    req.app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|s| s.settings.api.max_body_bytes)
+        .unwrap_or_default()
+}
+
+/// `web::PathConfig` error handler: a malformed id in the path is a 400 `invalid_id`.
+pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    let detail = match err {
+        PathError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    ApiError::InvalidId(format!("invalid id in path: {detail}")).into()
+}
+
+/// `web::QueryConfig` error handler.
+pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let detail = match err {
+        QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    ApiError::InvalidQuery(format!("invalid query string: {detail}")).into()
+}
+
+/// Answers requests no route matched.
+pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoRoute(format!(
+        "{} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// `ErrorHandlers` default: any error response that is not already our JSON envelope
+/// (actix's own 405, a body-read failure outside a handler, ...) is rewritten into one, so
+/// every failure a client sees has the same shape.
+pub fn envelope_everything<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::NOT_FOUND => ApiError::NoRoute(res.request().path().to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: body_limit(res.request()),
+        },
+        s if s.is_server_error() => ApiError::Internal(anyhow::anyhow!(
+            "non-JSON {s} response: {}",
+            res.response()
+                .error()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        )),
+        s => ApiError::InvalidJson(format!(
+            "bad request ({})",
+            s.canonical_reason().unwrap_or("error")
+        )),
+    };
+    let code = if status.is_client_error() || status.is_server_error() {
+        status
+    } else {
+        error.status_code()
+    };
+    let (req, old) = res.into_parts();
+    let mut new: HttpResponse<BoxBody> = error.error_response();
+    *new.status_mut() = code;
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    new.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}
+
+/// The result type of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,74 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and
+//! the wire types, served at `/api/v1/openapi.json` (the dashboard's types come from it).
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{attempts, health, processes, projects, streams, tasks};
+
+/// The API description: every route, its parameters, bodies and error answers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard API",
+        description = "Plan work on a kanban board and run AI coding agents on it. \
+            Every error answers `{\"error\": {\"code\", \"message\"}}` with a stable code. \
+            A malformed id in a path answers 400 `invalid_id`; a resource of another \
+            organization answers 404 `not_found`.",
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        projects::list::list,
+        projects::create::create,
+        projects::get::get,
+        projects::update::update,
+        projects::delete::delete,
+        tasks::list::list,
+        tasks::create::create,
+        tasks::get::get,
+        tasks::update::update,
+        tasks::delete::delete,
+        attempts::list::list,
+        attempts::start::start,
+        attempts::get::get,
+        attempts::stop::stop,
+        attempts::follow_up::follow_up,
+        attempts::processes::processes,
+        attempts::diff::diff,
+        processes::logs::logs,
+        streams::events::events,
+        streams::logs::logs_stream,
+        streams::diff::diff_stream,
+    ),
+    components(schemas(crate::routes::Deleted)),
+    modifiers(&BearerToken),
+    tags(
+        (name = "projects", description = "Boards on repositories"),
+        (name = "tasks", description = "Cards on a board"),
+        (name = "attempts", description = "Agent runs on a task"),
+        (name = "logs", description = "Process logs"),
+        (name = "streams", description = "Server-sent event streams"),
+        (name = "health", description = "Probes"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the org API token as the `token` bearer scheme the paths refer to.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// `GET /api/v1/openapi.json`
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,59 @@
+//! `GET /orgs/{org}/attempts/{id}/diff`
+
+use actix_web::web;
+use shared::db::models::TaskAttempt;
+use shared::store::ObjectStore;
+use shared::wire::{Diff, ErrorBody};
+use uuid::Uuid;
+
+use crate::auth::{OrgAuth, Read};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{IdPath, lookup, record_attempt};
+use crate::state::AppState;
+
+/// The attempt's current diff against its base commit, as the worker last uploaded it;
+/// version 0 and no files before the first upload.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/attempts/{id}/diff", tag = "attempts",
+    params(
+        ("org" = String, Path, description = "Organization slug"),
+        ("id" = uuid::Uuid, Path, description = "Attempt id"),
+    ),
+    responses(
+        (status = 200, description = "The current diff", body = Diff),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such attempt in this org", body = ErrorBody),
+    ),
+    security(("token" = [])))]
+pub async fn diff(
+    auth: OrgAuth<Read>,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+) -> ApiResult<web::Json<Diff>> {
+    record_attempt(path.id);
+    let mut conn = state.db.conn().await?;
+    let attempt = lookup::attempt(&mut conn, auth.org_id(), path.id).await?;
+    drop(conn);
+    Ok(web::Json(
+        current_diff(&state.store, auth.org_id(), &attempt).await?,
+    ))
+}
+
+/// Reads the attempt's diff object; an absent one is the empty diff, version 0.
+pub async fn current_diff(
+    store: &ObjectStore,
+    org_id: Uuid,
+    attempt: &TaskAttempt,
+) -> Result<Diff, ApiError> {
+    let key = shared::store::diff_key(org_id, attempt.id);
+    match store.get(&key).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context(format!("corrupt diff object {key}")))
+        }),
+        None => Ok(Diff {
+            version: 0,
+            base_commit: attempt.base_commit.clone(),
+            ..Diff::default()
+        }),
+    }
+}

@@ -1,0 +1,168 @@
+//! `POST /orgs/{org}/tasks/{id}/attempts`
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use shared::db::models::{NewTaskAttempt, Project, TaskAttempt};
+use shared::db::schema::{projects, task_attempts, tasks};
+use shared::domain::{AttemptStatus, RunReason};
+use shared::wire::{self, ErrorBody, StartAttempt};
+use uuid::Uuid;
+
+use super::{check_prompt, insert_process, set_task_in_progress};
+use crate::auth::{OrgAuth, Runs};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::projects::{check_executor, repository};
+use crate::routes::{IdPath, emit, lookup, record_attempt};
+use crate::state::AppState;
+
+/// Retries after a lost worker before an attempt fails.
+pub const MAX_RETRIES: i32 = 2;
+
+/// Starts an attempt: the attempt (queued), the project's setup script if it has one,
+/// then the executor run, and the task moved to in progress, all in one transaction.
+/// Returns at once; the scheduler picks the attempt up.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/tasks/{id}/attempts", tag = "attempts",
+    params(
+        ("org" = String, Path, description = "Organization slug"),
+        ("id" = uuid::Uuid, Path, description = "Task id"),
+    ),
+    request_body = StartAttempt,
+    responses(
+        (status = 201, description = "The queued attempt", body = wire::Attempt),
+        (status = 400, description = "Malformed body or id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks the runs scope", body = ErrorBody),
+        (status = 404, description = "No such task in this org", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid prompt, branch or executor", body = ErrorBody),
+    ),
+    security(("token" = [])))]
+pub async fn start(
+    auth: OrgAuth<Runs>,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+    body: web::Json<StartAttempt>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let org_id = auth.org_id();
+    let task_id = path.id;
+    check_prompt(&body.prompt)?;
+
+    let mut conn = state.db.conn().await?;
+    let (task, key_prefix) = lookup::task(&mut conn, org_id, task_id).await?;
+    let (project, repo) = lookup::project(&mut conn, org_id, task.project_id).await?;
+    let executor = body
+        .executor
+        .clone()
+        .unwrap_or_else(|| project.default_executor.clone());
+    check_executor(&executor)?;
+    let base_branch = body
+        .base_branch
+        .clone()
+        .unwrap_or_else(|| project.default_branch.clone());
+    repository::check_branch_exists(&repo.url, &base_branch).await?;
+
+    // A random id: the branch takes its first 8 hex digits, which for a time-ordered id
+    // would repeat for attempts started within the same minute.
+    let attempt_id = Uuid::new_v4();
+    record_attempt(attempt_id);
+    let key = format!("{key_prefix}-{}", task.number);
+    let branch = format!(
+        "sy/{}-{}",
+        key.to_lowercase(),
+        &attempt_id.simple().to_string()[..8]
+    );
+    let trace_context = shared::telemetry::current_traceparent();
+
+    let (attempt, processes, moved) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            // Share-lock the project (a project delete waits) and lock the task.
+            let project: Project = projects::table
+                .find(project.id)
+                .select(Project::as_select())
+                .for_share()
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or(ApiError::NotFound("task"))?;
+            let task_exists: Option<Uuid> = tasks::table
+                .find(task_id)
+                .select(tasks::id)
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            if task_exists.is_none() {
+                return Err(ApiError::NotFound("task"));
+            }
+            let attempt: TaskAttempt = diesel::insert_into(task_attempts::table)
+                .values(NewTaskAttempt {
+                    id: attempt_id,
+                    org_id,
+                    task_id,
+                    executor: &executor,
+                    base_branch: &base_branch,
+                    branch: &branch,
+                    status: AttemptStatus::Queued,
+                    max_retries: MAX_RETRIES,
+                    trace_context,
+                })
+                .returning(TaskAttempt::as_returning())
+                .get_result(conn)
+                .await?;
+            let mut processes = Vec::with_capacity(2);
+            if let Some(setup) = project
+                .setup_script
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+            {
+                processes.push(
+                    insert_process(conn, org_id, attempt_id, RunReason::SetupScript, setup).await?,
+                );
+            }
+            processes.push(
+                insert_process(
+                    conn,
+                    org_id,
+                    attempt_id,
+                    RunReason::CodingAgent,
+                    &body.prompt,
+                )
+                .await?,
+            );
+            let moved = set_task_in_progress(conn, task_id).await?;
+            Ok((attempt, processes, moved))
+        })
+        .await?;
+    drop(conn);
+
+    let attempt = wire::Attempt::from(attempt);
+    emit(&state, org_id, "attempt.created", &attempt).await;
+    for process in processes {
+        emit(
+            &state,
+            org_id,
+            "process.created",
+            &wire::Process::from(process),
+        )
+        .await;
+    }
+    if let Some(task) = moved {
+        emit(
+            &state,
+            org_id,
+            "task.updated",
+            &wire::Task::from_row(task, &key_prefix),
+        )
+        .await;
+    }
+    tracing::info!(attempt.id = %attempt.id, branch = %attempt.branch, "attempt queued");
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/orgs/{}/attempts/{}", path.org, attempt.id),
+        ))
+        .json(attempt))
+}

@@ -1,0 +1,131 @@
+//! Every route of the API, a folder per area and a file per verb.
+
+pub mod attempts;
+pub mod health;
+pub mod lookup;
+pub mod processes;
+pub mod projects;
+pub mod streams;
+pub mod tasks;
+
+use actix_web::web;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+/// `/orgs/{org}/...` paths.
+#[derive(Debug, Deserialize)]
+pub struct OrgPath {
+    pub org: String,
+}
+
+/// `/orgs/{org}/<resource>/{id}...` paths. A malformed id answers 400 `invalid_id`.
+#[derive(Debug, Deserialize)]
+pub struct IdPath {
+    pub org: String,
+    pub id: Uuid,
+}
+
+/// The `data` of a `*.deleted` org event.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {
+    pub id: Uuid,
+}
+
+/// Registers every route (health at the root, the rest under `/api/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").get(health::healthz))
+        .service(web::resource("/readyz").get(health::readyz))
+        .service(
+            web::scope("/api/v1")
+                .service(web::resource("/openapi.json").get(crate::openapi::serve))
+                .service(
+                    web::resource("/orgs/{org}/projects")
+                        .get(projects::list::list)
+                        .post(projects::create::create),
+                )
+                .service(
+                    web::resource("/orgs/{org}/projects/{id}")
+                        .get(projects::get::get)
+                        .patch(projects::update::update)
+                        .delete(projects::delete::delete),
+                )
+                .service(
+                    web::resource("/orgs/{org}/projects/{id}/tasks")
+                        .get(tasks::list::list)
+                        .post(tasks::create::create),
+                )
+                .service(
+                    web::resource("/orgs/{org}/tasks/{id}")
+                        .get(tasks::get::get)
+                        .patch(tasks::update::update)
+                        .delete(tasks::delete::delete),
+                )
+                .service(
+                    web::resource("/orgs/{org}/tasks/{id}/attempts")
+                        .get(attempts::list::list)
+                        .post(attempts::start::start),
+                )
+                .service(web::resource("/orgs/{org}/attempts/{id}").get(attempts::get::get))
+                .service(web::resource("/orgs/{org}/attempts/{id}/stop").post(attempts::stop::stop))
+                .service(
+                    web::resource("/orgs/{org}/attempts/{id}/follow-up")
+                        .post(attempts::follow_up::follow_up),
+                )
+                .service(
+                    web::resource("/orgs/{org}/attempts/{id}/processes")
+                        .get(attempts::processes::processes),
+                )
+                .service(web::resource("/orgs/{org}/attempts/{id}/diff").get(attempts::diff::diff))
+                .service(
+                    web::resource("/orgs/{org}/attempts/{id}/diff/stream")
+                        .get(streams::diff::diff_stream),
+                )
+                .service(
+                    web::resource("/orgs/{org}/processes/{id}/logs").get(processes::logs::logs),
+                )
+                .service(
+                    web::resource("/orgs/{org}/processes/{id}/logs/stream")
+                        .get(streams::logs::logs_stream),
+                )
+                .service(web::resource("/orgs/{org}/events").get(streams::events::events)),
+        );
+}
+
+/// Publishes an org event after the write committed, best effort (see `shared::bus::emit`).
+pub async fn emit<T: Serialize>(state: &AppState, org_id: Uuid, kind: &str, data: &T) {
+    let mut redis = state.redis();
+    shared::bus::emit(&mut redis, &state.keys, org_id, kind, data).await;
+}
+
+/// Records the attempt a request is about on the request span.
+pub fn record_attempt(attempt_id: Uuid) {
+    tracing::Span::current().record("attempt.id", tracing::field::display(attempt_id));
+}
+
+/// Trims a required text field and checks its length in characters.
+pub fn required_text(
+    field: &str,
+    value: &str,
+    max: usize,
+) -> Result<String, crate::error::ApiError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(crate::error::ApiError::validation(format!(
+            "{field} must not be empty"
+        )));
+    }
+    if trimmed.chars().count() > max {
+        return Err(crate::error::ApiError::validation(format!(
+            "{field} must be at most {max} characters"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An optional script: blank means none.
+pub fn optional_script(value: Option<&str>) -> Option<String> {
+    value.filter(|s| !s.trim().is_empty()).map(str::to_owned)
+}

@@ -1,0 +1,3 @@
+//! Execution processes: their logs.
+
+pub mod logs;

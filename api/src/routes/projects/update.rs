@@ -1,0 +1,101 @@
+//! `PATCH /orgs/{org}/projects/{id}`
+
+use actix_web::web;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use shared::db::models::Project;
+use shared::db::schema::projects;
+use shared::wire::{self, ErrorBody, UpdateProject};
+
+use super::{check_executor, repository};
+use crate::auth::{OrgAuth, Write};
+use crate::error::ApiResult;
+use crate::routes::{IdPath, emit, lookup, optional_script, required_text};
+use crate::state::AppState;
+
+/// The columns a PATCH may change; `None` leaves a column alone, `Some(None)` clears it.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = projects)]
+struct Changes {
+    name: Option<String>,
+    default_branch: Option<String>,
+    setup_script: Option<Option<String>>,
+    cleanup_script: Option<Option<String>>,
+    dev_script: Option<Option<String>>,
+    default_executor: Option<String>,
+}
+
+impl Changes {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.default_branch.is_none()
+            && self.setup_script.is_none()
+            && self.cleanup_script.is_none()
+            && self.dev_script.is_none()
+            && self.default_executor.is_none()
+    }
+}
+
+/// Changes a project's name, default branch, scripts or default executor.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/projects/{id}", tag = "projects",
+    params(
+        ("org" = String, Path, description = "Organization slug"),
+        ("id" = uuid::Uuid, Path, description = "Project id"),
+    ),
+    request_body = UpdateProject,
+    responses(
+        (status = 200, description = "The updated project", body = wire::Project),
+        (status = 400, description = "Malformed body or id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks the write scope", body = ErrorBody),
+        (status = 404, description = "No such project in this org", body = ErrorBody),
+        (status = 422, description = "Invalid value", body = ErrorBody),
+    ),
+    security(("token" = [])))]
+pub async fn update(
+    auth: OrgAuth<Write>,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+    body: web::Json<UpdateProject>,
+) -> ApiResult<web::Json<wire::Project>> {
+    let body = body.into_inner();
+    let org_id = auth.org_id();
+    let mut conn = state.db.conn().await?;
+    let (current, repo) = lookup::project(&mut conn, org_id, path.id).await?;
+
+    let mut changes = Changes::default();
+    if let Some(name) = &body.name {
+        changes.name = Some(required_text("name", name, 200)?);
+    }
+    if let Some(branch) = &body.default_branch {
+        repository::check_branch_exists(&repo.url, branch).await?;
+        changes.default_branch = Some(branch.clone());
+    }
+    if let Some(executor) = &body.default_executor {
+        check_executor(executor)?;
+        changes.default_executor = Some(executor.clone());
+    }
+    changes.setup_script = body.setup_script.map(|s| optional_script(s.as_deref()));
+    changes.cleanup_script = body.cleanup_script.map(|s| optional_script(s.as_deref()));
+    changes.dev_script = body.dev_script.map(|s| optional_script(s.as_deref()));
+    if changes.is_empty() {
+        return Ok(web::Json(wire::Project::from_rows(current, repo)));
+    }
+
+    let project: Project = diesel::update(
+        projects::table
+            .filter(projects::id.eq(path.id))
+            .filter(projects::org_id.eq(org_id)),
+    )
+    .set(&changes)
+    .returning(Project::as_returning())
+    .get_result(&mut conn)
+    .await
+    .optional()?
+    .ok_or(crate::error::ApiError::NotFound("project"))?;
+    drop(conn);
+
+    let project = wire::Project::from_rows(project, repo);
+    emit(&state, org_id, "project.updated", &project).await;
+    Ok(web::Json(project))
+}

@@ -1,0 +1,205 @@
+//! `GET /orgs/{org}/events` (SSE)
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use redis::AsyncCommands;
+use shared::wire::{ErrorBody, OrgEvent};
+use std::cmp::Ordering;
+use uuid::Uuid;
+
+use super::{Wake, heartbeat, next_wake, subscribe};
+use crate::auth::{OrgAuth, Read};
+use crate::error::{ApiError, ApiResult};
+use crate::hub::HubEvent;
+use crate::routes::OrgPath;
+use crate::sse;
+use crate::state::AppState;
+
+/// Events read from the history per round trip while catching up.
+const CATCH_UP_BATCH: usize = 500;
+
+/// The org's live events (`project.*`, `task.*`, `attempt.*`, `process.*`), each with
+/// the wire resource as `data` and its Redis stream id as `id`. With `Last-Event-ID` the
+/// stream first replays what came after that id. If the history no longer reaches back
+/// that far, a `reset` event tells the client to reload its state.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/events", tag = "streams",
+    params(
+        ("org" = String, Path, description = "Organization slug"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "An SSE stream of org events", content_type = "text/event-stream", body = OrgEvent),
+        (status = 400, description = "Malformed Last-Event-ID", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such org for this token", body = ErrorBody),
+        (status = 503, description = "Event bus unavailable", body = ErrorBody),
+    ),
+    security(("token" = [])))]
+pub async fn events(
+    auth: OrgAuth<Read>,
+    state: web::Data<AppState>,
+    _path: web::Path<OrgPath>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let org_id = auth.org_id();
+    let resume_from = sse::last_event_id(&req)?
+        .map(|id| {
+            StreamId::parse(&id)
+                .ok_or_else(|| ApiError::InvalidHeader("Last-Event-ID is not an event id".into()))
+        })
+        .transpose()?;
+    let mut sub = subscribe(&state, state.keys.org_channel(org_id)).await?;
+    let mut redis = state.redis();
+    // Subscribed first; now anything newer than `cursor` reaches us live.
+    let mut cursor = match resume_from {
+        Some(id) => Some(id),
+        None => shared::bus::latest_org_event_id(&mut redis, &state.keys, org_id)
+            .await?
+            .as_deref()
+            .and_then(StreamId::parse),
+    };
+    let history_lost = match resume_from {
+        Some(from) => oldest_event(&state, org_id)
+            .await?
+            .is_some_and(|oldest| oldest > from),
+        None => false,
+    };
+
+    let state = state.into_inner();
+    let body = async_stream::stream! {
+        yield Ok::<_, actix_web::Error>(sse::preamble());
+        if history_lost {
+            yield Ok(sse::event(None, "reset", "{}"));
+        }
+        let mut catch_up = resume_from.is_some();
+        let mut beat = heartbeat(&state);
+        loop {
+            if catch_up {
+                catch_up = false;
+                match super::with_retries(|| replay(&state, org_id, cursor)).await {
+                    Ok(events) => {
+                        for (id, frame) in events {
+                            cursor = Some(id);
+                            yield Ok(frame);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%org_id, error = %e, "org event replay failed; closing stream");
+                        break;
+                    }
+                }
+            }
+            match next_wake(&state, &mut beat, &mut sub).await {
+                Wake::Shutdown | Wake::Hub(None) => break,
+                Wake::Heartbeat => yield Ok(sse::comment("keepalive")),
+                Wake::Hub(Some(HubEvent::Resync)) => catch_up = true,
+                Wake::Hub(Some(HubEvent::Message(payload))) => {
+                    let Some((id, event)) = shared::bus::parse_org_message(&payload) else {
+                        tracing::warn!(%org_id, "unreadable org event");
+                        continue;
+                    };
+                    let Some(sid) = StreamId::parse(&id) else { continue };
+                    if cursor.is_some_and(|c| sid <= c) {
+                        continue;
+                    }
+                    cursor = Some(sid);
+                    yield Ok(frame(&id, &event));
+                }
+            }
+        }
+    };
+    Ok(sse::response(body))
+}
+
+/// Every stored event after `cursor` (from the start when `None`), as SSE frames.
+async fn replay(
+    state: &AppState,
+    org_id: Uuid,
+    mut cursor: Option<StreamId>,
+) -> Result<Vec<(StreamId, bytes::Bytes)>, ApiError> {
+    let mut redis = state.redis();
+    let mut out = Vec::new();
+    loop {
+        let after = cursor.map_or_else(|| "0-0".to_owned(), |c| c.to_string());
+        let batch =
+            shared::bus::org_events_after(&mut redis, &state.keys, org_id, &after, CATCH_UP_BATCH)
+                .await?;
+        let full = batch.len() == CATCH_UP_BATCH;
+        for (id, event) in batch {
+            let Some(sid) = StreamId::parse(&id) else {
+                continue;
+            };
+            cursor = Some(sid);
+            out.push((sid, frame(&id, &event)));
+        }
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+/// The id of the oldest event still in the history.
+async fn oldest_event(state: &AppState, org_id: Uuid) -> Result<Option<StreamId>, ApiError> {
+    let mut redis = state.redis();
+    let reply: redis::streams::StreamRangeReply = redis
+        .xrange_count(state.keys.org_events(org_id), "-", "+", 1)
+        .await?;
+    Ok(reply.ids.first().and_then(|e| StreamId::parse(&e.id)))
+}
+
+fn frame(id: &str, event: &OrgEvent) -> bytes::Bytes {
+    // An OrgEvent is strings and JSON values: encoding cannot fail.
+    let data = serde_json::to_string(event).unwrap_or_default();
+    sse::event(Some(id), &event.kind, &data)
+}
+
+/// A Redis stream id (`<ms>-<seq>`), ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamId {
+    ms: u64,
+    seq: u64,
+}
+
+impl StreamId {
+    /// Parses `<ms>-<seq>`.
+    pub fn parse(s: &str) -> Option<StreamId> {
+        let (ms, seq) = s.split_once('-')?;
+        Some(StreamId {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl PartialOrd for StreamId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for StreamId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.ms, self.seq).cmp(&(other.ms, other.seq))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_order_numerically_not_lexically() {
+        let a = StreamId::parse("999-5").expect("id");
+        let b = StreamId::parse("1000-0").expect("id");
+        let c = StreamId::parse("1000-10").expect("id");
+        assert!(a < b && b < c);
+        assert_eq!(c.to_string(), "1000-10");
+        assert!(StreamId::parse("nope").is_none());
+        assert!(StreamId::parse("1-x").is_none());
+    }
+}

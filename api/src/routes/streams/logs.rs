@@ -1,0 +1,202 @@
+//! `GET /orgs/{org}/processes/{id}/logs/stream` (SSE)
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use shared::logs::{LogMessage, LogPatch};
+use shared::wire::ErrorBody;
+use uuid::Uuid;
+
+use super::{Wake, heartbeat, next_wake, subscribe};
+use crate::auth::{OrgAuth, Read};
+use crate::error::{ApiError, ApiResult};
+use crate::hub::HubEvent;
+use crate::routes::{IdPath, lookup};
+use crate::sse;
+use crate::state::AppState;
+
+/// Every log patch of a process, from seq 0 (or after `Last-Event-ID`), then live ones:
+/// `event: patch`, `id:` the patch's seq, `data:` the patch as JSON. Once the process has
+/// finished and every patch was sent, `event: end` (`data: {"total": n}`) and the stream
+/// closes.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/processes/{id}/logs/stream", tag = "streams",
+    params(
+        ("org" = String, Path, description = "Organization slug"),
+        ("id" = uuid::Uuid, Path, description = "Process id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq"),
+    ),
+    responses(
+        (status = 200, description = "An SSE stream of log patches", content_type = "text/event-stream", body = LogPatch),
+        (status = 400, description = "Malformed id or Last-Event-ID", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such process in this org", body = ErrorBody),
+        (status = 503, description = "Event bus unavailable", body = ErrorBody),
+    ),
+    security(("token" = [])))]
+pub async fn logs_stream(
+    auth: OrgAuth<Read>,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let org_id = auth.org_id();
+    let next = match sse::last_event_id(&req)? {
+        None => 0,
+        Some(id) => id
+            .parse::<u64>()
+            .map_err(|_| ApiError::InvalidHeader("Last-Event-ID is not a log seq".into()))?
+            .saturating_add(1),
+    };
+    let mut conn = state.db.conn().await?;
+    let process = lookup::process(&mut conn, org_id, path.id).await?;
+    drop(conn);
+    crate::routes::record_attempt(process.attempt_id);
+    let process_id = process.id;
+    let mut sub = subscribe(&state, state.keys.log_channel(process_id)).await?;
+
+    let state = state.into_inner();
+    let body = async_stream::stream! {
+        yield Ok::<_, actix_web::Error>(sse::preamble());
+        let mut log = LogCursor { org_id, process_id, next };
+        let mut beat = heartbeat(&state);
+        // Subscribed first: history now covers everything up to where live delivery starts.
+        let mut refill = true;
+        let mut check_finished = true;
+        loop {
+            if refill {
+                refill = false;
+                match log.refill(&state).await {
+                    Ok(frames) => for frame in frames { yield Ok(frame) },
+                    Err(e) => {
+                        tracing::warn!(%process_id, error = %e, "log replay failed; closing stream");
+                        break;
+                    }
+                }
+            }
+            if check_finished {
+                check_finished = false;
+                match log.finished(&state).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        // Finished: everything is durable now; send what is left, then end.
+                        match log.refill(&state).await {
+                            Ok(frames) => for frame in frames { yield Ok(frame) },
+                            Err(e) => {
+                                tracing::warn!(%process_id, error = %e, "log replay failed; closing stream");
+                                break;
+                            }
+                        }
+                        yield Ok(log.end_frame());
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%process_id, error = %e, "process status unreadable; closing stream");
+                        break;
+                    }
+                }
+            }
+            match next_wake(&state, &mut beat, &mut sub).await {
+                Wake::Shutdown | Wake::Hub(None) => break,
+                Wake::Heartbeat => {
+                    yield Ok(sse::comment("keepalive"));
+                    // A worker that died never publishes the end; its row tells.
+                    check_finished = true;
+                }
+                Wake::Hub(Some(HubEvent::Resync)) => refill = true,
+                Wake::Hub(Some(HubEvent::Message(payload))) => {
+                    match serde_json::from_str::<LogMessage>(&payload) {
+                        Ok(LogMessage::Patches { patches }) => {
+                            if patches.iter().any(|p| p.seq > log.next) && !patches.iter().any(|p| p.seq == log.next) {
+                                // The batch skips ahead of us: fill the gap from tail and store.
+                                refill = true;
+                                continue;
+                            }
+                            for frame in log.take_live(patches) {
+                                yield Ok(frame);
+                            }
+                        }
+                        Ok(LogMessage::End { total }) => {
+                            if log.next < total {
+                                match log.refill(&state).await {
+                                    Ok(frames) => for frame in frames { yield Ok(frame) },
+                                    Err(e) => {
+                                        tracing::warn!(%process_id, error = %e, "log replay failed; closing stream");
+                                        break;
+                                    }
+                                }
+                            }
+                            if log.next < total {
+                                tracing::warn!(%process_id, sent = log.next, total, "log ended with patches missing");
+                            }
+                            yield Ok(log.end_frame());
+                            break;
+                        }
+                        Err(e) => tracing::warn!(%process_id, error = %e, "unreadable log message"),
+                    }
+                }
+            }
+        }
+    };
+    Ok(sse::response(body))
+}
+
+/// Where one viewer is in one process's log.
+struct LogCursor {
+    org_id: Uuid,
+    process_id: Uuid,
+    /// The seq of the next patch to send.
+    next: u64,
+}
+
+impl LogCursor {
+    /// Frames for every patch from `next` on that the store and tail hold, in order, stopping
+    /// at a gap (it is filled by a later refill).
+    async fn refill(&mut self, state: &AppState) -> Result<Vec<bytes::Bytes>, ApiError> {
+        let (org_id, process_id, from) = (self.org_id, self.process_id, self.next);
+        let patches = super::with_retries(|| async move {
+            let mut redis = state.redis();
+            Ok(shared::logstore::history(
+                &state.store,
+                &mut redis,
+                &state.keys,
+                org_id,
+                process_id,
+                from,
+            )
+            .await?)
+        })
+        .await?;
+        Ok(self.take_live(patches))
+    }
+
+    /// Frames for the patches that continue the log exactly; older ones are dropped as
+    /// duplicates, and anything after a gap waits for a refill.
+    fn take_live(&mut self, patches: Vec<LogPatch>) -> Vec<bytes::Bytes> {
+        let mut frames = Vec::new();
+        for patch in patches {
+            if patch.seq < self.next {
+                continue;
+            }
+            if patch.seq > self.next {
+                break;
+            }
+            // A LogPatch is strings, numbers and enums: encoding cannot fail.
+            let data = serde_json::to_string(&patch).unwrap_or_default();
+            frames.push(sse::event(Some(&patch.seq.to_string()), "patch", &data));
+            self.next += 1;
+        }
+        frames
+    }
+
+    /// Whether the process row says it has ended.
+    async fn finished(&self, state: &AppState) -> Result<bool, ApiError> {
+        super::with_retries(|| async {
+            let mut conn = state.db.conn().await?;
+            let process = lookup::process(&mut conn, self.org_id, self.process_id).await?;
+            Ok(process.status.is_finished())
+        })
+        .await
+    }
+
+    fn end_frame(&self) -> bytes::Bytes {
+        sse::event(None, "end", &format!("{{\"total\":{}}}", self.next))
+    }
+}

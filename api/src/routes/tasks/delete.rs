@@ -1,0 +1,71 @@
+//! `DELETE /orgs/{org}/tasks/{id}`
+
+use actix_web::{HttpResponse, web};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use shared::db::schema::{task_attempts, tasks};
+use shared::wire::ErrorBody;
+
+use crate::auth::{OrgAuth, Write};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::projects::delete::ACTIVE;
+use crate::routes::{Deleted, IdPath, emit};
+use crate::state::AppState;
+
+/// Deletes a task and its finished attempts. Refused with 409 `task_busy` while one of
+/// its attempts is queued, scheduled or running.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/tasks/{id}", tag = "tasks",
+    params(
+        ("org" = String, Path, description = "Organization slug"),
+        ("id" = uuid::Uuid, Path, description = "Task id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Token lacks the write scope", body = ErrorBody),
+        (status = 404, description = "No such task in this org", body = ErrorBody),
+        (status = 409, description = "An attempt of the task is active", body = ErrorBody),
+    ),
+    security(("token" = [])))]
+pub async fn delete(
+    auth: OrgAuth<Write>,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+) -> ApiResult<HttpResponse> {
+    let org_id = auth.org_id();
+    let id = path.id;
+    let mut conn = state.db.conn().await?;
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        // Locking the task keeps an attempt from starting on it meanwhile.
+        let found: Option<uuid::Uuid> = tasks::table
+            .filter(tasks::id.eq(id))
+            .filter(tasks::org_id.eq(org_id))
+            .select(tasks::id)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        if found.is_none() {
+            return Err(ApiError::NotFound("task"));
+        }
+        let active: i64 = task_attempts::table
+            .filter(task_attempts::task_id.eq(id))
+            .filter(task_attempts::status.eq_any(ACTIVE))
+            .count()
+            .get_result(conn)
+            .await?;
+        if active > 0 {
+            return Err(ApiError::conflict(
+                "task_busy",
+                format!("{active} attempt(s) of this task are still active; stop them first"),
+            ));
+        }
+        diesel::delete(tasks::table.find(id)).execute(conn).await?;
+        Ok(())
+    })
+    .await?;
+    drop(conn);
+    emit(&state, org_id, "task.deleted", &Deleted { id }).await;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,198 @@
+//! `GET /orgs/{org}/projects/{id}/tasks`
+
+use actix_web::web;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Double, Integer};
+use diesel_async::RunQueryDsl;
+use serde::Deserialize;
+use shared::db::models::Task;
+use shared::db::schema::tasks;
+use shared::domain::TaskStatus;
+use shared::wire::{self, ErrorBody, Page};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::auth::{OrgAuth, Read};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{IdPath, lookup};
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
+/// Board order of the status columns, as SQL (text order would put `cancelled` first).
+const STATUS_RANK: &str = "CASE tasks.status WHEN 'todo' THEN 0 WHEN 'inprogress' THEN 1 \
+     WHEN 'inreview' THEN 2 WHEN 'done' THEN 3 ELSE 4 END";
+
+/// Query of the task list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListTasks {
+    /// Only tasks in this column.
+    pub status: Option<TaskStatus>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page (opaque).
+    pub cursor: Option<String>,
+}
+
+/// The board's tasks in board order (column, then position), a page at a time.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/projects/{id}/tasks", tag = "tasks",
+    params(
+        ("org" = String, Path, description = "Organization slug"),
+        ("id" = uuid::Uuid, Path, description = "Project id"),
+        ListTasks,
+    ),
+    responses(
+        (status = 200, description = "A page of tasks", body = Page<wire::Task>),
+        (status = 400, description = "Malformed id, query or cursor", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such project in this org", body = ErrorBody),
+        (status = 422, description = "Limit out of range", body = ErrorBody),
+    ),
+    security(("token" = [])))]
+pub async fn list(
+    auth: OrgAuth<Read>,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+    query: web::Query<ListTasks>,
+) -> ApiResult<web::Json<Page<wire::Task>>> {
+    let limit = page_limit(query.limit)?;
+    let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let mut conn = state.db.conn().await?;
+    let (project, _) = lookup::project(&mut conn, auth.org_id(), path.id).await?;
+
+    let mut q = tasks::table
+        .filter(tasks::org_id.eq(auth.org_id()))
+        .filter(tasks::project_id.eq(project.id))
+        .select(Task::as_select())
+        .into_boxed();
+    if let Some(status) = query.status {
+        q = q.filter(tasks::status.eq(status));
+    }
+    if let Some(c) = &cursor {
+        q = q.filter(
+            sql::<Bool>(&format!("({STATUS_RANK}, tasks.position, tasks.id) > ("))
+                .bind::<Integer, _>(c.rank)
+                .sql(", ")
+                .bind::<Double, _>(c.position)
+                .sql(", ")
+                .bind::<diesel::sql_types::Uuid, _>(c.id)
+                .sql(")"),
+        );
+    }
+    let mut rows: Vec<Task> = q
+        .order((
+            sql::<Integer>(STATUS_RANK).asc(),
+            tasks::position.asc(),
+            tasks::id.asc(),
+        ))
+        .limit(limit + 1)
+        .load(&mut conn)
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|t| Cursor::after(t).encode())
+    } else {
+        None
+    };
+    Ok(web::Json(Page {
+        items: rows
+            .into_iter()
+            .map(|t| wire::Task::from_row(t, &project.key_prefix))
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// Checks `?limit=`: 1 to 200, default 50.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::validation(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        ))),
+    }
+}
+
+/// Where a page ends: the sort key of its last task.
+#[derive(Debug, Clone, PartialEq)]
+struct Cursor {
+    rank: i32,
+    position: f64,
+    id: Uuid,
+}
+
+impl Cursor {
+    fn after(task: &Task) -> Cursor {
+        Cursor {
+            rank: status_rank(task.status),
+            position: task.position,
+            id: task.id,
+        }
+    }
+
+    fn encode(&self) -> String {
+        format!("{}_{}_{}", self.rank, self.position, self.id.simple())
+    }
+
+    fn parse(s: &str) -> Result<Cursor, ApiError> {
+        let invalid = || ApiError::InvalidQuery("invalid cursor".into());
+        let mut parts = s.splitn(3, '_');
+        let rank = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)?;
+        let position: f64 = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)?;
+        let id = parts
+            .next()
+            .and_then(|p| Uuid::parse_str(p).ok())
+            .ok_or_else(invalid)?;
+        if !position.is_finite() {
+            return Err(invalid());
+        }
+        Ok(Cursor { rank, position, id })
+    }
+}
+
+/// The Rust twin of `STATUS_RANK`.
+fn status_rank(status: TaskStatus) -> i32 {
+    match status {
+        TaskStatus::Todo => 0,
+        TaskStatus::InProgress => 1,
+        TaskStatus::InReview => 2,
+        TaskStatus::Done => 3,
+        TaskStatus::Cancelled => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_including_negative_and_fractional_positions() {
+        for position in [1000.0, -2.5, 0.1 + 0.2, 1e300] {
+            let c = Cursor {
+                rank: 2,
+                position,
+                id: Uuid::now_v7(),
+            };
+            assert_eq!(Cursor::parse(&c.encode()).ok(), Some(c));
+        }
+        assert!(Cursor::parse("garbage").is_err());
+        assert!(Cursor::parse("1_NaN_00000000000000000000000000000000").is_err());
+    }
+
+    #[test]
+    fn status_rank_follows_board_order() {
+        let ranks: Vec<i32> = TaskStatus::ALL.iter().map(|s| status_rank(*s)).collect();
+        assert_eq!(ranks, vec![0, 1, 2, 3, 4]);
+    }
+}

@@ -1,0 +1,218 @@
+//! The org event stream.
+
+use reqwest::StatusCode;
+use shared::wire;
+use std::time::Duration;
+
+use crate::helpers::{CuttableProxy, TestApp, json_as};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creating_a_task_emits_task_created_on_the_org_stream() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project("Demo", None).await;
+    let mut stream = app.sse("events", None).await;
+    let task = app.create_task(project.id, "Watch me").await;
+    let event = stream.next().await;
+    assert_eq!(event.event, "task.created");
+    assert!(event.id.is_some());
+    let body: wire::OrgEvent = event.json();
+    assert_eq!(body.kind, "task.created");
+    let sent: wire::Task = serde_json::from_value(body.data).expect("a task");
+    assert_eq!(sent.id, task.id);
+    assert_eq!(sent.key, "DEMO-1");
+
+    // Every resource kind shows up.
+    app.start_attempt(task.id, "echo").await;
+    let kinds: Vec<String> = [
+        stream.next().await,
+        stream.next().await,
+        stream.next().await,
+    ]
+    .into_iter()
+    .map(|e| e.event)
+    .collect();
+    assert_eq!(
+        kinds,
+        ["attempt.created", "process.created", "task.updated"]
+    );
+    let res = app.delete(&format!("projects/{}", project.id)).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnecting_with_last_event_id_gets_only_later_events() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project("Demo", None).await;
+    let mut stream = app.sse("events", None).await;
+    let a = app.create_task(project.id, "a").await;
+    let first = stream.next().await;
+    let b = app.create_task(project.id, "b").await;
+    let second = stream.next().await;
+    drop(stream);
+    let c = app.create_task(project.id, "c").await;
+
+    let mut resumed = app.sse("events", first.id.as_deref()).await;
+    let ids: Vec<uuid::Uuid> = [resumed.next().await, resumed.next().await]
+        .iter()
+        .map(|e| {
+            e.json::<wire::OrgEvent>().data["id"]
+                .as_str()
+                .expect("id")
+                .parse()
+                .expect("uuid")
+        })
+        .collect();
+    assert_eq!(ids, vec![b.id, c.id]);
+    assert!(
+        resumed
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    let d = app.create_task(project.id, "d").await;
+    let live = resumed.next().await;
+    assert_eq!(
+        live.json::<wire::OrgEvent>().data["id"].as_str(),
+        Some(d.id.to_string().as_str())
+    );
+    assert_ne!(first.id, second.id);
+    let _ = a;
+
+    // A fresh subscriber gets no history, only what happens next.
+    let mut fresh = app.sse("events", None).await;
+    assert!(
+        fresh
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    app.patch(
+        &format!("tasks/{}", a.id),
+        &serde_json::json!({"title": "a2"}),
+    )
+    .await;
+    assert_eq!(fresh.next().await.event, "task.updated");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_last_event_id_is_refused() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .request(reqwest::Method::GET, "events")
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .expect("GET");
+    crate::helpers::assert_error(res, StatusCode::BAD_REQUEST, "invalid_header").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_org_stream_never_shows_another_orgs_events() {
+    let app = TestApp::spawn().await;
+    let (other, other_token) = app.other_org("globex").await;
+    let mut stream = app.sse("events", None).await;
+    let res = app
+        .client
+        .post(format!("{}/api/v1/orgs/{}/projects", app.base, other.slug))
+        .bearer_auth(&other_token)
+        .json(&serde_json::json!({"name": "Theirs", "repository_url": app.git_repo("theirs").to_string_lossy()}))
+        .send()
+        .await
+        .expect("POST");
+    let _: wire::Project = json_as(res, StatusCode::CREATED).await;
+    assert!(
+        stream
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+    app.create_project("Ours", None).await;
+    assert_eq!(stream.next().await.event, "project.created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_streams_get_heartbeat_comments() {
+    let app = TestApp::spawn_with(|s| s.api.sse_heartbeat_secs = 1).await;
+    let mut stream = app.sse("events", None).await;
+    assert!(
+        stream
+            .next_within(Duration::from_millis(2_500))
+            .await
+            .is_none()
+    );
+    assert!(stream.comments >= 1, "no heartbeat in 2.5 s");
+    assert!(!stream.closed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_org_stream_loses_nothing_when_the_pubsub_connection_drops() {
+    let proxy = CuttableProxy::start(CuttableProxy::redis_target()).await;
+    let proxy_url = format!("redis://{}/", proxy.addr);
+    let app = TestApp::spawn_with(|s| s.redis.url = proxy_url).await;
+    let project = app.create_project("Demo", None).await;
+    let mut stream = app.sse("events", None).await;
+    let mut expected = Vec::new();
+    expected.push(app.create_task(project.id, "before").await.id);
+    assert_eq!(stream.next().await.event, "task.created");
+
+    proxy.go_down();
+    // Published straight to Redis while the api's pub/sub connection is down.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut redis = app.redis().await;
+    for title in ["during 1", "during 2"] {
+        let id = uuid::Uuid::now_v7();
+        shared::bus::emit(
+            &mut redis,
+            &app.keys,
+            app.org.id,
+            "task.created",
+            &serde_json::json!({"id": id, "title": title}),
+        )
+        .await;
+        expected.push(id);
+    }
+    assert!(
+        stream
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    proxy.come_back();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let event = stream.next().await;
+        got.push(
+            event.json::<wire::OrgEvent>().data["id"]
+                .as_str()
+                .expect("id")
+                .parse::<uuid::Uuid>()
+                .expect("uuid"),
+        );
+    }
+    assert_eq!(got, expected[1..]);
+
+    // And live delivery works again, without duplicates.
+    let after = loop {
+        let res = app
+            .post(
+                &format!("projects/{}/tasks", project.id),
+                &serde_json::json!({"title": "after"}),
+            )
+            .await;
+        if res.status() == StatusCode::CREATED {
+            break res.json::<wire::Task>().await.expect("task");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let next = stream.next().await;
+    assert_eq!(
+        next.json::<wire::OrgEvent>().data["id"].as_str(),
+        Some(after.id.to_string().as_str())
+    );
+    assert!(
+        stream
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+}

@@ -1,0 +1,13 @@
+//! Black-box tests of the api: the real server on port 0 against real PostgreSQL, Redis
+//! and S3, driven over HTTP.
+
+mod attempts;
+mod auth;
+mod bad_input;
+mod events;
+mod health;
+mod helpers;
+mod logs;
+mod openapi;
+mod projects;
+mod tasks;

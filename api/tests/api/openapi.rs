@@ -1,0 +1,77 @@
+//! The OpenAPI document.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, json_as};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_every_route() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("GET");
+    let doc: serde_json::Value = json_as(res, StatusCode::OK).await;
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let expected = [
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/api/v1/orgs/{org}/projects"),
+        ("post", "/api/v1/orgs/{org}/projects"),
+        ("get", "/api/v1/orgs/{org}/projects/{id}"),
+        ("patch", "/api/v1/orgs/{org}/projects/{id}"),
+        ("delete", "/api/v1/orgs/{org}/projects/{id}"),
+        ("get", "/api/v1/orgs/{org}/projects/{id}/tasks"),
+        ("post", "/api/v1/orgs/{org}/projects/{id}/tasks"),
+        ("get", "/api/v1/orgs/{org}/tasks/{id}"),
+        ("patch", "/api/v1/orgs/{org}/tasks/{id}"),
+        ("delete", "/api/v1/orgs/{org}/tasks/{id}"),
+        ("get", "/api/v1/orgs/{org}/tasks/{id}/attempts"),
+        ("post", "/api/v1/orgs/{org}/tasks/{id}/attempts"),
+        ("get", "/api/v1/orgs/{org}/attempts/{id}"),
+        ("post", "/api/v1/orgs/{org}/attempts/{id}/stop"),
+        ("post", "/api/v1/orgs/{org}/attempts/{id}/follow-up"),
+        ("get", "/api/v1/orgs/{org}/attempts/{id}/processes"),
+        ("get", "/api/v1/orgs/{org}/attempts/{id}/diff"),
+        ("get", "/api/v1/orgs/{org}/attempts/{id}/diff/stream"),
+        ("get", "/api/v1/orgs/{org}/processes/{id}/logs"),
+        ("get", "/api/v1/orgs/{org}/processes/{id}/logs/stream"),
+        ("get", "/api/v1/orgs/{org}/events"),
+    ];
+    let paths = doc["paths"].as_object().expect("paths");
+    for (method, path) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    let operations: usize = paths
+        .values()
+        .map(|p| p.as_object().map_or(0, |o| o.len()))
+        .sum();
+    assert_eq!(
+        operations,
+        expected.len(),
+        "undocumented extras or duplicates"
+    );
+
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "Project",
+        "Task",
+        "Attempt",
+        "Process",
+        "Diff",
+        "ErrorBody",
+        "LogPatch",
+        "OrgEvent",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["token"]["scheme"].as_str(),
+        Some("bearer")
+    );
+}
