@@ -2,9 +2,11 @@
 //! the wire types, served at `/api/v1/openapi.json` (the dashboard's types come from it).
 
 use actix_web::HttpResponse;
+use std::sync::LazyLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::error::ApiError;
 use crate::routes::{attempts, health, processes, projects, streams, tasks};
 
 /// The API description: every route, its parameters, bodies and error answers.
@@ -68,7 +70,18 @@ impl Modify for BearerToken {
     }
 }
 
+/// The document as JSON, built once: it depends only on the code.
+static DOCUMENT: LazyLock<Result<String, String>> =
+    LazyLock::new(|| ApiDoc::openapi().to_json().map_err(|e| e.to_string()));
+
 /// `GET /api/v1/openapi.json`
-pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn serve() -> Result<HttpResponse, ApiError> {
+    match &*DOCUMENT {
+        Ok(json) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json.clone())),
+        Err(e) => Err(ApiError::Internal(anyhow::anyhow!(
+            "encoding the OpenAPI document: {e}"
+        ))),
+    }
 }

@@ -68,15 +68,15 @@ pub async fn request_context(
             }
             span.in_scope(|| {
                 if status >= 500 {
-                    tracing::warn!(status, duration_ms, "request failed");
+                    tracing::warn!("request failed");
                 } else {
-                    tracing::debug!(status, duration_ms, "request done");
+                    tracing::debug!("request done");
                 }
             });
             Ok(res)
         }
         Err(e) => {
-            span.in_scope(|| tracing::warn!(error = %e, duration_ms, "request errored"));
+            span.in_scope(|| tracing::warn!(error = %e, "request errored"));
             Err(e)
         }
     }

@@ -78,11 +78,12 @@ pub async fn start(
 
     let (attempt, processes, moved) = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            // Share-lock the project (a project delete waits) and lock the task.
+            // Key-share-lock the project (a project delete waits; task numbering does not)
+            // and lock the task.
             let project: Project = projects::table
                 .find(project.id)
                 .select(Project::as_select())
-                .for_share()
+                .for_key_share()
                 .first(conn)
                 .await
                 .optional()?

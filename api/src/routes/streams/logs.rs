@@ -64,7 +64,7 @@ pub async fn logs_stream(
             if refill {
                 refill = false;
                 match log.refill(&state).await {
-                    Ok(frames) => for frame in frames { yield Ok(frame) },
+                    Ok(frames) => if let Some(chunk) = frames { yield Ok(chunk) },
                     Err(e) => {
                         tracing::warn!(%process_id, error = %e, "log replay failed; closing stream");
                         break;
@@ -78,7 +78,7 @@ pub async fn logs_stream(
                     Ok(true) => {
                         // Finished: everything is durable now; send what is left, then end.
                         match log.refill(&state).await {
-                            Ok(frames) => for frame in frames { yield Ok(frame) },
+                            Ok(frames) => if let Some(chunk) = frames { yield Ok(chunk) },
                             Err(e) => {
                                 tracing::warn!(%process_id, error = %e, "log replay failed; closing stream");
                                 break;
@@ -109,14 +109,14 @@ pub async fn logs_stream(
                                 refill = true;
                                 continue;
                             }
-                            for frame in log.take_live(patches) {
-                                yield Ok(frame);
+                            if let Some(chunk) = log.take_live(patches) {
+                                yield Ok(chunk);
                             }
                         }
                         Ok(LogMessage::End { total }) => {
                             if log.next < total {
                                 match log.refill(&state).await {
-                                    Ok(frames) => for frame in frames { yield Ok(frame) },
+                                    Ok(frames) => if let Some(chunk) = frames { yield Ok(chunk) },
                                     Err(e) => {
                                         tracing::warn!(%process_id, error = %e, "log replay failed; closing stream");
                                         break;
@@ -147,9 +147,9 @@ struct LogCursor {
 }
 
 impl LogCursor {
-    /// Frames for every patch from `next` on that the store and tail hold, in order, stopping
-    /// at a gap (it is filled by a later refill).
-    async fn refill(&mut self, state: &AppState) -> Result<Vec<bytes::Bytes>, ApiError> {
+    /// Frames for every patch from `next` on that the store and tail hold, in order, as one
+    /// chunk, stopping at a gap (it is filled by a later refill).
+    async fn refill(&mut self, state: &AppState) -> Result<Option<bytes::Bytes>, ApiError> {
         let (org_id, process_id, from) = (self.org_id, self.process_id, self.next);
         let patches = super::with_retries(|| async move {
             let mut redis = state.redis();
@@ -167,10 +167,11 @@ impl LogCursor {
         Ok(self.take_live(patches))
     }
 
-    /// Frames for the patches that continue the log exactly; older ones are dropped as
-    /// duplicates, and anything after a gap waits for a refill.
-    fn take_live(&mut self, patches: Vec<LogPatch>) -> Vec<bytes::Bytes> {
-        let mut frames = Vec::new();
+    /// Frames for the patches that continue the log exactly, as one chunk (one write per
+    /// batch, not per patch); older ones are dropped as duplicates, and anything after a
+    /// gap waits for a refill.
+    fn take_live(&mut self, patches: Vec<LogPatch>) -> Option<bytes::Bytes> {
+        let mut frames = bytes::BytesMut::new();
         for patch in patches {
             if patch.seq < self.next {
                 continue;
@@ -180,10 +181,10 @@ impl LogCursor {
             }
             // A LogPatch is strings, numbers and enums: encoding cannot fail.
             let data = serde_json::to_string(&patch).unwrap_or_default();
-            frames.push(sse::event(Some(&patch.seq.to_string()), "patch", &data));
+            frames.extend_from_slice(&sse::event(Some(&patch.seq.to_string()), "patch", &data));
             self.next += 1;
         }
-        frames
+        (!frames.is_empty()).then(|| frames.freeze())
     }
 
     /// Whether the process row says it has ended.
