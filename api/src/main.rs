@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! switchyard-api [serve]
-//! switchyard-api migrate
+//! switchyard-api migrate          # Postgres migrations and the S3 bucket
 //! switchyard-api bootstrap-org --slug S --name N [--max-concurrent K]
 //! ```
 //! `bootstrap-org` prints only the new token on stdout, so scripts can capture it.
@@ -82,6 +82,12 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("running migrations")?;
             tracing::info!("migrations applied");
+            // The bucket is storage schema too: create it with the tables, before anything serves.
+            shared::store::ObjectStore::new(&settings.s3)
+                .ensure_bucket()
+                .await
+                .context("creating the object-store bucket")?;
+            tracing::info!(bucket = %settings.s3.bucket, "bucket ready");
         }
         Command::BootstrapOrg {
             slug,

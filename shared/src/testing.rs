@@ -240,14 +240,36 @@ fn s3_endpoint() -> String {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("switchyard-s3-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create s3 dir");
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs (install it with scripts/services, or set SWITCHYARD_TEST_S3_ENDPOINT)");
+        // PR_SET_PDEATHSIG fires when the spawning *thread* exits, so spawn from a thread
+        // that lives as long as the process: the server dies with the test process.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawn_dir = dir.clone();
+        std::thread::spawn(move || {
+            let mut cmd = Command::new("s3s-fs");
+            cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                .arg(&spawn_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let _ = tx.send(cmd.spawn());
+            loop {
+                std::thread::park();
+            }
+        });
+        let child = rx
+            .recv()
+            .expect("s3s-fs spawner thread")
+            .expect("start s3s-fs (scripts/test installs it, or set SWITCHYARD_TEST_S3_ENDPOINT)");
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;

@@ -38,6 +38,8 @@ pub struct TestApp {
     pub store: ObjectStore,
     pub handle: ApiHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The api's own settings, kept to start it again.
+    api_settings: Settings,
 }
 
 impl TestApp {
@@ -60,7 +62,7 @@ impl TestApp {
             addr,
             handle,
             server,
-        } = api::spawn(api_settings).await.expect("spawn api");
+        } = api::spawn(api_settings.clone()).await.expect("spawn api");
         let server = tokio::spawn(server);
         let keys = Keys::new(env.settings.redis.prefix.clone());
         let store = ObjectStore::new(&env.settings.s3);
@@ -78,8 +80,28 @@ impl TestApp {
             store,
             handle,
             server,
+            api_settings,
             env,
         }
+    }
+
+    /// Stops the api and starts a new one on the same database, Redis and bucket (on a
+    /// new port): what a deploy or crash of the api process looks like to clients.
+    pub async fn restart(&mut self) {
+        self.handle.stop();
+        let old = std::mem::replace(&mut self.server, tokio::spawn(async { Ok(()) }));
+        let _ = tokio::time::timeout(Duration::from_secs(15), old).await;
+        let RunningApi {
+            addr,
+            handle,
+            server,
+        } = api::spawn(self.api_settings.clone())
+            .await
+            .expect("respawn api");
+        self.addr = addr;
+        self.base = format!("http://{addr}");
+        self.handle = handle;
+        self.server = tokio::spawn(server);
     }
 
     /// Stops the api gracefully and waits until it has.

@@ -1,9 +1,10 @@
 //! Black-box tests of the api: the real server on port 0 against real PostgreSQL, Redis
-//! and S3, driven over HTTP.
+//! and S3, driven over HTTP; `e2e` adds the scheduler and real worker processes.
 
 mod attempts;
 mod auth;
 mod bad_input;
+mod e2e;
 mod events;
 mod health;
 mod helpers;

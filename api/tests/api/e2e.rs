@@ -1,0 +1,653 @@
+//! End to end: the api, the scheduler with its local capacity backend and real
+//! `switchyard-worker` processes, on real Postgres, Redis, S3 and git repositories.
+
+use reqwest::StatusCode;
+use scheduler::WorkerPool;
+use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
+use shared::logs::{EntryContent, LogPatch};
+use shared::shutdown::CancellationToken;
+use shared::testing::OwnRedis;
+use shared::wire;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+use crate::helpers::{SseClient, TestApp, json_as};
+
+/// The api plus a scheduler running the local backend with `workers` worker processes.
+struct Stack {
+    app: TestApp,
+    workers: WorkerPool,
+    shutdown: CancellationToken,
+    scheduler: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Stack {
+    async fn start(workers: usize) -> Stack {
+        Self::start_with(workers, None).await
+    }
+
+    /// With `redis`, every component uses that server instead of the shared one.
+    async fn start_with(workers: usize, redis: Option<&OwnRedis>) -> Stack {
+        let redis_url = redis.map(|r| r.url.clone());
+        let app = TestApp::spawn_with(|s| {
+            if let Some(url) = &redis_url {
+                s.redis.url = url.clone();
+            }
+        })
+        .await;
+        let mut settings = app.env.settings.clone();
+        if let Some(url) = redis_url {
+            settings.redis.url = url;
+        }
+        settings.scheduler.local_workers = workers;
+        let pool = WorkerPool::default();
+        let shutdown = CancellationToken::new();
+        let scheduler = tokio::spawn(scheduler::run(settings, pool.clone(), shutdown.clone()));
+        Stack {
+            app,
+            workers: pool,
+            shutdown,
+            scheduler,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.scheduler).await;
+        self.app.stop().await;
+    }
+
+    async fn attempt(&self, id: Uuid) -> wire::Attempt {
+        json_as(
+            self.app.get(&format!("attempts/{id}")).await,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// Polls until the attempt satisfies `done`, failing after `limit`.
+    async fn wait_attempt(
+        &self,
+        id: Uuid,
+        limit: Duration,
+        done: impl Fn(&wire::Attempt) -> bool,
+    ) -> wire::Attempt {
+        let start = Instant::now();
+        loop {
+            let a = self.attempt(id).await;
+            if done(&a) {
+                return a;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "attempt {id} did not get there in {limit:?}: {a:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_finished(&self, id: Uuid) -> wire::Attempt {
+        self.wait_attempt(id, Duration::from_secs(90), |a| !a.status.is_active())
+            .await
+    }
+
+    async fn processes(&self, attempt: Uuid) -> Vec<wire::Process> {
+        json_as(
+            self.app.get(&format!("attempts/{attempt}/processes")).await,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    async fn logs(&self, process: Uuid) -> serde_json::Value {
+        json_as(
+            self.app.get(&format!("processes/{process}/logs")).await,
+            StatusCode::OK,
+        )
+        .await
+    }
+}
+
+/// The text of every output entry in a log-stream's patches.
+fn texts(patches: &[LogPatch]) -> Vec<String> {
+    patches
+        .iter()
+        .map(|p| match &p.entry.content {
+            EntryContent::Output { text, .. } => text.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// Reads a log stream to its `end` event; returns the patches.
+async fn read_to_end(sse: &mut SseClient) -> Vec<LogPatch> {
+    let mut patches = Vec::new();
+    loop {
+        let event = sse
+            .next_within(Duration::from_secs(60))
+            .await
+            .expect("log stream event");
+        match event.event.as_str() {
+            "patch" => {
+                let patch: LogPatch = event.json();
+                assert_eq!(event.id.as_deref(), Some(patch.seq.to_string().as_str()));
+                patches.push(patch);
+            }
+            "end" => return patches,
+            _ => {}
+        }
+    }
+}
+
+fn assert_gap_free(patches: &[LogPatch]) {
+    let seqs: Vec<u64> = patches.iter().map(|p| p.seq).collect();
+    assert_eq!(
+        seqs,
+        (0..patches.len() as u64).collect::<Vec<_>>(),
+        "seq must run 0..n with no gap or duplicate"
+    );
+}
+
+fn git(repo: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The script of the main scenario: prints 40 numbered lines slowly, edits, creates and
+/// deletes files.
+const EDITING_SCRIPT: &str = r##"
+sleep 0.5
+for i in $(seq 1 40); do echo "line $i"; sleep 0.05; done
+echo "# Edited by the agent" >> README.md
+mkdir -p src && printf 'fn main() {}\n' > src/main.rs
+rm -f obsolete.txt
+echo "done" >&2
+"##;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_runs_end_to_end_with_live_logs_diff_and_commit() {
+    let mut stack = Stack::start(2).await;
+    let app = &stack.app;
+    let repo = app.git_repo("e2e");
+    std::fs::write(repo.join("obsolete.txt"), "old\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "add obsolete",
+        ],
+    );
+    let project: wire::Project = json_as(
+        app.post(
+            "projects",
+            &serde_json::json!({"name": "E2E", "repository_url": repo.to_string_lossy()}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let task = app.create_task(project.id, "Edit the readme").await;
+
+    let mut org_events = app.sse("events", None).await;
+    let started = Instant::now();
+    let attempt = app.start_attempt(task.id, EDITING_SCRIPT).await;
+    assert_eq!(attempt.status, AttemptStatus::Queued);
+    let process = stack
+        .processes(attempt.id)
+        .await
+        .into_iter()
+        .next()
+        .expect("agent process");
+    assert_eq!(process.run_reason, RunReason::CodingAgent);
+
+    // A client connected before the process starts sees every entry in order.
+    let mut early = app
+        .sse(&format!("processes/{}/logs/stream", process.id), None)
+        .await;
+    let mut early_patches: Vec<LogPatch> = Vec::new();
+    let mut first_entry_after = None;
+    while early_patches.len() < 15 {
+        let e = early
+            .next_within(Duration::from_secs(60))
+            .await
+            .expect("entry");
+        if e.event == "patch" {
+            first_entry_after.get_or_insert_with(|| started.elapsed());
+            early_patches.push(e.json());
+        }
+    }
+    // A second client joins mid-run: history, then live, no duplicate.
+    let mut late = app
+        .sse(&format!("processes/{}/logs/stream", process.id), None)
+        .await;
+    early_patches.extend(read_to_end(&mut early).await);
+    let late_patches = read_to_end(&mut late).await;
+    assert_gap_free(&early_patches);
+    assert_eq!(late_patches, early_patches);
+    let lines = texts(&early_patches);
+    assert_eq!(lines.len(), 41);
+    assert_eq!(lines[0], "line 1");
+    assert_eq!(lines[39], "line 40");
+    assert_eq!(lines[40], "done");
+
+    let finished = stack.wait_finished(attempt.id).await;
+    let total = started.elapsed();
+    assert_eq!(finished.status, AttemptStatus::Succeeded, "{finished:?}");
+    let summary = finished.diff_summary.clone().expect("diff summary");
+    assert_eq!(summary.files_changed, 3);
+    println!(
+        "attempt timing: POST → first SSE entry {:?} (the script sleeps 0.5 s first), POST → finished {:?}",
+        first_entry_after.expect("an entry"),
+        total
+    );
+
+    // The diff endpoint shows the edit, the new file and the deletion.
+    let diff: wire::Diff = json_as(
+        app.get(&format!("attempts/{}/diff", attempt.id)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let by_path = |p: &str| {
+        diff.files
+            .iter()
+            .find(|f| f.path == p)
+            .unwrap_or_else(|| panic!("{p} in diff"))
+    };
+    assert_eq!(by_path("README.md").change, wire::FileChange::Modified);
+    assert!(
+        by_path("README.md").hunks[0]
+            .lines
+            .iter()
+            .any(|l| l.origin == '+' && l.content.contains("Edited by the agent"))
+    );
+    assert_eq!(by_path("src/main.rs").change, wire::FileChange::Added);
+    assert_eq!(by_path("obsolete.txt").change, wire::FileChange::Deleted);
+
+    // The branch holds a commit with the changes (in the workers' repository cache).
+    let cache = app
+        .env
+        .settings
+        .worker
+        .data_dir
+        .join("repos")
+        .join(format!("{}.git", project.repository.id));
+    let head = finished.head_commit.clone().expect("head commit");
+    assert_eq!(git(&cache, &["rev-parse", &finished.branch]).trim(), head);
+    let changed = git(
+        &cache,
+        &[
+            "diff",
+            "--name-status",
+            finished.base_commit.as_deref().unwrap(),
+            &head,
+        ],
+    );
+    assert!(
+        changed.contains("M\tREADME.md")
+            && changed.contains("A\tsrc/main.rs")
+            && changed.contains("D\tobsolete.txt"),
+        "{changed}"
+    );
+
+    // The task moved to in review, and the org stream said so.
+    let task_now: wire::Task =
+        json_as(app.get(&format!("tasks/{}", task.id)).await, StatusCode::OK).await;
+    assert_eq!(task_now.status, TaskStatus::InReview);
+    let mut kinds = Vec::new();
+    while let Some(e) = org_events.next_within(Duration::from_secs(5)).await {
+        let event: wire::OrgEvent = e.json();
+        let is_review = event.kind == "task.updated" && event.data["status"] == "inreview";
+        kinds.push(event.kind);
+        if is_review {
+            break;
+        }
+    }
+    assert!(kinds.contains(&"attempt.created".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"attempt.updated".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"process.updated".to_owned()), "{kinds:?}");
+
+    // After an api restart, logs and diff are still served (from S3: the tail is gone).
+    let logs_before = stack.logs(process.id).await;
+    stack.app.restart().await;
+    let logs_after = stack.logs(process.id).await;
+    assert_eq!(logs_after, logs_before);
+    assert_eq!(logs_after["entries"].as_array().map(Vec::len), Some(41));
+    let diff_after: wire::Diff = json_as(
+        stack
+            .app
+            .get(&format!("attempts/{}/diff", attempt.id))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(diff_after, diff);
+    let mut replay = stack
+        .app
+        .sse(&format!("processes/{}/logs/stream", process.id), None)
+        .await;
+    assert_eq!(read_to_end(&mut replay).await, early_patches);
+    // Resuming after entry 29 gives exactly 30..=40.
+    let mut resumed = stack
+        .app
+        .sse(&format!("processes/{}/logs/stream", process.id), Some("29"))
+        .await;
+    let rest = read_to_end(&mut resumed).await;
+    assert_eq!(rest, early_patches[30..].to_vec());
+
+    // A follow-up runs another script in the same worktree, on the same branch.
+    let res = stack
+        .app
+        .post(
+            &format!("attempts/{}/follow-up", attempt.id),
+            &serde_json::json!({"prompt": "test -f src/main.rs && echo again >> src/main.rs"}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let followed = stack
+        .wait_attempt(attempt.id, Duration::from_secs(90), |a| {
+            a.status == AttemptStatus::Succeeded && a.head_commit.as_deref() != Some(head.as_str())
+        })
+        .await;
+    let processes = stack.processes(attempt.id).await;
+    assert_eq!(processes.len(), 2);
+    assert_eq!(processes[1].run_reason, RunReason::FollowUp);
+    assert_eq!(processes[1].status, ProcessStatus::Succeeded);
+    let new_head = followed.head_commit.expect("new head");
+    assert_eq!(
+        git(&cache, &["rev-parse", &format!("{new_head}^")]).trim(),
+        head,
+        "the follow-up commit builds on the first"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_run_loses_its_lease_and_the_attempt_is_retried() {
+    let stack = Stack::start(2).await;
+    let app = &stack.app;
+    let project = app.create_project("Crash", None).await;
+    let task = app.create_task(project.id, "Survive a crash").await;
+    let attempt = app
+        .start_attempt(
+            task.id,
+            "echo started; sleep 4; echo finished > finished.txt; echo finished",
+        )
+        .await;
+
+    let running = stack
+        .wait_attempt(attempt.id, Duration::from_secs(60), |a| {
+            a.status == AttemptStatus::Running
+        })
+        .await;
+    let _ = running;
+    let worker_id: String = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::db::schema::task_attempts;
+        let mut conn = app.db.conn().await.unwrap();
+        task_attempts::table
+            .find(attempt.id)
+            .select(task_attempts::worker_id)
+            .get_result::<Option<String>>(&mut conn)
+            .await
+            .unwrap()
+            .expect("worker id")
+    };
+    let pid: i32 = worker_id.rsplit('-').next().unwrap().parse().unwrap();
+    assert!(
+        stack.workers.pids().contains(&(pid as u32)),
+        "the attempt runs on one of our workers"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SAFETY: kill(2) on a worker process this test's scheduler started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+
+    let done = stack.wait_finished(attempt.id).await;
+    assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
+    assert_eq!(done.retry_count, 1);
+    let processes = stack.processes(attempt.id).await;
+    assert_eq!(processes.len(), 2, "{processes:?}");
+    assert_eq!(processes[0].status, ProcessStatus::Failed);
+    assert!(
+        processes[0]
+            .failure_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("worker lost")
+    );
+    assert_eq!(processes[1].status, ProcessStatus::Succeeded);
+    // The dead run's output is kept, sealed from the Redis tail.
+    let first_log = stack.logs(processes[0].id).await;
+    assert_eq!(first_log["entries"][0]["text"], "started");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_with_no_retries_left_fails_the_attempt_with_a_reason() {
+    let stack = Stack::start(1).await;
+    let app = &stack.app;
+    let project = app.create_project("Crash", None).await;
+    let task = app.create_task(project.id, "Crash for good").await;
+    let attempt = app.start_attempt(task.id, "echo started; sleep 30").await;
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::db::schema::task_attempts;
+        let mut conn = app.db.conn().await.unwrap();
+        diesel::update(task_attempts::table.find(attempt.id))
+            .set(task_attempts::max_retries.eq(0))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    stack
+        .wait_attempt(attempt.id, Duration::from_secs(60), |a| {
+            a.status == AttemptStatus::Running
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for pid in stack.workers.pids() {
+        // SAFETY: kill(2) on worker processes this test's scheduler started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    let done = stack.wait_finished(attempt.id).await;
+    assert_eq!(done.status, AttemptStatus::Failed);
+    let reason = done.failure_reason.unwrap_or_default();
+    assert!(
+        reason.contains("worker lost") && reason.contains("no retries left"),
+        "{reason}"
+    );
+    assert!(done.finished_at.is_some());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attempts_queued_when_redis_is_flushed_all_still_run() {
+    let redis = OwnRedis::start();
+    let stack = Stack::start_with(2, Some(&redis)).await;
+    let app = &stack.app;
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::db::schema::organizations;
+        let mut conn = app.db.conn().await.unwrap();
+        diesel::update(organizations::table.find(app.org.id))
+            .set(organizations::max_concurrent_attempts.eq(1))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let project = app.create_project("Flush", None).await;
+    let mut attempts = Vec::new();
+    for n in 0..5 {
+        let task = app.create_task(project.id, &format!("Task {n}")).await;
+        attempts.push(
+            app.start_attempt(task.id, &format!("sleep 0.4; echo run {n}"))
+                .await
+                .id,
+        );
+    }
+    stack
+        .wait_attempt(attempts[0], Duration::from_secs(60), |a| {
+            a.status == AttemptStatus::Running
+        })
+        .await;
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+
+    for id in &attempts {
+        let done = stack.wait_finished(*id).await;
+        assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_a_running_attempt_kills_every_process_it_started() {
+    let stack = Stack::start(1).await;
+    let app = &stack.app;
+    let project = app.create_project("Stop", None).await;
+    let task = app.create_task(project.id, "Stop me").await;
+    let marker = format!("{}.5", 1000 + rand_suffix());
+    let script =
+        format!("sleep {marker} & (sleep {marker}; echo never) & echo children started; wait");
+    let attempt = app.start_attempt(task.id, &script).await;
+    let process = stack.processes(attempt.id).await.remove(0);
+    let mut logs = app
+        .sse(&format!("processes/{}/logs/stream", process.id), None)
+        .await;
+    let first = loop {
+        let e = logs
+            .next_within(Duration::from_secs(60))
+            .await
+            .expect("first entry");
+        if e.event == "patch" {
+            break e.json::<LogPatch>();
+        }
+    };
+    assert_eq!(texts(&[first]), vec!["children started"]);
+    assert!(!processes_with(&marker).is_empty(), "the children run");
+
+    let res = app
+        .post(
+            &format!("attempts/{}/stop", attempt.id),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let done = stack.wait_finished(attempt.id).await;
+    assert_eq!(done.status, AttemptStatus::Cancelled);
+    assert_eq!(
+        stack.processes(attempt.id).await[0].status,
+        ProcessStatus::Killed
+    );
+    assert!(
+        processes_with(&marker).is_empty(),
+        "no process of the group survives"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_org_concurrency_limit_holds_with_twenty_attempts_started_at_once() {
+    let stack = Stack::start(4).await;
+    let app = &stack.app;
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::db::schema::organizations;
+        let mut conn = app.db.conn().await.unwrap();
+        diesel::update(organizations::table.find(app.org.id))
+            .set(organizations::max_concurrent_attempts.eq(2))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let project = app.create_project("Busy", None).await;
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        tasks.push(app.create_task(project.id, &format!("Task {n}")).await.id);
+    }
+    let starts = tasks
+        .iter()
+        .map(|t| app.start_attempt(*t, "sleep 0.3; echo ok"));
+    let attempts: Vec<wire::Attempt> = futures::future::join_all(starts).await;
+    let mut intervals = Vec::new();
+    for a in &attempts {
+        let done = stack.wait_finished(a.id).await;
+        assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
+        intervals.push((
+            done.started_at.expect("started"),
+            done.finished_at.expect("finished"),
+        ));
+    }
+    // The most attempts ever running at once, from their recorded intervals.
+    let mut edges: Vec<(chrono::DateTime<chrono::Utc>, i32)> = intervals
+        .iter()
+        .flat_map(|(s, e)| [(*s, 1), (*e, -1)])
+        .collect();
+    edges.sort_by_key(|(t, d)| (*t, *d));
+    let (mut running, mut peak) = (0, 0);
+    for (_, d) in edges {
+        running += d;
+        peak = peak.max(running);
+    }
+    assert!(peak <= 2, "{peak} attempts ran at once with a limit of 2");
+    assert_eq!(peak, 2, "the limit is used, not undershot");
+    stack.stop().await;
+}
+
+fn rand_suffix() -> u32 {
+    Uuid::new_v4().as_u128() as u32 % 100_000
+}
+
+/// Pids of live (not zombie) processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> HashSet<i32> {
+    let mut found = HashSet::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+        if !zombie
+            && String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(needle)
+        {
+            found.insert(pid);
+        }
+    }
+    found
+}
