@@ -46,13 +46,18 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
 
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
+    // Logs go to stderr: stdout belongs to commands whose output scripts capture.
     let fmt = match settings.format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .boxed(),
-        LogFormat::Compact => tracing_subscriber::fmt::layer().compact().boxed(),
+        LogFormat::Compact => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .compact()
+            .boxed(),
     };
     tracing_subscriber::registry()
         .with(filter)
