@@ -86,3 +86,22 @@ pub fn adopt_traceparent(span: &tracing::Span, traceparent: &str) {
 pub fn trace_id_of(traceparent: &str) -> Option<&str> {
     traceparent.split('-').nth(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_adopted_traceparent_is_what_the_span_propagates() {
+        let settings = crate::config::Settings::default().telemetry;
+        let _guard = init("telemetry-test", &settings).expect("telemetry init");
+        let span = tracing::info_span!("request");
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        adopt_traceparent(&span, parent);
+        let inner = span
+            .in_scope(current_traceparent)
+            .expect("a traceparent inside the span");
+        assert_eq!(trace_id_of(&inner), trace_id_of(parent));
+        assert_ne!(inner, parent, "the span is a child, with its own span id");
+    }
+}

@@ -651,3 +651,51 @@ fn processes_with(needle: &str) -> HashSet<i32> {
     }
     found
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_callers_trace_rides_from_the_request_into_the_queue_entry() {
+    // Spans get trace ids only with the telemetry layer installed (once per test process).
+    let _telemetry =
+        shared::telemetry::init("api-test", &shared::config::Settings::default().telemetry)
+            .expect("telemetry");
+    let app = TestApp::spawn().await;
+    let project = app.create_project("Traced", None).await;
+    let task = app.create_task(project.id, "Follow the trace").await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let res = app
+        .request(
+            reqwest::Method::POST,
+            &format!("tasks/{}/attempts", task.id),
+        )
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&serde_json::json!({"prompt": "true"}))
+        .send()
+        .await
+        .unwrap();
+    let attempt: wire::Attempt = json_as(res, StatusCode::CREATED).await;
+
+    let mut redis = shared::redis_conn::manager(&app.env.settings.redis.url)
+        .await
+        .unwrap();
+    scheduler::dispatch::dispatch_once(&app.db, &mut redis, &app.keys, 10)
+        .await
+        .unwrap();
+    let mut reader = shared::redis_conn::dedicated(&app.env.settings.redis.url)
+        .await
+        .unwrap();
+    let delivery = shared::queue::next(&mut reader, &app.keys, "trace-test", 2_000)
+        .await
+        .unwrap()
+        .expect("the attempt is queued");
+    assert_eq!(delivery.entry.attempt_id, attempt.id);
+    let traceparent = delivery
+        .entry
+        .traceparent
+        .expect("the queue entry carries a trace");
+    assert_eq!(
+        shared::telemetry::trace_id_of(&traceparent),
+        Some(trace_id),
+        "{traceparent}"
+    );
+    app.stop().await;
+}
