@@ -1,24 +1,23 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use scheduler::dispatch::dispatch_once;
-use shared::db::Db;
 use shared::db::schema::task_attempts;
 use shared::domain::AttemptStatus;
-use shared::keys::Keys;
 use shared::queue;
-use shared::testing::{TestEnv, fixtures};
+use shared::testing::fixtures;
 
-use crate::status_of;
+use crate::{Ctx, status_of};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dispatch_schedules_no_more_than_the_org_limit() {
-    let env = TestEnv::new().await;
-    let db = Db::new(&env.settings.database).unwrap();
-    let mut conn = db.conn().await.unwrap();
-    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
-        .await
-        .unwrap();
-    let keys = Keys::new(env.settings.redis.prefix.clone());
+    let Ctx {
+        env: _env,
+        db,
+        mut conn,
+        mut redis,
+        keys,
+        store: _,
+    } = Ctx::new(None).await;
 
     let org = fixtures::org(&mut conn, "limited", 2).await;
     let project = fixtures::project(&mut conn, org, "/nonexistent", None).await;
@@ -69,13 +68,14 @@ async fn dispatch_schedules_no_more_than_the_org_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_small_org_is_not_stuck_behind_a_big_backlog() {
-    let env = TestEnv::new().await;
-    let db = Db::new(&env.settings.database).unwrap();
-    let mut conn = db.conn().await.unwrap();
-    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
-        .await
-        .unwrap();
-    let keys = Keys::new(env.settings.redis.prefix.clone());
+    let Ctx {
+        env: _env,
+        db,
+        mut conn,
+        mut redis,
+        keys,
+        store: _,
+    } = Ctx::new(None).await;
 
     let big = fixtures::org(&mut conn, "big-org", 50).await;
     let small = fixtures::org(&mut conn, "small-org", 50).await;
@@ -106,13 +106,14 @@ async fn a_small_org_is_not_stuck_behind_a_big_backlog() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn queue_entries_carry_the_attempts_trace_context() {
-    let env = TestEnv::new().await;
-    let db = Db::new(&env.settings.database).unwrap();
-    let mut conn = db.conn().await.unwrap();
-    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
-        .await
-        .unwrap();
-    let keys = Keys::new(env.settings.redis.prefix.clone());
+    let Ctx {
+        env,
+        db,
+        mut conn,
+        mut redis,
+        keys,
+        store: _,
+    } = Ctx::new(None).await;
     let org = fixtures::org(&mut conn, "traced", 4).await;
     let project = fixtures::project(&mut conn, org, "/x", None).await;
     let task = fixtures::task(&mut conn, org, project, 1).await;

@@ -19,3 +19,35 @@ pub async fn status_of(conn: &mut diesel_async::AsyncPgConnection, id: Uuid) -> 
         .await
         .expect("attempt row")
 }
+
+/// One test's services: its database, Redis (the shared server under a prefix, or a
+/// server of its own), the object store, and a connection of each.
+pub struct Ctx {
+    pub env: shared::testing::TestEnv,
+    pub db: shared::db::Db,
+    pub conn: shared::db::Conn,
+    pub redis: redis::aio::ConnectionManager,
+    pub keys: shared::keys::Keys,
+    pub store: shared::store::ObjectStore,
+}
+
+impl Ctx {
+    pub async fn new(redis_url: Option<&str>) -> Ctx {
+        let env = shared::testing::TestEnv::new().await;
+        let db = shared::db::Db::new(&env.settings.database).unwrap();
+        let conn = db.conn().await.unwrap();
+        let redis = shared::redis_conn::manager(redis_url.unwrap_or(&env.settings.redis.url))
+            .await
+            .unwrap();
+        let keys = shared::keys::Keys::new(env.settings.redis.prefix.clone());
+        let store = shared::store::ObjectStore::new(&env.settings.s3);
+        Ctx {
+            env,
+            db,
+            conn,
+            redis,
+            keys,
+            store,
+        }
+    }
+}

@@ -3,19 +3,16 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use scheduler::dispatch::dispatch_once;
 use scheduler::reaper::{LOST_WORKER_REASON, reap_expired_leases, requeue_missing};
-use shared::db::Db;
 use shared::db::models::ExecutionProcess;
 use shared::db::schema::{execution_processes, task_attempts};
 use shared::domain::{AttemptStatus, ProcessStatus};
-use shared::keys::Keys;
 use shared::logs::{EntryContent, LogEntry, LogPatch, OutputStream, PatchOp, segments};
-use shared::store::ObjectStore;
-use shared::testing::{OwnRedis, TestEnv, fixtures};
+use shared::testing::{OwnRedis, fixtures};
 use shared::{bus, logstore, queue};
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::status_of;
+use crate::{Ctx, status_of};
 
 fn patch(seq: u64) -> LogPatch {
     LogPatch {
@@ -71,14 +68,14 @@ async fn processes(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_lease_requeues_attempt_and_reruns_its_process() {
-    let env = TestEnv::new().await;
-    let db = Db::new(&env.settings.database).unwrap();
-    let mut conn = db.conn().await.unwrap();
-    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
-        .await
-        .unwrap();
-    let keys = Keys::new(env.settings.redis.prefix.clone());
-    let store = ObjectStore::new(&env.settings.s3);
+    let Ctx {
+        env: _env,
+        db,
+        mut conn,
+        mut redis,
+        keys,
+        store,
+    } = Ctx::new(None).await;
     let org = fixtures::org(&mut conn, "reaped", 4).await;
     let project = fixtures::project(&mut conn, org, "/x", None).await;
     let task = fixtures::task(&mut conn, org, project, 1).await;
@@ -156,14 +153,14 @@ async fn expired_lease_requeues_attempt_and_reruns_its_process() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_lease_with_no_retries_left_fails_with_a_reason() {
-    let env = TestEnv::new().await;
-    let db = Db::new(&env.settings.database).unwrap();
-    let mut conn = db.conn().await.unwrap();
-    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
-        .await
-        .unwrap();
-    let keys = Keys::new(env.settings.redis.prefix.clone());
-    let store = ObjectStore::new(&env.settings.s3);
+    let Ctx {
+        env: _env,
+        db,
+        mut conn,
+        mut redis,
+        keys,
+        store,
+    } = Ctx::new(None).await;
     let org = fixtures::org(&mut conn, "exhausted", 4).await;
     let project = fixtures::project(&mut conn, org, "/x", None).await;
     let task = fixtures::task(&mut conn, org, project, 1).await;
@@ -201,12 +198,15 @@ async fn expired_lease_with_no_retries_left_fails_with_a_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduled_attempts_lost_in_a_redis_flush_are_enqueued_again() {
-    let env = TestEnv::new().await;
     let own = OwnRedis::start();
-    let db = Db::new(&env.settings.database).unwrap();
-    let mut conn = db.conn().await.unwrap();
-    let mut redis = shared::redis_conn::manager(&own.url).await.unwrap();
-    let keys = Keys::new(env.settings.redis.prefix.clone());
+    let Ctx {
+        env: _env,
+        db,
+        mut conn,
+        mut redis,
+        keys,
+        store: _,
+    } = Ctx::new(Some(&own.url)).await;
     let org = fixtures::org(&mut conn, "flushed", 10).await;
     let project = fixtures::project(&mut conn, org, "/x", None).await;
     let mut attempts = Vec::new();
@@ -278,13 +278,14 @@ async fn scheduled_attempts_lost_in_a_redis_flush_are_enqueued_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn entries_abandoned_by_a_dead_consumer_are_delivered_again() {
-    let env = TestEnv::new().await;
-    let db = Db::new(&env.settings.database).unwrap();
-    let mut conn = db.conn().await.unwrap();
-    let mut redis = shared::redis_conn::manager(&env.settings.redis.url)
-        .await
-        .unwrap();
-    let keys = Keys::new(env.settings.redis.prefix.clone());
+    let Ctx {
+        env,
+        db,
+        mut conn,
+        mut redis,
+        keys,
+        store: _,
+    } = Ctx::new(None).await;
     let org = fixtures::org(&mut conn, "abandoned", 10).await;
     let project = fixtures::project(&mut conn, org, "/x", None).await;
     let task = fixtures::task(&mut conn, org, project, 1).await;
