@@ -324,6 +324,7 @@ impl AttemptRun<'_> {
                 cwd: worktree.to_path_buf(),
                 env: runner::executor_env(&env),
                 limits: settings.limits.clone(),
+                stdin: None,
             };
             tracing::info!("process started");
             let result = runner::run(request, lines, self.stop.clone(), self.abort.clone()).await;

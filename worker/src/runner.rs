@@ -51,13 +51,16 @@ pub struct OutputLine {
 }
 
 /// What to run: `bash -c <script>` in `cwd` with exactly `env`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunRequest {
     pub script: String,
     pub cwd: PathBuf,
     /// The complete environment; the worker's own (with its secrets) is not inherited.
     pub env: Vec<(String, String)>,
     pub limits: ExecutionLimits,
+    /// What to write to the process's stdin, chunk by chunk; stdin closes when the sender
+    /// is dropped. `None`: stdin is `/dev/null` (scripts must not wait for input).
+    pub stdin: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 /// Why the worker killed a process group.
@@ -154,7 +157,7 @@ pub fn address_space_backstop_mb(memory_mb: u64) -> u64 {
 /// `stop` kills the group gracefully (SIGTERM, then SIGKILL after [`STOP_GRACE`]);
 /// `abort` kills it at once. Returns an error only when the process could not start.
 pub async fn run(
-    request: RunRequest,
+    mut request: RunRequest,
     out: mpsc::Sender<OutputLine>,
     stop: CancellationToken,
     abort: CancellationToken,
@@ -168,6 +171,17 @@ pub async fn run(
     // After setsid the leader's pid is the group id.
     let pgid = pid;
 
+    if let (Some(mut input), Some(mut stdin)) = (request.stdin.take(), child.stdin.take()) {
+        // A process that stops reading (or exits) just ends the writer: the run goes on.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Some(chunk) = input.recv().await {
+                if stdin.write_all(&chunk).await.is_err() || stdin.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let mut readers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         readers.push(tokio::spawn(read_lines(
@@ -238,7 +252,11 @@ fn spawn(request: &RunRequest) -> io::Result<tokio::process::Child> {
         .current_dir(&request.cwd)
         .env_clear()
         .envs(request.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
+        .stdin(if request.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);

@@ -25,6 +25,7 @@ fn start(script: &str, limits: ExecutionLimits) -> Running {
         cwd: std::env::temp_dir(),
         env: runner::executor_env(&[]),
         limits,
+        stdin: None,
     };
     let handle = tokio::spawn(runner::run(request, tx, stop.clone(), abort.clone()));
     Running {
@@ -253,6 +254,7 @@ async fn a_missing_working_directory_is_a_start_error() {
         cwd: std::env::temp_dir().join("switchyard-no-such-dir-for-sure"),
         env: runner::executor_env(&[]),
         limits: limits(),
+        stdin: None,
     };
     let result = runner::run(
         request,
@@ -308,4 +310,33 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("sy-{name}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+#[tokio::test]
+async fn stdin_chunks_reach_the_process_and_closing_the_sender_ends_its_input() {
+    let (tx, mut lines) = mpsc::channel(64);
+    let (input, stdin) = mpsc::channel(8);
+    let request = RunRequest {
+        script: "while read -r line; do echo \"got $line\"; done; echo eof".into(),
+        cwd: std::env::temp_dir(),
+        env: runner::executor_env(&[]),
+        limits: limits(),
+        stdin: Some(stdin),
+    };
+    let run = tokio::spawn(runner::run(
+        request,
+        tx,
+        CancellationToken::new(),
+        CancellationToken::new(),
+    ));
+    input.send(b"one\n".to_vec()).await.unwrap();
+    input.send(b"two\n".to_vec()).await.unwrap();
+    drop(input);
+    let result = run.await.unwrap().unwrap();
+    assert_eq!(result.exit_code(), Some(0));
+    let mut got = Vec::new();
+    while let Some(line) = lines.recv().await {
+        got.push(line.text);
+    }
+    assert_eq!(got, vec!["got one", "got two", "eof"]);
 }
