@@ -12,6 +12,7 @@ use shared::wire;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -293,7 +294,7 @@ impl AttemptRun<'_> {
             }
 
             let settings = &self.worker.settings.worker;
-            let (lines, shipper) = logship::spawn(ShipTarget {
+            let (changes, shipper) = logship::spawn(ShipTarget {
                 redis: self.redis.clone(),
                 store: self.worker.store.clone(),
                 keys: self.worker.keys.clone(),
@@ -327,7 +328,10 @@ impl AttemptRun<'_> {
                 stdin: None,
             };
             tracing::info!("process started");
+            let (lines, raw_lines) = mpsc::channel(logship::CHANNEL_CAPACITY);
+            let pump = tokio::spawn(crate::pump::verbatim(raw_lines, changes));
             let result = runner::run(request, lines, self.stop.clone(), self.abort.clone()).await;
+            let _ = pump.await;
             diff_done.cancel();
             let _ = diff_loop.await;
             let shipped = shipper.await.context("log shipper")?;

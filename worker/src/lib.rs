@@ -6,7 +6,9 @@
 //! - [`git`]: the repository cache, worktrees and the final commit;
 //! - [`diff`]: the attempt's diff and its versions in the object store;
 //! - [`runner`]: one process group under limits;
-//! - [`logship`]: output lines to Redis and object-store segments;
+//! - [`pump`]: raw output lines to entry changes;
+//! - [`logship`]: entry changes to Redis and object-store segments;
+//! - [`executors`]: the coding agents, their commands and protocols;
 //! - [`records`]: lease-guarded writes to Postgres;
 //! - [`orphans`]: executors a dead worker left behind;
 //! - [`attempt`]: one attempt end to end.
@@ -14,9 +16,11 @@
 pub mod attempt;
 pub mod claim;
 pub mod diff;
+pub mod executors;
 pub mod git;
 pub mod logship;
 pub mod orphans;
+pub mod pump;
 pub mod records;
 pub mod runner;
 

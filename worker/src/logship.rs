@@ -2,14 +2,15 @@
 //! batches) and durably to the object store (segments of whole batches), trimming the
 //! tail once a segment is stored. Seq numbers start at 0 and have no gaps.
 //!
-//! Batching is natural: the shipper waits for one line, takes whatever else is already
-//! queued, and publishes that as one batch. A segment is written every `flush` interval
+//! The shipper takes entry changes (append entry i, replace entry i) from the process's
+//! normalizer and gives each its seq. Batching is natural: it waits for one change, takes
+//! whatever else is already queued, and publishes that as one batch. A segment is written every `flush` interval
 //! or when it would exceed `max_entries`, whichever comes first.
 
 use redis::aio::ConnectionManager;
 use shared::bus;
 use shared::keys::Keys;
-use shared::logs::{EntryContent, LogEntry, LogPatch, PatchOp, segments};
+use shared::logs::{LogEntry, LogPatch, PatchOp, segments};
 use shared::store::ObjectStore;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -18,9 +19,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::runner::OutputLine;
+/// One change to a process's entry list, before it gets its seq.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryChange {
+    pub op: PatchOp,
+    pub index: u64,
+    pub entry: LogEntry,
+}
 
-/// Most lines published in one batch.
+/// Most changes published in one batch.
 const MAX_BATCH: usize = 500;
 /// Lines waiting for the shipper before the process's output pipe blocks.
 pub const CHANNEL_CAPACITY: usize = 4096;
@@ -59,7 +66,7 @@ struct Batch {
 }
 
 /// Starts the shipper; it ends once every sender of the returned channel is dropped.
-pub fn spawn(target: ShipTarget) -> (mpsc::Sender<OutputLine>, JoinHandle<ShipSummary>) {
+pub fn spawn(target: ShipTarget) -> (mpsc::Sender<EntryChange>, JoinHandle<ShipSummary>) {
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let handle = tokio::spawn(Shipper::new(target).run(rx));
     (tx, handle)
@@ -89,7 +96,7 @@ impl Shipper {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<OutputLine>) -> ShipSummary {
+    async fn run(mut self, mut rx: mpsc::Receiver<EntryChange>) -> ShipSummary {
         let batch_cap = MAX_BATCH.min(self.t.max_entries.max(1));
         loop {
             let deadline = self.pending_since.map(|t| t + self.t.flush);
@@ -101,17 +108,17 @@ impl Shipper {
                 }
             };
             let Some(first) = first else { break };
-            let mut lines = vec![first];
-            while lines.len() < batch_cap {
+            let mut changes = vec![first];
+            while changes.len() < batch_cap {
                 match rx.try_recv() {
-                    Ok(line) => lines.push(line),
+                    Ok(change) => changes.push(change),
                     Err(_) => break,
                 }
             }
-            if self.pending_entries + lines.len() > self.t.max_entries {
+            if self.pending_entries + changes.len() > self.t.max_entries {
                 self.store_pending().await;
             }
-            self.publish(lines).await;
+            self.publish(changes).await;
             if self.pending_entries >= self.t.max_entries {
                 self.store_pending().await;
             }
@@ -141,25 +148,18 @@ impl Shipper {
         }
     }
 
-    /// Turns lines into append patches and publishes them as one batch.
-    async fn publish(&mut self, lines: Vec<OutputLine>) {
-        let patches: Vec<LogPatch> = lines
+    /// Numbers the changes and publishes them as one batch.
+    async fn publish(&mut self, changes: Vec<EntryChange>) {
+        let patches: Vec<LogPatch> = changes
             .into_iter()
-            .map(|line| {
+            .map(|change| {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 LogPatch {
                     seq,
-                    op: PatchOp::Append,
-                    // The script executor only appends: entry i is patch i.
-                    index: seq,
-                    entry: LogEntry {
-                        timestamp: line.at,
-                        content: EntryContent::Output {
-                            stream: line.stream,
-                            text: line.text,
-                        },
-                    },
+                    op: change.op,
+                    index: change.index,
+                    entry: change.entry,
                 }
             })
             .collect();

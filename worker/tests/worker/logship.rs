@@ -8,14 +8,18 @@ use shared::store::ObjectStore;
 use shared::testing::{OwnRedis, TestEnv};
 use std::time::Duration;
 use uuid::Uuid;
-use worker::logship::{self, ShipTarget};
+use worker::logship::{self, EntryChange, ShipTarget};
 use worker::runner::OutputLine;
 
-fn line(i: usize) -> OutputLine {
-    OutputLine {
-        stream: OutputStream::Stdout,
-        text: format!("line {i}"),
-        at: chrono::Utc::now(),
+fn line(i: usize) -> EntryChange {
+    EntryChange {
+        op: shared::logs::PatchOp::Append,
+        index: i as u64,
+        entry: worker::pump::output_entry(OutputLine {
+            stream: OutputStream::Stdout,
+            text: format!("line {i}"),
+            at: chrono::Utc::now(),
+        }),
     }
 }
 

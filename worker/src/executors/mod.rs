@@ -1,0 +1,386 @@
+//! The coding agents a worker can run (DESIGN.md §5): for each one the command it spawns
+//! with the flags for non-interactive, machine-readable output, the options a profile
+//! sets, how a follow-up resumes the agent's own session, and the protocol it speaks.
+//!
+//! Real agents run through `npx` at a pinned package version (or their binary on PATH);
+//! `worker.agent_commands` replaces the program for an executor (a local install, or the
+//! fake agents the tests use) while the arguments stay those of the real tool.
+
+pub mod claude;
+
+use std::collections::HashMap;
+
+/// Which agent, by its stable name (the `executor` of an attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Agent {
+    ClaudeCode,
+    Codex,
+    Gemini,
+    Amp,
+    Cursor,
+    OpenCode,
+    QwenCode,
+    Copilot,
+    Droid,
+}
+
+/// How the worker talks to an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Claude Code's stream-json in and out, with control requests.
+    ClaudeStreamJson,
+    /// Codex's app-server JSON-RPC over stdio.
+    CodexAppServer,
+    /// The Agent Client Protocol (JSON-RPC over stdio).
+    Acp,
+    /// OpenCode's local HTTP server and its event stream.
+    OpenCodeServer,
+    /// One-shot stream-json on stdout, prompt in the arguments (Amp, Cursor, Droid).
+    StreamJsonOut,
+}
+
+/// Who decides about an agent's tool calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PermissionPolicy {
+    /// The agent acts without asking.
+    #[default]
+    Auto,
+    /// Every tool call waits for a team member's approval.
+    Supervised,
+    /// The agent plans first; the plan is approved before it edits anything.
+    Plan,
+}
+
+/// The options a profile sets for one run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentOptions {
+    pub model: Option<String>,
+    pub reasoning_effort: Option<String>,
+    pub permission_policy: PermissionPolicy,
+    pub extra_args: Vec<String>,
+}
+
+/// A pinned npm package and the binary it provides, or a binary expected on PATH.
+struct Program {
+    package: Option<&'static str>,
+    bin: &'static str,
+}
+
+impl Agent {
+    /// Every agent, for availability reports.
+    pub const ALL: [Agent; 9] = [
+        Agent::ClaudeCode,
+        Agent::Codex,
+        Agent::Gemini,
+        Agent::Amp,
+        Agent::Cursor,
+        Agent::OpenCode,
+        Agent::QwenCode,
+        Agent::Copilot,
+        Agent::Droid,
+    ];
+
+    /// The agent named by an attempt's `executor`, if it is one.
+    pub fn from_name(name: &str) -> Option<Agent> {
+        Agent::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Agent::ClaudeCode => "claude-code",
+            Agent::Codex => "codex",
+            Agent::Gemini => "gemini",
+            Agent::Amp => "amp",
+            Agent::Cursor => "cursor",
+            Agent::OpenCode => "opencode",
+            Agent::QwenCode => "qwen-code",
+            Agent::Copilot => "copilot",
+            Agent::Droid => "droid",
+        }
+    }
+
+    /// The protocol the agent speaks.
+    pub fn wire(self) -> Wire {
+        match self {
+            Agent::ClaudeCode => Wire::ClaudeStreamJson,
+            Agent::Codex => Wire::CodexAppServer,
+            Agent::Gemini | Agent::QwenCode | Agent::Copilot => Wire::Acp,
+            Agent::OpenCode => Wire::OpenCodeServer,
+            Agent::Amp | Agent::Cursor | Agent::Droid => Wire::StreamJsonOut,
+        }
+    }
+
+    /// Where the agent keeps its own session files, relative to its home directory: saved
+    /// after each turn and restored before a follow-up, so any worker can resume it.
+    pub fn session_dir(self) -> &'static str {
+        match self {
+            Agent::ClaudeCode => ".claude/projects",
+            Agent::Codex => ".codex/sessions",
+            Agent::Gemini => ".gemini/tmp",
+            Agent::Amp => ".local/share/amp",
+            Agent::Cursor => ".cursor/chats",
+            Agent::OpenCode => ".local/share/opencode",
+            Agent::QwenCode => ".qwen/tmp",
+            Agent::Copilot => ".copilot/session-state",
+            Agent::Droid => ".factory/sessions",
+        }
+    }
+
+    fn program(self) -> Program {
+        let npm = |package, bin| Program {
+            package: Some(package),
+            bin,
+        };
+        match self {
+            Agent::ClaudeCode => npm("@anthropic-ai/claude-code@2.1.330", "claude"),
+            Agent::Codex => npm("@openai/codex@0.169.0", "codex"),
+            Agent::Gemini => npm("@google/gemini-cli@0.61.0", "gemini"),
+            Agent::Amp => npm("@sourcegraph/amp@0.0.1790142911-g7618fb", "amp"),
+            Agent::OpenCode => npm("opencode-ai@1.18.33", "opencode"),
+            Agent::QwenCode => npm("@qwen-code/qwen-code@0.24.4", "qwen"),
+            Agent::Copilot => npm("@github/copilot@1.0.102", "copilot"),
+            Agent::Droid => npm("@factory/cli@0.225.1", "droid"),
+            // Cursor ships its agent as a binary of its own, not on npm.
+            Agent::Cursor => Program {
+                package: None,
+                bin: "cursor-agent",
+            },
+        }
+    }
+
+    /// The program part of the command line: the configured override, else npx or the binary.
+    pub fn launcher(self, overrides: &HashMap<String, Vec<String>>) -> Vec<String> {
+        if let Some(custom) = overrides.get(self.name()).filter(|c| !c.is_empty()) {
+            return custom.clone();
+        }
+        let program = self.program();
+        match program.package {
+            Some(package) => ["npx", "-y", "-p", package, program.bin]
+                .map(String::from)
+                .to_vec(),
+            None => vec![program.bin.to_owned()],
+        }
+    }
+
+    /// The arguments for a run; `resume` is the agent's session id from an earlier turn.
+    /// Prompts travel on stdin for the protocols that have one, else as the last argument.
+    pub fn args(self, opts: &AgentOptions, prompt: &str, resume: Option<&str>) -> Vec<String> {
+        let mut a: Vec<String> = Vec::new();
+        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+        let model = opts.model.as_deref();
+        match self {
+            Agent::ClaudeCode => {
+                push(&[
+                    "-p",
+                    "--verbose",
+                    "--output-format",
+                    "stream-json",
+                    "--input-format",
+                    "stream-json",
+                ]);
+                match opts.permission_policy {
+                    PermissionPolicy::Auto => push(&["--dangerously-skip-permissions"]),
+                    PermissionPolicy::Supervised => push(&["--permission-prompt-tool", "stdio"]),
+                    PermissionPolicy::Plan => push(&[
+                        "--permission-mode",
+                        "plan",
+                        "--permission-prompt-tool",
+                        "stdio",
+                    ]),
+                }
+                if let Some(m) = model {
+                    push(&["--model", m]);
+                }
+                if let Some(id) = resume {
+                    push(&["--resume", id]);
+                }
+            }
+            Agent::Codex => {
+                // Model, effort, sandbox and approval policy travel in thread/start.
+                push(&["app-server"]);
+            }
+            Agent::Gemini | Agent::QwenCode => {
+                push(&["--experimental-acp"]);
+                if let Some(m) = model {
+                    push(&["--model", m]);
+                }
+                if opts.permission_policy == PermissionPolicy::Auto {
+                    push(&["--yolo"]);
+                }
+            }
+            Agent::Copilot => {
+                push(&["--acp"]);
+                if let Some(m) = model {
+                    push(&["--model", m]);
+                }
+                if opts.permission_policy == PermissionPolicy::Auto {
+                    push(&["--allow-all-tools"]);
+                }
+            }
+            Agent::OpenCode => {
+                // A local server on a port of its own; the run talks HTTP and SSE to it.
+                push(&["serve", "--hostname", "127.0.0.1", "--port", "0"]);
+            }
+            Agent::Amp => {
+                if let Some(id) = resume {
+                    push(&["threads", "continue", id]);
+                }
+                push(&["--execute", "--stream-json"]);
+                if opts.permission_policy == PermissionPolicy::Auto {
+                    push(&["--dangerously-allow-all"]);
+                }
+            }
+            Agent::Cursor => {
+                push(&["-p", "--output-format", "stream-json"]);
+                if let Some(m) = model {
+                    push(&["--model", m]);
+                }
+                if opts.permission_policy == PermissionPolicy::Auto {
+                    push(&["--force"]);
+                }
+                if let Some(id) = resume {
+                    push(&["--resume", id]);
+                }
+                push(&[prompt]);
+            }
+            Agent::Droid => {
+                push(&["exec", "--output-format", "stream-json"]);
+                if opts.permission_policy == PermissionPolicy::Auto {
+                    push(&["--auto", "high"]);
+                }
+                if let Some(m) = model {
+                    push(&["--model", m]);
+                }
+                if let Some(effort) = opts.reasoning_effort.as_deref() {
+                    push(&["--reasoning-effort", effort]);
+                }
+                if let Some(id) = resume {
+                    push(&["--session-id", id]);
+                }
+                push(&[prompt]);
+            }
+        }
+        a.extend(opts.extra_args.iter().cloned());
+        a
+    }
+}
+
+/// Quotes one word for `bash -c`, so the runner's shell passes it through unchanged.
+pub fn shell_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
+    {
+        return word.to_owned();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The `bash -c` script that execs the command line (the runner starts every process
+/// through bash, in its own process group, under the same limits).
+pub fn exec_script(argv: &[String]) -> String {
+    let words: Vec<String> = argv.iter().map(|w| shell_quote(w)).collect();
+    format!("exec {}", words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_agent_has_a_stable_name_that_round_trips() {
+        for agent in Agent::ALL {
+            assert_eq!(Agent::from_name(agent.name()), Some(agent));
+        }
+        assert_eq!(Agent::from_name("script"), None);
+    }
+
+    #[test]
+    fn npm_agents_run_through_npx_at_a_pinned_version_unless_overridden() {
+        let none = HashMap::new();
+        let claude = Agent::ClaudeCode.launcher(&none);
+        assert_eq!(claude[..3], ["npx", "-y", "-p"]);
+        assert!(
+            claude[3].starts_with("@anthropic-ai/claude-code@2."),
+            "{claude:?}"
+        );
+        assert_eq!(claude[4], "claude");
+        assert_eq!(Agent::Cursor.launcher(&none), vec!["cursor-agent"]);
+        let custom = HashMap::from([(
+            "claude-code".to_owned(),
+            vec!["python3".to_owned(), "fake.py".to_owned()],
+        )]);
+        assert_eq!(
+            Agent::ClaudeCode.launcher(&custom),
+            vec!["python3", "fake.py"]
+        );
+    }
+
+    #[test]
+    fn claude_flags_follow_the_permission_policy_and_resume() {
+        let supervised = AgentOptions {
+            model: Some("opus".into()),
+            permission_policy: PermissionPolicy::Supervised,
+            ..AgentOptions::default()
+        };
+        let args = Agent::ClaudeCode.args(&supervised, "ignored: stdin", Some("abc"));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--permission-prompt-tool", "stdio"])
+        );
+        assert!(args.windows(2).any(|w| w == ["--model", "opus"]));
+        assert!(args.windows(2).any(|w| w == ["--resume", "abc"]));
+        assert!(
+            !args.iter().any(|a| a == "ignored: stdin"),
+            "the prompt goes on stdin"
+        );
+        let auto = Agent::ClaudeCode.args(&AgentOptions::default(), "p", None);
+        assert!(auto.contains(&"--dangerously-skip-permissions".to_owned()));
+        let plan = Agent::ClaudeCode.args(
+            &AgentOptions {
+                permission_policy: PermissionPolicy::Plan,
+                ..AgentOptions::default()
+            },
+            "p",
+            None,
+        );
+        assert!(plan.windows(2).any(|w| w == ["--permission-mode", "plan"]));
+    }
+
+    #[test]
+    fn one_shot_agents_take_the_prompt_as_their_last_argument() {
+        let opts = AgentOptions {
+            extra_args: vec!["--x".into()],
+            ..AgentOptions::default()
+        };
+        for agent in [Agent::Cursor, Agent::Droid] {
+            let args = agent.args(&opts, "fix the bug", Some("s1"));
+            assert_eq!(args[args.len() - 2], "fix the bug", "{agent:?}");
+            assert_eq!(args.last().map(String::as_str), Some("--x"));
+        }
+        let amp = Agent::Amp.args(&opts, "p", Some("T-1"));
+        assert_eq!(amp[..3], ["threads", "continue", "T-1"]);
+    }
+
+    #[test]
+    fn exec_script_quotes_every_word_for_bash() {
+        let argv: Vec<String> = ["npx", "it's", "a b", "$HOME", ""]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(exec_script(&argv), r#"exec npx 'it'\''s' 'a b' '$HOME' ''"#);
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(exec_script(&[
+                "printf".into(),
+                "%s|".into(),
+                "it's".into(),
+                "a b".into(),
+                "$HOME".into(),
+            ]))
+            .output()
+            .expect("bash");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's|a b|$HOME|");
+    }
+}
