@@ -9,6 +9,7 @@
 //! - [`pump`]: raw output lines to entry changes;
 //! - [`logship`]: entry changes to Redis and object-store segments;
 //! - [`executors`]: the coding agents, their commands and protocols;
+//! - [`sessions`]: agents' own session files, kept in the object store between turns;
 //! - [`records`]: lease-guarded writes to Postgres;
 //! - [`orphans`]: executors a dead worker left behind;
 //! - [`attempt`]: one attempt end to end.
@@ -23,6 +24,7 @@ pub mod orphans;
 pub mod pump;
 pub mod records;
 pub mod runner;
+pub mod sessions;
 
 use anyhow::Context;
 use redis::aio::ConnectionManager;

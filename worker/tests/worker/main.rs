@@ -6,3 +6,4 @@ mod git;
 mod helpers;
 mod logship;
 mod runner;
+mod sessions;
