@@ -57,6 +57,16 @@ impl Keys {
         format!("{}:org:{org_id}", self.prefix)
     }
 
+    /// Tool calls of an attempt waiting for approval (a hash: approval id → request).
+    pub fn approvals(&self, attempt_id: Uuid) -> String {
+        format!("{}:approvals:{attempt_id}", self.prefix)
+    }
+
+    /// Where the decision on one approval is handed to the waiting worker (a list).
+    pub fn approval_decision(&self, approval_id: Uuid) -> String {
+        format!("{}:approval:{approval_id}", self.prefix)
+    }
+
     /// Pattern matching every channel under the prefix, for one subscription per process.
     pub fn all_channels(&self) -> String {
         format!("{}:*", self.prefix)

@@ -2,6 +2,7 @@
 //! wire types, the database schema and models, Redis keys, queue and event bus, the
 //! object store, configuration, telemetry and shutdown.
 
+pub mod approvals;
 pub mod bus;
 pub mod config;
 pub mod db;
