@@ -106,6 +106,12 @@ pub struct WorkerSettings {
     pub diff_interval_ms: u64,
     /// Exit after this many attempts (0 = never); used by one-shot pods.
     pub max_attempts: u64,
+    /// Replaces the program an agent is started with (executor name → argv prefix), for
+    /// a local install or the fake agents of the tests; the arguments stay the real tool's.
+    #[serde(default)]
+    pub agent_commands: std::collections::HashMap<String, Vec<String>>,
+    /// How long a supervised tool call waits for a decision before it is denied.
+    pub approval_timeout_secs: u64,
 }
 
 /// Resource limits applied to every executor process group.
@@ -194,6 +200,8 @@ impl Default for Settings {
                 segment_flush_ms: 500,
                 diff_interval_ms: 1_000,
                 max_attempts: 0,
+                agent_commands: std::collections::HashMap::new(),
+                approval_timeout_secs: 600,
             },
             telemetry: TelemetrySettings {
                 format: LogFormat::Compact,
