@@ -4,6 +4,8 @@
 //! once the turn's `result` arrives so the CLI exits.
 
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// What a stdout line means for the conversation (the normalizer handles the rest).
@@ -25,10 +27,12 @@ pub enum ClaudeEvent {
     },
 }
 
-/// The worker's side of one Claude Code process.
+/// The worker's side of one Claude Code process. Clones share the one stdin, so an
+/// approval answered from another task and the end of input reach the same process.
+#[derive(Clone)]
 pub struct ClaudeSession {
-    stdin: Option<mpsc::Sender<Vec<u8>>>,
-    next_request: u64,
+    stdin: Arc<Mutex<Option<mpsc::Sender<Vec<u8>>>>>,
+    next_request: Arc<AtomicU64>,
 }
 
 /// Lines the worker may queue before the CLI reads them.
@@ -38,20 +42,18 @@ impl ClaudeSession {
     /// Opens the conversation with `prompt`; the receiver is the process's stdin.
     pub fn open(prompt: &str) -> (ClaudeSession, mpsc::Receiver<Vec<u8>>) {
         let (tx, rx) = mpsc::channel(STDIN_CAPACITY);
-        let mut session = ClaudeSession {
-            stdin: Some(tx),
-            next_request: 0,
+        let session = ClaudeSession {
+            stdin: Arc::new(Mutex::new(Some(tx.clone()))),
+            next_request: Arc::new(AtomicU64::new(0)),
         };
         let init = session.control_request(json!({ "subtype": "initialize" }));
         let user = json!({
             "type": "user",
             "message": { "role": "user", "content": [{ "type": "text", "text": prompt }] },
         });
-        if let Some(tx) = &session.stdin {
-            // The channel is empty and larger than two: these cannot fail.
-            let _ = tx.try_send(line(&init));
-            let _ = tx.try_send(line(&user));
-        }
+        // The channel is empty and larger than two: these cannot fail.
+        let _ = tx.try_send(line(&init));
+        let _ = tx.try_send(line(&user));
         (session, rx)
     }
 
@@ -110,23 +112,26 @@ impl ClaudeSession {
     }
 
     /// Asks the CLI to stop the current turn (the graceful first step of a stop).
-    pub async fn interrupt(&mut self) {
+    pub async fn interrupt(&self) {
         let request = self.control_request(json!({ "subtype": "interrupt" }));
         self.send(&request).await;
     }
 
     /// Closes stdin: the CLI exits once it has finished the turn.
-    pub fn end_input(&mut self) {
-        self.stdin = None;
+    pub fn end_input(&self) {
+        if let Ok(mut stdin) = self.stdin.lock() {
+            *stdin = None;
+        }
     }
 
-    fn control_request(&mut self, request: Value) -> Value {
-        self.next_request += 1;
-        json!({ "type": "control_request", "request_id": format!("sy-{}", self.next_request), "request": request })
+    fn control_request(&self, request: Value) -> Value {
+        let n = self.next_request.fetch_add(1, Ordering::Relaxed) + 1;
+        json!({ "type": "control_request", "request_id": format!("sy-{n}"), "request": request })
     }
 
     async fn send(&self, message: &Value) {
-        if let Some(tx) = &self.stdin {
+        let tx = self.stdin.lock().ok().and_then(|s| s.clone());
+        if let Some(tx) = tx {
             // A closed stdin means the process is gone; its exit is handled elsewhere.
             let _ = tx.send(line(message)).await;
         }
@@ -145,7 +150,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_conversation_opens_with_initialize_then_the_prompt() {
-        let (mut session, mut stdin) = ClaudeSession::open("fix it");
+        let (session, mut stdin) = ClaudeSession::open("fix it");
         let first: Value = serde_json::from_slice(&stdin.recv().await.unwrap()).unwrap();
         assert_eq!(first["type"], "control_request");
         assert_eq!(first["request"]["subtype"], "initialize");
