@@ -4,6 +4,7 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Everything any Switchyard process may need; each process reads the sections it uses.
@@ -17,6 +18,7 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub worker: WorkerSettings,
     pub telemetry: TelemetrySettings,
+    pub secrets: SecretsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -142,11 +144,47 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: Option<String>,
 }
 
+/// Keys that seal org secrets at rest (AES-256-GCM; see `crate::secrets`).
+///
+/// Each key is 32 random bytes, base64-encoded (`openssl rand -base64 32`), under a key
+/// id that is stored beside every secret it sealed. To rotate: add the new key, point
+/// `active_key_id` at it (new writes use it; older secrets still open with their own
+/// key), re-seal the old rows, then drop the old key. From the environment:
+/// `SWITCHYARD__SECRETS__KEYS__<ID>=<base64>` (the id arrives lower-cased) and
+/// `SWITCHYARD__SECRETS__ACTIVE_KEY_ID=<id>`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// The key new secrets are sealed with; may be left out when exactly one key is set.
+    pub active_key_id: Option<String>,
+    /// Key id → base64 of 32 bytes.
+    #[serde(serialize_with = "serialize_secret_map")]
+    pub keys: BTreeMap<String, SecretString>,
+    /// DEVELOPMENT ONLY. When no key is configured and this is true, secrets are sealed
+    /// with a fixed key compiled into the binary (id `dev`), so the embedded default works
+    /// without setup. That key is public: every deployed configuration sets this to false.
+    pub allow_dev_key: bool,
+}
+
 /// Settings are serialized only to layer the defaults under file and environment, so the
 /// secret has to round-trip; `Debug` still redacts it.
 fn serialize_secret<S: serde::Serializer>(v: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     use secrecy::ExposeSecret;
     s.serialize_str(v.expose_secret())
+}
+
+/// As [`serialize_secret`], for a map of secrets.
+fn serialize_secret_map<S: serde::Serializer>(
+    v: &BTreeMap<String, SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(v.len()))?;
+    for (id, key) in v {
+        map.serialize_entry(id, key.expose_secret())?;
+    }
+    map.end()
 }
 
 impl Default for Settings {
@@ -208,6 +246,11 @@ impl Default for Settings {
                 filter: "info".into(),
                 otlp_endpoint: None,
             },
+            secrets: SecretsSettings {
+                active_key_id: None,
+                keys: BTreeMap::new(),
+                allow_dev_key: true,
+            },
         }
     }
 }
@@ -242,5 +285,42 @@ impl Settings {
             settings.telemetry.otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
         }
         Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn secrets_keys_load_from_a_file_and_default_to_the_dev_key_flag() {
+        let defaults = Settings::default();
+        assert!(defaults.secrets.keys.is_empty());
+        assert!(defaults.secrets.allow_dev_key);
+
+        let dir = std::env::temp_dir().join(format!("sy-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("switchyard.toml");
+        std::fs::write(
+            &file,
+            "[secrets]\nactive_key_id = \"k2\"\nallow_dev_key = false\n\
+             [secrets.keys]\nk1 = \"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\n\
+             k2 = \"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\"\n",
+        )
+        .expect("write config");
+        let loaded = Settings::load_from(file.to_str()).expect("load");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(loaded.secrets.active_key_id.as_deref(), Some("k2"));
+        assert!(!loaded.secrets.allow_dev_key);
+        let ids: Vec<&str> = loaded.secrets.keys.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["k1", "k2"]);
+        assert!(
+            loaded.secrets.keys["k1"]
+                .expose_secret()
+                .starts_with("AQEB")
+        );
+        // Key material never shows in the debug form.
+        assert!(!format!("{loaded:?}").contains("AQEB"));
     }
 }

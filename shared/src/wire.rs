@@ -10,6 +10,7 @@ use crate::db::models;
 use crate::domain::{
     AttemptStatus, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
 };
+use crate::executors::{ExecutorKind, ProfileOptions, ProfileSource, ResolvedProfile};
 
 /// The error envelope every failing request answers with.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -211,6 +212,10 @@ pub struct Attempt {
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The profile the attempt runs with, resolved when it started; absent on attempts
+    /// started before profiles existed.
+    #[serde(default)]
+    pub profile: Option<ResolvedProfile>,
 }
 
 impl From<models::TaskAttempt> for Attempt {
@@ -236,6 +241,9 @@ impl From<models::TaskAttempt> for Attempt {
             finished_at: a.finished_at,
             created_at: a.created_at,
             updated_at: a.updated_at,
+            profile: a
+                .executor_profile
+                .and_then(|v| serde_json::from_value(v).ok()),
         }
     }
 }
@@ -246,10 +254,16 @@ impl From<models::TaskAttempt> for Attempt {
 pub struct StartAttempt {
     /// For the `script` executor, the shell script to run.
     pub prompt: String,
-    /// Defaults to the project's default executor.
+    /// Defaults to the project's default executor. With `profile`, it must be the
+    /// profile's executor.
     pub executor: Option<String>,
     /// Defaults to the project's default branch.
     pub base_branch: Option<String>,
+    /// `name` or `name:variant` (variant `default` when left out), resolved project
+    /// override → org profile → built-in. Defaults to the profile named after
+    /// `executor` (or the project's default executor).
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 /// Body of `POST /orgs/{org}/attempts/{id}/follow-up`.
@@ -382,4 +396,85 @@ mod double_option {
     ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
+}
+
+/// An executor profile: an executor and its named variants of options. Built-in
+/// profiles are named after their executor; an org profile of the same name replaces a
+/// built-in one for the org, and a project override replaces either for the project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExecutorProfile {
+    pub name: String,
+    pub executor: ExecutorKind,
+    pub source: ProfileSource,
+    /// The project a `project` profile belongs to.
+    pub project_id: Option<Uuid>,
+    /// The source of the profile of the same name this one hides, if any.
+    pub overrides: Option<ProfileSource>,
+    /// Variant name → options; always has `default`.
+    pub variants: std::collections::BTreeMap<String, ProfileOptions>,
+    /// Absent on built-in profiles.
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Body of `POST /orgs/{org}/executor-profiles`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExecutorProfile {
+    /// `^[a-z0-9][a-z0-9-]{0,62}$`; an executor's name replaces its built-in profile.
+    pub name: String,
+    pub executor: String,
+    /// Variant name → options; must include `default`.
+    #[schema(value_type = std::collections::BTreeMap<String, ProfileOptions>)]
+    pub variants: serde_json::Value,
+}
+
+/// Body of `PATCH /orgs/{org}/executor-profiles/{name}`: absent fields are left alone;
+/// each variant given replaces that variant, and a variant given as `null` is removed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateExecutorProfile {
+    pub executor: Option<String>,
+    /// Variant name → options, or `null` to remove that variant.
+    #[schema(value_type = Option<std::collections::BTreeMap<String, ProfileOptions>>)]
+    pub variants: Option<serde_json::Value>,
+}
+
+/// Body of `PUT /orgs/{org}/projects/{id}/executor-profiles/{name}`: the whole override.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutExecutorProfile {
+    pub executor: String,
+    /// Variant name → options; must include `default`.
+    #[schema(value_type = std::collections::BTreeMap<String, ProfileOptions>)]
+    pub variants: serde_json::Value,
+}
+
+/// The `data` of an `executor_profile.deleted` org event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExecutorProfileDeleted {
+    pub name: String,
+    /// Set when a project override was removed.
+    pub project_id: Option<Uuid>,
+}
+
+/// An org secret as listings show it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecretInfo {
+    /// The environment variable it is injected as.
+    pub name: String,
+    /// The encryption key it is sealed with (rotation moves secrets to the active key).
+    pub key_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `PUT /orgs/{org}/secrets/{name}`. The value is write-only: no response
+/// carries it back.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSecret {
+    /// At most 16 KiB.
+    #[schema(value_type = String, format = Password)]
+    pub value: secrecy::SecretString,
 }

@@ -199,6 +199,9 @@ pub struct TaskAttempt {
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The profile the attempt runs with (`crate::executors::ResolvedProfile` as JSON);
+    /// absent on attempts made before profiles existed.
+    pub executor_profile: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -243,4 +246,71 @@ pub struct NewExecutionProcess<'a> {
     pub run_reason: RunReason,
     pub status: ProcessStatus,
     pub prompt: &'a str,
+}
+
+/// An org's executor profile (`project_id` None) or a project's override of one.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = executor_profiles, check_for_backend(diesel::pg::Pg))]
+pub struct ExecutorProfileRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub name: String,
+    pub executor: String,
+    /// Variant name → `crate::executors::ProfileOptions`, validated before it is written.
+    pub variants: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A profile row to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = executor_profiles)]
+pub struct NewExecutorProfile<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub name: &'a str,
+    pub executor: &'a str,
+    pub variants: serde_json::Value,
+}
+
+/// An encrypted org secret; see `crate::secrets` for the sealing scheme.
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = org_secrets, check_for_backend(diesel::pg::Pg))]
+pub struct OrgSecret {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for OrgSecret {
+    /// Leaves the sealed bytes out: they are useless in a log and only invite copying.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgSecret")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("name", &self.name)
+            .field("key_id", &self.key_id)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sealed secret to insert (or upsert).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = org_secrets)]
+pub struct NewOrgSecret<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: &'a str,
+    pub key_id: &'a str,
+    pub nonce: &'a [u8],
+    pub ciphertext: &'a [u8],
 }

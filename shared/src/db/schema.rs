@@ -37,11 +37,37 @@ diesel::table! {
 }
 
 diesel::table! {
+    executor_profiles (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        project_id -> Nullable<Uuid>,
+        name -> Text,
+        executor -> Text,
+        variants -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     memberships (id) {
         id -> Uuid,
         org_id -> Uuid,
         user_id -> Uuid,
         role -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    org_secrets (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        name -> Text,
+        key_id -> Text,
+        nonce -> Bytea,
+        ciphertext -> Bytea,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -116,6 +142,7 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        executor_profile -> Nullable<Jsonb>,
     }
 }
 
@@ -156,8 +183,11 @@ diesel::joinable!(api_tokens -> organizations (org_id));
 diesel::joinable!(api_tokens -> users (created_by));
 diesel::joinable!(execution_processes -> organizations (org_id));
 diesel::joinable!(execution_processes -> task_attempts (attempt_id));
+diesel::joinable!(executor_profiles -> organizations (org_id));
+diesel::joinable!(executor_profiles -> projects (project_id));
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(org_secrets -> organizations (org_id));
 diesel::joinable!(projects -> organizations (org_id));
 diesel::joinable!(projects -> repositories (repository_id));
 diesel::joinable!(repositories -> organizations (org_id));
@@ -169,7 +199,9 @@ diesel::joinable!(tasks -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     execution_processes,
+    executor_profiles,
     memberships,
+    org_secrets,
     organizations,
     projects,
     repositories,
