@@ -32,6 +32,8 @@ pub struct Read;
 pub struct Write;
 /// Starting, stopping and following up attempts.
 pub struct Runs;
+/// Org administration: secrets (whose names alone say which services the org uses).
+pub struct Admin;
 
 impl RequiredScope for Read {
     const SCOPE: TokenScope = TokenScope::Read;
@@ -41,6 +43,9 @@ impl RequiredScope for Write {
 }
 impl RequiredScope for Runs {
     const SCOPE: TokenScope = TokenScope::Runs;
+}
+impl RequiredScope for Admin {
+    const SCOPE: TokenScope = TokenScope::Admin;
 }
 
 /// `last_used_at` is refreshed at most this often per token.

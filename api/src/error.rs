@@ -62,8 +62,11 @@ pub enum ApiError {
     /// The project's repository is not a usable git repository.
     #[error("{0}")]
     InvalidRepository(String),
-    #[error("unknown executor {0:?} (available: script)")]
+    #[error("unknown executor {0:?} (available: {names})", names = shared::executors::ExecutorKind::names())]
     UnknownExecutor(String),
+    /// No executor profile (or no variant of it) by that name for the project.
+    #[error("{0}")]
+    UnknownProfile(String),
     /// A dependency (Postgres, Redis, S3) did not answer; the cause is logged, not sent.
     #[error("a backing service is unavailable; retry shortly")]
     Unavailable(String),
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::InvalidRepository(_) => "invalid_repository",
             ApiError::UnknownExecutor(_) => "unknown_executor",
+            ApiError::UnknownProfile(_) => "unknown_profile",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -125,7 +129,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_)
             | ApiError::InvalidRepository(_)
-            | ApiError::UnknownExecutor(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::UnknownExecutor(_)
+            | ApiError::UnknownProfile(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

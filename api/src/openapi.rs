@@ -7,7 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ApiError;
-use crate::routes::{attempts, health, processes, projects, streams, tasks};
+use crate::routes::{attempts, health, processes, profiles, projects, secrets, streams, tasks};
 
 /// The API description: every route, its parameters, bodies and error answers.
 #[derive(OpenApi)]
@@ -43,8 +43,21 @@ use crate::routes::{attempts, health, processes, projects, streams, tasks};
         streams::events::events,
         streams::logs::logs_stream,
         streams::diff::diff_stream,
+        profiles::list::list,
+        profiles::create::create,
+        profiles::get::get,
+        profiles::update::update,
+        profiles::delete::delete,
+        profiles::project::list::list,
+        profiles::project::get::get,
+        profiles::project::put::put,
+        profiles::project::delete::delete,
+        secrets::list::list,
+        secrets::get::get,
+        secrets::put::put,
+        secrets::delete::delete,
     ),
-    components(schemas(crate::routes::Deleted)),
+    components(schemas(crate::routes::Deleted, shared::wire::ExecutorProfileDeleted)),
     modifiers(&BearerToken),
     tags(
         (name = "projects", description = "Boards on repositories"),
@@ -52,6 +65,8 @@ use crate::routes::{attempts, health, processes, projects, streams, tasks};
         (name = "attempts", description = "Agent runs on a task"),
         (name = "logs", description = "Process logs"),
         (name = "streams", description = "Server-sent event streams"),
+        (name = "profiles", description = "Executor profiles: which agent runs, with which options"),
+        (name = "secrets", description = "Org secrets for agents (values are write-only)"),
         (name = "health", description = "Probes"),
     )
 )]

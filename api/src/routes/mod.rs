@@ -4,7 +4,9 @@ pub mod attempts;
 pub mod health;
 pub mod lookup;
 pub mod processes;
+pub mod profiles;
 pub mod projects;
+pub mod secrets;
 pub mod streams;
 pub mod tasks;
 
@@ -90,7 +92,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::resource("/orgs/{org}/processes/{id}/logs/stream")
                         .get(streams::logs::logs_stream),
                 )
-                .service(web::resource("/orgs/{org}/events").get(streams::events::events)),
+                .service(web::resource("/orgs/{org}/events").get(streams::events::events))
+                .service(
+                    web::resource("/orgs/{org}/executor-profiles")
+                        .get(profiles::list::list)
+                        .post(profiles::create::create),
+                )
+                .service(
+                    web::resource("/orgs/{org}/executor-profiles/{name}")
+                        .get(profiles::get::get)
+                        .patch(profiles::update::update)
+                        .delete(profiles::delete::delete),
+                )
+                .service(
+                    web::resource("/orgs/{org}/projects/{id}/executor-profiles")
+                        .get(profiles::project::list::list),
+                )
+                .service(
+                    web::resource("/orgs/{org}/projects/{id}/executor-profiles/{name}")
+                        .get(profiles::project::get::get)
+                        .put(profiles::project::put::put)
+                        .delete(profiles::project::delete::delete),
+                )
+                .service(web::resource("/orgs/{org}/secrets").get(secrets::list::list))
+                .service(
+                    web::resource("/orgs/{org}/secrets/{name}")
+                        .get(secrets::get::get)
+                        .put(secrets::put::put)
+                        .delete(secrets::delete::delete),
+                ),
         );
 }
 

@@ -10,5 +10,7 @@ mod health;
 mod helpers;
 mod logs;
 mod openapi;
+mod profiles;
 mod projects;
+mod secrets;
 mod tasks;

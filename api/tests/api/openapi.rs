@@ -39,6 +39,28 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/orgs/{org}/processes/{id}/logs"),
         ("get", "/api/v1/orgs/{org}/processes/{id}/logs/stream"),
         ("get", "/api/v1/orgs/{org}/events"),
+        ("get", "/api/v1/orgs/{org}/executor-profiles"),
+        ("post", "/api/v1/orgs/{org}/executor-profiles"),
+        ("get", "/api/v1/orgs/{org}/executor-profiles/{name}"),
+        ("patch", "/api/v1/orgs/{org}/executor-profiles/{name}"),
+        ("delete", "/api/v1/orgs/{org}/executor-profiles/{name}"),
+        ("get", "/api/v1/orgs/{org}/projects/{id}/executor-profiles"),
+        (
+            "get",
+            "/api/v1/orgs/{org}/projects/{id}/executor-profiles/{name}",
+        ),
+        (
+            "put",
+            "/api/v1/orgs/{org}/projects/{id}/executor-profiles/{name}",
+        ),
+        (
+            "delete",
+            "/api/v1/orgs/{org}/projects/{id}/executor-profiles/{name}",
+        ),
+        ("get", "/api/v1/orgs/{org}/secrets"),
+        ("get", "/api/v1/orgs/{org}/secrets/{name}"),
+        ("put", "/api/v1/orgs/{org}/secrets/{name}"),
+        ("delete", "/api/v1/orgs/{org}/secrets/{name}"),
     ];
     let paths = doc["paths"].as_object().expect("paths");
     for (method, path) in expected {
@@ -67,6 +89,11 @@ async fn the_openapi_document_lists_every_route() {
         "ErrorBody",
         "LogPatch",
         "OrgEvent",
+        "ExecutorProfile",
+        "ProfileOptions",
+        "ResolvedProfile",
+        "SecretInfo",
+        "PutSecret",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

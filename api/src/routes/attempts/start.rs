@@ -7,14 +7,15 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::models::{NewTaskAttempt, Project, TaskAttempt};
 use shared::db::schema::{projects, task_attempts, tasks};
 use shared::domain::{AttemptStatus, RunReason};
+use shared::executors::{ExecutorKind, ProfileRef, ResolvedProfile};
 use shared::wire::{self, ErrorBody, StartAttempt};
 use uuid::Uuid;
 
 use super::{check_prompt, insert_process, set_task_in_progress};
 use crate::auth::{OrgAuth, Runs};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::projects::{check_executor, repository};
-use crate::routes::{IdPath, emit, lookup, record_attempt};
+use crate::routes::projects::repository;
+use crate::routes::{IdPath, emit, lookup, profiles, record_attempt};
 use crate::state::AppState;
 
 /// Retries after a lost worker before an attempt fails.
@@ -23,6 +24,12 @@ pub const MAX_RETRIES: i32 = 2;
 /// Starts an attempt: the attempt (queued), the project's setup script if it has one,
 /// then the executor run, and the task moved to in progress, all in one transaction.
 /// Returns at once; the scheduler picks the attempt up.
+///
+/// The executor and its options come from a profile, resolved project override → org
+/// profile → built-in and frozen on the attempt: `profile` (`name` or `name:variant`)
+/// if given, else the profile named after `executor`, else after the project's default
+/// executor. An unknown executor answers 422 `unknown_executor`, an unknown profile or
+/// variant 422 `unknown_profile`.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/tasks/{id}/attempts", tag = "attempts",
     params(
         ("org" = String, Path, description = "Organization slug"),
@@ -36,7 +43,7 @@ pub const MAX_RETRIES: i32 = 2;
         (status = 403, description = "Token lacks the runs scope", body = ErrorBody),
         (status = 404, description = "No such task in this org", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid prompt, branch or executor", body = ErrorBody),
+        (status = 422, description = "Invalid prompt or branch, unknown executor or profile", body = ErrorBody),
     ),
     security(("token" = [])))]
 pub async fn start(
@@ -53,11 +60,10 @@ pub async fn start(
     let mut conn = state.db.conn().await?;
     let (task, key_prefix) = lookup::task(&mut conn, org_id, task_id).await?;
     let (project, repo) = lookup::project(&mut conn, org_id, task.project_id).await?;
-    let executor = body
-        .executor
-        .clone()
-        .unwrap_or_else(|| project.default_executor.clone());
-    check_executor(&executor)?;
+    let profile = resolve_profile(&mut conn, org_id, &project, &body).await?;
+    let executor = profile.executor.as_str();
+    let snapshot = serde_json::to_value(&profile)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("encoding the profile")))?;
     let base_branch = body
         .base_branch
         .clone()
@@ -99,17 +105,20 @@ pub async fn start(
                 return Err(ApiError::NotFound("task"));
             }
             let attempt: TaskAttempt = diesel::insert_into(task_attempts::table)
-                .values(NewTaskAttempt {
-                    id: attempt_id,
-                    org_id,
-                    task_id,
-                    executor: &executor,
-                    base_branch: &base_branch,
-                    branch: &branch,
-                    status: AttemptStatus::Queued,
-                    max_retries: MAX_RETRIES,
-                    trace_context,
-                })
+                .values((
+                    NewTaskAttempt {
+                        id: attempt_id,
+                        org_id,
+                        task_id,
+                        executor,
+                        base_branch: &base_branch,
+                        branch: &branch,
+                        status: AttemptStatus::Queued,
+                        max_retries: MAX_RETRIES,
+                        trace_context,
+                    },
+                    task_attempts::executor_profile.eq(&snapshot),
+                ))
                 .returning(TaskAttempt::as_returning())
                 .get_result(conn)
                 .await?;
@@ -166,4 +175,44 @@ pub async fn start(
             format!("/api/v1/orgs/{}/attempts/{}", path.org, attempt.id),
         ))
         .json(attempt))
+}
+
+/// The profile the request asks for: `profile` if given (its executor must match
+/// `executor` when both are), else the profile named after `executor`, else after the
+/// project's default executor; resolved for the project.
+async fn resolve_profile(
+    conn: &mut diesel_async::AsyncPgConnection,
+    org_id: Uuid,
+    project: &Project,
+    body: &StartAttempt,
+) -> Result<ResolvedProfile, ApiError> {
+    let executor: Option<ExecutorKind> = body
+        .executor
+        .as_deref()
+        .map(|e| {
+            e.parse()
+                .map_err(|_| ApiError::UnknownExecutor(e.to_owned()))
+        })
+        .transpose()?;
+    let reference = match (&body.profile, executor) {
+        (Some(text), _) => ProfileRef::parse(text)?,
+        (None, Some(kind)) => ProfileRef::parse(kind.as_str())?,
+        (None, None) => {
+            let default = &project.default_executor;
+            let kind: ExecutorKind = default
+                .parse()
+                .map_err(|_| ApiError::UnknownExecutor(default.clone()))?;
+            ProfileRef::parse(kind.as_str())?
+        }
+    };
+    let resolved = profiles::resolve(conn, org_id, project.id, &reference).await?;
+    if let Some(kind) = executor
+        && kind != resolved.executor
+    {
+        return Err(ApiError::validation(format!(
+            "executor: profile {:?} runs {}, not {kind}",
+            reference.name, resolved.executor
+        )));
+    }
+    Ok(resolved)
 }

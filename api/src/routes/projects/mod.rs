@@ -9,16 +9,12 @@ pub mod update;
 
 use crate::error::ApiError;
 
-/// Executors that exist; starting anything else answers 422 `unknown_executor`.
-pub const EXECUTORS: &[&str] = &["script"];
-
-/// Checks an executor name.
+/// Checks an executor name against the catalogue (`shared::executors`); anything else
+/// answers 422 `unknown_executor`.
 pub fn check_executor(name: &str) -> Result<(), ApiError> {
-    if EXECUTORS.contains(&name) {
-        Ok(())
-    } else {
-        Err(ApiError::UnknownExecutor(name.to_owned()))
-    }
+    name.parse::<shared::executors::ExecutorKind>()
+        .map(|_| ())
+        .map_err(|_| ApiError::UnknownExecutor(name.to_owned()))
 }
 
 /// A task key prefix: an upper-case letter then up to 9 upper-case letters or digits.
