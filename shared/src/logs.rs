@@ -33,20 +33,25 @@ pub enum EntryContent {
     Thinking {
         text: String,
     },
-    ToolUse {
-        tool_name: String,
-        status: ToolStatus,
-        summary: String,
-    },
+    /// A tool the agent called: what it does, and how it went. Replaced in place as the
+    /// call moves from created to its outcome.
+    ToolUse(ToolUse),
     SystemMessage {
         text: String,
     },
     Error {
         text: String,
     },
+    /// Tokens the agent reported for a turn (or a run). `input_tokens` counts every
+    /// prompt token, cached ones included; `cached_input_tokens` is the cached share.
     TokenUsage {
         input_tokens: u64,
         output_tokens: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cached_input_tokens: Option<u64>,
+        /// What the agent says the turn cost, in US dollars, when it says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
     },
     /// A raw line a process printed.
     Output {
@@ -55,6 +60,7 @@ pub enum EntryContent {
     },
 }
 
+/// Which pipe a raw line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputStream {
@@ -62,13 +68,154 @@ pub enum OutputStream {
     Stderr,
 }
 
+/// One tool call of an agent, normalized across protocols.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ToolUse {
+    /// The agent's id for the call; a result or an approval request names it.
+    pub tool_call_id: Option<String>,
+    /// The tool's name as the agent spells it (`Bash`, `run_shell_command`, ...).
+    pub tool_name: String,
+    pub action: ToolAction,
+    pub status: ToolStatus,
+    /// One line for a list view: the command, the path, the query.
+    pub summary: String,
+    /// Set when a sub-agent made the call: the id of the tool call that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_tool_call_id: Option<String>,
+    /// What the tool answered, when the action has no field of its own for it (a
+    /// command's output lives in `command_run`): an error message, a listing, a report.
+    /// Clipped to a bounded size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+}
+
+/// What a tool call does, so a viewer can show a command, a diff or a plan properly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToolAction {
+    FileRead {
+        path: String,
+    },
+    /// One file changed; an agent's multi-file patch becomes one tool use per file.
+    FileEdit {
+        path: String,
+        changes: Vec<FileChange>,
+    },
+    CommandRun {
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i64>,
+        /// The command's output (clipped).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+    },
+    /// A search of the workspace: a glob, a grep, a semantic search.
+    Search {
+        query: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
+    WebFetch {
+        url: String,
+    },
+    WebSearch {
+        query: String,
+    },
+    /// The agent's todo list or plan steps, as they stand after the call.
+    TodoUpdate {
+        items: Vec<TodoItem>,
+    },
+    /// A plan presented for approval before the agent edits anything (plan mode).
+    PlanPresentation {
+        plan: String,
+    },
+    /// A sub-agent started on part of the task.
+    SubAgent {
+        description: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_type: Option<String>,
+    },
+    /// The agent asks the user something.
+    Question {
+        questions: Vec<Question>,
+    },
+    /// Any other tool (MCP tools among them), with its arguments as the agent sent them.
+    Other {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Object>)]
+        arguments: Option<serde_json::Value>,
+    },
+}
+
+/// One change to a file, as precise as the agent reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum FileChange {
+    /// The whole new content (a file written or created).
+    Write {
+        content: String,
+    },
+    /// A string replacement (`replace_all`: every occurrence).
+    Replace {
+        old_text: String,
+        new_text: String,
+        #[serde(default)]
+        replace_all: bool,
+    },
+    /// A unified diff (or an agent's patch hunk) of the file.
+    Diff {
+        unified_diff: String,
+    },
+    /// A new file whose content the agent did not report.
+    Create,
+    /// A change whose content the agent did not report.
+    Update,
+    Delete,
+    /// The file moved to `new_path`.
+    Rename {
+        new_path: String,
+    },
+}
+
+/// One item of an agent's todo list or plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TodoItem {
+    pub content: String,
+    pub status: TodoStatus,
+}
+
+/// Where a todo item stands; agents' spellings (`in_progress`, `inProgress`,
+/// `TODO_STATUS_COMPLETED`, ...) map onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TodoStatus {
+    Pending,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+/// One question an agent asks, with the answers it offers (if any).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Question {
+    pub question: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+/// Where a tool call stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolStatus {
+    /// Called, not finished yet.
     Created,
     Success,
     Failed,
+    /// Refused: by the user, a policy or the agent's permission level.
     Denied,
+    /// Waiting for a team member's approval (supervised mode).
     PendingApproval,
     TimedOut,
 }
@@ -171,6 +318,85 @@ mod tests {
         assert!(a < b);
         assert_eq!(segments::range(&b), Some((100, 1999)));
         assert_eq!(segments::range("orgs/x/junk.jsonl"), None);
+    }
+
+    #[test]
+    fn tool_use_entries_serialize_flat_with_a_tagged_action() {
+        let entry = LogEntry {
+            timestamp: Utc::now(),
+            content: EntryContent::ToolUse(ToolUse {
+                tool_call_id: Some("toolu_1".into()),
+                tool_name: "Bash".into(),
+                action: ToolAction::CommandRun {
+                    command: "ls".into(),
+                    exit_code: Some(0),
+                    output: Some("a\n".into()),
+                },
+                status: ToolStatus::Success,
+                summary: "ls".into(),
+                parent_tool_call_id: None,
+                result: None,
+            }),
+        };
+        let json = serde_json::to_value(&entry).expect("serialize");
+        assert_eq!(json["type"], "tool_use");
+        assert_eq!(json["tool_call_id"], "toolu_1");
+        assert_eq!(json["status"], "success");
+        assert_eq!(json["action"]["kind"], "command_run");
+        assert_eq!(json["action"]["exit_code"], 0);
+        assert!(json.get("parent_tool_call_id").is_none());
+        let back: LogEntry = serde_json::from_value(json).expect("deserialize");
+        assert_eq!(back, entry);
+    }
+
+    #[test]
+    fn token_usage_without_the_optional_figures_still_parses() {
+        let entry: LogEntry = serde_json::from_str(
+            r#"{"timestamp":"2026-01-01T00:00:00Z","type":"token_usage","input_tokens":3,"output_tokens":4}"#,
+        )
+        .expect("parse");
+        assert_eq!(
+            entry.content,
+            EntryContent::TokenUsage {
+                input_tokens: 3,
+                output_tokens: 4,
+                cached_input_tokens: None,
+                cost_usd: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_entry_schema_describes_tool_actions() {
+        use utoipa::{PartialSchema, ToSchema};
+        let mut nested = Vec::new();
+        LogEntry::schemas(&mut nested);
+        let names: Vec<_> = nested.iter().map(|(name, _)| name.clone()).collect();
+        for name in [
+            "ToolUse",
+            "ToolAction",
+            "FileChange",
+            "TodoItem",
+            "ToolStatus",
+        ] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{name} missing from {names:?}"
+            );
+        }
+        let action = serde_json::to_string(&ToolAction::schema()).expect("schema");
+        for kind in [
+            "file_edit",
+            "command_run",
+            "todo_update",
+            "sub_agent",
+            "question",
+        ] {
+            assert!(
+                action.contains(kind),
+                "{kind} missing from the ToolAction schema"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`logship`]: entry changes to Redis and object-store segments;
 //! - [`executors`]: the coding agents, their commands and protocols;
 //! - [`sessions`]: agents' own session files, kept in the object store between turns;
+//! - [`normalize`]: each agent's output protocol turned into normalized entries;
 //! - [`records`]: lease-guarded writes to Postgres;
 //! - [`orphans`]: executors a dead worker left behind;
 //! - [`attempt`]: one attempt end to end.
@@ -20,6 +21,7 @@ pub mod diff;
 pub mod executors;
 pub mod git;
 pub mod logship;
+pub mod normalize;
 pub mod orphans;
 pub mod pump;
 pub mod records;

@@ -1,0 +1,459 @@
+//! The entry list every normalizer keeps, and the patches it records as it changes.
+//!
+//! Entries are found again by key (a tool call id, an item id, a streamed message's
+//! id) so a later event replaces them in place. Streamed text (assistant or thinking
+//! deltas) grows one entry instead of adding thousands.
+
+use chrono::{DateTime, Utc};
+use shared::logs::{
+    EntryContent, FileChange, LogEntry, OutputStream, ToolAction, ToolStatus, ToolUse,
+};
+use std::collections::HashMap;
+
+use super::EntryPatch;
+use super::json::{MAX_LINE, MAX_OUTPUT, MAX_RESULT, MAX_TEXT, clip, compact};
+
+/// Longest path, query, URL or label kept.
+const MAX_SHORT: usize = 4096;
+/// Longest id or name kept.
+const MAX_NAME: usize = 256;
+/// Most items kept in a list (file changes, todo items, questions, options).
+const MAX_ITEMS: usize = 200;
+
+/// A kind of streamed text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    Assistant,
+    Thinking,
+    User,
+}
+
+impl Stream {
+    fn content(self, text: String) -> EntryContent {
+        match self {
+            Stream::Assistant => EntryContent::AssistantMessage { text },
+            Stream::Thinking => EntryContent::Thinking { text },
+            Stream::User => EntryContent::UserMessage { text },
+        }
+    }
+
+    fn text(self, content: &EntryContent) -> Option<&str> {
+        match (self, content) {
+            (Stream::Assistant, EntryContent::AssistantMessage { text })
+            | (Stream::Thinking, EntryContent::Thinking { text })
+            | (Stream::User, EntryContent::UserMessage { text }) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// The unkeyed stream the next delta extends, if nothing came in between.
+struct Open {
+    stream: Stream,
+    index: usize,
+}
+
+/// A normalizer's entry list and the patches not yet handed out.
+pub(crate) struct EntryLog {
+    entries: Vec<LogEntry>,
+    keyed: HashMap<String, Vec<usize>>,
+    open: Option<Open>,
+    out: Vec<EntryPatch>,
+    /// The list's length when `out` was last taken.
+    taken_len: usize,
+}
+
+impl EntryLog {
+    pub(crate) fn new() -> EntryLog {
+        EntryLog {
+            entries: Vec::new(),
+            keyed: HashMap::new(),
+            open: None,
+            out: Vec::new(),
+            taken_len: 0,
+        }
+    }
+
+    /// The patches recorded since the last call, superseded replaces folded away.
+    pub(crate) fn take(&mut self) -> Vec<EntryPatch> {
+        let patches = super::coalesce(std::mem::take(&mut self.out), self.taken_len);
+        self.taken_len = self.entries.len();
+        patches
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&LogEntry> {
+        self.entries.get(index)
+    }
+
+    /// Appends an entry (at the event's time, or now) and returns its index. Any open
+    /// stream is closed: later deltas start a new entry.
+    pub(crate) fn push(&mut self, content: EntryContent, at: Option<DateTime<Utc>>) -> usize {
+        self.open = None;
+        let content = bounded(content);
+        let entry = LogEntry {
+            timestamp: at.unwrap_or_else(Utc::now),
+            content,
+        };
+        self.entries.push(entry.clone());
+        self.out.push(EntryPatch::Append(entry));
+        self.entries.len() - 1
+    }
+
+    /// Replaces entry `index`'s content, keeping its timestamp. Nothing is recorded
+    /// when the content is unchanged or the index is out of range.
+    pub(crate) fn replace(&mut self, index: usize, content: EntryContent) {
+        let content = bounded(content);
+        let Some(existing) = self.entries.get_mut(index) else {
+            return;
+        };
+        if existing.content == content {
+            return;
+        }
+        existing.content = content;
+        let entry = existing.clone();
+        self.out.push(EntryPatch::Replace { index, entry });
+    }
+
+    /// Remembers entry `index` under `key` (a key may name several entries).
+    pub(crate) fn bind(&mut self, key: &str, index: usize) {
+        let slot = self.keyed.entry(key.to_owned()).or_default();
+        if !slot.contains(&index) {
+            slot.push(index);
+        }
+    }
+
+    /// The entries known under `key`, oldest first.
+    pub(crate) fn indices(&self, key: &str) -> Vec<usize> {
+        self.keyed.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Replaces the (first) entry under `key`, or appends one and binds it.
+    pub(crate) fn upsert(
+        &mut self,
+        key: &str,
+        content: EntryContent,
+        at: Option<DateTime<Utc>>,
+    ) -> usize {
+        match self.keyed.get(key).and_then(|v| v.first().copied()) {
+            Some(index) => {
+                self.replace(index, content);
+                index
+            }
+            None => {
+                let index = self.push(content, at);
+                self.bind(key, index);
+                index
+            }
+        }
+    }
+
+    /// Sets the entries under `key` to `contents`, in order: existing ones are replaced,
+    /// extra contents appended and bound (entries beyond `contents` stay as they are).
+    pub(crate) fn upsert_all(
+        &mut self,
+        key: &str,
+        contents: Vec<EntryContent>,
+        at: Option<DateTime<Utc>>,
+    ) {
+        let existing = self.indices(key);
+        for (i, content) in contents.into_iter().enumerate() {
+            match existing.get(i) {
+                Some(&index) => self.replace(index, content),
+                None => {
+                    let index = self.push(content, at);
+                    self.bind(key, index);
+                }
+            }
+        }
+    }
+
+    /// Adds `delta` to a streamed text. With a key, the entry under that key grows
+    /// wherever it is; without one, the entry of the same kind that was last streamed
+    /// grows as long as nothing else was appended since.
+    pub(crate) fn stream(
+        &mut self,
+        stream: Stream,
+        key: Option<&str>,
+        delta: &str,
+        at: Option<DateTime<Utc>>,
+    ) {
+        if delta.is_empty() {
+            return;
+        }
+        let target = match key {
+            Some(k) => self.keyed.get(k).and_then(|v| v.first().copied()),
+            None => self
+                .open
+                .as_ref()
+                .filter(|o| o.stream == stream)
+                .map(|o| o.index),
+        };
+        let grown = target.and_then(|index| {
+            let text = stream.text(&self.entries.get(index)?.content)?;
+            Some((index, format!("{text}{delta}")))
+        });
+        match grown {
+            Some((index, text)) => self.replace(index, stream.content(clip(&text, MAX_TEXT))),
+            None => {
+                let index = self.push(stream.content(clip(delta, MAX_TEXT)), at);
+                match key {
+                    Some(k) => self.bind(k, index),
+                    None => self.open = Some(Open { stream, index }),
+                }
+            }
+        }
+    }
+
+    /// Sets the whole text of the open stream of this kind (an agent re-sent the full
+    /// message), or starts one.
+    pub(crate) fn stream_set(&mut self, stream: Stream, text: &str, at: Option<DateTime<Utc>>) {
+        match self.open.as_ref().filter(|o| o.stream == stream) {
+            Some(open) => {
+                let index = open.index;
+                self.replace(index, stream.content(clip(text, MAX_TEXT)));
+            }
+            None => {
+                let index = self.push(stream.content(clip(text, MAX_TEXT)), at);
+                self.open = Some(Open { stream, index });
+            }
+        }
+    }
+
+    /// The text of the open stream of this kind, if one is open.
+    pub(crate) fn open_text(&self, stream: Stream) -> Option<&str> {
+        let open = self.open.as_ref().filter(|o| o.stream == stream)?;
+        stream.text(&self.entries.get(open.index)?.content)
+    }
+
+    /// Ends the open stream: the next delta starts a new entry.
+    pub(crate) fn close_stream(&mut self) {
+        self.open = None;
+    }
+
+    /// A whole message (not streamed).
+    pub(crate) fn message(&mut self, stream: Stream, text: &str, at: Option<DateTime<Utc>>) {
+        if text.trim().is_empty() {
+            return;
+        }
+        self.push(stream.content(clip(text, MAX_TEXT)), at);
+    }
+
+    /// A raw stdout line that is not an event.
+    pub(crate) fn output(&mut self, line: &str) {
+        self.push(
+            EntryContent::Output {
+                stream: OutputStream::Stdout,
+                text: clip(line, MAX_LINE),
+            },
+            None,
+        );
+    }
+
+    pub(crate) fn error(&mut self, text: &str, at: Option<DateTime<Utc>>) {
+        self.push(
+            EntryContent::Error {
+                text: clip(text, MAX_TEXT),
+            },
+            at,
+        );
+    }
+
+    pub(crate) fn system(&mut self, text: &str, at: Option<DateTime<Utc>>) {
+        self.push(
+            EntryContent::SystemMessage {
+                text: clip(text, MAX_TEXT),
+            },
+            at,
+        );
+    }
+
+    /// A stderr line: an `error` entry (blank lines are dropped).
+    pub(crate) fn stderr(&mut self, line: &str) {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if !line.trim().is_empty() {
+            self.error(line, None);
+        }
+    }
+
+    /// Applies `f` to every tool use under `key`, recording a replace for each that
+    /// changed. Returns whether any tool use was found.
+    pub(crate) fn update_tools(&mut self, key: &str, mut f: impl FnMut(&mut ToolUse)) -> bool {
+        let mut found = false;
+        for index in self.indices(key) {
+            let Some(EntryContent::ToolUse(tool)) = self.entries.get(index).map(|e| &e.content)
+            else {
+                continue;
+            };
+            found = true;
+            let mut tool = tool.clone();
+            f(&mut tool);
+            self.replace(index, EntryContent::ToolUse(tool));
+        }
+        found
+    }
+
+    /// Appends tool uses (one per action of a call) and binds them under `key`.
+    pub(crate) fn push_tools(&mut self, key: &str, tools: Vec<ToolUse>, at: Option<DateTime<Utc>>) {
+        for tool in tools {
+            let index = self.push(EntryContent::ToolUse(tool), at);
+            self.bind(key, index);
+        }
+    }
+
+    /// The status of the first tool use under `key`.
+    pub(crate) fn tool_status(&self, key: &str) -> Option<ToolStatus> {
+        self.indices(key)
+            .into_iter()
+            .find_map(|i| match &self.entries.get(i)?.content {
+                EntryContent::ToolUse(t) => Some(t.status),
+                _ => None,
+            })
+    }
+
+    /// The index of the last entry, if any.
+    pub(crate) fn last_index(&self) -> Option<usize> {
+        self.entries.len().checked_sub(1)
+    }
+}
+
+/// The content with every text cut to its bound, so no agent output, however large or
+/// odd, makes an entry too big to publish and store.
+fn bounded(content: EntryContent) -> EntryContent {
+    match content {
+        EntryContent::UserMessage { text } => EntryContent::UserMessage {
+            text: clip(&text, MAX_TEXT),
+        },
+        EntryContent::AssistantMessage { text } => EntryContent::AssistantMessage {
+            text: clip(&text, MAX_TEXT),
+        },
+        EntryContent::Thinking { text } => EntryContent::Thinking {
+            text: clip(&text, MAX_TEXT),
+        },
+        EntryContent::SystemMessage { text } => EntryContent::SystemMessage {
+            text: clip(&text, MAX_TEXT),
+        },
+        EntryContent::Error { text } => EntryContent::Error {
+            text: clip(&text, MAX_TEXT),
+        },
+        EntryContent::Output { stream, text } => EntryContent::Output {
+            stream,
+            text: clip(&text, MAX_LINE),
+        },
+        EntryContent::ToolUse(tool) => EntryContent::ToolUse(bounded_tool(tool)),
+        other @ EntryContent::TokenUsage { .. } => other,
+    }
+}
+
+fn short(s: String) -> String {
+    clip(&s, MAX_SHORT)
+}
+
+fn bounded_tool(t: ToolUse) -> ToolUse {
+    ToolUse {
+        tool_call_id: t.tool_call_id.map(|s| clip(&s, MAX_NAME)),
+        tool_name: clip(&t.tool_name, MAX_NAME),
+        action: bounded_action(t.action),
+        status: t.status,
+        summary: clip(&t.summary, MAX_SHORT),
+        parent_tool_call_id: t.parent_tool_call_id.map(|s| clip(&s, MAX_NAME)),
+        result: t.result.map(|s| clip(&s, MAX_RESULT)),
+    }
+}
+
+fn bounded_action(action: ToolAction) -> ToolAction {
+    match action {
+        ToolAction::FileRead { path } => ToolAction::FileRead { path: short(path) },
+        ToolAction::FileEdit { path, changes } => ToolAction::FileEdit {
+            path: short(path),
+            changes: changes
+                .into_iter()
+                .take(MAX_ITEMS)
+                .map(|c| match c {
+                    FileChange::Write { content } => FileChange::Write {
+                        content: clip(&content, MAX_RESULT),
+                    },
+                    FileChange::Replace {
+                        old_text,
+                        new_text,
+                        replace_all,
+                    } => FileChange::Replace {
+                        old_text: clip(&old_text, MAX_RESULT),
+                        new_text: clip(&new_text, MAX_RESULT),
+                        replace_all,
+                    },
+                    FileChange::Diff { unified_diff } => FileChange::Diff {
+                        unified_diff: clip(&unified_diff, MAX_RESULT),
+                    },
+                    FileChange::Rename { new_path } => FileChange::Rename {
+                        new_path: short(new_path),
+                    },
+                    other => other,
+                })
+                .collect(),
+        },
+        ToolAction::CommandRun {
+            command,
+            exit_code,
+            output,
+        } => ToolAction::CommandRun {
+            command: clip(&command, MAX_OUTPUT),
+            exit_code,
+            output: output.map(|o| clip(&o, MAX_OUTPUT)),
+        },
+        ToolAction::Search { query, path } => ToolAction::Search {
+            query: short(query),
+            path: path.map(short),
+        },
+        ToolAction::WebFetch { url } => ToolAction::WebFetch { url: short(url) },
+        ToolAction::WebSearch { query } => ToolAction::WebSearch {
+            query: short(query),
+        },
+        ToolAction::TodoUpdate { items } => ToolAction::TodoUpdate {
+            items: items
+                .into_iter()
+                .take(MAX_ITEMS)
+                .map(|mut i| {
+                    i.content = short(i.content);
+                    i
+                })
+                .collect(),
+        },
+        ToolAction::PlanPresentation { plan } => ToolAction::PlanPresentation {
+            plan: clip(&plan, MAX_RESULT),
+        },
+        ToolAction::SubAgent {
+            description,
+            prompt,
+            agent_type,
+        } => ToolAction::SubAgent {
+            description: short(description),
+            prompt: prompt.map(|p| clip(&p, MAX_RESULT)),
+            agent_type: agent_type.map(|a| clip(&a, MAX_NAME)),
+        },
+        ToolAction::Question { questions } => ToolAction::Question {
+            questions: questions
+                .into_iter()
+                .take(MAX_ITEMS)
+                .map(|mut q| {
+                    q.question = short(q.question);
+                    q.options = q.options.into_iter().take(MAX_ITEMS).map(short).collect();
+                    q
+                })
+                .collect(),
+        },
+        ToolAction::Other { arguments } => ToolAction::Other {
+            arguments: arguments.map(|a| {
+                let text = compact(&a);
+                if text.len() > MAX_RESULT {
+                    serde_json::Value::String(clip(&text, MAX_RESULT))
+                } else {
+                    a
+                }
+            }),
+        },
+    }
+}

@@ -1,0 +1,9 @@
+//! The agent output normalizers, on the recorded transcripts in
+//! `../shared/fixtures/agent-logs/` (snapshots plus specific facts), on transcripts of
+//! the protocols no recording exists for (written from each protocol's documentation),
+//! and on garbage, truncated and shuffled input.
+
+mod fixtures;
+mod helpers;
+mod protocols;
+mod robustness;
