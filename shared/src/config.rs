@@ -157,8 +157,8 @@ pub struct TelemetrySettings {
 pub struct SecretsSettings {
     /// The key new secrets are sealed with; may be left out when exactly one key is set.
     pub active_key_id: Option<String>,
-    /// Key id → base64 of 32 bytes.
-    #[serde(serialize_with = "serialize_secret_map")]
+    /// Key id → base64 of 32 bytes. (An empty map layers as nothing: hence the default.)
+    #[serde(default, serialize_with = "serialize_secret_map")]
     pub keys: BTreeMap<String, SecretString>,
     /// DEVELOPMENT ONLY. When no key is configured and this is true, secrets are sealed
     /// with a fixed key compiled into the binary (id `dev`), so the embedded default works
@@ -322,5 +322,12 @@ mod tests {
         );
         // Key material never shows in the debug form.
         assert!(!format!("{loaded:?}").contains("AQEB"));
+    }
+
+    #[test]
+    fn defaults_load_without_a_file_or_environment() {
+        // Every default must survive the layering (an empty map serializes to nothing).
+        let loaded = Settings::load_from(None).expect("defaults load");
+        assert_eq!(loaded.database.url, Settings::default().database.url);
     }
 }
