@@ -19,10 +19,16 @@ use tracing::Instrument;
 use crate::Worker;
 use crate::claim::{self, Heartbeat, Lease};
 use crate::diff::DiffTracker;
+use crate::executors::claude::ClaudeSession;
+use crate::executors::{self, Agent, AgentOptions, Wire};
 use crate::git::{self, GitError, WorktreeSpec};
 use crate::logship::{self, ShipTarget};
+use crate::normalize;
+use crate::pump::{ApprovalBroker, Driver};
 use crate::records::{self, AttemptContext, AttemptEnd, Guarded, ProcessEnd};
 use crate::runner::{self, KillReason, RunRequest};
+use crate::sessions;
+use futures::FutureExt;
 
 /// The only executor this worker runs so far: `bash -c <prompt>`.
 pub const SCRIPT_EXECUTOR: &str = "script";
@@ -273,13 +279,27 @@ impl AttemptRun<'_> {
             self.emit_process(&process).await;
 
             let executor = &self.attempt.executor;
-            if process.run_reason != RunReason::SetupScript && executor != SCRIPT_EXECUTOR {
-                let reason = format!("executor '{executor}' is not supported by this worker");
+            // Setup scripts always run with bash; otherwise the attempt's executor runs.
+            let agent = (process.run_reason != RunReason::SetupScript)
+                .then(|| Agent::from_name(executor))
+                .flatten();
+            let unsupported = match agent {
+                None if process.run_reason != RunReason::SetupScript && executor != SCRIPT_EXECUTOR => {
+                    Some(format!("executor '{executor}' is not supported by this worker"))
+                }
+                Some(a) if !matches!(a.wire(), Wire::ClaudeStreamJson | Wire::StreamJsonOut) => Some(format!(
+                    "executor '{executor}' needs the {:?} driver, which this worker does not have yet",
+                    a.wire()
+                )),
+                _ => None,
+            };
+            if let Some(reason) = unsupported {
                 let end = ProcessEnd {
                     status: ProcessStatus::Failed,
                     exit_code: None,
                     failure_reason: Some(reason.clone()),
                     entry_count: 0,
+                    agent_session_id: None,
                 };
                 return self
                     .record_process_end(&process, end, Some(0))
@@ -320,18 +340,63 @@ impl AttemptRun<'_> {
                 ("SWITCHYARD_PROCESS_ID", process.id.to_string()),
                 ("SWITCHYARD_BRANCH", self.attempt.branch.clone()),
             ]);
-            let request = RunRequest {
+            let (lines, raw_lines) = mpsc::channel(logship::CHANNEL_CAPACITY);
+            let mut request = RunRequest {
                 script: process.prompt.clone(),
                 cwd: worktree.to_path_buf(),
                 env: runner::executor_env(&env),
                 limits: settings.limits.clone(),
                 stdin: None,
             };
+            let mut runner_stop = self.stop.clone();
+            let run_done = CancellationToken::new();
+            let mut home = None;
+            let pump = match agent {
+                None => tokio::spawn(crate::pump::verbatim(raw_lines, changes).map(|()| None)),
+                Some(agent) => {
+                    let launch = self.prepare_agent(agent, &process, &env).await?;
+                    request.script = launch.script;
+                    request.env = launch.env;
+                    request.stdin = launch.stdin;
+                    home = Some(launch.home);
+                    if let Driver::Claude(session) = &launch.driver {
+                        // Stop asks the agent to interrupt its turn first; the group is
+                        // killed only if it has not ended a few seconds later.
+                        runner_stop = graceful_stop(self.stop.clone(), session.clone(), run_done.clone());
+                    }
+                    let broker = ApprovalBroker {
+                        redis: self.redis.clone(),
+                        redis_url: self.worker.settings.redis.url.clone(),
+                        keys: self.worker.keys.clone(),
+                        org_id: process.org_id,
+                        attempt_id: self.attempt.id,
+                        process_id: process.id,
+                        timeout: Duration::from_secs(settings.approval_timeout_secs),
+                        policy: launch.options.permission_policy,
+                    };
+                    let normalizer = normalize::for_protocol(executors::protocol_of(agent));
+                    tokio::spawn(
+                        crate::pump::agent(raw_lines, normalizer, launch.driver, broker, changes).map(Some),
+                    )
+                }
+            };
             tracing::info!("process started");
-            let (lines, raw_lines) = mpsc::channel(logship::CHANNEL_CAPACITY);
-            let pump = tokio::spawn(crate::pump::verbatim(raw_lines, changes));
-            let result = runner::run(request, lines, self.stop.clone(), self.abort.clone()).await;
-            let _ = pump.await;
+            let result = runner::run(request, lines, runner_stop, self.abort.clone()).await;
+            run_done.cancel();
+            let report = pump.await.ok().flatten();
+            if let (Some(agent), Some(home)) = (agent, &home) {
+                let prefix = sessions::prefix(process.org_id, self.attempt.id);
+                if let Err(e) = sessions::save(&self.worker.store, home, agent.session_dir(), &prefix).await {
+                    tracing::warn!(error = format!("{e:#}"), "agent session files not saved; a follow-up elsewhere starts fresh");
+                }
+            }
+            let agent_session_id = report.as_ref().and_then(|r| r.session_id.clone());
+            if let Some(r) = &report {
+                tracing::info!(
+                    session_id = ?r.session_id, input_tokens = r.tokens.input_tokens,
+                    output_tokens = r.tokens.output_tokens, "agent turn ended"
+                );
+            }
             diff_done.cancel();
             let _ = diff_loop.await;
             let shipped = shipper.await.context("log shipper")?;
@@ -345,6 +410,7 @@ impl AttemptRun<'_> {
                             exit_code: None,
                             failure_reason: Some(reason.clone()),
                             entry_count: shipped.total as i64,
+                            agent_session_id: agent_session_id.clone(),
                         },
                         ProcessVerdict::Failed(reason),
                     )
@@ -356,7 +422,14 @@ impl AttemptRun<'_> {
                         tracing::warn!("process aborted; leaving the attempt to the lease reaper");
                         return Ok(ProcessVerdict::Abandoned);
                     }
-                    let reason = r.failure_reason(limits);
+                    // An agent that ended its turn on our interrupt was stopped too.
+                    let interrupted = kill.is_none() && agent.is_some() && self.stop.is_cancelled();
+                    let kill = if interrupted { Some(KillReason::Stopped) } else { kill };
+                    let reason = if interrupted {
+                        Some(KillReason::Stopped.to_string())
+                    } else {
+                        r.failure_reason(limits)
+                    };
                     let status = match (kill, r.exit_code()) {
                         (Some(_), _) => ProcessStatus::Killed,
                         (None, Some(0)) => ProcessStatus::Succeeded,
@@ -378,6 +451,7 @@ impl AttemptRun<'_> {
                             exit_code: r.exit_code(),
                             failure_reason: reason,
                             entry_count: shipped.total as i64,
+                            agent_session_id: agent_session_id.clone(),
                         },
                         verdict,
                     )
@@ -394,6 +468,64 @@ impl AttemptRun<'_> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Gets an agent ready to start: its home (with the session files of earlier turns),
+    /// the session to resume, its command line, environment, stdin and driver.
+    async fn prepare_agent(
+        &self,
+        agent: Agent,
+        process: &ExecutionProcess,
+        base_env: &[(&str, String)],
+    ) -> anyhow::Result<AgentLaunch> {
+        let home = sessions::home_dir(&self.worker.data_dir, self.attempt.id);
+        tokio::fs::create_dir_all(&home)
+            .await
+            .context("create the agent home")?;
+        let prefix = sessions::prefix(process.org_id, self.attempt.id);
+        match sessions::restore(&self.worker.store, &home, &prefix).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "agent session files restored"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "agent session files not restored"),
+        }
+        let resume = {
+            let mut conn = self.worker.db.conn().await?;
+            records::last_agent_session(&mut conn, self.attempt.id).await?
+        };
+        let options = AgentOptions::default();
+        let settings = &self.worker.settings.worker;
+        let argv = [
+            agent.launcher(&settings.agent_commands),
+            agent.args(&options, &process.prompt, resume.as_deref()),
+        ]
+        .concat();
+        let mut extra: Vec<(&str, String)> = base_env.to_vec();
+        extra.push(("HOME", home.display().to_string()));
+        let mut env = runner::executor_env(&extra);
+        // The agent's home is the attempt's, not the worker's.
+        let last_home = env.iter().rposition(|(k, _)| k == "HOME");
+        let mut i = 0;
+        env.retain(|(k, _)| {
+            let keep = k != "HOME" || Some(i) == last_home;
+            i += 1;
+            keep
+        });
+        let (stdin, driver) = match agent.wire() {
+            Wire::ClaudeStreamJson => {
+                let (session, stdin) = ClaudeSession::open(&process.prompt);
+                (Some(stdin), Driver::Claude(session))
+            }
+            _ => (None, Driver::None),
+        };
+        tracing::info!(agent = agent.name(), resume = ?resume, "starting agent");
+        Ok(AgentLaunch {
+            script: executors::exec_script(&argv),
+            env,
+            stdin,
+            driver,
+            home,
+            options,
+        })
     }
 
     /// Writes a process's end, announces it, and closes its log stream when the log is
@@ -568,4 +700,40 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .context("blocking task panicked")
+}
+
+/// Everything an agent process needs that a script does not.
+struct AgentLaunch {
+    script: String,
+    env: Vec<(String, String)>,
+    stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    driver: Driver,
+    home: std::path::PathBuf,
+    options: AgentOptions,
+}
+
+/// How long an interrupted agent gets to end its turn before its group is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
+
+/// A stop token for the runner that fires [`INTERRUPT_GRACE`] after `stop`, once the
+/// agent was asked to interrupt; it never fires if the run ends first (`run_done`).
+fn graceful_stop(
+    stop: CancellationToken,
+    session: ClaudeSession,
+    run_done: CancellationToken,
+) -> CancellationToken {
+    let hard = CancellationToken::new();
+    let fire = hard.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = run_done.cancelled() => return,
+        }
+        session.interrupt().await;
+        tokio::select! {
+            _ = tokio::time::sleep(INTERRUPT_GRACE) => fire.cancel(),
+            _ = run_done.cancelled() => {}
+        }
+    });
+    hard
 }

@@ -1,10 +1,20 @@
 //! Turns a process's raw output lines into changes of its entry list: one `output` entry
-//! per line for scripts; for coding agents, through the agent's normalizer.
+//! per line for scripts; for coding agents, through the agent's normalizer, while the
+//! agent's driver answers its protocol (permission requests, end of turn).
 
-use shared::logs::{EntryContent, LogEntry, PatchOp};
+use redis::aio::ConnectionManager;
+use shared::approvals::{self, PendingApproval};
+use shared::keys::Keys;
+use shared::logs::{EntryContent, LogEntry, OutputStream, PatchOp};
+use shared::{bus, redis_conn};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
+use crate::executors::PermissionPolicy;
+use crate::executors::claude::{ClaudeEvent, ClaudeSession};
 use crate::logship::EntryChange;
+use crate::normalize::{EntryPatch, Normalizer, TokenTotals};
 use crate::runner::OutputLine;
 
 /// The entry a raw output line becomes.
@@ -32,4 +42,184 @@ pub async fn verbatim(mut lines: mpsc::Receiver<OutputLine>, out: mpsc::Sender<E
         }
         index += 1;
     }
+}
+
+/// The agent's driver, when its protocol needs the worker to answer on stdin.
+pub enum Driver {
+    /// The agent only talks on stdout.
+    None,
+    /// Claude Code's stream-json conversation.
+    Claude(ClaudeSession),
+}
+
+/// Where supervised tool calls go for a decision.
+#[derive(Clone)]
+pub struct ApprovalBroker {
+    pub redis: ConnectionManager,
+    /// For the blocking wait, on a connection of its own.
+    pub redis_url: String,
+    pub keys: Keys,
+    pub org_id: Uuid,
+    pub attempt_id: Uuid,
+    pub process_id: Uuid,
+    pub timeout: Duration,
+    /// `Auto` answers every request at once; otherwise a team member decides.
+    pub policy: PermissionPolicy,
+}
+
+/// What the agent reported while its output was pumped.
+#[derive(Debug, Clone, Default)]
+pub struct AgentReport {
+    /// The agent's own session id: follow-ups resume it.
+    pub session_id: Option<String>,
+    pub tokens: TokenTotals,
+    /// Entries in the normalized list.
+    pub entries: u64,
+}
+
+/// Normalizes an agent's output into entry changes, answering its protocol on the way.
+pub async fn agent(
+    mut lines: mpsc::Receiver<OutputLine>,
+    mut normalizer: Box<dyn Normalizer>,
+    driver: Driver,
+    approvals: ApprovalBroker,
+    out: mpsc::Sender<EntryChange>,
+) -> AgentReport {
+    let mut len = 0u64;
+    let forward = async |patches: Vec<EntryPatch>, len: &mut u64| -> bool {
+        for patch in patches {
+            let p = patch.into_log_patch(0, len);
+            let change = EntryChange {
+                op: p.op,
+                index: p.index,
+                entry: p.entry,
+            };
+            if out.send(change).await.is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    while let Some(line) = lines.recv().await {
+        let patches = match line.stream {
+            OutputStream::Stdout => {
+                if let Driver::Claude(session) = &driver {
+                    match ClaudeSession::observe(&line.text) {
+                        ClaudeEvent::PermissionRequest {
+                            request_id,
+                            tool_name,
+                            tool_use_id,
+                            input,
+                        } => {
+                            let request = ToolRequest {
+                                request_id,
+                                tool_name,
+                                tool_use_id,
+                                input,
+                            };
+                            tokio::spawn(decide(approvals.clone(), session.clone(), request));
+                        }
+                        ClaudeEvent::TurnEnded { .. } => session.end_input(),
+                        ClaudeEvent::Other => {}
+                    }
+                }
+                normalizer.stdout_line(&line.text)
+            }
+            OutputStream::Stderr => normalizer.stderr_line(&line.text),
+        };
+        if !forward(patches, &mut len).await {
+            break;
+        }
+    }
+    let rest = normalizer.finish();
+    forward(rest, &mut len).await;
+    if let Driver::Claude(session) = &driver {
+        session.end_input();
+    }
+    AgentReport {
+        session_id: normalizer.session_id().map(str::to_owned),
+        tokens: normalizer.token_usage(),
+        entries: len,
+    }
+}
+
+/// A tool call the agent asked permission for.
+struct ToolRequest {
+    request_id: String,
+    tool_name: String,
+    tool_use_id: Option<String>,
+    input: serde_json::Value,
+}
+
+/// Gets a decision for one tool call and answers the agent: at once under `Auto`, else
+/// from a team member through the approval hand-off, denied when it times out.
+async fn decide(broker: ApprovalBroker, session: ClaudeSession, request: ToolRequest) {
+    if broker.policy == PermissionPolicy::Auto {
+        session
+            .answer(&request.request_id, true, "", &request.input)
+            .await;
+        return;
+    }
+    let now = chrono::Utc::now();
+    let pending = PendingApproval {
+        id: Uuid::new_v4(),
+        attempt_id: broker.attempt_id,
+        process_id: broker.process_id,
+        tool_name: request.tool_name.clone(),
+        tool_call_id: request.tool_use_id.clone(),
+        input: request.input.clone(),
+        requested_at: now,
+        expires_at: now + chrono::Duration::from_std(broker.timeout).unwrap_or_default(),
+    };
+    let mut redis = broker.redis.clone();
+    let decision = async {
+        approvals::request(&mut redis, &broker.keys, &pending).await?;
+        bus::emit(
+            &mut redis,
+            &broker.keys,
+            broker.org_id,
+            "approval.requested",
+            &pending,
+        )
+        .await;
+        let mut blocking = redis_conn::dedicated(&broker.redis_url).await?;
+        approvals::wait(
+            &mut blocking,
+            &broker.keys,
+            broker.attempt_id,
+            pending.id,
+            broker.timeout,
+        )
+        .await
+    }
+    .await;
+    let (allow, reason) = match decision {
+        Ok(Some(d)) => (
+            d.approve,
+            d.reason
+                .unwrap_or_else(|| "denied by a reviewer".to_owned()),
+        ),
+        Ok(None) => (
+            false,
+            format!("no decision within {} s", broker.timeout.as_secs()),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "approval hand-off failed; denying the tool call");
+            (false, "the approval could not be requested".to_owned())
+        }
+    };
+    tracing::info!(approval.id = %pending.id, tool = %request.tool_name, allow, "tool call decided");
+    let resolved =
+        serde_json::json!({ "id": pending.id, "attempt_id": broker.attempt_id, "approve": allow });
+    bus::emit(
+        &mut redis,
+        &broker.keys,
+        broker.org_id,
+        "approval.resolved",
+        &resolved,
+    )
+    .await;
+    session
+        .answer(&request.request_id, allow, &reason, &request.input)
+        .await;
 }

@@ -152,6 +152,8 @@ pub struct ProcessEnd {
     pub failure_reason: Option<String>,
     /// Log entries shipped (and stored) for the process.
     pub entry_count: i64,
+    /// The agent's own session id, which a follow-up resumes.
+    pub agent_session_id: Option<String>,
 }
 
 /// Records how a running process ended.
@@ -172,6 +174,7 @@ pub async fn finish_process(
                 execution_processes::exit_code.eq(end.exit_code),
                 execution_processes::failure_reason.eq(end.failure_reason),
                 execution_processes::entry_count.eq(end.entry_count),
+                execution_processes::agent_session_id.eq(end.agent_session_id),
                 execution_processes::finished_at.eq(now),
             ))
             .returning(ExecutionProcess::as_returning())
@@ -180,6 +183,25 @@ pub async fn finish_process(
         Ok(Guarded::Written(row))
     })
     .await
+}
+
+/// The agent session the attempt's latest turn reported, for a follow-up to resume.
+pub async fn last_agent_session(
+    conn: &mut AsyncPgConnection,
+    attempt_id: Uuid,
+) -> QueryResult<Option<String>> {
+    execution_processes::table
+        .filter(execution_processes::attempt_id.eq(attempt_id))
+        .filter(execution_processes::agent_session_id.is_not_null())
+        .order((
+            execution_processes::created_at.desc(),
+            execution_processes::id.desc(),
+        ))
+        .select(execution_processes::agent_session_id)
+        .first::<Option<String>>(conn)
+        .await
+        .optional()
+        .map(Option::flatten)
 }
 
 /// Marks every still-queued process of the attempt killed, with `reason`: they will not

@@ -10,6 +10,8 @@ pub mod claude;
 
 use std::collections::HashMap;
 
+use crate::normalize::Protocol;
+
 /// Which agent, by its stable name (the `executor` of an attempt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Agent {
@@ -226,7 +228,7 @@ impl Agent {
                 if let Some(id) = resume {
                     push(&["threads", "continue", id]);
                 }
-                push(&["--execute", "--stream-json"]);
+                push(&["--execute", prompt, "--stream-json"]);
                 if opts.permission_policy == PermissionPolicy::Auto {
                     push(&["--dangerously-allow-all"]);
                 }
@@ -263,6 +265,19 @@ impl Agent {
         }
         a.extend(opts.extra_args.iter().cloned());
         a
+    }
+}
+
+/// The normalizer for an agent's output.
+pub fn protocol_of(agent: Agent) -> Protocol {
+    match agent {
+        Agent::ClaudeCode => Protocol::ClaudeCode,
+        Agent::Amp => Protocol::Amp,
+        Agent::Codex => Protocol::Codex,
+        Agent::Gemini | Agent::QwenCode | Agent::Copilot => Protocol::Acp,
+        Agent::OpenCode => Protocol::OpenCode,
+        Agent::Cursor => Protocol::CursorAgent,
+        Agent::Droid => Protocol::Droid,
     }
 }
 

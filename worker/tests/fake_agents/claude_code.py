@@ -162,7 +162,7 @@ def run_turn(prompt):
         elif action == "env":
             assistant([{"type": "text", "text": f"{rest}={os.environ.get(rest, '')}"}])
         elif action == "history":
-            turns = sum(1 for h in history if h.get("role") == "user")
+            turns = sum(1 for h in history if h.get("role") == "user") - 1  # not this one
             assistant([{"type": "text", "text": f"resumed session with {turns} earlier turns"}])
         else:
             assistant([{"type": "text", "text": f"I do not know how to {action}"}])

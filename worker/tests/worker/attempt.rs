@@ -817,3 +817,262 @@ async fn a_process_killed_by_a_limit_fails_the_attempt_with_the_limits_reason() 
     );
     assert_eq!(s.task_row().await.status, TaskStatus::InReview);
 }
+
+/// The fake Claude Code the tests run in place of the real CLI.
+fn fake_claude() -> Vec<String> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_agents/claude_code.py");
+    vec!["python3".into(), script.display().to_string()]
+}
+
+/// Runs one attempt of `scenario` with `executor`, the fakes standing in for the agents.
+async fn run_agent_worker(s: &Scenario) {
+    let mut settings = s.settings();
+    settings
+        .worker
+        .agent_commands
+        .insert("claude-code".into(), fake_claude());
+    let oneshot =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_agents/oneshot.py");
+    for flavor in ["cursor", "droid"] {
+        let argv = vec![
+            "python3".into(),
+            oneshot.display().to_string(),
+            flavor.into(),
+        ];
+        settings.worker.agent_commands.insert(flavor.into(), argv);
+    }
+    let run = worker::run(settings, CancellationToken::new());
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the worker finishes within 60 s")
+        .expect("the worker runs");
+}
+
+fn entries_of(patches: &[LogPatch]) -> Vec<shared::logs::LogEntry> {
+    let mut entries = Vec::new();
+    for p in patches {
+        shared::logs::apply(&mut entries, p);
+    }
+    entries
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_code_runs_normalized_and_a_follow_up_resumes_its_session_from_the_store() {
+    let prompt =
+        "say hello from the agent\nwrite notes.txt written by the agent\nbash cat notes.txt";
+    let s = scenario(prompt, None, None).await;
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::executor.eq("claude-code"))
+        .execute(&mut conn)
+        .await
+        .expect("claude attempt");
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+
+    let first = s.attempt_row().await;
+    assert_eq!(
+        first.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        first.failure_reason
+    );
+    let process = s.process_row(s.process).await;
+    let session = process
+        .agent_session_id
+        .clone()
+        .expect("the agent's session id is recorded");
+    let log = s.stored_log(s.process).await;
+    let seqs: Vec<u64> = log.iter().map(|p| p.seq).collect();
+    assert_eq!(
+        seqs,
+        (0..log.len() as u64).collect::<Vec<_>>(),
+        "seq runs 0..n"
+    );
+    assert!(
+        log.iter().any(|p| p.op == PatchOp::Replace),
+        "tool results update their call's entry"
+    );
+    let entries = entries_of(&log);
+    let shown = format!("{entries:?}");
+    assert!(
+        entries.iter().any(|e| matches!(&e.content, EntryContent::AssistantMessage { text } if text == "hello from the agent")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("notes.txt"),
+        "the Write tool call is an entry: {shown}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| matches!(e.content, EntryContent::Output { .. })),
+        "every line was understood: {shown}"
+    );
+    let diff: Diff = serde_json::from_slice(
+        &s.store
+            .get(&store::diff_key(s.org, s.attempt))
+            .await
+            .expect("get")
+            .expect("diff"),
+    )
+    .expect("diff json");
+    assert_eq!(
+        diff.files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        vec!["notes.txt"]
+    );
+
+    // The follow-up runs where the agent's home is gone (as on another worker): the
+    // session files come back from the object store and the agent resumes by its id.
+    let home = worker::sessions::home_dir(
+        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
+        s.attempt,
+    );
+    std::fs::remove_dir_all(&home).expect("drop the agent home");
+    let follow_up = Uuid::now_v7();
+    diesel::insert_into(execution_processes::table)
+        .values(NewExecutionProcess {
+            id: follow_up,
+            org_id: s.org,
+            attempt_id: s.attempt,
+            run_reason: RunReason::FollowUp,
+            status: ProcessStatus::Queued,
+            prompt: "history",
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert follow-up");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
+        .execute(&mut conn)
+        .await
+        .expect("schedule again");
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+
+    let second = s.attempt_row().await;
+    assert_eq!(
+        second.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        second.failure_reason
+    );
+    let resumed = s.process_row(follow_up).await;
+    assert_eq!(
+        resumed.agent_session_id.as_deref(),
+        Some(session.as_str()),
+        "the same session continues"
+    );
+    let shown = format!("{:?}", entries_of(&s.stored_log(follow_up).await));
+    assert!(
+        shown.contains("resumed session with 1 earlier turns"),
+        "{shown}"
+    );
+}
+
+/// Runs a one-shot stream-json agent's turn, then a follow-up with its home wiped, and
+/// checks that both turns were understood and the second resumed the first's session.
+async fn one_shot_agent_runs_and_resumes(executor: &str) {
+    let s = scenario(
+        "say starting\nbash echo made > made.txt && echo wrote",
+        None,
+        None,
+    )
+    .await;
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::executor.eq(executor))
+        .execute(&mut conn)
+        .await
+        .expect("agent attempt");
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    let first = s.attempt_row().await;
+    assert_eq!(
+        first.status,
+        AttemptStatus::Succeeded,
+        "{executor}: {:?}",
+        first.failure_reason
+    );
+    let session = s
+        .process_row(s.process)
+        .await
+        .agent_session_id
+        .expect("session id recorded");
+    let entries = entries_of(&s.stored_log(s.process).await);
+    let shown = format!("{entries:?}");
+    assert!(
+        entries.iter().any(
+            |e| matches!(&e.content, EntryContent::AssistantMessage { text } if text == "starting")
+        ),
+        "{executor}: {shown}"
+    );
+    assert!(
+        shown.contains("made.txt"),
+        "{executor}: the command is an entry: {shown}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| matches!(e.content, EntryContent::Output { .. })),
+        "{executor}: {shown}"
+    );
+
+    let home = worker::sessions::home_dir(
+        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
+        s.attempt,
+    );
+    std::fs::remove_dir_all(&home).expect("drop the agent home");
+    let follow_up = Uuid::now_v7();
+    diesel::insert_into(execution_processes::table)
+        .values(NewExecutionProcess {
+            id: follow_up,
+            org_id: s.org,
+            attempt_id: s.attempt,
+            run_reason: RunReason::FollowUp,
+            status: ProcessStatus::Queued,
+            prompt: "history",
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert follow-up");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
+        .execute(&mut conn)
+        .await
+        .expect("schedule again");
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    let second = s.attempt_row().await;
+    assert_eq!(
+        second.status,
+        AttemptStatus::Succeeded,
+        "{executor}: {:?}",
+        second.failure_reason
+    );
+    let resumed = s.process_row(follow_up).await;
+    assert_eq!(
+        resumed.agent_session_id.as_deref(),
+        Some(session.as_str()),
+        "{executor}"
+    );
+    let shown = format!("{:?}", entries_of(&s.stored_log(follow_up).await));
+    assert!(
+        shown.contains("resumed session with 1 earlier turns"),
+        "{executor}: {shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cursor_agent_runs_normalized_and_resumes_its_chat() {
+    one_shot_agent_runs_and_resumes("cursor").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn droid_runs_normalized_and_resumes_its_session() {
+    one_shot_agent_runs_and_resumes("droid").await;
+}
