@@ -29,6 +29,9 @@ pub struct ClaudeNormalizer {
     /// Streamed (partial) text and thinking entries per message id, in block order,
     /// waiting for the complete `assistant` event that repeats them.
     streamed: HashMap<String, Vec<(Stream, usize)>>,
+    /// Usage of each model message since the last `result`, by message id: a running
+    /// estimate (budgets look at it mid-run) that the `result`'s exact figures replace.
+    live: HashMap<String, TokenTotals>,
 }
 
 impl ClaudeNormalizer {
@@ -50,6 +53,7 @@ impl ClaudeNormalizer {
             totals: TokenTotals::default(),
             streaming_message: None,
             streamed: HashMap::new(),
+            live: HashMap::new(),
         }
     }
 
@@ -132,6 +136,14 @@ impl ClaudeNormalizer {
         let parent = str_of(v, "parent_tool_use_id");
         let message = v.get("message").unwrap_or(&Value::Null);
         let message_id = str_of(message, "id").map(str::to_owned);
+        if let (Some(id), Some(usage)) = (&message_id, message.get("usage")) {
+            // Every content block of a message repeats its usage: keep the largest.
+            let seen = usage_of(usage, None);
+            let slot = self.live.entry(id.clone()).or_default();
+            slot.input_tokens = slot.input_tokens.max(seen.input_tokens);
+            slot.output_tokens = slot.output_tokens.max(seen.output_tokens);
+            slot.cached_input_tokens = slot.cached_input_tokens.max(seen.cached_input_tokens);
+        }
         for block in Self::blocks(message) {
             match str_of(&block, "type") {
                 Some("text") => {
@@ -282,30 +294,32 @@ impl ClaudeNormalizer {
 
     fn result(&mut self, v: &Value, at: Option<DateTime<Utc>>) {
         let usage = v.get("usage").unwrap_or(&Value::Null);
-        let fresh = first_count(usage, &["input_tokens"]).unwrap_or(0);
-        let created = first_count(usage, &["cache_creation_input_tokens"]).unwrap_or(0);
-        let read = first_count(usage, &["cache_read_input_tokens"]).unwrap_or(0);
-        let output = first_count(usage, &["output_tokens"]).unwrap_or(0);
         let cost = ["total_cost_usd", "cost_usd", "total_cost"]
             .iter()
             .find_map(|k| v.get(k).and_then(float));
         if !usage.is_null() || cost.is_some() {
-            let report = TokenTotals {
-                input_tokens: fresh + created + read,
-                output_tokens: output,
-                cached_input_tokens: read,
-                cost_usd: cost,
-            };
+            let report = usage_of(usage, cost);
             self.totals.add(&report);
+            self.live.clear();
             self.log.push(
                 EntryContent::TokenUsage {
                     input_tokens: report.input_tokens,
                     output_tokens: report.output_tokens,
-                    cached_input_tokens: Some(read),
+                    cached_input_tokens: Some(report.cached_input_tokens),
                     cost_usd: cost,
                 },
                 at,
             );
+        }
+        // Calls the permission mode refused, listed at the end of the run.
+        if let Some(denials) = v.get("permission_denials").and_then(Value::as_array) {
+            for denial in denials {
+                if let Some(id) = str_of(denial, "tool_use_id") {
+                    self.log.update_tools(&format!("tool:{id}"), |t| {
+                        t.status = ToolStatus::Denied;
+                    });
+                }
+            }
         }
         let subtype = str_of(v, "subtype").unwrap_or("");
         let is_error = v.get("is_error").and_then(Value::as_bool) == Some(true)
@@ -396,6 +410,20 @@ impl ClaudeNormalizer {
     }
 }
 
+/// Anthropic usage: every prompt token (fresh, cache writes, cache reads) is input;
+/// cache reads are the cached share.
+fn usage_of(usage: &Value, cost: Option<f64>) -> TokenTotals {
+    let fresh = first_count(usage, &["input_tokens"]).unwrap_or(0);
+    let created = first_count(usage, &["cache_creation_input_tokens"]).unwrap_or(0);
+    let read = first_count(usage, &["cache_read_input_tokens"]).unwrap_or(0);
+    TokenTotals {
+        input_tokens: fresh.saturating_add(created).saturating_add(read),
+        output_tokens: first_count(usage, &["output_tokens"]).unwrap_or(0),
+        cached_input_tokens: read,
+        cost_usd: cost,
+    }
+}
+
 fn at_str(v: &Value, path: &[&str]) -> Option<String> {
     at(v, path).and_then(Value::as_str).map(str::to_owned)
 }
@@ -420,11 +448,20 @@ impl Normalizer for ClaudeNormalizer {
         self.log.take()
     }
 
+    fn approval_decided(&mut self, tool_call_id: &str, approved: bool) -> Vec<EntryPatch> {
+        self.log.resolve_approval(tool_call_id, approved);
+        self.log.take()
+    }
+
     fn session_id(&self) -> Option<&str> {
         self.session_id.as_deref()
     }
 
     fn token_usage(&self) -> TokenTotals {
-        self.totals
+        let mut totals = self.totals;
+        for usage in self.live.values() {
+            totals.add(usage);
+        }
+        totals
     }
 }

@@ -106,10 +106,22 @@ impl EntryLog {
     /// Replaces entry `index`'s content, keeping its timestamp. Nothing is recorded
     /// when the content is unchanged or the index is out of range.
     pub(crate) fn replace(&mut self, index: usize, content: EntryContent) {
-        let content = bounded(content);
+        let mut content = bounded(content);
         let Some(existing) = self.entries.get_mut(index) else {
             return;
         };
+        // A refusal is final: a later "failed" or "running" report of the same call (some
+        // agents report a refused call as failed) does not undo it.
+        if let (EntryContent::ToolUse(old), EntryContent::ToolUse(new)) =
+            (&existing.content, &mut content)
+            && old.status == ToolStatus::Denied
+            && matches!(
+                new.status,
+                ToolStatus::Created | ToolStatus::Failed | ToolStatus::PendingApproval
+            )
+        {
+            new.status = ToolStatus::Denied;
+        }
         if existing.content == content {
             return;
         }
@@ -185,7 +197,14 @@ impl EntryLog {
             return;
         }
         let target = match key {
-            Some(k) => self.keyed.get(k).and_then(|v| v.first().copied()),
+            // The entry of this kind under the key (a key may also name a tool use).
+            Some(k) => self.keyed.get(k).and_then(|v| {
+                v.iter().copied().find(|&i| {
+                    self.entries
+                        .get(i)
+                        .is_some_and(|e| stream.text(&e.content).is_some())
+                })
+            }),
             None => self
                 .open
                 .as_ref()
@@ -312,6 +331,37 @@ impl EntryLog {
                 EntryContent::ToolUse(t) => Some(t.status),
                 _ => None,
             })
+    }
+
+    /// Records a team member's decision on a tool call waiting for approval: the call
+    /// runs (`created`) or is refused (`denied`). Every waiting tool use with that call
+    /// id changes; the agent's own later report of the outcome still applies.
+    pub(crate) fn resolve_approval(&mut self, tool_call_id: &str, approved: bool) {
+        let waiting: Vec<usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match &e.content {
+                EntryContent::ToolUse(t)
+                    if t.status == ToolStatus::PendingApproval
+                        && t.tool_call_id.as_deref() == Some(tool_call_id) =>
+                {
+                    Some(i)
+                }
+                _ => None,
+            })
+            .collect();
+        for index in waiting {
+            if let Some(EntryContent::ToolUse(t)) = self.entries.get(index).map(|e| &e.content) {
+                let mut t = t.clone();
+                t.status = if approved {
+                    ToolStatus::Created
+                } else {
+                    ToolStatus::Denied
+                };
+                self.replace(index, EntryContent::ToolUse(t));
+            }
+        }
     }
 
     /// The index of the last entry, if any.

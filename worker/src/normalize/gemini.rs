@@ -179,6 +179,11 @@ impl Normalizer for GeminiStreamNormalizer {
         self.log.take()
     }
 
+    fn approval_decided(&mut self, tool_call_id: &str, approved: bool) -> Vec<EntryPatch> {
+        self.log.resolve_approval(tool_call_id, approved);
+        self.log.take()
+    }
+
     fn session_id(&self) -> Option<&str> {
         self.session_id.as_deref()
     }
@@ -355,6 +360,11 @@ impl Normalizer for GeminiJsonNormalizer {
         if !self.buffer.is_empty() && !self.try_parse() {
             self.flush_raw();
         }
+        self.log.take()
+    }
+
+    fn approval_decided(&mut self, tool_call_id: &str, approved: bool) -> Vec<EntryPatch> {
+        self.log.resolve_approval(tool_call_id, approved);
         self.log.take()
     }
 

@@ -143,6 +143,10 @@ pub trait Normalizer: Send {
     fn stderr_line(&mut self, line: &str) -> Vec<EntryPatch>;
     /// The output ended: flush anything buffered.
     fn finish(&mut self) -> Vec<EntryPatch>;
+    /// A team member approved or denied the tool call `tool_call_id` that waits for
+    /// approval (the `tool_call_id` of its `pending_approval` tool use): it shows as
+    /// running or denied at once, before the agent reports anything.
+    fn approval_decided(&mut self, tool_call_id: &str, approved: bool) -> Vec<EntryPatch>;
     /// The agent's session (thread) id once it reported one: follow-ups resume it.
     fn session_id(&self) -> Option<&str>;
     /// Tokens the agent reported so far.

@@ -386,6 +386,11 @@ impl Normalizer for OpenCodeNormalizer {
         self.log.take()
     }
 
+    fn approval_decided(&mut self, tool_call_id: &str, approved: bool) -> Vec<EntryPatch> {
+        self.log.resolve_approval(tool_call_id, approved);
+        self.log.take()
+    }
+
     fn session_id(&self) -> Option<&str> {
         self.session_id.as_deref()
     }

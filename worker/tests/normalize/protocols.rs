@@ -772,3 +772,64 @@ fn unknown_event_types_become_system_messages_with_an_excerpt() {
         );
     }
 }
+
+#[test]
+fn a_decision_on_a_pending_call_shows_at_once_and_a_denial_sticks() {
+    // ACP: denied by a team member; the agent then reports the call as failed.
+    let mut n = for_protocol(Protocol::Acp);
+    let mut entries = Vec::new();
+    let ask = json!({"jsonrpc":"2.0","id":3,"method":"session/request_permission","params":{"sessionId":"s",
+        "toolCall":{"toolCallId":"c1","title":"rm -rf build","kind":"execute","rawInput":{"command":"rm -rf build"}},
+        "options":[]}});
+    apply_checked(&mut entries, n.stdout_line(&ask.to_string()), "ask");
+    apply_checked(&mut entries, n.approval_decided("c1", false), "deny");
+    assert_eq!(tools(&entries)[0].status, ToolStatus::Denied);
+    let failed = json!({"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s","update":{
+        "sessionUpdate":"tool_call_update","toolCallId":"c1","status":"failed"}}});
+    apply_checked(&mut entries, n.stdout_line(&failed.to_string()), "failed");
+    assert_eq!(tools(&entries)[0].status, ToolStatus::Denied);
+
+    // Claude Code: approved; the call then runs and succeeds.
+    let mut n = for_protocol(Protocol::ClaudeCode);
+    let mut entries = Vec::new();
+    let ask = json!({"type":"control_request","request_id":"r","request":{"subtype":"can_use_tool",
+        "tool_name":"Bash","input":{"command":"make"},"tool_use_id":"toolu_7"}});
+    apply_checked(&mut entries, n.stdout_line(&ask.to_string()), "ask");
+    assert!(n.approval_decided("someone-else", true).is_empty());
+    apply_checked(&mut entries, n.approval_decided("toolu_7", true), "approve");
+    assert_eq!(tools(&entries)[0].status, ToolStatus::Created);
+    let result = json!({"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"toolu_7","content":"ok"}]}});
+    apply_checked(&mut entries, n.stdout_line(&result.to_string()), "result");
+    assert_eq!(tools(&entries)[0].status, ToolStatus::Success);
+}
+
+#[test]
+fn claude_usage_is_estimated_mid_run_and_exact_after_the_result() {
+    let lines = fixture_lines("claude-code/terragon-bash-test.json");
+    let (result, before) = lines.split_last().expect("lines");
+    let mut n = for_protocol(Protocol::ClaudeCode);
+    for line in before {
+        n.stdout_line(line);
+    }
+    let mid = n.token_usage();
+    // Two model messages so far: 3 + 17080 and 8 + 4719 + 14910 prompt tokens.
+    assert_eq!(mid.input_tokens, 17_083 + 19_637);
+    assert!(mid.output_tokens > 0);
+    n.stdout_line(result);
+    assert_eq!(n.token_usage().input_tokens, 36_720);
+    assert_eq!(n.token_usage().output_tokens, 838);
+}
+
+#[test]
+fn claude_permission_denials_in_the_result_mark_their_calls_denied() {
+    let msgs = [
+        json!({"type":"assistant","message":{"id":"m","content":[
+            {"type":"tool_use","id":"toolu_d","name":"Write","input":{"file_path":"/etc/x","content":"y"}}]}}),
+        json!({"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"toolu_d",
+            "content":"Claude requested permissions to write to /etc/x, but you haven't granted it yet.","is_error":true}]}}),
+        json!({"type":"result","subtype":"success","is_error":false,"usage":{"input_tokens":1,"output_tokens":1},
+            "permission_denials":[{"tool_name":"Write","tool_use_id":"toolu_d","tool_input":{}}]}),
+    ];
+    let run = run_lines(Protocol::ClaudeCode, &lines(&msgs));
+    assert_eq!(tools(&run.entries)[0].status, ToolStatus::Denied);
+}
