@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use redis::aio::ConnectionManager;
+use secrecy::ExposeSecret;
 use shared::bus;
 use shared::db::models::{ExecutionProcess, TaskAttempt};
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
@@ -20,7 +21,7 @@ use crate::Worker;
 use crate::claim::{self, Heartbeat, Lease};
 use crate::diff::DiffTracker;
 use crate::executors::claude::ClaudeSession;
-use crate::executors::{self, Agent, AgentOptions, Wire};
+use crate::executors::{self, Agent, ProfileOptions, Wire};
 use crate::git::{self, GitError, WorktreeSpec};
 use crate::logship::{self, ShipTarget};
 use crate::normalize;
@@ -376,7 +377,7 @@ impl AttemptRun<'_> {
                     };
                     let normalizer = normalize::for_protocol(executors::protocol_of(agent));
                     tokio::spawn(
-                        crate::pump::agent(raw_lines, normalizer, launch.driver, broker, changes).map(Some),
+                        crate::pump::agent(raw_lines, normalizer, launch.driver, broker, launch.redactor, changes).map(Some),
                     )
                 }
             };
@@ -492,7 +493,22 @@ impl AttemptRun<'_> {
             let mut conn = self.worker.db.conn().await?;
             records::last_agent_session(&mut conn, self.attempt.id).await?
         };
-        let options = AgentOptions::default();
+        // The profile the attempt was started with (a snapshot, so later edits do not
+        // change a run or its follow-ups).
+        let options = shared::executors::ResolvedProfile::for_attempt(
+            &self.attempt.executor,
+            self.attempt.executor_profile.as_ref(),
+        )
+        .context("the attempt's executor profile")?
+        .options;
+        let secrets = {
+            let mut conn = self.worker.db.conn().await?;
+            shared::secrets::decrypt_org_secrets(&mut conn, &self.worker.settings, process.org_id)
+                .await
+                .context("decrypting the org's agent secrets")?
+        };
+        let redactor = shared::secrets::Redactor::from_secrets(&secrets)
+            .context("indexing the org's secrets for redaction")?;
         let settings = &self.worker.settings.worker;
         let argv = [
             agent.launcher(&settings.agent_commands),
@@ -501,6 +517,14 @@ impl AttemptRun<'_> {
         .concat();
         let mut extra: Vec<(&str, String)> = base_env.to_vec();
         extra.push(("HOME", home.display().to_string()));
+        // The profile's variables, then the org's secrets: a secret wins over a profile
+        // variable of the same name, since admins manage secrets and anyone can edit profiles.
+        extra.extend(options.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        extra.extend(
+            secrets
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.expose_secret().to_owned())),
+        );
         let mut env = runner::executor_env(&extra);
         // The agent's home is the attempt's, not the worker's.
         let last_home = env.iter().rposition(|(k, _)| k == "HOME");
@@ -525,6 +549,7 @@ impl AttemptRun<'_> {
             driver,
             home,
             options,
+            redactor: Some(std::sync::Arc::new(redactor)),
         })
     }
 
@@ -709,7 +734,9 @@ struct AgentLaunch {
     stdin: Option<mpsc::Receiver<Vec<u8>>>,
     driver: Driver,
     home: std::path::PathBuf,
-    options: AgentOptions,
+    options: ProfileOptions,
+    /// Redacts the org's secret values from everything the agent prints.
+    redactor: Option<std::sync::Arc<shared::secrets::Redactor>>,
 }
 
 /// How long an interrupted agent gets to end its turn before its group is killed.

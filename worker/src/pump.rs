@@ -6,7 +6,9 @@ use redis::aio::ConnectionManager;
 use shared::approvals::{self, PendingApproval};
 use shared::keys::Keys;
 use shared::logs::{EntryContent, LogEntry, OutputStream, PatchOp};
+use shared::secrets::Redactor;
 use shared::{bus, redis_conn};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -83,6 +85,7 @@ pub async fn agent(
     mut normalizer: Box<dyn Normalizer>,
     driver: Driver,
     approvals: ApprovalBroker,
+    redactor: Option<Arc<Redactor>>,
     out: mpsc::Sender<EntryChange>,
 ) -> AgentReport {
     let mut len = 0u64;
@@ -100,7 +103,14 @@ pub async fn agent(
         }
         true
     };
-    while let Some(line) = lines.recv().await {
+    while let Some(mut line) = lines.recv().await {
+        // Secrets are masked before anything reads the line, so no entry, log segment or
+        // live message can carry one.
+        if let Some(r) = &redactor
+            && let std::borrow::Cow::Owned(masked) = r.redact(&line.text)
+        {
+            line.text = masked;
+        }
         let patches = match line.stream {
             OutputStream::Stdout => {
                 if let Driver::Claude(session) = &driver {

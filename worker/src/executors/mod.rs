@@ -41,26 +41,7 @@ pub enum Wire {
     StreamJsonOut,
 }
 
-/// Who decides about an agent's tool calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PermissionPolicy {
-    /// The agent acts without asking.
-    #[default]
-    Auto,
-    /// Every tool call waits for a team member's approval.
-    Supervised,
-    /// The agent plans first; the plan is approved before it edits anything.
-    Plan,
-}
-
-/// The options a profile sets for one run.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AgentOptions {
-    pub model: Option<String>,
-    pub reasoning_effort: Option<String>,
-    pub permission_policy: PermissionPolicy,
-    pub extra_args: Vec<String>,
-}
+pub use shared::executors::{PermissionPolicy, ProfileOptions};
 
 /// A pinned npm package and the binary it provides, or a binary expected on PATH.
 struct Program {
@@ -167,7 +148,7 @@ impl Agent {
 
     /// The arguments for a run; `resume` is the agent's session id from an earlier turn.
     /// Prompts travel on stdin for the protocols that have one, else as the last argument.
-    pub fn args(self, opts: &AgentOptions, prompt: &str, resume: Option<&str>) -> Vec<String> {
+    pub fn args(self, opts: &ProfileOptions, prompt: &str, resume: Option<&str>) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
         let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
         let model = opts.model.as_deref();
@@ -254,7 +235,7 @@ impl Agent {
                 if let Some(m) = model {
                     push(&["--model", m]);
                 }
-                if let Some(effort) = opts.reasoning_effort.as_deref() {
+                if let Some(effort) = opts.reasoning_effort.map(|e| e.as_str()) {
                     push(&["--reasoning-effort", effort]);
                 }
                 if let Some(id) = resume {
@@ -335,10 +316,10 @@ mod tests {
 
     #[test]
     fn claude_flags_follow_the_permission_policy_and_resume() {
-        let supervised = AgentOptions {
+        let supervised = ProfileOptions {
             model: Some("opus".into()),
             permission_policy: PermissionPolicy::Supervised,
-            ..AgentOptions::default()
+            ..ProfileOptions::default()
         };
         let args = Agent::ClaudeCode.args(&supervised, "ignored: stdin", Some("abc"));
         assert!(
@@ -351,12 +332,12 @@ mod tests {
             !args.iter().any(|a| a == "ignored: stdin"),
             "the prompt goes on stdin"
         );
-        let auto = Agent::ClaudeCode.args(&AgentOptions::default(), "p", None);
+        let auto = Agent::ClaudeCode.args(&ProfileOptions::default(), "p", None);
         assert!(auto.contains(&"--dangerously-skip-permissions".to_owned()));
         let plan = Agent::ClaudeCode.args(
-            &AgentOptions {
+            &ProfileOptions {
                 permission_policy: PermissionPolicy::Plan,
-                ..AgentOptions::default()
+                ..ProfileOptions::default()
             },
             "p",
             None,
@@ -366,9 +347,9 @@ mod tests {
 
     #[test]
     fn one_shot_agents_take_the_prompt_as_their_last_argument() {
-        let opts = AgentOptions {
+        let opts = ProfileOptions {
             extra_args: vec!["--x".into()],
-            ..AgentOptions::default()
+            ..ProfileOptions::default()
         };
         for agent in [Agent::Cursor, Agent::Droid] {
             let args = agent.args(&opts, "fix the bug", Some("s1"));

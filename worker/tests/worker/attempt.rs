@@ -1076,3 +1076,169 @@ async fn cursor_agent_runs_normalized_and_resumes_its_chat() {
 async fn droid_runs_normalized_and_resumes_its_session() {
     one_shot_agent_runs_and_resumes("droid").await;
 }
+
+/// Makes the scenario's attempt a Claude Code attempt started with `policy`.
+async fn make_claude_attempt(s: &Scenario, policy: &str) {
+    let snapshot = serde_json::json!({
+        "profile": "claude-code",
+        "variant": policy,
+        "source": "builtin",
+        "executor": "claude-code",
+        "options": { "permission_policy": policy },
+    });
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set((
+            task_attempts::executor.eq("claude-code"),
+            task_attempts::executor_profile.eq(Some(snapshot)),
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("claude attempt");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_org_secret_reaches_the_agent_but_never_its_log() {
+    let secret = "sk-ant-very-secret-value-123";
+    let s = scenario(
+        "env ANTHROPIC_API_KEY\nbash echo $ANTHROPIC_API_KEY > key.txt",
+        None,
+        None,
+    )
+    .await;
+    make_claude_attempt(&s, "auto").await;
+    let keyring =
+        shared::secrets::Keyring::from_settings(&s.env.settings.secrets).expect("keyring");
+    let mut conn = s.db.conn().await.expect("conn");
+    shared::secrets::put_secret(
+        &mut conn,
+        &keyring,
+        s.org,
+        "ANTHROPIC_API_KEY",
+        &secrecy::SecretString::from(secret),
+    )
+    .await
+    .expect("store the secret");
+
+    let mut redis = s.redis().await;
+    let mut live = redis::Client::open(s.env.settings.redis.url.as_str())
+        .expect("client")
+        .get_async_pubsub()
+        .await
+        .expect("pubsub");
+    live.subscribe(s.keys.log_channel(s.process))
+        .await
+        .expect("subscribe");
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    let row = s.attempt_row().await;
+    assert_eq!(
+        row.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        row.failure_reason
+    );
+
+    // The agent had it: the file it wrote holds the real value.
+    let worktree = std::path::absolute(&s.env.settings.worker.data_dir)
+        .expect("abs")
+        .join("worktrees")
+        .join(s.attempt.to_string());
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("key.txt"))
+            .expect("key.txt")
+            .trim(),
+        secret
+    );
+    // Nothing that left the worker carries it: stored segments, live messages, the tail.
+    let stored = format!("{:?}", s.stored_log(s.process).await);
+    assert!(!stored.contains(secret), "{stored}");
+    assert!(stored.contains("[REDACTED:ANTHROPIC_API_KEY]"), "{stored}");
+    let mut messages = live.into_on_message();
+    let mut seen = String::new();
+    while let Ok(Some(msg)) =
+        tokio::time::timeout(Duration::from_millis(300), messages.next()).await
+    {
+        seen.push_str(&msg.get_payload::<String>().unwrap_or_default());
+    }
+    assert!(!seen.is_empty(), "live messages were published");
+    assert!(!seen.contains(secret), "{seen}");
+    let _: () = redis.ping().await.expect("ping");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn supervised_tool_calls_wait_for_a_decision_and_follow_it() {
+    let s = scenario("write approved.txt yes\nwrite denied.txt no", None, None).await;
+    make_claude_attempt(&s, "supervised").await;
+    s.enqueue().await;
+    let worker = {
+        let mut settings = s.settings();
+        settings
+            .worker
+            .agent_commands
+            .insert("claude-code".into(), fake_claude());
+        tokio::spawn(worker::run(settings, CancellationToken::new()))
+    };
+    let mut redis = s.redis().await;
+    let mut decided = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while decided < 2 {
+        assert!(Instant::now() < deadline, "no approval was requested");
+        let pending = shared::approvals::pending(&mut redis, &s.keys, s.attempt)
+            .await
+            .expect("pending");
+        for p in pending {
+            assert_eq!(p.tool_name, "Write");
+            let approve = p.input["file_path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("approved.txt");
+            let decision = shared::approvals::Decision {
+                approve,
+                reason: Some("not this one".into()),
+            };
+            assert!(
+                shared::approvals::decide(&mut redis, &s.keys, s.attempt, p.id, &decision)
+                    .await
+                    .expect("decide")
+            );
+            // A second decision on the same approval is refused.
+            assert!(
+                !shared::approvals::decide(&mut redis, &s.keys, s.attempt, p.id, &decision)
+                    .await
+                    .expect("decide")
+            );
+            decided += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("worker ends")
+        .expect("join")
+        .expect("run");
+    let row = s.attempt_row().await;
+    assert_eq!(
+        row.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        row.failure_reason
+    );
+    let worktree = std::path::absolute(&s.env.settings.worker.data_dir)
+        .expect("abs")
+        .join("worktrees")
+        .join(s.attempt.to_string());
+    assert!(
+        worktree.join("approved.txt").exists(),
+        "the approved write happened"
+    );
+    assert!(
+        !worktree.join("denied.txt").exists(),
+        "the denied write did not"
+    );
+    let shown = format!("{:?}", entries_of(&s.stored_log(s.process).await));
+    assert!(
+        shown.contains("not this one"),
+        "the reason reached the agent: {shown}"
+    );
+}
