@@ -7,7 +7,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ApiError;
-use crate::routes::{attempts, health, processes, profiles, projects, secrets, streams, tasks};
+use crate::routes::{
+    approvals, attempts, health, processes, profiles, projects, secrets, streams, tasks,
+};
 
 /// The API description: every route, its parameters, bodies and error answers.
 #[derive(OpenApi)]
@@ -39,6 +41,8 @@ use crate::routes::{attempts, health, processes, profiles, projects, secrets, st
         attempts::follow_up::follow_up,
         attempts::processes::processes,
         attempts::diff::diff,
+        approvals::list::list,
+        approvals::decide::decide,
         processes::logs::logs,
         streams::events::events,
         streams::logs::logs_stream,

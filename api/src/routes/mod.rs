@@ -1,5 +1,6 @@
 //! Every route of the API, a folder per area and a file per verb.
 
+pub mod approvals;
 pub mod attempts;
 pub mod health;
 pub mod lookup;
@@ -81,6 +82,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .get(attempts::processes::processes),
                 )
                 .service(web::resource("/orgs/{org}/attempts/{id}/diff").get(attempts::diff::diff))
+                .service(
+                    web::resource("/orgs/{org}/attempts/{id}/approvals").get(approvals::list::list),
+                )
+                .service(
+                    web::resource("/orgs/{org}/attempts/{id}/approvals/{approval_id}")
+                        .post(approvals::decide::decide),
+                )
                 .service(
                     web::resource("/orgs/{org}/attempts/{id}/diff/stream")
                         .get(streams::diff::diff_stream),

@@ -1,6 +1,7 @@
 //! Black-box tests of the api: the real server on port 0 against real PostgreSQL, Redis
 //! and S3, driven over HTTP; `e2e` adds the scheduler and real worker processes.
 
+mod approvals;
 mod attempts;
 mod auth;
 mod bad_input;
