@@ -27,7 +27,7 @@ async fn pending_approval(app: &TestApp) -> PendingApproval {
     let mut redis = app.redis().await;
     approvals::request(&mut redis, &app.keys, &pending)
         .await
-        .unwrap();
+        .expect("file the approval");
     pending
 }
 
