@@ -103,7 +103,22 @@ pub async fn agent(
         }
         true
     };
-    while let Some(mut line) = lines.recv().await {
+    // Decisions come back from the approval tasks, so the card changes at once.
+    let (decided_tx, mut decided) = mpsc::unbounded_channel::<(String, bool)>();
+    loop {
+        let mut line = tokio::select! {
+            line = lines.recv() => match line {
+                Some(line) => line,
+                None => break,
+            },
+            Some((tool_call_id, approved)) = decided.recv() => {
+                let patches = normalizer.approval_decided(&tool_call_id, approved);
+                if !forward(patches, &mut len).await {
+                    break;
+                }
+                continue;
+            }
+        };
         // Secrets are masked before anything reads the line, so no entry, log segment or
         // live message can carry one.
         if let Some(r) = &redactor
@@ -127,7 +142,8 @@ pub async fn agent(
                                 tool_use_id,
                                 input,
                             };
-                            tokio::spawn(decide(approvals.clone(), session.clone(), request));
+                            let (broker, session) = (approvals.clone(), session.clone());
+                            tokio::spawn(decide(broker, session, request, decided_tx.clone()));
                         }
                         ClaudeEvent::TurnEnded { .. } => session.end_input(),
                         ClaudeEvent::Other => {}
@@ -163,7 +179,12 @@ struct ToolRequest {
 
 /// Gets a decision for one tool call and answers the agent: at once under `Auto`, else
 /// from a team member through the approval hand-off, denied when it times out.
-async fn decide(broker: ApprovalBroker, session: ClaudeSession, request: ToolRequest) {
+async fn decide(
+    broker: ApprovalBroker,
+    session: ClaudeSession,
+    request: ToolRequest,
+    decided: mpsc::UnboundedSender<(String, bool)>,
+) {
     if broker.policy == PermissionPolicy::Auto {
         session
             .answer(&request.request_id, true, "", &request.input)
@@ -229,6 +250,10 @@ async fn decide(broker: ApprovalBroker, session: ClaudeSession, request: ToolReq
         &resolved,
     )
     .await;
+    if let Some(id) = &request.tool_use_id {
+        // The pump may be gone if the process ended meanwhile; nothing left to show then.
+        let _ = decided.send((id.clone(), allow));
+    }
     session
         .answer(&request.request_id, allow, &reason, &request.input)
         .await;

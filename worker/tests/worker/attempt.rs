@@ -1236,9 +1236,23 @@ async fn supervised_tool_calls_wait_for_a_decision_and_follow_it() {
         !worktree.join("denied.txt").exists(),
         "the denied write did not"
     );
-    let shown = format!("{:?}", entries_of(&s.stored_log(s.process).await));
+    let entries = entries_of(&s.stored_log(s.process).await);
+    let shown = format!("{entries:?}");
     assert!(
         shown.contains("not this one"),
         "the reason reached the agent: {shown}"
     );
+    let status_of = |file: &str| {
+        entries.iter().find_map(|e| match &e.content {
+            EntryContent::ToolUse(t) if t.summary.contains(file) => Some(t.status),
+            _ => None,
+        })
+    };
+    use shared::logs::ToolStatus;
+    assert_eq!(
+        status_of("approved.txt"),
+        Some(ToolStatus::Success),
+        "{shown}"
+    );
+    assert_eq!(status_of("denied.txt"), Some(ToolStatus::Denied), "{shown}");
 }
