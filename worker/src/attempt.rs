@@ -20,12 +20,12 @@ use tracing::Instrument;
 use crate::Worker;
 use crate::claim::{self, Heartbeat, Lease};
 use crate::diff::DiffTracker;
-use crate::executors::claude::ClaudeSession;
-use crate::executors::{self, Agent, ProfileOptions, Wire};
+use crate::executors::driver::AgentDriver;
+use crate::executors::{self, Agent, ProfileOptions};
 use crate::git::{self, GitError, WorktreeSpec};
 use crate::logship::{self, ShipTarget};
 use crate::normalize;
-use crate::pump::{ApprovalBroker, Driver};
+use crate::pump::ApprovalBroker;
 use crate::records::{self, AttemptContext, AttemptEnd, Guarded, ProcessEnd};
 use crate::runner::{self, KillReason, RunRequest};
 use crate::sessions;
@@ -288,7 +288,7 @@ impl AttemptRun<'_> {
                 None if process.run_reason != RunReason::SetupScript && executor != SCRIPT_EXECUTOR => {
                     Some(format!("executor '{executor}' is not supported by this worker"))
                 }
-                Some(a) if !matches!(a.wire(), Wire::ClaudeStreamJson | Wire::StreamJsonOut) => Some(format!(
+                Some(a) if !a.wire().is_supported() => Some(format!(
                     "executor '{executor}' needs the {:?} driver, which this worker does not have yet",
                     a.wire()
                 )),
@@ -355,15 +355,15 @@ impl AttemptRun<'_> {
             let pump = match agent {
                 None => tokio::spawn(crate::pump::verbatim(raw_lines, changes).map(|()| None)),
                 Some(agent) => {
-                    let launch = self.prepare_agent(agent, &process, &env).await?;
+                    let launch = self.prepare_agent(agent, &process, &env, worktree).await?;
                     request.script = launch.script;
                     request.env = launch.env;
                     request.stdin = launch.stdin;
                     home = Some(launch.home);
-                    if let Driver::Claude(session) = &launch.driver {
+                    if let Some(driver) = &launch.driver {
                         // Stop asks the agent to interrupt its turn first; the group is
                         // killed only if it has not ended a few seconds later.
-                        runner_stop = graceful_stop(self.stop.clone(), session.clone(), run_done.clone());
+                        runner_stop = graceful_stop(self.stop.clone(), driver.clone(), run_done.clone());
                     }
                     let broker = ApprovalBroker {
                         redis: self.redis.clone(),
@@ -478,6 +478,7 @@ impl AttemptRun<'_> {
         agent: Agent,
         process: &ExecutionProcess,
         base_env: &[(&str, String)],
+        worktree: &std::path::Path,
     ) -> anyhow::Result<AgentLaunch> {
         let home = sessions::home_dir(&self.worker.data_dir, self.attempt.id);
         tokio::fs::create_dir_all(&home)
@@ -534,12 +535,16 @@ impl AttemptRun<'_> {
             i += 1;
             keep
         });
-        let (stdin, driver) = match agent.wire() {
-            Wire::ClaudeStreamJson => {
-                let (session, stdin) = ClaudeSession::open(&process.prompt);
-                (Some(stdin), Driver::Claude(session))
-            }
-            _ => (None, Driver::None),
+        let started = executors::start_driver(
+            agent,
+            &process.prompt,
+            &options,
+            resume.as_deref(),
+            worktree,
+        );
+        let (stdin, driver) = match started {
+            Some(started) => (Some(started.stdin), Some(started.driver)),
+            None => (None, None),
         };
         tracing::info!(agent = agent.name(), resume = ?resume, "starting agent");
         Ok(AgentLaunch {
@@ -731,8 +736,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 struct AgentLaunch {
     script: String,
     env: Vec<(String, String)>,
-    stdin: Option<mpsc::Receiver<Vec<u8>>>,
-    driver: Driver,
+    stdin: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+    driver: Option<std::sync::Arc<dyn AgentDriver>>,
     home: std::path::PathBuf,
     options: ProfileOptions,
     /// Redacts the org's secret values from everything the agent prints.
@@ -746,7 +751,7 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
 /// agent was asked to interrupt; it never fires if the run ends first (`run_done`).
 fn graceful_stop(
     stop: CancellationToken,
-    session: ClaudeSession,
+    driver: std::sync::Arc<dyn AgentDriver>,
     run_done: CancellationToken,
 ) -> CancellationToken {
     let hard = CancellationToken::new();
@@ -756,7 +761,7 @@ fn graceful_stop(
             _ = stop.cancelled() => {}
             _ = run_done.cancelled() => return,
         }
-        session.interrupt().await;
+        driver.interrupt();
         tokio::select! {
             _ = tokio::time::sleep(INTERRUPT_GRACE) => fire.cancel(),
             _ = run_done.cancelled() => {}

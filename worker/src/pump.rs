@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::executors::PermissionPolicy;
-use crate::executors::claude::{ClaudeEvent, ClaudeSession};
+use crate::executors::driver::{AgentDriver, DriverEvent, ToolRequest};
 use crate::logship::EntryChange;
 use crate::normalize::{EntryPatch, Normalizer, TokenTotals};
 use crate::runner::OutputLine;
@@ -46,14 +46,6 @@ pub async fn verbatim(mut lines: mpsc::Receiver<OutputLine>, out: mpsc::Sender<E
     }
 }
 
-/// The agent's driver, when its protocol needs the worker to answer on stdin.
-pub enum Driver {
-    /// The agent only talks on stdout.
-    None,
-    /// Claude Code's stream-json conversation.
-    Claude(ClaudeSession),
-}
-
 /// Where supervised tool calls go for a decision.
 #[derive(Clone)]
 pub struct ApprovalBroker {
@@ -83,7 +75,7 @@ pub struct AgentReport {
 pub async fn agent(
     mut lines: mpsc::Receiver<OutputLine>,
     mut normalizer: Box<dyn Normalizer>,
-    driver: Driver,
+    driver: Option<Arc<dyn AgentDriver>>,
     approvals: ApprovalBroker,
     redactor: Option<Arc<Redactor>>,
     out: mpsc::Sender<EntryChange>,
@@ -128,25 +120,14 @@ pub async fn agent(
         }
         let patches = match line.stream {
             OutputStream::Stdout => {
-                if let Driver::Claude(session) = &driver {
-                    match ClaudeSession::observe(&line.text) {
-                        ClaudeEvent::PermissionRequest {
-                            request_id,
-                            tool_name,
-                            tool_use_id,
-                            input,
-                        } => {
-                            let request = ToolRequest {
-                                request_id,
-                                tool_name,
-                                tool_use_id,
-                                input,
-                            };
-                            let (broker, session) = (approvals.clone(), session.clone());
-                            tokio::spawn(decide(broker, session, request, decided_tx.clone()));
+                if let Some(driver) = &driver {
+                    match driver.observe(&line.text) {
+                        DriverEvent::Permission(request) => {
+                            let (broker, driver) = (approvals.clone(), driver.clone());
+                            tokio::spawn(decide(broker, driver, request, decided_tx.clone()));
                         }
-                        ClaudeEvent::TurnEnded { .. } => session.end_input(),
-                        ClaudeEvent::Other => {}
+                        DriverEvent::TurnEnded => driver.end_input(),
+                        DriverEvent::Other => {}
                     }
                 }
                 normalizer.stdout_line(&line.text)
@@ -159,8 +140,8 @@ pub async fn agent(
     }
     let rest = normalizer.finish();
     forward(rest, &mut len).await;
-    if let Driver::Claude(session) = &driver {
-        session.end_input();
+    if let Some(driver) = &driver {
+        driver.end_input();
     }
     AgentReport {
         session_id: normalizer.session_id().map(str::to_owned),
@@ -169,26 +150,16 @@ pub async fn agent(
     }
 }
 
-/// A tool call the agent asked permission for.
-struct ToolRequest {
-    request_id: String,
-    tool_name: String,
-    tool_use_id: Option<String>,
-    input: serde_json::Value,
-}
-
 /// Gets a decision for one tool call and answers the agent: at once under `Auto`, else
 /// from a team member through the approval hand-off, denied when it times out.
 async fn decide(
     broker: ApprovalBroker,
-    session: ClaudeSession,
+    driver: Arc<dyn AgentDriver>,
     request: ToolRequest,
     decided: mpsc::UnboundedSender<(String, bool)>,
 ) {
     if broker.policy == PermissionPolicy::Auto {
-        session
-            .answer(&request.request_id, true, "", &request.input)
-            .await;
+        driver.answer(&request, true, "");
         return;
     }
     let now = chrono::Utc::now();
@@ -197,7 +168,7 @@ async fn decide(
         attempt_id: broker.attempt_id,
         process_id: broker.process_id,
         tool_name: request.tool_name.clone(),
-        tool_call_id: request.tool_use_id.clone(),
+        tool_call_id: request.tool_call_id.clone(),
         input: request.input.clone(),
         requested_at: now,
         expires_at: now + chrono::Duration::from_std(broker.timeout).unwrap_or_default(),
@@ -250,11 +221,9 @@ async fn decide(
         &resolved,
     )
     .await;
-    if let Some(id) = &request.tool_use_id {
+    if let Some(id) = &request.tool_call_id {
         // The pump may be gone if the process ended meanwhile; nothing left to show then.
         let _ = decided.send((id.clone(), allow));
     }
-    session
-        .answer(&request.request_id, allow, &reason, &request.input)
-        .await;
+    driver.answer(&request, allow, &reason);
 }

@@ -60,7 +60,7 @@ pub struct RunRequest {
     pub limits: ExecutionLimits,
     /// What to write to the process's stdin, chunk by chunk; stdin closes when the sender
     /// is dropped. `None`: stdin is `/dev/null` (scripts must not wait for input).
-    pub stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    pub stdin: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
 }
 
 /// Why the worker killed a process group.

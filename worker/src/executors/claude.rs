@@ -4,144 +4,95 @@
 //! once the turn's `result` arrives so the CLI exits.
 
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 
-/// What a stdout line means for the conversation (the normalizer handles the rest).
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClaudeEvent {
-    /// Nothing the driver acts on.
-    Other,
-    /// The CLI asks whether a tool call may run.
-    PermissionRequest {
-        request_id: String,
-        tool_name: String,
-        tool_use_id: Option<String>,
-        input: Value,
-    },
-    /// The turn is over.
-    TurnEnded {
-        session_id: Option<String>,
-        is_error: bool,
-    },
+use super::driver::{AgentDriver, DriverEvent, Started, Stdin, ToolRequest};
+
+/// The worker's side of one Claude Code process.
+pub struct ClaudeDriver {
+    stdin: Stdin,
+    next_request: AtomicU64,
 }
 
-/// The worker's side of one Claude Code process. Clones share the one stdin, so an
-/// approval answered from another task and the end of input reach the same process.
-#[derive(Clone)]
-pub struct ClaudeSession {
-    stdin: Arc<Mutex<Option<mpsc::Sender<Vec<u8>>>>>,
-    next_request: Arc<AtomicU64>,
-}
-
-/// Lines the worker may queue before the CLI reads them.
-const STDIN_CAPACITY: usize = 64;
-
-impl ClaudeSession {
-    /// Opens the conversation with `prompt`; the receiver is the process's stdin.
-    pub fn open(prompt: &str) -> (ClaudeSession, mpsc::Receiver<Vec<u8>>) {
-        let (tx, rx) = mpsc::channel(STDIN_CAPACITY);
-        let session = ClaudeSession {
-            stdin: Arc::new(Mutex::new(Some(tx.clone()))),
-            next_request: Arc::new(AtomicU64::new(0)),
+impl ClaudeDriver {
+    /// Opens the conversation with `prompt`.
+    pub fn start(prompt: &str) -> Started {
+        let (stdin, rx) = Stdin::open();
+        let driver = ClaudeDriver {
+            stdin,
+            next_request: AtomicU64::new(0),
         };
-        let init = session.control_request(json!({ "subtype": "initialize" }));
-        let user = json!({
+        driver.control_request(json!({ "subtype": "initialize" }));
+        driver.stdin.send(&json!({
             "type": "user",
             "message": { "role": "user", "content": [{ "type": "text", "text": prompt }] },
-        });
-        // The channel is empty and larger than two: these cannot fail.
-        let _ = tx.try_send(line(&init));
-        let _ = tx.try_send(line(&user));
-        (session, rx)
+        }));
+        Started {
+            driver: Arc::new(driver),
+            stdin: rx,
+        }
     }
 
-    /// Reads what a stdout line asks of the driver.
-    pub fn observe(raw: &str) -> ClaudeEvent {
+    fn control_request(&self, request: Value) {
+        let n = self.next_request.fetch_add(1, Ordering::Relaxed) + 1;
+        self.stdin.send(&json!({
+            "type": "control_request",
+            "request_id": format!("sy-{n}"),
+            "request": request,
+        }));
+    }
+}
+
+impl AgentDriver for ClaudeDriver {
+    fn observe(&self, raw: &str) -> DriverEvent {
         let Ok(v) = serde_json::from_str::<Value>(raw) else {
-            return ClaudeEvent::Other;
+            return DriverEvent::Other;
         };
         match v.get("type").and_then(Value::as_str) {
             Some("control_request") => {
                 let request = &v["request"];
                 if request.get("subtype").and_then(Value::as_str) != Some("can_use_tool") {
-                    return ClaudeEvent::Other;
+                    return DriverEvent::Other;
                 }
-                ClaudeEvent::PermissionRequest {
-                    request_id: v
-                        .get("request_id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
+                DriverEvent::Permission(ToolRequest {
+                    request_id: v.get("request_id").cloned().unwrap_or(Value::Null),
                     tool_name: request
                         .get("tool_name")
                         .and_then(Value::as_str)
                         .unwrap_or("unknown")
                         .to_owned(),
-                    tool_use_id: request
+                    tool_call_id: request
                         .get("tool_use_id")
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                     input: request.get("input").cloned().unwrap_or(Value::Null),
-                }
+                })
             }
-            Some("result") => ClaudeEvent::TurnEnded {
-                session_id: v
-                    .get("session_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                is_error: v.get("is_error").and_then(Value::as_bool).unwrap_or(false),
-            },
-            _ => ClaudeEvent::Other,
+            Some("result") => DriverEvent::TurnEnded,
+            _ => DriverEvent::Other,
         }
     }
 
-    /// Answers a permission request: allow (with the input unchanged) or deny with a reason.
-    pub async fn answer(&self, request_id: &str, allow: bool, reason: &str, input: &Value) {
+    fn answer(&self, request: &ToolRequest, allow: bool, reason: &str) {
         let decision = if allow {
-            json!({ "behavior": "allow", "updatedInput": input })
+            json!({ "behavior": "allow", "updatedInput": request.input })
         } else {
             json!({ "behavior": "deny", "message": reason })
         };
-        let response = json!({
+        self.stdin.send(&json!({
             "type": "control_response",
-            "response": { "subtype": "success", "request_id": request_id, "response": decision },
-        });
-        self.send(&response).await;
+            "response": { "subtype": "success", "request_id": request.request_id, "response": decision },
+        }));
     }
 
-    /// Asks the CLI to stop the current turn (the graceful first step of a stop).
-    pub async fn interrupt(&self) {
-        let request = self.control_request(json!({ "subtype": "interrupt" }));
-        self.send(&request).await;
+    fn interrupt(&self) {
+        self.control_request(json!({ "subtype": "interrupt" }));
     }
 
-    /// Closes stdin: the CLI exits once it has finished the turn.
-    pub fn end_input(&self) {
-        if let Ok(mut stdin) = self.stdin.lock() {
-            *stdin = None;
-        }
+    fn end_input(&self) {
+        self.stdin.close();
     }
-
-    fn control_request(&self, request: Value) -> Value {
-        let n = self.next_request.fetch_add(1, Ordering::Relaxed) + 1;
-        json!({ "type": "control_request", "request_id": format!("sy-{n}"), "request": request })
-    }
-
-    async fn send(&self, message: &Value) {
-        let tx = self.stdin.lock().ok().and_then(|s| s.clone());
-        if let Some(tx) = tx {
-            // A closed stdin means the process is gone; its exit is handled elsewhere.
-            let _ = tx.send(line(message)).await;
-        }
-    }
-}
-
-fn line(v: &Value) -> Vec<u8> {
-    let mut bytes = v.to_string().into_bytes();
-    bytes.push(b'\n');
-    bytes
 }
 
 #[cfg(test)]
@@ -150,44 +101,49 @@ mod tests {
 
     #[tokio::test]
     async fn the_conversation_opens_with_initialize_then_the_prompt() {
-        let (session, mut stdin) = ClaudeSession::open("fix it");
-        let first: Value = serde_json::from_slice(&stdin.recv().await.unwrap()).unwrap();
+        let Started { driver, mut stdin } = ClaudeDriver::start("fix it");
+        let next = async |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>| -> Value {
+            serde_json::from_slice(&rx.recv().await.expect("a line")).expect("json")
+        };
+        let first = next(&mut stdin).await;
         assert_eq!(first["type"], "control_request");
         assert_eq!(first["request"]["subtype"], "initialize");
-        let second: Value = serde_json::from_slice(&stdin.recv().await.unwrap()).unwrap();
+        let second = next(&mut stdin).await;
         assert_eq!(second["message"]["content"][0]["text"], "fix it");
-        session.answer("r1", false, "not now", &Value::Null).await;
-        let denial: Value = serde_json::from_slice(&stdin.recv().await.unwrap()).unwrap();
+        let request = ToolRequest {
+            request_id: json!("r1"),
+            tool_name: "Bash".into(),
+            tool_call_id: None,
+            input: Value::Null,
+        };
+        driver.answer(&request, false, "not now");
+        let denial = next(&mut stdin).await;
         assert_eq!(denial["response"]["request_id"], "r1");
         assert_eq!(denial["response"]["response"]["behavior"], "deny");
-        session.end_input();
+        assert_eq!(denial["response"]["response"]["message"], "not now");
+        driver.end_input();
         assert!(stdin.recv().await.is_none(), "stdin closes");
     }
 
     #[test]
     fn permission_requests_and_results_are_recognised() {
+        let Started { driver, .. } = ClaudeDriver::start("p");
         let ask = r#"{"type":"control_request","request_id":"q","request":{"subtype":"can_use_tool","tool_name":"Bash","input":{"command":"ls"},"tool_use_id":"t1"}}"#;
         assert_eq!(
-            ClaudeSession::observe(ask),
-            ClaudeEvent::PermissionRequest {
-                request_id: "q".into(),
+            driver.observe(ask),
+            DriverEvent::Permission(ToolRequest {
+                request_id: json!("q"),
                 tool_name: "Bash".into(),
-                tool_use_id: Some("t1".into()),
+                tool_call_id: Some("t1".into()),
                 input: json!({"command": "ls"}),
-            }
+            })
         );
         let done = r#"{"type":"result","subtype":"success","is_error":false,"session_id":"s"}"#;
+        assert_eq!(driver.observe(done), DriverEvent::TurnEnded);
+        assert_eq!(driver.observe("not json"), DriverEvent::Other);
         assert_eq!(
-            ClaudeSession::observe(done),
-            ClaudeEvent::TurnEnded {
-                session_id: Some("s".into()),
-                is_error: false
-            }
-        );
-        assert_eq!(ClaudeSession::observe("not json"), ClaudeEvent::Other);
-        assert_eq!(
-            ClaudeSession::observe(r#"{"type":"assistant"}"#),
-            ClaudeEvent::Other
+            driver.observe(r#"{"type":"assistant"}"#),
+            DriverEvent::Other
         );
     }
 }

@@ -7,6 +7,7 @@
 //! fake agents the tests use) while the arguments stay those of the real tool.
 
 pub mod claude;
+pub mod driver;
 
 use std::collections::HashMap;
 
@@ -246,6 +247,28 @@ impl Agent {
         }
         a.extend(opts.extra_args.iter().cloned());
         a
+    }
+}
+
+impl Wire {
+    /// Whether this worker can drive the protocol (the one-shot kind needs no driver).
+    pub fn is_supported(self) -> bool {
+        matches!(self, Wire::ClaudeStreamJson | Wire::StreamJsonOut)
+    }
+}
+
+/// Starts the driver of an agent whose protocol talks back on stdin, with the prompt
+/// and the session to resume; `None` for agents that only print.
+pub fn start_driver(
+    agent: Agent,
+    prompt: &str,
+    _options: &ProfileOptions,
+    _resume: Option<&str>,
+    _cwd: &std::path::Path,
+) -> Option<driver::Started> {
+    match agent.wire() {
+        Wire::ClaudeStreamJson => Some(claude::ClaudeDriver::start(prompt)),
+        Wire::StreamJsonOut | Wire::CodexAppServer | Wire::Acp | Wire::OpenCodeServer => None,
     }
 }
 

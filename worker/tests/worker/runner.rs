@@ -315,7 +315,7 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
 #[tokio::test]
 async fn stdin_chunks_reach_the_process_and_closing_the_sender_ends_its_input() {
     let (tx, mut lines) = mpsc::channel(64);
-    let (input, stdin) = mpsc::channel(8);
+    let (input, stdin) = mpsc::unbounded_channel();
     let request = RunRequest {
         script: "while read -r line; do echo \"got $line\"; done; echo eof".into(),
         cwd: std::env::temp_dir(),
@@ -329,8 +329,8 @@ async fn stdin_chunks_reach_the_process_and_closing_the_sender_ends_its_input() 
         CancellationToken::new(),
         CancellationToken::new(),
     ));
-    input.send(b"one\n".to_vec()).await.unwrap();
-    input.send(b"two\n".to_vec()).await.unwrap();
+    input.send(b"one\n".to_vec()).unwrap();
+    input.send(b"two\n".to_vec()).unwrap();
     drop(input);
     let result = run.await.unwrap().unwrap();
     assert_eq!(result.exit_code(), Some(0));
