@@ -25,23 +25,27 @@ use worker::attempt::AttemptOutcome;
 use crate::helpers::{git, origin_repo};
 
 /// One org, project, task and scheduled attempt on a fresh repository.
-struct Scenario {
-    env: TestEnv,
-    db: Db,
-    store: ObjectStore,
-    keys: Keys,
-    origin: PathBuf,
-    org: Uuid,
-    task: Uuid,
-    attempt: Uuid,
+pub(crate) struct Scenario {
+    pub(crate) env: TestEnv,
+    pub(crate) db: Db,
+    pub(crate) store: ObjectStore,
+    pub(crate) keys: Keys,
+    pub(crate) origin: PathBuf,
+    pub(crate) org: Uuid,
+    pub(crate) task: Uuid,
+    pub(crate) attempt: Uuid,
     /// The coding-agent process.
-    process: Uuid,
+    pub(crate) process: Uuid,
     /// The setup-script process, when the project has one.
-    setup: Option<Uuid>,
+    pub(crate) setup: Option<Uuid>,
 }
 
 /// Builds the rows; `repo_url` defaults to a real repository made for the test.
-async fn scenario(script: &str, setup: Option<&str>, repo_url: Option<PathBuf>) -> Scenario {
+pub(crate) async fn scenario(
+    script: &str,
+    setup: Option<&str>,
+    repo_url: Option<PathBuf>,
+) -> Scenario {
     let env = TestEnv::new().await;
     let origin = origin_repo(&env.dir);
     let url = repo_url.unwrap_or_else(|| origin.clone());
@@ -95,13 +99,13 @@ async fn scenario(script: &str, setup: Option<&str>, repo_url: Option<PathBuf>) 
 }
 
 impl Scenario {
-    async fn redis(&self) -> redis::aio::ConnectionManager {
+    pub(crate) async fn redis(&self) -> redis::aio::ConnectionManager {
         shared::redis_conn::manager(&self.env.settings.redis.url)
             .await
             .expect("redis")
     }
 
-    async fn enqueue(&self) {
+    pub(crate) async fn enqueue(&self) {
         let mut redis = self.redis().await;
         queue::enqueue(
             &mut redis,
@@ -116,7 +120,7 @@ impl Scenario {
         .expect("enqueue");
     }
 
-    fn settings(&self) -> shared::config::Settings {
+    pub(crate) fn settings(&self) -> shared::config::Settings {
         let mut settings = self.env.settings.clone();
         settings.worker.max_attempts = 1;
         settings.worker.id = Some("test-worker".into());
@@ -137,7 +141,7 @@ impl Scenario {
         tokio::spawn(worker::run(self.settings(), CancellationToken::new()))
     }
 
-    async fn attempt_row(&self) -> TaskAttempt {
+    pub(crate) async fn attempt_row(&self) -> TaskAttempt {
         let mut conn = self.db.conn().await.expect("conn");
         task_attempts::table
             .find(self.attempt)
@@ -157,7 +161,7 @@ impl Scenario {
             .expect("task")
     }
 
-    async fn process_row(&self, id: Uuid) -> ExecutionProcess {
+    pub(crate) async fn process_row(&self, id: Uuid) -> ExecutionProcess {
         let mut conn = self.db.conn().await.expect("conn");
         execution_processes::table
             .find(id)
@@ -175,7 +179,7 @@ impl Scenario {
         }
     }
 
-    async fn stored_log(&self, process: Uuid) -> Vec<LogPatch> {
+    pub(crate) async fn stored_log(&self, process: Uuid) -> Vec<LogPatch> {
         logstore::stored_patches(&self.store, self.org, process, 0)
             .await
             .expect("stored log")
@@ -818,30 +822,10 @@ async fn a_process_killed_by_a_limit_fails_the_attempt_with_the_limits_reason() 
     assert_eq!(s.task_row().await.status, TaskStatus::InReview);
 }
 
-/// The fake Claude Code the tests run in place of the real CLI.
-fn fake_claude() -> Vec<String> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_agents/claude_code.py");
-    vec!["python3".into(), script.display().to_string()]
-}
-
-/// Runs one attempt of `scenario` with `executor`, the fakes standing in for the agents.
-async fn run_agent_worker(s: &Scenario) {
+/// Runs one attempt of `scenario`, the fakes standing in for the agents.
+pub(crate) async fn run_agent_worker(s: &Scenario) {
     let mut settings = s.settings();
-    settings
-        .worker
-        .agent_commands
-        .insert("claude-code".into(), fake_claude());
-    let oneshot =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_agents/oneshot.py");
-    for flavor in ["cursor", "droid"] {
-        let argv = vec![
-            "python3".into(),
-            oneshot.display().to_string(),
-            flavor.into(),
-        ];
-        settings.worker.agent_commands.insert(flavor.into(), argv);
-    }
+    settings.worker.agent_commands = crate::fakes::agent_commands();
     let run = worker::run(settings, CancellationToken::new());
     tokio::time::timeout(Duration::from_secs(60), run)
         .await
@@ -849,7 +833,7 @@ async fn run_agent_worker(s: &Scenario) {
         .expect("the worker runs");
 }
 
-fn entries_of(patches: &[LogPatch]) -> Vec<shared::logs::LogEntry> {
+pub(crate) fn entries_of(patches: &[LogPatch]) -> Vec<shared::logs::LogEntry> {
     let mut entries = Vec::new();
     for p in patches {
         shared::logs::apply(&mut entries, p);
@@ -1173,10 +1157,7 @@ async fn supervised_tool_calls_wait_for_a_decision_and_follow_it() {
     s.enqueue().await;
     let worker = {
         let mut settings = s.settings();
-        settings
-            .worker
-            .agent_commands
-            .insert("claude-code".into(), fake_claude());
+        settings.worker.agent_commands = crate::fakes::agent_commands();
         tokio::spawn(worker::run(settings, CancellationToken::new()))
     };
     let mut redis = s.redis().await;

@@ -2,6 +2,7 @@
 //! `shared::testing::TestEnv`), real git repositories and real processes.
 
 mod attempt;
+mod fakes;
 mod git;
 mod helpers;
 mod logship;
