@@ -66,9 +66,14 @@ pub async fn wait<C: ConnectionLike + Send + Sync>(
     timeout: Duration,
 ) -> redis::RedisResult<Option<Decision>> {
     let reply: Option<(String, String)> = blocking
-        .blpop(keys.approval_decision(approval_id), timeout.as_secs_f64().max(0.01))
+        .blpop(
+            keys.approval_decision(approval_id),
+            timeout.as_secs_f64().max(0.01),
+        )
         .await?;
-    let _: () = blocking.hdel(keys.approvals(attempt_id), approval_id.to_string()).await?;
+    let _: () = blocking
+        .hdel(keys.approvals(attempt_id), approval_id.to_string())
+        .await?;
     Ok(reply.and_then(|(_, body)| serde_json::from_str(&body).ok()))
 }
 
@@ -79,7 +84,10 @@ pub async fn pending<C: ConnectionLike + Send + Sync>(
     attempt_id: Uuid,
 ) -> redis::RedisResult<Vec<PendingApproval>> {
     let raw: Vec<String> = conn.hvals(keys.approvals(attempt_id)).await?;
-    let mut out: Vec<PendingApproval> = raw.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
+    let mut out: Vec<PendingApproval> = raw
+        .iter()
+        .filter_map(|b| serde_json::from_str(b).ok())
+        .collect();
     out.sort_by_key(|p| p.requested_at);
     Ok(out)
 }

@@ -216,6 +216,18 @@ pub struct Attempt {
     /// started before profiles existed.
     #[serde(default)]
     pub profile: Option<ResolvedProfile>,
+    /// What the agent reported using, summed over the attempt's processes.
+    #[serde(default)]
+    pub usage: Usage,
+}
+
+/// Tokens and cost an agent reported.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// In US dollars, when the agent reports a cost.
+    pub cost_usd: Option<f64>,
 }
 
 impl From<models::TaskAttempt> for Attempt {
@@ -244,6 +256,11 @@ impl From<models::TaskAttempt> for Attempt {
             profile: a
                 .executor_profile
                 .and_then(|v| serde_json::from_value(v).ok()),
+            usage: Usage {
+                input_tokens: a.input_tokens,
+                output_tokens: a.output_tokens,
+                cost_usd: a.cost_usd,
+            },
         }
     }
 }
@@ -285,6 +302,9 @@ pub struct Process {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// What the agent reported using in this process.
+    #[serde(default)]
+    pub usage: Usage,
 }
 
 impl From<models::ExecutionProcess> for Process {
@@ -300,6 +320,11 @@ impl From<models::ExecutionProcess> for Process {
             started_at: p.started_at,
             finished_at: p.finished_at,
             created_at: p.created_at,
+            usage: Usage {
+                input_tokens: p.input_tokens,
+                output_tokens: p.output_tokens,
+                cost_usd: p.cost_usd,
+            },
         }
     }
 }

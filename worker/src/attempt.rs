@@ -301,6 +301,7 @@ impl AttemptRun<'_> {
                     failure_reason: Some(reason.clone()),
                     entry_count: 0,
                     agent_session_id: None,
+                    usage: Default::default(),
                 };
                 return self
                     .record_process_end(&process, end, Some(0))
@@ -392,6 +393,14 @@ impl AttemptRun<'_> {
                 }
             }
             let agent_session_id = report.as_ref().and_then(|r| r.session_id.clone());
+            let usage = report
+                .as_ref()
+                .map(|r| wire::Usage {
+                    input_tokens: i64::try_from(r.tokens.input_tokens).unwrap_or(i64::MAX),
+                    output_tokens: i64::try_from(r.tokens.output_tokens).unwrap_or(i64::MAX),
+                    cost_usd: r.tokens.cost_usd,
+                })
+                .unwrap_or_default();
             if let Some(r) = &report {
                 tracing::info!(
                     session_id = ?r.session_id, input_tokens = r.tokens.input_tokens,
@@ -412,6 +421,7 @@ impl AttemptRun<'_> {
                             failure_reason: Some(reason.clone()),
                             entry_count: shipped.total as i64,
                             agent_session_id: agent_session_id.clone(),
+                            usage: usage.clone(),
                         },
                         ProcessVerdict::Failed(reason),
                     )
@@ -453,6 +463,7 @@ impl AttemptRun<'_> {
                             failure_reason: reason,
                             entry_count: shipped.total as i64,
                             agent_session_id: agent_session_id.clone(),
+                            usage: usage.clone(),
                         },
                         verdict,
                     )

@@ -145,7 +145,7 @@ pub async fn mark_process_running(
 }
 
 /// How a process ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProcessEnd {
     pub status: ProcessStatus,
     pub exit_code: Option<i32>,
@@ -154,6 +154,8 @@ pub struct ProcessEnd {
     pub entry_count: i64,
     /// The agent's own session id, which a follow-up resumes.
     pub agent_session_id: Option<String>,
+    /// Tokens and cost the agent reported (zero for scripts).
+    pub usage: shared::wire::Usage,
 }
 
 /// Records how a running process ended.
@@ -168,18 +170,47 @@ pub async fn finish_process(
         if lease.renew(conn).await?.is_none() {
             return Ok(Guarded::LeaseLost);
         }
-        let row = diesel::update(execution_processes::table.find(process_id))
+        let usage = end.usage;
+        let row: ExecutionProcess = diesel::update(execution_processes::table.find(process_id))
             .set((
                 execution_processes::status.eq(end.status),
                 execution_processes::exit_code.eq(end.exit_code),
                 execution_processes::failure_reason.eq(end.failure_reason),
                 execution_processes::entry_count.eq(end.entry_count),
                 execution_processes::agent_session_id.eq(end.agent_session_id),
+                execution_processes::input_tokens.eq(usage.input_tokens),
+                execution_processes::output_tokens.eq(usage.output_tokens),
+                execution_processes::cost_usd.eq(usage.cost_usd),
                 execution_processes::finished_at.eq(now),
             ))
             .returning(ExecutionProcess::as_returning())
             .get_result(conn)
             .await?;
+        // The attempt's totals grow with each process, in the same transaction.
+        if usage.input_tokens > 0 || usage.output_tokens > 0 || usage.cost_usd.is_some() {
+            diesel::update(task_attempts::table.find(row.attempt_id))
+                .set((
+                    task_attempts::input_tokens
+                        .eq(task_attempts::input_tokens + usage.input_tokens),
+                    task_attempts::output_tokens
+                        .eq(task_attempts::output_tokens + usage.output_tokens),
+                    task_attempts::cost_usd.eq(diesel::dsl::sql::<
+                        diesel::sql_types::Nullable<diesel::sql_types::Double>,
+                    >(
+                        "CASE WHEN cost_usd IS NULL AND "
+                    )
+                    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Double>, _>(
+                        usage.cost_usd,
+                    )
+                    .sql(" IS NULL THEN NULL ELSE coalesce(cost_usd, 0) + coalesce(")
+                    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Double>, _>(
+                        usage.cost_usd,
+                    )
+                    .sql(", 0) END")),
+                ))
+                .execute(conn)
+                .await?;
+        }
         Ok(Guarded::Written(row))
     })
     .await

@@ -202,6 +202,10 @@ pub struct TaskAttempt {
     /// The profile the attempt runs with (`crate::executors::ResolvedProfile` as JSON);
     /// absent on attempts made before profiles existed.
     pub executor_profile: Option<serde_json::Value>,
+    /// Tokens and cost the agent reported, summed over the attempt's processes.
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -235,6 +239,10 @@ pub struct ExecutionProcess {
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Tokens and cost the agent reported in this process.
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -33,6 +33,9 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        input_tokens -> Int8,
+        output_tokens -> Int8,
+        cost_usd -> Nullable<Float8>,
     }
 }
 
@@ -143,6 +146,9 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         executor_profile -> Nullable<Jsonb>,
+        input_tokens -> Int8,
+        output_tokens -> Int8,
+        cost_usd -> Nullable<Float8>,
     }
 }
 

@@ -863,6 +863,18 @@ async fn claude_code_runs_normalized_and_a_follow_up_resumes_its_session_from_th
         first.failure_reason
     );
     let process = s.process_row(s.process).await;
+    assert!(
+        process.input_tokens > 0 && process.output_tokens > 0,
+        "usage recorded: {process:?}"
+    );
+    assert_eq!(
+        (first.input_tokens, first.output_tokens),
+        (process.input_tokens, process.output_tokens)
+    );
+    assert!(
+        first.cost_usd.is_some_and(|c| c > 0.0),
+        "the agent's cost is summed"
+    );
     let session = process
         .agent_session_id
         .clone()
