@@ -64,6 +64,9 @@ pub enum ApiError {
     InvalidRepository(String),
     #[error("unknown executor {0:?} (available: {names})", names = shared::executors::ExecutorKind::names())]
     UnknownExecutor(String),
+    /// Workers are running, and none of them can run this executor.
+    #[error("no running worker can run executor '{0}'")]
+    ExecutorUnavailable(String),
     /// No executor profile (or no variant of it) by that name for the project.
     #[error("{0}")]
     UnknownProfile(String),
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::InvalidRepository(_) => "invalid_repository",
             ApiError::UnknownExecutor(_) => "unknown_executor",
             ApiError::UnknownProfile(_) => "unknown_profile",
+            ApiError::ExecutorUnavailable(_) => "executor_unavailable",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -130,7 +134,8 @@ impl ResponseError for ApiError {
             ApiError::Validation(_)
             | ApiError::InvalidRepository(_)
             | ApiError::UnknownExecutor(_)
-            | ApiError::UnknownProfile(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::UnknownProfile(_)
+            | ApiError::ExecutorUnavailable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

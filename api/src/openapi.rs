@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ApiError;
 use crate::routes::{
-    approvals, attempts, health, processes, profiles, projects, secrets, streams, tasks,
+    approvals, attempts, executors, health, processes, profiles, projects, secrets, streams, tasks,
 };
 
 /// The API description: every route, its parameters, bodies and error answers.
@@ -43,6 +43,7 @@ use crate::routes::{
         attempts::diff::diff,
         approvals::list::list,
         approvals::decide::decide,
+        executors::list::list,
         processes::logs::logs,
         streams::events::events,
         streams::logs::logs_stream,

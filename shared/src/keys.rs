@@ -67,6 +67,11 @@ impl Keys {
         format!("{}:approval:{approval_id}", self.prefix)
     }
 
+    /// The live worker registry (a hash: worker id → what it can run).
+    pub fn workers(&self) -> String {
+        format!("{}:workers", self.prefix)
+    }
+
     /// Pattern matching every channel under the prefix, for one subscription per process.
     pub fn all_channels(&self) -> String {
         format!("{}:*", self.prefix)

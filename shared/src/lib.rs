@@ -21,3 +21,4 @@ pub mod telemetry;
 pub mod testing;
 pub mod tokens;
 pub mod wire;
+pub mod workers;

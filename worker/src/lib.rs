@@ -92,6 +92,7 @@ impl Worker {
             .context("connect to Redis for the queue")?;
         let data_dir = self.data_dir.clone();
         tokio::task::spawn_blocking(move || orphans::kill_orphans(&data_dir)).await?;
+        let announcer = tokio::spawn(announce(self.clone(), shutdown.clone()));
         let max_attempts = self.settings.worker.max_attempts;
         let mut ran = 0u64;
         tracing::info!(worker.id = %self.id, data_dir = %self.data_dir.display(), "worker started");
@@ -122,6 +123,11 @@ impl Worker {
                 tracing::info!(attempts = ran, "attempt budget used; exiting");
                 break;
             }
+        }
+        announcer.abort();
+        let mut redis = self.redis.clone();
+        if let Err(e) = shared::workers::withdraw(&mut redis, &self.keys, &self.id).await {
+            tracing::warn!(error = %e, "worker entry not withdrawn; it goes stale by itself");
         }
         tracing::info!(worker.id = %self.id, "worker stopped");
         Ok(())
@@ -157,6 +163,27 @@ impl Worker {
         .await
         {
             tracing::warn!(attempt.id = %delivery.entry.attempt_id, error = %e, "queue entry not acknowledged");
+        }
+    }
+}
+
+/// Keeps this worker's entry in the registry fresh: which executors it can run.
+async fn announce(worker: Worker, shutdown: CancellationToken) {
+    let executors = executors::available(&worker.settings.worker.agent_commands);
+    tracing::info!(executors = ?executors, "executors available");
+    let mut redis = worker.redis.clone();
+    while !shutdown.is_cancelled() {
+        let info = shared::workers::WorkerInfo {
+            worker_id: worker.id.clone(),
+            executors: executors.clone(),
+            seen_at: chrono::Utc::now(),
+        };
+        if let Err(e) = shared::workers::announce(&mut redis, &worker.keys, &info).await {
+            tracing::warn!(error = %e, "worker entry not refreshed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(shared::workers::ANNOUNCE_EVERY) => {}
+            _ = shutdown.cancelled() => {}
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod approvals;
 pub mod attempts;
+pub mod executors;
 pub mod health;
 pub mod lookup;
 pub mod processes;
@@ -101,6 +102,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .get(streams::logs::logs_stream),
                 )
                 .service(web::resource("/orgs/{org}/events").get(streams::events::events))
+                .service(web::resource("/orgs/{org}/executors").get(executors::list::list))
                 .service(
                     web::resource("/orgs/{org}/executor-profiles")
                         .get(profiles::list::list)

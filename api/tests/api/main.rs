@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod e2e;
 mod events;
+mod executors;
 mod health;
 mod helpers;
 mod logs;

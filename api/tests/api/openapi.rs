@@ -34,6 +34,7 @@ async fn the_openapi_document_lists_every_route() {
         ("post", "/api/v1/orgs/{org}/attempts/{id}/stop"),
         ("post", "/api/v1/orgs/{org}/attempts/{id}/follow-up"),
         ("get", "/api/v1/orgs/{org}/attempts/{id}/processes"),
+        ("get", "/api/v1/orgs/{org}/executors"),
         ("get", "/api/v1/orgs/{org}/attempts/{id}/approvals"),
         (
             "post",

@@ -272,6 +272,28 @@ pub fn start_driver(
     }
 }
 
+/// The executors this worker can run: `script`, and every agent whose protocol it can
+/// drive and whose program it finds (on `PATH`, or at the configured path).
+pub fn available(overrides: &HashMap<String, Vec<String>>) -> Vec<String> {
+    let mut names = vec!["script".to_owned()];
+    for agent in Agent::ALL {
+        let launcher = agent.launcher(overrides);
+        if agent.wire().is_supported() && launcher.first().is_some_and(|p| program_found(p)) {
+            names.push(agent.name().to_owned());
+        }
+    }
+    names
+}
+
+/// Whether `program` can be started: a path to a file, or a name found on `PATH`.
+fn program_found(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
 /// The normalizer for an agent's output.
 pub fn protocol_of(agent: Agent) -> Protocol {
     match agent {
@@ -307,6 +329,23 @@ pub fn exec_script(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn availability_lists_script_and_agents_whose_program_exists() {
+        let overrides = HashMap::from([
+            ("claude-code".to_owned(), vec!["/bin/sh".to_owned()]),
+            ("droid".to_owned(), vec!["/no/such/program".to_owned()]),
+            ("cursor".to_owned(), vec!["sh".to_owned()]),
+        ]);
+        let names = available(&overrides);
+        assert_eq!(names[0], "script");
+        assert!(names.contains(&"claude-code".to_owned()));
+        assert!(names.contains(&"cursor".to_owned()), "found on PATH");
+        assert!(
+            !names.contains(&"droid".to_owned()),
+            "a missing program is not available"
+        );
+    }
 
     #[test]
     fn every_agent_has_a_stable_name_that_round_trips() {

@@ -62,6 +62,7 @@ pub async fn start(
     let (project, repo) = lookup::project(&mut conn, org_id, task.project_id).await?;
     let profile = resolve_profile(&mut conn, org_id, &project, &body).await?;
     let executor = profile.executor.as_str();
+    check_available(&state, executor).await?;
     let snapshot = serde_json::to_value(&profile)
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("encoding the profile")))?;
     let base_branch = body
@@ -175,6 +176,22 @@ pub async fn start(
             format!("/api/v1/orgs/{}/attempts/{}", path.org, attempt.id),
         ))
         .json(attempt))
+}
+
+/// Refuses an executor that the running workers cannot run. With no worker running at
+/// all (a deploy in progress, an empty pool) the attempt is accepted and waits in the
+/// queue: that is a capacity question, not a wrong request.
+async fn check_available(state: &AppState, executor: &str) -> Result<(), ApiError> {
+    let mut redis = state.redis();
+    let live = shared::workers::live(&mut redis, &state.keys).await?;
+    if !live.is_empty()
+        && !live
+            .iter()
+            .any(|w| w.executors.iter().any(|e| e == executor))
+    {
+        return Err(ApiError::ExecutorUnavailable(executor.to_owned()));
+    }
+    Ok(())
 }
 
 /// The profile the request asks for: `profile` if given (its executor must match

@@ -1,0 +1,3 @@
+//! Executors: what the running workers can run.
+
+pub mod list;
