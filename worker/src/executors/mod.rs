@@ -7,6 +7,7 @@
 //! fake agents the tests use) while the arguments stay those of the real tool.
 
 pub mod claude;
+pub mod codex;
 pub mod driver;
 
 use std::collections::HashMap;
@@ -253,7 +254,10 @@ impl Agent {
 impl Wire {
     /// Whether this worker can drive the protocol (the one-shot kind needs no driver).
     pub fn is_supported(self) -> bool {
-        matches!(self, Wire::ClaudeStreamJson | Wire::StreamJsonOut)
+        matches!(
+            self,
+            Wire::ClaudeStreamJson | Wire::StreamJsonOut | Wire::CodexAppServer
+        )
     }
 }
 
@@ -268,7 +272,8 @@ pub fn start_driver(
 ) -> Option<driver::Started> {
     match agent.wire() {
         Wire::ClaudeStreamJson => Some(claude::ClaudeDriver::start(prompt)),
-        Wire::StreamJsonOut | Wire::CodexAppServer | Wire::Acp | Wire::OpenCodeServer => None,
+        Wire::CodexAppServer => Some(codex::CodexDriver::start(prompt, _options, _resume, _cwd)),
+        Wire::StreamJsonOut | Wire::Acp | Wire::OpenCodeServer => None,
     }
 }
 

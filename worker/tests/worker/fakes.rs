@@ -16,6 +16,7 @@ pub(crate) fn agent_commands() -> HashMap<String, Vec<String>> {
     };
     HashMap::from([
         ("claude-code".to_owned(), python("claude_code.py", &[])),
+        ("codex".to_owned(), python("codex_app_server.py", &[])),
         ("cursor".to_owned(), python("oneshot.py", &["cursor"])),
         ("droid".to_owned(), python("oneshot.py", &["droid"])),
     ])

@@ -1,0 +1,416 @@
+//! Codex runs through the worker end to end, its fake speaking the app-server JSON-RPC
+//! over stdio, on real Postgres, Redis and S3.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use shared::db::models::NewExecutionProcess;
+use shared::db::schema::{execution_processes, task_attempts};
+use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
+use shared::logs::{EntryContent, LogEntry, ToolStatus};
+use shared::store;
+use shared::wire::Diff;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::attempt::{Scenario, entries_of, run_agent_worker, scenario};
+
+/// Makes the scenario's attempt a Codex attempt started with `policy`.
+async fn make_codex_attempt(s: &Scenario, policy: &str) {
+    let snapshot = serde_json::json!({
+        "profile": "codex",
+        "variant": policy,
+        "source": "builtin",
+        "executor": "codex",
+        "options": { "permission_policy": policy, "reasoning_effort": "high" },
+    });
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set((
+            task_attempts::executor.eq("codex"),
+            task_attempts::executor_profile.eq(Some(snapshot)),
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("codex attempt");
+}
+
+fn worktree(s: &Scenario) -> PathBuf {
+    std::path::absolute(&s.env.settings.worker.data_dir)
+        .expect("abs")
+        .join("worktrees")
+        .join(s.attempt.to_string())
+}
+
+fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let mut settings = s.settings();
+    settings.worker.agent_commands = crate::fakes::agent_commands();
+    tokio::spawn(worker::run(settings, CancellationToken::new()))
+}
+
+async fn join(worker: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the worker ends within 30 s")
+        .expect("join")
+        .expect("the worker runs");
+}
+
+fn says(entries: &[LogEntry], wanted: &str) -> bool {
+    entries
+        .iter()
+        .any(|e| matches!(&e.content, EntryContent::AssistantMessage { text } if text == wanted))
+}
+
+fn no_raw_output(entries: &[LogEntry]) -> bool {
+    !entries
+        .iter()
+        .any(|e| matches!(e.content, EntryContent::Output { .. }))
+}
+
+/// The status of the first tool use whose debug form mentions `needle`.
+fn tool_status(entries: &[LogEntry], needle: &str) -> Option<ToolStatus> {
+    entries.iter().find_map(|e| match &e.content {
+        EntryContent::ToolUse(t) if format!("{t:?}").contains(needle) => Some(t.status),
+        _ => None,
+    })
+}
+
+/// Queues a follow-up with `prompt` after wiping the agent's home (as if it ran on
+/// another worker), runs it, and returns the follow-up process.
+async fn follow_up_elsewhere(s: &Scenario, prompt: &str) -> Uuid {
+    let home = worker::sessions::home_dir(
+        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
+        s.attempt,
+    );
+    std::fs::remove_dir_all(&home).expect("drop the agent home");
+    let mut conn = s.db.conn().await.expect("conn");
+    let follow_up = Uuid::now_v7();
+    diesel::insert_into(execution_processes::table)
+        .values(NewExecutionProcess {
+            id: follow_up,
+            org_id: s.org,
+            attempt_id: s.attempt,
+            run_reason: RunReason::FollowUp,
+            status: ProcessStatus::Queued,
+            prompt,
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert follow-up");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
+        .execute(&mut conn)
+        .await
+        .expect("schedule again");
+    s.enqueue().await;
+    run_agent_worker(s).await;
+    follow_up
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_edits_files_normalized_and_a_follow_up_resumes_its_thread_from_the_store() {
+    let s = scenario(
+        "say hello from codex\nthink about the notes\nwrite notes.txt written by codex\nbash cat notes.txt",
+        None,
+        None,
+    )
+    .await;
+    make_codex_attempt(&s, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+
+    let first = s.attempt_row().await;
+    assert_eq!(
+        first.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        first.failure_reason
+    );
+    let process = s.process_row(s.process).await;
+    assert_eq!(
+        process.exit_code,
+        Some(0),
+        "the server exits once input ends"
+    );
+    let thread = process
+        .agent_session_id
+        .clone()
+        .expect("the thread id is recorded");
+    let log = s.stored_log(s.process).await;
+    let seqs: Vec<u64> = log.iter().map(|p| p.seq).collect();
+    assert_eq!(seqs, (0..log.len() as u64).collect::<Vec<_>>());
+    let entries = entries_of(&log);
+    let shown = format!("{entries:?}");
+    assert!(says(&entries, "hello from codex"), "{shown}");
+    assert!(
+        entries.iter().any(
+            |e| matches!(&e.content, EntryContent::Thinking { text } if text == "about the notes")
+        ),
+        "{shown}"
+    );
+    assert!(
+        no_raw_output(&entries),
+        "every line was understood: {shown}"
+    );
+    assert_eq!(
+        tool_status(&entries, "notes.txt"),
+        Some(ToolStatus::Success),
+        "{shown}"
+    );
+    assert_eq!(
+        tool_status(&entries, "cat notes.txt"),
+        Some(ToolStatus::Success),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("written by codex"),
+        "the command's output is on its entry: {shown}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e.content, EntryContent::TokenUsage { .. })),
+        "{shown}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(worktree(&s).join("notes.txt")).expect("notes.txt"),
+        "written by codex\n"
+    );
+    let diff: Diff = serde_json::from_slice(
+        &s.store
+            .get(&store::diff_key(s.org, s.attempt))
+            .await
+            .expect("get")
+            .expect("diff"),
+    )
+    .expect("diff json");
+    assert_eq!(
+        diff.files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        vec!["notes.txt"]
+    );
+    // The thread's rollout went to the object store with the rest of the agent's home.
+    let saved = s
+        .store
+        .list(&worker::sessions::prefix(s.org, s.attempt))
+        .await
+        .expect("list");
+    assert!(
+        saved
+            .iter()
+            .any(|k| k.contains(".codex/sessions/") && k.ends_with(&format!("-{thread}.jsonl"))),
+        "{saved:?}"
+    );
+
+    let follow_up = follow_up_elsewhere(&s, "history").await;
+    let second = s.attempt_row().await;
+    assert_eq!(
+        second.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        second.failure_reason
+    );
+    let resumed = s.process_row(follow_up).await;
+    assert_eq!(
+        resumed.agent_session_id.as_deref(),
+        Some(thread.as_str()),
+        "the same thread continues"
+    );
+    let entries = entries_of(&s.stored_log(follow_up).await);
+    assert!(
+        says(&entries, "resumed session with 1 earlier turns"),
+        "{entries:?}"
+    );
+    assert!(no_raw_output(&entries), "{entries:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_codex_follow_up_whose_thread_is_unknown_goes_on_in_a_new_thread() {
+    let s = scenario("say first turn", None, None).await;
+    make_codex_attempt(&s, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
+    // A thread the agent has never heard of (its files lost).
+    let lost = "019a0000-0000-7000-8000-000000000000";
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(execution_processes::table.find(s.process))
+        .set(execution_processes::agent_session_id.eq(Some(lost)))
+        .execute(&mut conn)
+        .await
+        .expect("forget the thread");
+
+    let follow_up = follow_up_elsewhere(&s, "history\nwrite after.txt still working").await;
+    let row = s.attempt_row().await;
+    assert_eq!(
+        row.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        row.failure_reason
+    );
+    let process = s.process_row(follow_up).await;
+    let thread = process.agent_session_id.expect("a new thread is recorded");
+    assert_ne!(thread, lost);
+    let entries = entries_of(&s.stored_log(follow_up).await);
+    let shown = format!("{entries:?}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(&e.content, EntryContent::Error { text } if text.contains(lost))),
+        "the failed resume is shown: {shown}"
+    );
+    assert!(
+        says(&entries, "resumed session with 0 earlier turns"),
+        "{shown}"
+    );
+    assert!(worktree(&s).join("after.txt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn supervised_codex_waits_for_each_decision_and_follows_it() {
+    let s = scenario(
+        "write approved.txt yes\nbash echo ran > denied.txt\nsay done",
+        None,
+        None,
+    )
+    .await;
+    make_codex_attempt(&s, "supervised").await;
+    s.enqueue().await;
+    let worker = spawn_agent_worker(&s);
+    let mut redis = s.redis().await;
+    let mut decided = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while decided.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "approvals were requested: {decided:?}"
+        );
+        for p in shared::approvals::pending(&mut redis, &s.keys, s.attempt)
+            .await
+            .expect("pending")
+        {
+            // The file change is approved, the command denied.
+            let approve = match p.tool_name.as_str() {
+                "file_change" => {
+                    assert!(
+                        p.input.to_string().contains("approved.txt"),
+                        "the change is shown for review: {}",
+                        p.input
+                    );
+                    true
+                }
+                "command_execution" => {
+                    assert!(
+                        p.input["command"]
+                            .as_str()
+                            .unwrap_or("")
+                            .contains("echo ran")
+                    );
+                    false
+                }
+                other => panic!("unexpected tool {other}"),
+            };
+            let decision = shared::approvals::Decision {
+                approve,
+                reason: Some("not this one".into()),
+            };
+            assert!(
+                shared::approvals::decide(&mut redis, &s.keys, s.attempt, p.id, &decision)
+                    .await
+                    .expect("decide")
+            );
+            decided.push(p.tool_name);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        decided,
+        ["file_change", "command_execution"],
+        "one at a time, in order"
+    );
+    join(worker).await;
+
+    let row = s.attempt_row().await;
+    assert_eq!(
+        row.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        row.failure_reason
+    );
+    assert!(
+        worktree(&s).join("approved.txt").exists(),
+        "the approved write happened"
+    );
+    assert!(
+        !worktree(&s).join("denied.txt").exists(),
+        "the denied command did not run"
+    );
+    let entries = entries_of(&s.stored_log(s.process).await);
+    let shown = format!("{entries:?}");
+    assert_eq!(
+        tool_status(&entries, "approved.txt"),
+        Some(ToolStatus::Success),
+        "{shown}"
+    );
+    assert_eq!(
+        tool_status(&entries, "echo ran"),
+        Some(ToolStatus::Denied),
+        "{shown}"
+    );
+    assert!(
+        says(&entries, "done"),
+        "the turn went on after the denial: {shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_a_codex_attempt_interrupts_its_turn_and_cancels_the_attempt() {
+    let s = scenario(
+        "say working\nbash touch started.txt && sleep 30\nsay never said",
+        None,
+        None,
+    )
+    .await;
+    make_codex_attempt(&s, "auto").await;
+    s.enqueue().await;
+    let worker = spawn_agent_worker(&s);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !worktree(&s).join("started.txt").exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::stop_requested.eq(true))
+        .execute(&mut conn)
+        .await
+        .expect("request stop");
+    join(worker).await;
+
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Cancelled);
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Killed);
+    assert_eq!(process.failure_reason.as_deref(), Some("stopped by user"));
+    assert_eq!(
+        process.exit_code,
+        Some(0),
+        "the agent ended its turn and exited by itself, not by a kill"
+    );
+    let entries = entries_of(&s.stored_log(s.process).await);
+    let shown = format!("{entries:?}");
+    assert!(says(&entries, "working"), "{shown}");
+    assert!(!says(&entries, "never said"), "{shown}");
+    assert!(
+        entries.iter().any(|e| matches!(&e.content, EntryContent::SystemMessage { text } if text == "Turn interrupted")),
+        "{shown}"
+    );
+    assert!(
+        process.agent_session_id.is_some(),
+        "the thread can be resumed"
+    );
+}
