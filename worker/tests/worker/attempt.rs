@@ -1249,3 +1249,8 @@ async fn supervised_tool_calls_wait_for_a_decision_and_follow_it() {
     );
     assert_eq!(status_of("denied.txt"), Some(ToolStatus::Denied), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn amp_runs_normalized_and_continues_its_thread() {
+    one_shot_agent_runs_and_resumes("amp").await;
+}

@@ -19,5 +19,6 @@ pub(crate) fn agent_commands() -> HashMap<String, Vec<String>> {
         ("codex".to_owned(), python("codex_app_server.py", &[])),
         ("cursor".to_owned(), python("oneshot.py", &["cursor"])),
         ("droid".to_owned(), python("oneshot.py", &["droid"])),
+        ("amp".to_owned(), python("oneshot.py", &["amp"])),
     ])
 }
