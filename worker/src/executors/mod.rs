@@ -6,6 +6,7 @@
 //! `worker.agent_commands` replaces the program for an executor (a local install, or the
 //! fake agents the tests use) while the arguments stay those of the real tool.
 
+pub mod acp;
 pub mod claude;
 pub mod codex;
 pub mod driver;
@@ -195,7 +196,7 @@ impl Agent {
                 }
             }
             Agent::Copilot => {
-                push(&["--acp"]);
+                push(&["--acp", "--stdio"]);
                 if let Some(m) = model {
                     push(&["--model", m]);
                 }
@@ -256,7 +257,7 @@ impl Wire {
     pub fn is_supported(self) -> bool {
         matches!(
             self,
-            Wire::ClaudeStreamJson | Wire::StreamJsonOut | Wire::CodexAppServer
+            Wire::ClaudeStreamJson | Wire::StreamJsonOut | Wire::Acp | Wire::CodexAppServer
         )
     }
 }
@@ -272,8 +273,9 @@ pub fn start_driver(
 ) -> Option<driver::Started> {
     match agent.wire() {
         Wire::ClaudeStreamJson => Some(claude::ClaudeDriver::start(prompt)),
+        Wire::Acp => Some(acp::AcpDriver::start(prompt, _resume, _cwd)),
         Wire::CodexAppServer => Some(codex::CodexDriver::start(prompt, _options, _resume, _cwd)),
-        Wire::StreamJsonOut | Wire::Acp | Wire::OpenCodeServer => None,
+        Wire::StreamJsonOut | Wire::OpenCodeServer => None,
     }
 }
 

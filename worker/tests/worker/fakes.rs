@@ -20,5 +20,11 @@ pub(crate) fn agent_commands() -> HashMap<String, Vec<String>> {
         ("cursor".to_owned(), python("oneshot.py", &["cursor"])),
         ("droid".to_owned(), python("oneshot.py", &["droid"])),
         ("amp".to_owned(), python("oneshot.py", &["amp"])),
+        ("gemini".to_owned(), python("acp_agent.py", &["gemini"])),
+        (
+            "qwen-code".to_owned(),
+            python("acp_agent.py", &["qwen-code"]),
+        ),
+        ("copilot".to_owned(), python("acp_agent.py", &["copilot"])),
     ])
 }

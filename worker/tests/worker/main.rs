@@ -1,6 +1,7 @@
 //! Integration tests of the worker, on real PostgreSQL, Redis and S3 (via
 //! `shared::testing::TestEnv`), real git repositories and real processes.
 
+mod agent_acp;
 mod agent_codex;
 mod attempt;
 mod fakes;

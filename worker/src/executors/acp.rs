@@ -1,0 +1,463 @@
+//! The Agent Client Protocol (JSON-RPC 2.0, one message a line over stdio) as spoken by
+//! Gemini CLI (`--experimental-acp`), Qwen Code (`--experimental-acp`) and GitHub
+//! Copilot CLI (`--acp`). The worker is the client: it sends `initialize`, then, when
+//! there is a session to resume, `session/resume` (agents advertising
+//! `sessionCapabilities.resume`: no history replay) or `session/load` (`loadSession`: the
+//! agent replays the conversation as updates first), falling back to `session/new` when
+//! the agent can do neither or lost the session; then one `session/prompt`, and the turn
+//! ends with the prompt's response. The agent's `session/request_permission` requests go to the approval broker
+//! and are answered with one of the options the agent offered; an interrupt is the
+//! `session/cancel` notification. The client offers no file system or terminal, so the
+//! agent works on the worktree itself; any other request of the agent gets a JSON-RPC
+//! "method not found" error instead of hanging its turn.
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::driver::{AgentDriver, DriverEvent, Started, Stdin, ToolRequest};
+
+/// The ACP version the worker speaks.
+const PROTOCOL_VERSION: u64 = 1;
+
+/// Ids of the client's requests, one per step of the conversation.
+const INITIALIZE: u64 = 1;
+const LOAD: u64 = 2;
+const RESUME: u64 = 3;
+const NEW: u64 = 4;
+const PROMPT: u64 = 5;
+
+/// Where the conversation is.
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    /// Waiting for `initialize`'s response.
+    Initializing,
+    /// Waiting for `session/resume`, `session/load` or `session/new`.
+    Opening,
+    /// The prompt was sent to this session.
+    Prompting(String),
+    /// The turn is over (or could not start).
+    Done,
+}
+
+struct State {
+    phase: Phase,
+    /// Permission requests waiting for a decision: their id's JSON text → their options.
+    pending: HashMap<String, Vec<Value>>,
+    /// A stop was asked before the session existed: cancel as soon as it does.
+    cancel_requested: bool,
+}
+
+/// The worker's side of one ACP agent process.
+pub struct AcpDriver {
+    stdin: Stdin,
+    prompt: String,
+    resume: Option<String>,
+    cwd: PathBuf,
+    state: Mutex<State>,
+}
+
+impl AcpDriver {
+    /// Opens the connection; the session and the prompt follow the agent's answers.
+    pub fn start(prompt: &str, resume: Option<&str>, cwd: &Path) -> Started {
+        let (stdin, rx) = Stdin::open();
+        let driver = AcpDriver {
+            stdin,
+            prompt: prompt.to_owned(),
+            resume: resume.filter(|r| !r.is_empty()).map(str::to_owned),
+            cwd: cwd.to_path_buf(),
+            state: Mutex::new(State {
+                phase: Phase::Initializing,
+                pending: HashMap::new(),
+                cancel_requested: false,
+            }),
+        };
+        driver.request(
+            INITIALIZE,
+            "initialize",
+            json!({
+                "protocolVersion": PROTOCOL_VERSION,
+                "clientCapabilities": {
+                    "fs": { "readTextFile": false, "writeTextFile": false },
+                    "terminal": false,
+                },
+                "clientInfo": { "name": "switchyard-worker", "version": env!("CARGO_PKG_VERSION") },
+            }),
+        );
+        Started {
+            driver: Arc::new(driver),
+            stdin: rx,
+        }
+    }
+
+    fn request(&self, id: u64, method: &str, params: Value) {
+        self.stdin.send(&json!({
+            "jsonrpc": "2.0", "id": id, "method": method, "params": params,
+        }));
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves plain data behind: keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_session(&self) {
+        self.request(
+            NEW,
+            "session/new",
+            json!({ "cwd": self.cwd, "mcpServers": [] }),
+        );
+    }
+
+    /// Sends the prompt to `session`, or ends a turn that was stopped before it began.
+    fn prompt(&self, state: &mut State, session: String) -> DriverEvent {
+        if state.cancel_requested {
+            state.phase = Phase::Done;
+            return DriverEvent::TurnEnded;
+        }
+        self.request(
+            PROMPT,
+            "session/prompt",
+            json!({
+                "sessionId": session,
+                "prompt": [{ "type": "text", "text": self.prompt }],
+            }),
+        );
+        state.phase = Phase::Prompting(session);
+        DriverEvent::Other
+    }
+
+    /// A response to one of the client's requests.
+    fn response(&self, v: &Value) -> DriverEvent {
+        let id = v.get("id").and_then(Value::as_u64);
+        let failed = v.get("error").is_some_and(|e| !e.is_null());
+        let result = v.get("result").unwrap_or(&Value::Null);
+        let mut state = self.state();
+        match (id, &state.phase) {
+            (Some(INITIALIZE), Phase::Initializing) => {
+                if failed {
+                    state.phase = Phase::Done;
+                    return DriverEvent::TurnEnded;
+                }
+                let caps = result.get("agentCapabilities").unwrap_or(&Value::Null);
+                let can_resume = caps
+                    .pointer("/sessionCapabilities/resume")
+                    .is_some_and(|r| !r.is_null());
+                let can_load = caps
+                    .get("loadSession")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let open = json!({ "sessionId": self.resume, "cwd": self.cwd, "mcpServers": [] });
+                match &self.resume {
+                    Some(_) if can_resume => self.request(RESUME, "session/resume", open),
+                    Some(_) if can_load => self.request(LOAD, "session/load", open),
+                    // An agent that cannot load sessions starts a new one.
+                    _ => self.new_session(),
+                }
+                state.phase = Phase::Opening;
+                DriverEvent::Other
+            }
+            (Some(LOAD | RESUME), Phase::Opening) => match (&self.resume, failed) {
+                (Some(id), false) => self.prompt(&mut state, id.clone()),
+                // The session is gone (or unreadable): continue in a new one.
+                _ => {
+                    self.new_session();
+                    DriverEvent::Other
+                }
+            },
+            (Some(NEW), Phase::Opening) => match result.get("sessionId").and_then(Value::as_str) {
+                Some(session) if !failed => self.prompt(&mut state, session.to_owned()),
+                _ => {
+                    state.phase = Phase::Done;
+                    DriverEvent::TurnEnded
+                }
+            },
+            (Some(PROMPT), Phase::Prompting(_)) => {
+                state.phase = Phase::Done;
+                DriverEvent::TurnEnded
+            }
+            _ => DriverEvent::Other,
+        }
+    }
+
+    /// A request of the agent to the client.
+    fn agent_request(&self, v: &Value, method: &str) -> DriverEvent {
+        let id = v.get("id").cloned().unwrap_or(Value::Null);
+        if method != "session/request_permission" {
+            self.stdin.send(&json!({
+                "jsonrpc": "2.0", "id": id,
+                "error": { "code": -32601, "message": format!("method not found: {method}") },
+            }));
+            return DriverEvent::Other;
+        }
+        let params = v.get("params").unwrap_or(&Value::Null);
+        let call = params.get("toolCall").unwrap_or(&Value::Null);
+        let options = params
+            .get("options")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        {
+            let mut state = self.state();
+            if state.cancel_requested || state.phase == Phase::Done {
+                drop(state);
+                self.respond_cancelled(&id);
+                return DriverEvent::Other;
+            }
+            state.pending.insert(id.to_string(), options);
+        }
+        let text = |key: &str| call.get(key).and_then(Value::as_str);
+        DriverEvent::Permission(ToolRequest {
+            request_id: id,
+            tool_name: text("kind")
+                .or_else(|| text("title"))
+                .unwrap_or("tool")
+                .to_owned(),
+            tool_call_id: text("toolCallId").map(str::to_owned),
+            input: call.get("rawInput").cloned().unwrap_or(Value::Null),
+        })
+    }
+
+    fn respond_cancelled(&self, id: &Value) {
+        self.stdin.send(&json!({
+            "jsonrpc": "2.0", "id": id, "result": { "outcome": { "outcome": "cancelled" } },
+        }));
+    }
+}
+
+/// The option of a permission request that carries the decision: a one-time grant or
+/// refusal first, else the lasting one.
+fn choose(options: &[Value], allow: bool) -> Option<&str> {
+    let kinds: [&str; 2] = if allow {
+        ["allow_once", "allow_always"]
+    } else {
+        ["reject_once", "reject_always"]
+    };
+    kinds.iter().find_map(|kind| {
+        options
+            .iter()
+            .find(|o| o.get("kind").and_then(Value::as_str) == Some(kind))
+            .and_then(|o| o.get("optionId").and_then(Value::as_str))
+    })
+}
+
+impl AgentDriver for AcpDriver {
+    fn observe(&self, raw: &str) -> DriverEvent {
+        let Ok(v) = serde_json::from_str::<Value>(raw) else {
+            return DriverEvent::Other;
+        };
+        match (
+            v.get("method").and_then(Value::as_str),
+            v.get("id").is_some(),
+        ) {
+            (Some(method), true) => self.agent_request(&v, method),
+            (None, true) => self.response(&v),
+            // Notifications (`session/update`) are the normalizer's.
+            _ => DriverEvent::Other,
+        }
+    }
+
+    fn answer(&self, request: &ToolRequest, allow: bool, _reason: &str) {
+        // ACP's answer is one of the offered options; it has no room for a reason (the
+        // normalizer shows the team's decision on the card).
+        let Some(options) = self.state().pending.remove(&request.request_id.to_string()) else {
+            // Already answered (cancelled by a stop).
+            return;
+        };
+        match choose(&options, allow) {
+            Some(option) => self.stdin.send(&json!({
+                "jsonrpc": "2.0", "id": request.request_id,
+                "result": { "outcome": { "outcome": "selected", "optionId": option } },
+            })),
+            // No option says what was decided: refusing to pick is the safe answer.
+            None => self.respond_cancelled(&request.request_id),
+        }
+    }
+
+    fn interrupt(&self) {
+        let (session, waiting) = {
+            let mut state = self.state();
+            state.cancel_requested = true;
+            let session = match &state.phase {
+                Phase::Prompting(s) => Some(s.clone()),
+                _ => None,
+            };
+            let waiting: Vec<String> = state.pending.drain().map(|(id, _)| id).collect();
+            (session, waiting)
+        };
+        if let Some(session) = session {
+            self.stdin.send(&json!({
+                "jsonrpc": "2.0", "method": "session/cancel", "params": { "sessionId": session },
+            }));
+        }
+        // The spec has the client answer every pending permission request `cancelled`.
+        for id in waiting {
+            if let Ok(id) = serde_json::from_str::<Value>(&id) {
+                self.respond_cancelled(&id);
+            }
+        }
+    }
+
+    fn end_input(&self) {
+        self.stdin.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    fn next(rx: &mut UnboundedReceiver<Vec<u8>>) -> Value {
+        serde_json::from_slice(&rx.try_recv().expect("a line")).expect("json")
+    }
+
+    fn reply(id: u64, result: Value) -> String {
+        json!({ "jsonrpc": "2.0", "id": id, "result": result }).to_string()
+    }
+
+    #[test]
+    fn a_new_session_opens_after_initialize_and_the_prompt_response_ends_the_turn() {
+        let Started { driver, mut stdin } = AcpDriver::start("fix it", None, Path::new("/w"));
+        let init = next(&mut stdin);
+        assert_eq!(init["method"], "initialize");
+        assert_eq!(init["params"]["protocolVersion"], 1);
+        assert_eq!(
+            init["params"]["clientCapabilities"]["fs"]["readTextFile"],
+            false
+        );
+        let caps = json!({ "protocolVersion": 1, "agentCapabilities": { "loadSession": true } });
+        assert_eq!(driver.observe(&reply(INITIALIZE, caps)), DriverEvent::Other);
+        let new = next(&mut stdin);
+        assert_eq!(new["method"], "session/new");
+        assert_eq!(new["params"], json!({ "cwd": "/w", "mcpServers": [] }));
+        let opened = reply(NEW, json!({ "sessionId": "s1" }));
+        assert_eq!(driver.observe(&opened), DriverEvent::Other);
+        let prompt = next(&mut stdin);
+        assert_eq!(prompt["method"], "session/prompt");
+        assert_eq!(prompt["params"]["sessionId"], "s1");
+        assert_eq!(prompt["params"]["prompt"][0]["text"], "fix it");
+        let update = r#"{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s1","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"hi"}}}}"#;
+        assert_eq!(driver.observe(update), DriverEvent::Other);
+        let done = reply(PROMPT, json!({ "stopReason": "end_turn" }));
+        assert_eq!(driver.observe(&done), DriverEvent::TurnEnded);
+        assert_eq!(driver.observe("not json"), DriverEvent::Other);
+    }
+
+    #[test]
+    fn a_resume_loads_the_session_and_falls_back_to_a_new_one_when_it_cannot() {
+        let caps = |load: bool| {
+            reply(
+                INITIALIZE,
+                json!({ "protocolVersion": 1, "agentCapabilities": { "loadSession": load } }),
+            )
+        };
+        let Started { driver, mut stdin } = AcpDriver::start("p", Some("old"), Path::new("/w"));
+        next(&mut stdin);
+        driver.observe(&caps(true));
+        let load = next(&mut stdin);
+        assert_eq!(load["method"], "session/load");
+        assert_eq!(load["params"]["sessionId"], "old");
+        driver.observe(&reply(LOAD, Value::Null));
+        assert_eq!(next(&mut stdin)["params"]["sessionId"], "old");
+
+        // The agent lost the session: a new one carries the prompt.
+        let Started { driver, mut stdin } = AcpDriver::start("p", Some("old"), Path::new("/w"));
+        next(&mut stdin);
+        driver.observe(&caps(true));
+        next(&mut stdin);
+        let lost =
+            json!({"jsonrpc":"2.0","id":LOAD,"error":{"code":-32603,"message":"no session"}});
+        driver.observe(&lost.to_string());
+        assert_eq!(next(&mut stdin)["method"], "session/new");
+
+        // An agent that can resume without a replay is asked to.
+        let Started { driver, mut stdin } = AcpDriver::start("p", Some("old"), Path::new("/w"));
+        next(&mut stdin);
+        let both = json!({ "protocolVersion": 1, "agentCapabilities": {
+            "loadSession": true, "sessionCapabilities": { "resume": {} } } });
+        driver.observe(&reply(INITIALIZE, both));
+        let resume = next(&mut stdin);
+        assert_eq!(resume["method"], "session/resume");
+        assert_eq!(
+            resume["params"],
+            json!({ "sessionId": "old", "cwd": "/w", "mcpServers": [] })
+        );
+        driver.observe(&reply(RESUME, json!({})));
+        assert_eq!(next(&mut stdin)["method"], "session/prompt");
+
+        // An agent that cannot load sessions gets a new one straight away.
+        let Started { driver, mut stdin } = AcpDriver::start("p", Some("old"), Path::new("/w"));
+        next(&mut stdin);
+        driver.observe(&caps(false));
+        assert_eq!(next(&mut stdin)["method"], "session/new");
+    }
+
+    fn prompting() -> (Arc<dyn AgentDriver>, UnboundedReceiver<Vec<u8>>) {
+        let Started { driver, mut stdin } = AcpDriver::start("p", None, Path::new("/w"));
+        driver.observe(&reply(INITIALIZE, json!({ "protocolVersion": 1 })));
+        driver.observe(&reply(NEW, json!({ "sessionId": "s1" })));
+        for _ in 0..3 {
+            next(&mut stdin);
+        }
+        (driver, stdin)
+    }
+
+    const ASK: &str = r#"{"jsonrpc":"2.0","id":7,"method":"session/request_permission","params":{"sessionId":"s1","toolCall":{"toolCallId":"t1","title":"Write a.txt","kind":"edit","rawInput":{"file_path":"a.txt"}},"options":[{"optionId":"yes","name":"Allow","kind":"allow_once"},{"optionId":"always","name":"Always","kind":"allow_always"},{"optionId":"no","name":"Reject","kind":"reject_once"}]}}"#;
+
+    #[test]
+    fn permission_requests_are_answered_with_the_offered_option() {
+        let (driver, mut stdin) = prompting();
+        let DriverEvent::Permission(request) = driver.observe(ASK) else {
+            panic!("a permission request");
+        };
+        assert_eq!(request.request_id, json!(7));
+        assert_eq!(request.tool_name, "edit");
+        assert_eq!(request.tool_call_id.as_deref(), Some("t1"));
+        assert_eq!(request.input, json!({"file_path": "a.txt"}));
+        driver.answer(&request, false, "no");
+        let answer = next(&mut stdin);
+        assert_eq!(answer["id"], 7);
+        assert_eq!(
+            answer["result"]["outcome"],
+            json!({"outcome": "selected", "optionId": "no"})
+        );
+        let DriverEvent::Permission(again) = driver.observe(ASK) else {
+            panic!("a permission request");
+        };
+        driver.answer(&again, true, "");
+        assert_eq!(next(&mut stdin)["result"]["outcome"]["optionId"], "yes");
+    }
+
+    #[test]
+    fn an_interrupt_cancels_the_turn_and_every_pending_permission() {
+        let (driver, mut stdin) = prompting();
+        let DriverEvent::Permission(request) = driver.observe(ASK) else {
+            panic!("a permission request");
+        };
+        driver.interrupt();
+        let cancel = next(&mut stdin);
+        assert_eq!(cancel["method"], "session/cancel");
+        assert_eq!(cancel["params"]["sessionId"], "s1");
+        assert!(cancel.get("id").is_none(), "a notification");
+        let cancelled = next(&mut stdin);
+        assert_eq!(cancelled["id"], 7);
+        assert_eq!(cancelled["result"]["outcome"]["outcome"], "cancelled");
+        // The broker's late decision is not sent twice.
+        driver.answer(&request, true, "");
+        assert!(stdin.try_recv().is_err());
+        let done = reply(PROMPT, json!({ "stopReason": "cancelled" }));
+        assert_eq!(driver.observe(&done), DriverEvent::TurnEnded);
+    }
+
+    #[test]
+    fn other_agent_requests_get_method_not_found() {
+        let (driver, mut stdin) = prompting();
+        let read = r#"{"jsonrpc":"2.0","id":"r9","method":"fs/read_text_file","params":{"sessionId":"s1","path":"/w/a"}}"#;
+        assert_eq!(driver.observe(read), DriverEvent::Other);
+        let answer = next(&mut stdin);
+        assert_eq!(answer["id"], "r9");
+        assert_eq!(answer["error"]["code"], -32601);
+    }
+}
