@@ -655,6 +655,18 @@ mod tests {
     }
 
     #[test]
+    fn codex_runs_as_an_app_server_and_its_options_travel_in_the_protocol() {
+        let opts = ProfileOptions {
+            extra_args: vec!["-c".into(), "model_verbosity=low".into()],
+            ..supervised()
+        };
+        assert_eq!(
+            super::super::Agent::Codex.args(&opts, "the prompt", Some("thr_1")),
+            ["app-server", "-c", "model_verbosity=low"]
+        );
+    }
+
+    #[test]
     fn a_refused_thread_ends_the_turn() {
         let Started { driver, mut stdin } =
             CodexDriver::start("p", &ProfileOptions::default(), None, Path::new("/w"));
