@@ -150,6 +150,9 @@ pub async fn agent(
     }
 }
 
+/// The tools with which agents present a plan for approval.
+const PLAN_TOOLS: &[&str] = &["ExitPlanMode", "ExitSpecMode", "exit_plan_mode"];
+
 /// Gets a decision for one tool call and answers the agent: at once under `Auto`, else
 /// from a team member through the approval hand-off, denied when it times out.
 async fn decide(
@@ -158,7 +161,11 @@ async fn decide(
     request: ToolRequest,
     decided: mpsc::UnboundedSender<(String, bool)>,
 ) {
-    if broker.policy == PermissionPolicy::Auto {
+    // Under `plan` only the plan itself waits for a person; once it is approved the agent
+    // works on its own, as the policy promises.
+    let plan_only = broker.policy == PermissionPolicy::Plan
+        && !PLAN_TOOLS.contains(&request.tool_name.as_str());
+    if broker.policy == PermissionPolicy::Auto || plan_only {
         driver.answer(&request, true, "");
         return;
     }

@@ -9,6 +9,8 @@ The user message is a small script, one action per line:
   bash <command...>          a Bash tool call, really run in the working directory
   env <NAME>                 says the value of an environment variable
   history                    says how many earlier turns the resumed session holds
+  plan <text>                presents a plan (ExitPlanMode); in plan mode nothing is
+                             written until the plan is approved, and a rejection ends the turn
 Sessions are stored as JSON lines under $HOME/.claude/projects/<cwd>/<id>.jsonl, and
 `--resume <id>` continues one (an unknown id is an error, as with the real tool).
 """
@@ -61,12 +63,19 @@ if resume:
     with open(session_file) as f:
         history = [json.loads(line) for line in f if line.strip()]
 
-permission_mode = option("--permission-mode") or "default"
-ask_permission = option("--permission-prompt-tool") == "stdio" and not flag("--dangerously-skip-permissions") \
-    and permission_mode not in ("bypassPermissions", "acceptEdits")
+permission_mode = [option("--permission-mode") or "default"]
+prompt_tool = option("--permission-prompt-tool") == "stdio" and not flag("--dangerously-skip-permissions")
+
+
+def ask_permission(tool):
+    if not prompt_tool:
+        return False
+    if tool == "ExitPlanMode":
+        return True
+    return permission_mode[0] not in ("bypassPermissions", "acceptEdits")
 model = option("--model") or "claude-sonnet-4-5"
 emit({"type": "system", "subtype": "init", "cwd": cwd, "session_id": session_id, "model": model,
-      "tools": ["Bash", "Write", "Read"], "permissionMode": permission_mode, "apiKeySource": "none"})
+      "tools": ["Bash", "Write", "Read", "ExitPlanMode"], "permissionMode": permission_mode[0], "apiKeySource": "none"})
 
 counter = [0]
 stdin_lines = iter(sys.stdin.readline, "")
@@ -103,7 +112,7 @@ def tool_result(tid, content, is_error=False):
 
 def permitted(tool, tid, tool_input):
     """Asks the controller through a can_use_tool control request; True when allowed."""
-    if not ask_permission:
+    if not ask_permission(tool):
         return True, None
     request_id = "req_" + uuid.uuid4().hex[:10]
     emit({"type": "control_request", "request_id": request_id,
@@ -135,6 +144,20 @@ def run_turn(prompt):
             assistant([{"type": "text", "text": rest}])
         elif action == "think":
             assistant([{"type": "thinking", "thinking": rest, "signature": "fake"}])
+        elif action == "plan":
+            tid = tool_id()
+            tool_input = {"plan": rest}
+            assistant([{"type": "tool_use", "id": tid, "name": "ExitPlanMode", "input": tool_input}])
+            ok, why = permitted("ExitPlanMode", tid, tool_input)
+            if ok:
+                permission_mode[0] = "acceptEdits"
+                tool_result(tid, "User has approved your plan. You can now start coding.")
+            else:
+                tool_result(tid, f"The user doesn't want to proceed with this plan. {why}", True)
+                assistant([{"type": "text", "text": "plan rejected; stopping"}])
+                return usage
+        elif permission_mode[0] == "plan" and action in ("write", "bash"):
+            assistant([{"type": "text", "text": f"plan mode: not running {action} before the plan is approved"}])
         elif action == "write":
             path, _, content = rest.partition(" ")
             tid = tool_id()

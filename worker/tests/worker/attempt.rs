@@ -1254,3 +1254,77 @@ async fn supervised_tool_calls_wait_for_a_decision_and_follow_it() {
 async fn amp_runs_normalized_and_continues_its_thread() {
     one_shot_agent_runs_and_resumes("amp").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_mode_presents_the_plan_for_approval_before_anything_is_written() {
+    let s = scenario(
+        "write early.txt too soon\nplan Add notes.txt with a greeting\nwrite notes.txt hello",
+        None,
+        None,
+    )
+    .await;
+    make_claude_attempt(&s, "plan").await;
+    s.enqueue().await;
+    let worker = {
+        let mut settings = s.settings();
+        settings.worker.agent_commands = crate::fakes::agent_commands();
+        tokio::spawn(worker::run(settings, CancellationToken::new()))
+    };
+    let mut redis = s.redis().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let plan = loop {
+        assert!(Instant::now() < deadline, "the plan was never presented");
+        let pending = shared::approvals::pending(&mut redis, &s.keys, s.attempt)
+            .await
+            .expect("pending");
+        if let Some(p) = pending.into_iter().next() {
+            break p;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(plan.tool_name, "ExitPlanMode");
+    assert_eq!(plan.input["plan"], "Add notes.txt with a greeting");
+    let worktree = std::path::absolute(&s.env.settings.worker.data_dir)
+        .expect("abs")
+        .join("worktrees")
+        .join(s.attempt.to_string());
+    assert!(
+        !worktree.join("notes.txt").exists(),
+        "nothing is written before the plan is approved"
+    );
+    let approve = shared::approvals::Decision {
+        approve: true,
+        reason: None,
+    };
+    assert!(
+        shared::approvals::decide(&mut redis, &s.keys, s.attempt, plan.id, &approve)
+            .await
+            .expect("decide")
+    );
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("worker ends")
+        .expect("join")
+        .expect("run");
+
+    let row = s.attempt_row().await;
+    assert_eq!(
+        row.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        row.failure_reason
+    );
+    assert!(
+        worktree.join("notes.txt").exists(),
+        "the approved plan was carried out"
+    );
+    assert!(
+        !worktree.join("early.txt").exists(),
+        "plan mode refused the early write"
+    );
+    let shown = format!("{:?}", entries_of(&s.stored_log(s.process).await));
+    assert!(
+        shown.contains("Add notes.txt with a greeting"),
+        "the plan is an entry: {shown}"
+    );
+}
