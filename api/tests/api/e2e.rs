@@ -41,6 +41,13 @@ impl Stack {
             settings.redis.url = url;
         }
         settings.scheduler.local_workers = workers;
+        // The fake Claude Code stands in for the real CLI (the worker passes the real flags).
+        let fake = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../worker/tests/fake_agents/claude_code.py");
+        settings.worker.agent_commands.insert(
+            "claude-code".into(),
+            vec!["python3".into(), fake.display().to_string()],
+        );
         let pool = WorkerPool::default();
         let shutdown = CancellationToken::new();
         let scheduler = tokio::spawn(scheduler::run(settings, pool.clone(), shutdown.clone()));
@@ -698,4 +705,146 @@ async fn the_callers_trace_rides_from_the_request_into_the_queue_entry() {
         "{traceparent}"
     );
     app.stop().await;
+}
+
+/// Waits on the org stream for the next `approval.requested`; returns its data.
+async fn next_approval(events: &mut SseClient) -> serde_json::Value {
+    loop {
+        let e = events
+            .next_within(Duration::from_secs(60))
+            .await
+            .expect("an approval request");
+        let event: wire::OrgEvent = e.json();
+        if event.kind == "approval.requested" {
+            return event.data;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervised_agent_runs_through_the_stack_and_its_follow_up_resumes_on_another_worker() {
+    let stack = Stack::start(2).await;
+    let app = &stack.app;
+    let project = app.create_project("Agents", None).await;
+    let task = app.create_task(project.id, "Greet the team").await;
+    let mut events = app.sse("events", None).await;
+    let start = serde_json::json!({
+        "prompt": "say hi team\nwrite hello.txt hello from the agent",
+        "executor": "claude-code",
+        "profile": "claude-code:supervised",
+    });
+    let attempt: wire::Attempt = json_as(
+        app.post(&format!("tasks/{}/attempts", task.id), &start)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+
+    // The Write waits for a reviewer, who approves it through the api.
+    let request = next_approval(&mut events).await;
+    assert_eq!(request["tool_name"], "Write");
+    let url = format!(
+        "attempts/{}/approvals/{}",
+        attempt.id,
+        request["id"].as_str().expect("approval id")
+    );
+    let res = app
+        .post(&url, &serde_json::json!({ "approve": true }))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let first = stack.wait_finished(attempt.id).await;
+    assert_eq!(first.status, AttemptStatus::Succeeded, "{first:?}");
+    assert!(
+        first.usage.input_tokens > 0,
+        "usage is summed on the attempt: {first:?}"
+    );
+    let process = stack.processes(attempt.id).await.remove(0);
+    let logs = stack.logs(process.id).await;
+    let entries = logs["entries"].as_array().expect("entries").clone();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["type"] == "assistant_message" && e["text"] == "hi team"),
+        "{logs}"
+    );
+    assert!(
+        !entries.iter().any(|e| e["type"] == "output"),
+        "every line was understood: {logs}"
+    );
+
+    // The worker that ran the first turn dies, and the agent's home goes with it: the
+    // follow-up runs on another worker process, its session restored from the store.
+    let worker_pid = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::db::schema::task_attempts;
+        let mut conn = app.db.conn().await.unwrap();
+        let id: Option<String> = task_attempts::table
+            .find(attempt.id)
+            .select(task_attempts::worker_id)
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        id.expect("worker id")
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
+    };
+    // SAFETY: kill(2) on a worker process this test's scheduler started.
+    assert_eq!(unsafe { libc::kill(worker_pid, libc::SIGKILL) }, 0);
+    let home = app
+        .env
+        .settings
+        .worker
+        .data_dir
+        .join("homes")
+        .join(attempt.id.to_string());
+    std::fs::remove_dir_all(&home).expect("the agent home existed");
+
+    let res = app
+        .post(
+            &format!("attempts/{}/follow-up", attempt.id),
+            &serde_json::json!({ "prompt": "history\nwrite bye.txt bye" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let request = next_approval(&mut events).await;
+    let url = format!(
+        "attempts/{}/approvals/{}",
+        attempt.id,
+        request["id"].as_str().expect("approval id")
+    );
+    assert_eq!(
+        app.post(&url, &serde_json::json!({ "approve": true }))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let second = stack
+        .wait_attempt(attempt.id, Duration::from_secs(90), |a| {
+            a.status == AttemptStatus::Succeeded && a.head_commit != first.head_commit
+        })
+        .await;
+    let processes = stack.processes(attempt.id).await;
+    let follow_up = processes.last().expect("follow-up process");
+    let logs = stack.logs(follow_up.id).await;
+    assert!(
+        logs.to_string()
+            .contains("resumed session with 1 earlier turns"),
+        "{logs}"
+    );
+    let diff: wire::Diff = json_as(
+        app.get(&format!("attempts/{}/diff", attempt.id)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let paths: Vec<&str> = diff.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, vec!["bye.txt", "hello.txt"]);
+    assert!(
+        second.usage.input_tokens > first.usage.input_tokens,
+        "usage grows with the follow-up"
+    );
+    stack.stop().await;
 }
