@@ -5,7 +5,10 @@
 //! `sessionCapabilities.resume`: no history replay) or `session/load` (`loadSession`: the
 //! agent replays the conversation as updates first), falling back to `session/new` when
 //! the agent can do neither or lost the session; then one `session/prompt`, and the turn
-//! ends with the prompt's response. The agent's `session/request_permission` requests go to the approval broker
+//! ends with the prompt's response. When opening the session fails with ACP's
+//! `auth_required` and the agent offers an API-key method (the org's key is in the
+//! agent's environment), the worker calls `authenticate` with it once and tries again;
+//! a browser login is never chosen. The agent's `session/request_permission` requests go to the approval broker
 //! and are answered with one of the options the agent offered; an interrupt is the
 //! `session/cancel` notification. The client offers no file system or terminal, so the
 //! agent works on the worktree itself; any other request of the agent gets a JSON-RPC
@@ -27,6 +30,10 @@ const LOAD: u64 = 2;
 const RESUME: u64 = 3;
 const NEW: u64 = 4;
 const PROMPT: u64 = 5;
+const AUTHENTICATE: u64 = 6;
+
+/// ACP's `auth_required` error code.
+const AUTH_REQUIRED: i64 = -32000;
 
 /// Where the conversation is.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +54,11 @@ struct State {
     pending: HashMap<String, Vec<Value>>,
     /// A stop was asked before the session existed: cancel as soon as it does.
     cancel_requested: bool,
+    /// The API-key authentication method the agent offered, until it is used.
+    auth_method: Option<String>,
+    /// The last session-opening request (id, method, params), to repeat after
+    /// authenticating.
+    opening: Option<(u64, &'static str, Value)>,
 }
 
 /// The worker's side of one ACP agent process.
@@ -71,6 +83,8 @@ impl AcpDriver {
                 phase: Phase::Initializing,
                 pending: HashMap::new(),
                 cancel_requested: false,
+                auth_method: None,
+                opening: None,
             }),
         };
         driver.request(
@@ -102,12 +116,15 @@ impl AcpDriver {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn new_session(&self) {
-        self.request(
-            NEW,
-            "session/new",
-            json!({ "cwd": self.cwd, "mcpServers": [] }),
-        );
+    /// Sends a session-opening request, remembered to repeat it after authenticating.
+    fn open(&self, state: &mut State, id: u64, method: &'static str, params: Value) {
+        self.request(id, method, params.clone());
+        state.opening = Some((id, method, params));
+    }
+
+    fn new_session(&self, state: &mut State) {
+        let params = json!({ "cwd": self.cwd, "mcpServers": [] });
+        self.open(state, NEW, "session/new", params);
     }
 
     /// Sends the prompt to `session`, or ends a turn that was stopped before it began.
@@ -134,7 +151,26 @@ impl AcpDriver {
         let failed = v.get("error").is_some_and(|e| !e.is_null());
         let result = v.get("result").unwrap_or(&Value::Null);
         let mut state = self.state();
+        let auth_required = v.pointer("/error/code").and_then(Value::as_i64) == Some(AUTH_REQUIRED);
+        if failed
+            && auth_required
+            && state.phase == Phase::Opening
+            && let Some(method) = state.auth_method.take()
+        {
+            self.request(AUTHENTICATE, "authenticate", json!({ "methodId": method }));
+            return DriverEvent::Other;
+        }
         match (id, &state.phase) {
+            (Some(AUTHENTICATE), Phase::Opening) => match state.opening.clone() {
+                Some((id, method, params)) if !failed => {
+                    self.request(id, method, params);
+                    DriverEvent::Other
+                }
+                _ => {
+                    state.phase = Phase::Done;
+                    DriverEvent::TurnEnded
+                }
+            },
             (Some(INITIALIZE), Phase::Initializing) => {
                 if failed {
                     state.phase = Phase::Done;
@@ -148,12 +184,13 @@ impl AcpDriver {
                     .get("loadSession")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
+                state.auth_method = api_key_method(result);
                 let open = json!({ "sessionId": self.resume, "cwd": self.cwd, "mcpServers": [] });
                 match &self.resume {
-                    Some(_) if can_resume => self.request(RESUME, "session/resume", open),
-                    Some(_) if can_load => self.request(LOAD, "session/load", open),
+                    Some(_) if can_resume => self.open(&mut state, RESUME, "session/resume", open),
+                    Some(_) if can_load => self.open(&mut state, LOAD, "session/load", open),
                     // An agent that cannot load sessions starts a new one.
-                    _ => self.new_session(),
+                    _ => self.new_session(&mut state),
                 }
                 state.phase = Phase::Opening;
                 DriverEvent::Other
@@ -162,7 +199,7 @@ impl AcpDriver {
                 (Some(id), false) => self.prompt(&mut state, id.clone()),
                 // The session is gone (or unreadable): continue in a new one.
                 _ => {
-                    self.new_session();
+                    self.new_session(&mut state);
                     DriverEvent::Other
                 }
             },
@@ -224,6 +261,21 @@ impl AcpDriver {
             "jsonrpc": "2.0", "id": id, "result": { "outcome": { "outcome": "cancelled" } },
         }));
     }
+}
+
+/// The id of an authentication method of `initialize`'s result that takes an API key
+/// from the environment (Gemini's `gemini-api-key`, say): the only kind a worker can use.
+fn api_key_method(initialized: &Value) -> Option<String> {
+    initialized
+        .get("authMethods")?
+        .as_array()?
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str))
+        .find(|id| {
+            let id = id.to_ascii_lowercase().replace('_', "-");
+            id.contains("api-key") || id.contains("apikey")
+        })
+        .map(str::to_owned)
 }
 
 /// The option of a permission request that carries the decision: a one-time grant or
@@ -392,6 +444,30 @@ mod tests {
         next(&mut stdin);
         driver.observe(&caps(false));
         assert_eq!(next(&mut stdin)["method"], "session/new");
+    }
+
+    #[test]
+    fn auth_required_authenticates_with_the_api_key_method_once_and_retries() {
+        let Started { driver, mut stdin } = AcpDriver::start("p", None, Path::new("/w"));
+        next(&mut stdin);
+        let init = json!({ "protocolVersion": 1, "authMethods": [
+            { "id": "oauth-personal", "name": "Log in with Google" },
+            { "id": "gemini-api-key", "name": "Use Gemini API key" },
+        ] });
+        driver.observe(&reply(INITIALIZE, init));
+        assert_eq!(next(&mut stdin)["method"], "session/new");
+        let needs_auth =
+            json!({"jsonrpc":"2.0","id":NEW,"error":{"code":-32000,"message":"Authentication required"}})
+                .to_string();
+        assert_eq!(driver.observe(&needs_auth), DriverEvent::Other);
+        let auth = next(&mut stdin);
+        assert_eq!(auth["method"], "authenticate");
+        assert_eq!(auth["params"]["methodId"], "gemini-api-key");
+        driver.observe(&reply(AUTHENTICATE, json!({})));
+        assert_eq!(next(&mut stdin)["method"], "session/new");
+        // A second refusal is final: the turn ends instead of looping.
+        assert_eq!(driver.observe(&needs_auth), DriverEvent::TurnEnded);
+        assert!(stdin.try_recv().is_err());
     }
 
     fn prompting() -> (Arc<dyn AgentDriver>, UnboundedReceiver<Vec<u8>>) {
