@@ -10,9 +10,10 @@
 //! agent's environment), the worker calls `authenticate` with it once and tries again;
 //! a browser login is never chosen. The agent's `session/request_permission` requests go to the approval broker
 //! and are answered with one of the options the agent offered; an interrupt is the
-//! `session/cancel` notification. The client offers no file system or terminal, so the
-//! agent works on the worktree itself; any other request of the agent gets a JSON-RPC
-//! "method not found" error instead of hanging its turn.
+//! `session/cancel` notification. The client advertises no file system or terminal, so
+//! the agent works on the worktree itself; should an agent still ask, `fs/read_text_file`
+//! and `fs/write_text_file` are served inside the worktree only, and any other request
+//! gets a JSON-RPC error instead of hanging its turn.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -221,14 +222,23 @@ impl AcpDriver {
     /// A request of the agent to the client.
     fn agent_request(&self, v: &Value, method: &str) -> DriverEvent {
         let id = v.get("id").cloned().unwrap_or(Value::Null);
-        if method != "session/request_permission" {
-            self.stdin.send(&json!({
-                "jsonrpc": "2.0", "id": id,
-                "error": { "code": -32601, "message": format!("method not found: {method}") },
-            }));
+        let params = v.get("params").unwrap_or(&Value::Null);
+        let served = match method {
+            "session/request_permission" => None,
+            "fs/read_text_file" => Some(self.read_file(params)),
+            "fs/write_text_file" => Some(self.write_file(params)),
+            _ => Some(Err((-32601, format!("method not found: {method}")))),
+        };
+        if let Some(outcome) = served {
+            let message = match outcome {
+                Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+                Err((code, message)) => json!({
+                    "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message },
+                }),
+            };
+            self.stdin.send(&message);
             return DriverEvent::Other;
         }
-        let params = v.get("params").unwrap_or(&Value::Null);
         let call = params.get("toolCall").unwrap_or(&Value::Null);
         let options = params
             .get("options")
@@ -254,6 +264,76 @@ impl AcpDriver {
             tool_call_id: text("toolCallId").map(str::to_owned),
             input: call.get("rawInput").cloned().unwrap_or(Value::Null),
         })
+    }
+
+    /// The path of an fs request, when it is absolute, has no `..` and stays inside the
+    /// worktree (symbolic links included, as far as the path exists).
+    fn worktree_path(&self, params: &Value) -> Result<PathBuf, (i64, String)> {
+        let invalid = |why: &str| Err((-32602, why.to_owned()));
+        let Some(path) = params
+            .get("path")
+            .and_then(Value::as_str)
+            .map(PathBuf::from)
+        else {
+            return invalid("a path is required");
+        };
+        if !path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+            || !path.starts_with(&self.cwd)
+        {
+            return invalid("the path is outside the working directory");
+        }
+        let root = self
+            .cwd
+            .canonicalize()
+            .map_err(|e| (-32603, e.to_string()))?;
+        // The deepest part of the path that exists (a dangling link included, which then
+        // fails to resolve) decides where it really leads.
+        let existing = path
+            .ancestors()
+            .find(|p| p.symlink_metadata().is_ok())
+            .ok_or((-32603, "the working directory is gone".to_owned()))?;
+        let real = existing
+            .canonicalize()
+            .map_err(|e| (-32603, e.to_string()))?;
+        if !real.starts_with(&root) {
+            return invalid("the path leads outside the working directory");
+        }
+        Ok(path)
+    }
+
+    /// `fs/read_text_file`: the file's text, from 1-based `line` for `limit` lines.
+    fn read_file(&self, params: &Value) -> Result<Value, (i64, String)> {
+        let path = self.worktree_path(params)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| (-32603, e.to_string()))?;
+        let line = params.get("line").and_then(Value::as_u64);
+        let limit = params.get("limit").and_then(Value::as_u64);
+        let content = if line.is_some() || limit.is_some() {
+            let skip = line.unwrap_or(1).saturating_sub(1) as usize;
+            let take = limit.map_or(usize::MAX, |l| l as usize);
+            text.split_inclusive('\n')
+                .skip(skip)
+                .take(take)
+                .collect::<String>()
+        } else {
+            text
+        };
+        Ok(json!({ "content": content }))
+    }
+
+    /// `fs/write_text_file`: writes the whole file, creating its directories.
+    fn write_file(&self, params: &Value) -> Result<Value, (i64, String)> {
+        let path = self.worktree_path(params)?;
+        let Some(content) = params.get("content").and_then(Value::as_str) else {
+            return Err((-32602, "content is required".to_owned()));
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| (-32603, e.to_string()))?;
+        }
+        std::fs::write(&path, content).map_err(|e| (-32603, e.to_string()))?;
+        Ok(Value::Null)
     }
 
     fn respond_cancelled(&self, id: &Value) {
@@ -530,10 +610,76 @@ mod tests {
     #[test]
     fn other_agent_requests_get_method_not_found() {
         let (driver, mut stdin) = prompting();
-        let read = r#"{"jsonrpc":"2.0","id":"r9","method":"fs/read_text_file","params":{"sessionId":"s1","path":"/w/a"}}"#;
-        assert_eq!(driver.observe(read), DriverEvent::Other);
+        let shell = r#"{"jsonrpc":"2.0","id":"r9","method":"terminal/create","params":{"sessionId":"s1","command":"ls"}}"#;
+        assert_eq!(driver.observe(shell), DriverEvent::Other);
         let answer = next(&mut stdin);
         assert_eq!(answer["id"], "r9");
         assert_eq!(answer["error"]["code"], -32601);
+    }
+
+    #[test]
+    fn file_requests_are_served_inside_the_worktree_only() {
+        let root = std::env::temp_dir().join(format!("acp-fs-{}", uuid::Uuid::now_v7()));
+        let worktree = root.join("wt");
+        std::fs::create_dir_all(&worktree).expect("mkdir");
+        std::fs::write(root.join("secret.txt"), "outside\n").expect("write");
+        std::os::unix::fs::symlink(&root, worktree.join("escape")).expect("symlink");
+        let Started { driver, mut stdin } = AcpDriver::start("p", None, &worktree);
+        next(&mut stdin);
+        let ask = |id: u64, method: &str, params: Value| {
+            let request = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params});
+            assert_eq!(driver.observe(&request.to_string()), DriverEvent::Other);
+        };
+        let file = worktree.join("dir/a.txt");
+        ask(
+            1,
+            "fs/write_text_file",
+            json!({"sessionId":"s","path":file,"content":"one\ntwo\nthree\n"}),
+        );
+        let written = next(&mut stdin);
+        assert!(written.get("error").is_none(), "{written}");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read"),
+            "one\ntwo\nthree\n"
+        );
+        ask(
+            2,
+            "fs/read_text_file",
+            json!({"sessionId":"s","path":file,"line":2,"limit":1}),
+        );
+        assert_eq!(next(&mut stdin)["result"]["content"], "two\n");
+        ask(3, "fs/read_text_file", json!({"sessionId":"s","path":file}));
+        assert_eq!(next(&mut stdin)["result"]["content"], "one\ntwo\nthree\n");
+        for (id, path) in [
+            (4, root.join("secret.txt")),
+            (5, worktree.join("../secret.txt")),
+            (6, worktree.join("escape/secret.txt")),
+            (7, PathBuf::from("dir/a.txt")),
+        ] {
+            ask(
+                id,
+                "fs/read_text_file",
+                json!({"sessionId":"s","path":path}),
+            );
+            let refused = next(&mut stdin);
+            assert_eq!(refused["error"]["code"], -32602, "{path:?}: {refused}");
+        }
+        ask(
+            8,
+            "fs/write_text_file",
+            json!({"sessionId":"s","path":worktree.join("escape/new.txt"),"content":"x"}),
+        );
+        assert_eq!(next(&mut stdin)["error"]["code"], -32602);
+        assert!(!root.join("new.txt").exists(), "nothing written outside");
+        std::os::unix::fs::symlink(root.join("later.txt"), worktree.join("dangling"))
+            .expect("symlink");
+        let dangling = json!({"sessionId":"s","path":worktree.join("dangling"),"content":"x"});
+        ask(9, "fs/write_text_file", dangling);
+        assert!(next(&mut stdin).get("error").is_some());
+        assert!(
+            !root.join("later.txt").exists(),
+            "a dangling link is not followed"
+        );
+        std::fs::remove_dir_all(&root).expect("cleanup");
     }
 }
