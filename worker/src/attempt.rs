@@ -436,14 +436,16 @@ impl AttemptRun<'_> {
                     // An agent that ended its turn on our interrupt was stopped too.
                     let interrupted = kill.is_none() && agent.is_some() && self.stop.is_cancelled();
                     let kill = if interrupted { Some(KillReason::Stopped) } else { kill };
+                    // An agent may exit 0 after a failed turn: its own word decides then.
+                    let turn_failure = report.as_ref().and_then(|r| r.turn_failure.clone());
                     let reason = if interrupted {
                         Some(KillReason::Stopped.to_string())
                     } else {
-                        r.failure_reason(limits)
+                        r.failure_reason(limits).or_else(|| turn_failure.clone())
                     };
                     let status = match (kill, r.exit_code()) {
                         (Some(_), _) => ProcessStatus::Killed,
-                        (None, Some(0)) => ProcessStatus::Succeeded,
+                        (None, Some(0)) if turn_failure.is_none() => ProcessStatus::Succeeded,
                         (None, _) => ProcessStatus::Failed,
                     };
                     let verdict = match (kill, &reason) {

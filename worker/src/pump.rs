@@ -69,6 +69,8 @@ pub struct AgentReport {
     pub tokens: TokenTotals,
     /// Entries in the normalized list.
     pub entries: u64,
+    /// Why the turn failed, when the agent said so (it may still exit 0).
+    pub turn_failure: Option<String>,
 }
 
 /// Normalizes an agent's output into entry changes, answering its protocol on the way.
@@ -144,6 +146,7 @@ pub async fn agent(
         driver.end_input();
     }
     AgentReport {
+        turn_failure: driver.as_ref().and_then(|d| d.turn_failure()),
         session_id: normalizer.session_id().map(str::to_owned),
         tokens: normalizer.token_usage(),
         entries: len,

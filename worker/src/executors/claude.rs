@@ -13,6 +13,8 @@ use super::driver::{AgentDriver, DriverEvent, Started, Stdin, ToolRequest};
 pub struct ClaudeDriver {
     stdin: Stdin,
     next_request: AtomicU64,
+    /// Set when the turn's `result` reports an error.
+    failure: std::sync::Mutex<Option<String>>,
 }
 
 impl ClaudeDriver {
@@ -22,6 +24,7 @@ impl ClaudeDriver {
         let driver = ClaudeDriver {
             stdin,
             next_request: AtomicU64::new(0),
+            failure: std::sync::Mutex::new(None),
         };
         driver.control_request(json!({ "subtype": "initialize" }));
         driver.stdin.send(&json!({
@@ -69,7 +72,20 @@ impl AgentDriver for ClaudeDriver {
                     input: request.get("input").cloned().unwrap_or(Value::Null),
                 })
             }
-            Some("result") => DriverEvent::TurnEnded,
+            Some("result") => {
+                if v.get("is_error").and_then(Value::as_bool) == Some(true) {
+                    let why = v
+                        .get("error")
+                        .or_else(|| v.get("result"))
+                        .and_then(Value::as_str)
+                        .or_else(|| v.get("subtype").and_then(Value::as_str))
+                        .unwrap_or("the agent reported an error");
+                    if let Ok(mut failure) = self.failure.lock() {
+                        *failure = Some(format!("agent turn failed: {why}"));
+                    }
+                }
+                DriverEvent::TurnEnded
+            }
             _ => DriverEvent::Other,
         }
     }
@@ -92,6 +108,10 @@ impl AgentDriver for ClaudeDriver {
 
     fn end_input(&self) {
         self.stdin.close();
+    }
+
+    fn turn_failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
     }
 }
 
@@ -140,6 +160,13 @@ mod tests {
         );
         let done = r#"{"type":"result","subtype":"success","is_error":false,"session_id":"s"}"#;
         assert_eq!(driver.observe(done), DriverEvent::TurnEnded);
+        assert_eq!(driver.turn_failure(), None);
+        let failed = r#"{"type":"result","subtype":"error_during_execution","is_error":true,"error":"rate limited"}"#;
+        assert_eq!(driver.observe(failed), DriverEvent::TurnEnded);
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("agent turn failed: rate limited")
+        );
         assert_eq!(driver.observe("not json"), DriverEvent::Other);
         assert_eq!(
             driver.observe(r#"{"type":"assistant"}"#),

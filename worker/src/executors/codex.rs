@@ -50,6 +50,8 @@ struct State {
     turn_id: Option<String>,
     turn_requested: bool,
     turn_over: bool,
+    /// Why the turn failed, when `turn/completed` said so.
+    failure: Option<String>,
     /// A stop was asked for: no turn starts, a running one is interrupted.
     interrupted: bool,
     interrupt_sent: bool,
@@ -120,6 +122,7 @@ impl CodexDriver {
                 turn_id: None,
                 turn_requested: false,
                 turn_over: false,
+                failure: None,
                 interrupted: false,
                 interrupt_sent: false,
             }),
@@ -247,6 +250,7 @@ impl CodexDriver {
             (Call::Initialize, Some(error)) => {
                 tracing::warn!(%error, "codex app-server refused initialize");
                 state.turn_over = true;
+                state.failure = Some(format!("codex app-server refused initialize: {error}"));
                 DriverEvent::TurnEnded
             }
             (Call::Initialize, None) => {
@@ -264,6 +268,7 @@ impl CodexDriver {
             (Call::StartThread, Some(error)) => {
                 tracing::warn!(%error, "codex could not start a thread");
                 state.turn_over = true;
+                state.failure = Some(format!("codex could not start a thread: {error}"));
                 DriverEvent::TurnEnded
             }
             (Call::StartThread | Call::ResumeThread, None) => {
@@ -279,6 +284,8 @@ impl CodexDriver {
                     None => {
                         tracing::warn!("codex answered a thread request without a thread id");
                         state.turn_over = true;
+                        state.failure =
+                            Some("codex answered a thread request without a thread id".to_owned());
                         DriverEvent::TurnEnded
                     }
                 }
@@ -286,6 +293,7 @@ impl CodexDriver {
             (Call::StartTurn, Some(error)) => {
                 tracing::warn!(%error, "codex refused the turn");
                 state.turn_over = true;
+                state.failure = Some(format!("codex refused the turn: {error}"));
                 DriverEvent::TurnEnded
             }
             (Call::StartTurn, None) => {
@@ -336,6 +344,13 @@ impl CodexDriver {
                     return DriverEvent::Other;
                 }
                 state.turn_over = true;
+                if params.pointer("/turn/status").and_then(Value::as_str) == Some("failed") {
+                    let why = params
+                        .pointer("/turn/error/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("the turn failed");
+                    state.failure = Some(format!("agent turn failed: {why}"));
+                }
                 DriverEvent::TurnEnded
             }
             "item/started" => {
@@ -465,6 +480,10 @@ impl AgentDriver for CodexDriver {
 
     fn end_input(&self) {
         self.stdin.close();
+    }
+
+    fn turn_failure(&self) -> Option<String> {
+        self.state.lock().ok().and_then(|s| s.failure.clone())
     }
 }
 

@@ -42,6 +42,11 @@ pub trait AgentDriver: Send + Sync {
     fn interrupt(&self);
     /// Ends the agent's input.
     fn end_input(&self);
+    /// Why the turn failed, when the agent said so: some agents exit 0 after a failed
+    /// turn, so the exit code alone would call it a success.
+    fn turn_failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A started driver and the stdin the runner feeds the process from.

@@ -9,6 +9,8 @@ The user message is a small script, one action per line:
   bash <command...>          a Bash tool call, really run in the working directory
   env <NAME>                 says the value of an environment variable
   history                    says how many earlier turns the resumed session holds
+  fail <text>                ends the turn with an error result and exits 0 (as some
+                             agents do), so only the result tells the turn failed
   plan <text>                presents a plan (ExitPlanMode); in plan mode nothing is
                              written until the plan is approved, and a rejection ends the turn
 Sessions are stored as JSON lines under $HOME/.claude/projects/<cwd>/<id>.jsonl, and
@@ -144,6 +146,10 @@ def run_turn(prompt):
             assistant([{"type": "text", "text": rest}])
         elif action == "think":
             assistant([{"type": "thinking", "thinking": rest, "signature": "fake"}])
+        elif action == "fail":
+            emit({"type": "result", "subtype": "error_during_execution", "is_error": True,
+                  "session_id": session_id, "error": rest})
+            sys.exit(0)
         elif action == "plan":
             tid = tool_id()
             tool_input = {"plan": rest}

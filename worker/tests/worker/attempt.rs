@@ -1328,3 +1328,22 @@ async fn plan_mode_presents_the_plan_for_approval_before_anything_is_written() {
         "the plan is an entry: {shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_turn_that_reports_failure_fails_the_attempt_even_when_it_exits_zero() {
+    let s = scenario("say trying\nfail the model refused", None, None).await;
+    make_claude_attempt(&s, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    let row = s.attempt_row().await;
+    assert_eq!(row.status, AttemptStatus::Failed);
+    assert_eq!(
+        row.failure_reason.as_deref(),
+        Some("agent turn failed: the model refused")
+    );
+    let process = s.process_row(s.process).await;
+    assert_eq!(
+        (process.status, process.exit_code),
+        (ProcessStatus::Failed, Some(0))
+    );
+}
