@@ -353,10 +353,13 @@ impl AttemptRun<'_> {
             let mut runner_stop = self.stop.clone();
             let run_done = CancellationToken::new();
             let mut home = None;
+            let mut finished = None;
             let pump = match agent {
                 None => tokio::spawn(crate::pump::verbatim(raw_lines, changes).map(|()| None)),
                 Some(agent) => {
-                    let launch = self.prepare_agent(agent, &process, &env, worktree).await?;
+                    let launch = self
+                        .prepare_agent(agent, &process, &env, worktree, lines.clone())
+                        .await?;
                     request.script = launch.script;
                     request.env = launch.env;
                     request.stdin = launch.stdin;
@@ -366,6 +369,10 @@ impl AttemptRun<'_> {
                         // killed only if it has not ended a few seconds later.
                         runner_stop = graceful_stop(self.stop.clone(), driver.clone(), run_done.clone());
                     }
+                    // An agent that does not exit by itself is stopped once its driver says
+                    // the turn is over.
+                    runner_stop = either(runner_stop, launch.finished.clone(), run_done.clone());
+                    finished = Some(launch.finished.clone());
                     let broker = ApprovalBroker {
                         redis: self.redis.clone(),
                         redis_url: self.worker.settings.redis.url.clone(),
@@ -433,6 +440,10 @@ impl AttemptRun<'_> {
                         tracing::warn!("process aborted; leaving the attempt to the lease reaper");
                         return Ok(ProcessVerdict::Abandoned);
                     }
+                    // An agent whose driver ended the run (a server that does not exit) ended
+                    // normally, unless someone asked for a stop.
+                    let ended_by_driver = finished.as_ref().is_some_and(|f| f.is_cancelled()) && !self.stop.is_cancelled();
+                    let kill = if ended_by_driver && kill == Some(KillReason::Stopped) { None } else { kill };
                     // An agent that ended its turn on our interrupt was stopped too.
                     let interrupted = kill.is_none() && agent.is_some() && self.stop.is_cancelled();
                     let kill = if interrupted { Some(KillReason::Stopped) } else { kill };
@@ -443,10 +454,12 @@ impl AttemptRun<'_> {
                     } else {
                         r.failure_reason(limits).or_else(|| turn_failure.clone())
                     };
-                    let status = match (kill, r.exit_code()) {
-                        (Some(_), _) => ProcessStatus::Killed,
-                        (None, Some(0)) if turn_failure.is_none() => ProcessStatus::Succeeded,
-                        (None, _) => ProcessStatus::Failed,
+                    let exited_cleanly = r.exit_code() == Some(0) || ended_by_driver;
+                    let reason = if ended_by_driver { turn_failure.clone() } else { reason };
+                    let status = match kill {
+                        Some(_) => ProcessStatus::Killed,
+                        None if exited_cleanly && turn_failure.is_none() => ProcessStatus::Succeeded,
+                        None => ProcessStatus::Failed,
                     };
                     let verdict = match (kill, &reason) {
                         (Some(KillReason::Stopped), _) => ProcessVerdict::Stopped,
@@ -492,6 +505,7 @@ impl AttemptRun<'_> {
         process: &ExecutionProcess,
         base_env: &[(&str, String)],
         worktree: &std::path::Path,
+        inject: mpsc::Sender<runner::OutputLine>,
     ) -> anyhow::Result<AgentLaunch> {
         let home = sessions::home_dir(&self.worker.data_dir, self.attempt.id);
         tokio::fs::create_dir_all(&home)
@@ -523,10 +537,20 @@ impl AttemptRun<'_> {
         };
         let redactor = shared::secrets::Redactor::from_secrets(&secrets)
             .context("indexing the org's secrets for redaction")?;
+        let history = {
+            let mut conn = self.worker.db.conn().await?;
+            records::earlier_prompts(&mut conn, self.attempt.id, process.id).await?
+        };
+        // Agents taking the prompt as an argument get the earlier turns in it when there
+        // is no session to resume.
+        let argument_prompt = match resume {
+            Some(_) => process.prompt.clone(),
+            None => executors::with_history(&process.prompt, &history),
+        };
         let settings = &self.worker.settings.worker;
         let argv = [
             agent.launcher(&settings.agent_commands),
-            agent.args(&options, &process.prompt, resume.as_deref()),
+            agent.args(&options, &argument_prompt, resume.as_deref()),
         ]
         .concat();
         let mut extra: Vec<(&str, String)> = base_env.to_vec();
@@ -548,12 +572,18 @@ impl AttemptRun<'_> {
             i += 1;
             keep
         });
+        let finished = CancellationToken::new();
         let started = executors::start_driver(
             agent,
-            &process.prompt,
-            &options,
-            resume.as_deref(),
-            worktree,
+            &executors::DriverContext {
+                prompt: &process.prompt,
+                options: &options,
+                resume: resume.as_deref(),
+                cwd: worktree,
+                history: &history,
+                inject,
+                finished: finished.clone(),
+            },
         );
         let (stdin, driver) = match started {
             Some(started) => (Some(started.stdin), Some(started.driver)),
@@ -568,6 +598,7 @@ impl AttemptRun<'_> {
             home,
             options,
             redactor: Some(std::sync::Arc::new(redactor)),
+            finished,
         })
     }
 
@@ -755,6 +786,26 @@ struct AgentLaunch {
     options: ProfileOptions,
     /// Redacts the org's secret values from everything the agent prints.
     redactor: Option<std::sync::Arc<shared::secrets::Redactor>>,
+    /// Cancelled by the driver when an agent that does not exit by itself is done.
+    finished: CancellationToken,
+}
+
+/// A token cancelled when either `a` or `b` is; it stops watching once `done` is.
+fn either(
+    a: CancellationToken,
+    b: CancellationToken,
+    done: CancellationToken,
+) -> CancellationToken {
+    let both = CancellationToken::new();
+    let fire = both.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = a.cancelled() => fire.cancel(),
+            _ = b.cancelled() => fire.cancel(),
+            _ = done.cancelled() => {}
+        }
+    });
+    both
 }
 
 /// How long an interrupted agent gets to end its turn before its group is killed.

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shared::db::models::{ExecutionProcess, Project, Repository, Task, TaskAttempt};
 use shared::db::schema::{execution_processes, projects, repositories, task_attempts, tasks};
-use shared::domain::{AttemptStatus, ProcessStatus, TaskStatus};
+use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
 use uuid::Uuid;
 
 use crate::claim::Lease;
@@ -233,6 +233,34 @@ pub async fn last_agent_session(
         .await
         .optional()
         .map(Option::flatten)
+}
+
+/// The prompts of the attempt's earlier agent turns that ran, oldest first, for agents
+/// that cannot resume a session and get the history replayed instead.
+pub async fn earlier_prompts(
+    conn: &mut AsyncPgConnection,
+    attempt_id: Uuid,
+    before: Uuid,
+) -> QueryResult<Vec<String>> {
+    let current: chrono::DateTime<chrono::Utc> = execution_processes::table
+        .find(before)
+        .select(execution_processes::created_at)
+        .get_result(conn)
+        .await?;
+    execution_processes::table
+        .filter(execution_processes::attempt_id.eq(attempt_id))
+        .filter(
+            execution_processes::run_reason.eq_any([RunReason::CodingAgent, RunReason::FollowUp]),
+        )
+        .filter(execution_processes::status.eq(ProcessStatus::Succeeded))
+        .filter(execution_processes::created_at.lt(current))
+        .order((
+            execution_processes::created_at.asc(),
+            execution_processes::id.asc(),
+        ))
+        .select(execution_processes::prompt)
+        .load(conn)
+        .await
 }
 
 /// Marks every still-queued process of the attempt killed, with `reason`: they will not

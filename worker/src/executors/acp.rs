@@ -66,6 +66,8 @@ struct State {
 pub struct AcpDriver {
     stdin: Stdin,
     prompt: String,
+    /// The prompt with the earlier turns replayed, for a session that is not the resumed one.
+    replayed: String,
     resume: Option<String>,
     cwd: PathBuf,
     state: Mutex<State>,
@@ -74,10 +76,22 @@ pub struct AcpDriver {
 impl AcpDriver {
     /// Opens the connection; the session and the prompt follow the agent's answers.
     pub fn start(prompt: &str, resume: Option<&str>, cwd: &Path) -> Started {
+        Self::start_with_history(prompt, prompt, resume, cwd)
+    }
+
+    /// As [`AcpDriver::start`]; a session that is not the resumed one (none to resume,
+    /// or it is gone) gets `replayed`, the prompt with the earlier turns.
+    pub fn start_with_history(
+        prompt: &str,
+        replayed: &str,
+        resume: Option<&str>,
+        cwd: &Path,
+    ) -> Started {
         let (stdin, rx) = Stdin::open();
         let driver = AcpDriver {
             stdin,
             prompt: prompt.to_owned(),
+            replayed: replayed.to_owned(),
             resume: resume.filter(|r| !r.is_empty()).map(str::to_owned),
             cwd: cwd.to_path_buf(),
             state: Mutex::new(State {
@@ -134,12 +148,18 @@ impl AcpDriver {
             state.phase = Phase::Done;
             return DriverEvent::TurnEnded;
         }
+        let resumed = self.resume.as_deref() == Some(session.as_str());
+        let text = if resumed {
+            &self.prompt
+        } else {
+            &self.replayed
+        };
         self.request(
             PROMPT,
             "session/prompt",
             json!({
                 "sessionId": session,
-                "prompt": [{ "type": "text", "text": self.prompt }],
+                "prompt": [{ "type": "text", "text": text }],
             }),
         );
         state.phase = Phase::Prompting(session);

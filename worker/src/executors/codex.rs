@@ -45,6 +45,8 @@ struct State {
     thread: Thread,
     /// The user's prompt, sent once the thread is open.
     prompt: String,
+    /// The prompt with the earlier turns replayed, for a thread that is not the resumed one.
+    replayed: String,
     effort: Option<&'static str>,
     thread_id: Option<String>,
     turn_id: Option<String>,
@@ -94,6 +96,18 @@ impl CodexDriver {
         resume: Option<&str>,
         cwd: &Path,
     ) -> Started {
+        Self::start_with_history(prompt, prompt, options, resume, cwd)
+    }
+
+    /// As [`CodexDriver::start`]; a thread that is not the resumed one (none to resume, or
+    /// it is gone) gets `replayed`, the prompt with the earlier turns.
+    pub fn start_with_history(
+        prompt: &str,
+        replayed: &str,
+        options: &ProfileOptions,
+        resume: Option<&str>,
+        cwd: &Path,
+    ) -> Started {
         let (stdin, rx) = Stdin::open();
         // Codex's own sandbox needs kernel features a worker pod may lack, and the
         // worktree's git metadata lives outside it: the worker is the sandbox. What
@@ -116,7 +130,12 @@ impl CodexDriver {
                     approval_policy,
                     sandbox: "danger-full-access",
                 },
-                prompt: prompt.to_owned(),
+                prompt: if resume.is_some() {
+                    prompt.to_owned()
+                } else {
+                    replayed.to_owned()
+                },
+                replayed: replayed.to_owned(),
                 effort: options.reasoning_effort.map(|e| e.as_str()),
                 thread_id: None,
                 turn_id: None,
@@ -262,6 +281,7 @@ impl CodexDriver {
                 // Its session files are gone (or were never saved): the follow-up goes
                 // on in a new thread rather than not at all.
                 tracing::warn!(%error, "codex could not resume its thread; starting a new one");
+                state.prompt = state.replayed.clone();
                 self.open_thread(&mut state);
                 DriverEvent::Other
             }

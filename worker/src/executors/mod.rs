@@ -262,21 +262,60 @@ impl Wire {
     }
 }
 
-/// Starts the driver of an agent whose protocol talks back on stdin, with the prompt
-/// and the session to resume; `None` for agents that only print.
-pub fn start_driver(
-    agent: Agent,
-    prompt: &str,
-    _options: &ProfileOptions,
-    _resume: Option<&str>,
-    _cwd: &std::path::Path,
-) -> Option<driver::Started> {
+/// What a driver starts from.
+pub struct DriverContext<'a> {
+    pub prompt: &'a str,
+    pub options: &'a ProfileOptions,
+    /// The agent session a follow-up resumes.
+    pub resume: Option<&'a str>,
+    pub cwd: &'a std::path::Path,
+    /// The attempt's earlier prompts, oldest first: an agent that cannot resume gets them
+    /// replayed in its prompt (the documented fallback).
+    pub history: &'a [String],
+    /// Lines that do not come from stdout (an agent's HTTP event stream): they reach the
+    /// normalizer like stdout lines.
+    pub inject: tokio::sync::mpsc::Sender<crate::runner::OutputLine>,
+    /// For agents that do not exit by themselves (a local server): the driver cancels it
+    /// once the turn is over, the process is then stopped, and the run counts as ended
+    /// normally (its failure, if any, comes from `AgentDriver::turn_failure`).
+    pub finished: tokio_util::sync::CancellationToken,
+}
+
+/// Starts the driver of an agent whose protocol talks back, with the prompt and the
+/// session to resume; `None` for agents that only print.
+pub fn start_driver(agent: Agent, cx: &DriverContext<'_>) -> Option<driver::Started> {
+    let replayed = with_history(cx.prompt, cx.history);
     match agent.wire() {
-        Wire::ClaudeStreamJson => Some(claude::ClaudeDriver::start(prompt)),
-        Wire::Acp => Some(acp::AcpDriver::start(prompt, _resume, _cwd)),
-        Wire::CodexAppServer => Some(codex::CodexDriver::start(prompt, _options, _resume, _cwd)),
+        // Without a session to resume, the earlier turns travel in the prompt.
+        Wire::ClaudeStreamJson => Some(claude::ClaudeDriver::start(if cx.resume.is_some() {
+            cx.prompt
+        } else {
+            &replayed
+        })),
+        Wire::Acp => Some(acp::AcpDriver::start_with_history(
+            cx.prompt, &replayed, cx.resume, cx.cwd,
+        )),
+        Wire::CodexAppServer => Some(codex::CodexDriver::start_with_history(
+            cx.prompt, &replayed, cx.options, cx.resume, cx.cwd,
+        )),
         Wire::StreamJsonOut | Wire::OpenCodeServer => None,
     }
+}
+
+/// A prompt that carries the earlier turns, for agents that cannot resume a session.
+pub fn with_history(prompt: &str, history: &[String]) -> String {
+    if history.is_empty() {
+        return prompt.to_owned();
+    }
+    let mut out = String::from(
+        "This continues an earlier conversation. The earlier requests were, in order:\n",
+    );
+    for (i, earlier) in history.iter().enumerate() {
+        out.push_str(&format!("\n--- request {} ---\n{earlier}\n", i + 1));
+    }
+    out.push_str("\n--- the new request ---\n");
+    out.push_str(prompt);
+    out
 }
 
 /// The executors this worker can run: `script`, and every agent whose protocol it can
@@ -352,6 +391,16 @@ mod tests {
             !names.contains(&"droid".to_owned()),
             "a missing program is not available"
         );
+    }
+
+    #[test]
+    fn history_is_replayed_before_the_new_request() {
+        assert_eq!(with_history("fix it", &[]), "fix it");
+        let replayed = with_history("now test it", &["write it".to_owned(), "fix it".to_owned()]);
+        let first = replayed.find("write it").expect("first request");
+        let second = replayed.find("fix it").expect("second request");
+        let new = replayed.find("now test it").expect("new request");
+        assert!(first < second && second < new, "{replayed}");
     }
 
     #[test]

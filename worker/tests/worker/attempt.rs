@@ -1347,3 +1347,59 @@ async fn an_agent_turn_that_reports_failure_fails_the_attempt_even_when_it_exits
         (ProcessStatus::Failed, Some(0))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follow_up_without_a_session_to_resume_gets_the_earlier_turns_in_its_prompt() {
+    let s = scenario("say first turn done", None, None).await;
+    make_claude_attempt(&s, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
+
+    // The session id was lost (say, the worker died before recording it).
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(execution_processes::table.find(s.process))
+        .set(execution_processes::agent_session_id.eq(None::<String>))
+        .execute(&mut conn)
+        .await
+        .expect("forget the session");
+    let follow_up = Uuid::now_v7();
+    diesel::insert_into(execution_processes::table)
+        .values(NewExecutionProcess {
+            id: follow_up,
+            org_id: s.org,
+            attempt_id: s.attempt,
+            run_reason: RunReason::FollowUp,
+            status: ProcessStatus::Queued,
+            prompt: "say second turn",
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert follow-up");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
+        .execute(&mut conn)
+        .await
+        .expect("schedule again");
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
+    let entries = entries_of(&s.stored_log(follow_up).await);
+    let said: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| match &e.content {
+            EntryContent::AssistantMessage { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    // The fake acts on every line it gets: the replayed first request comes before the new one.
+    let first = said
+        .iter()
+        .position(|t| *t == "first turn done")
+        .expect("the earlier request was replayed");
+    let second = said
+        .iter()
+        .position(|t| *t == "second turn")
+        .expect("the new request ran");
+    assert!(first < second, "{said:?}");
+}
