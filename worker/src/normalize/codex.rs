@@ -20,10 +20,10 @@ use shared::logs::{EntryContent, FileChange, ToolAction, ToolStatus, ToolUse};
 
 use super::entries::{EntryLog, Stream};
 use super::json::{
-    self, Line, MAX_RESULT, clip, command_of, excerpt, first_count, first_str, int, str_of,
+    self, MAX_RESULT, clip, command_of, excerpt, first_count, first_str, int, str_of,
 };
 use super::tools::{self, Action, answer_text, set_result, todo_items};
-use super::{EntryPatch, Normalizer, TokenTotals};
+use super::TokenTotals;
 
 /// Usage counters as Codex reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -845,36 +845,4 @@ fn legacy_file_change(change: &Value) -> Vec<FileChange> {
     changes
 }
 
-impl Normalizer for CodexNormalizer {
-    fn stdout_line(&mut self, line: &str) -> Vec<EntryPatch> {
-        match json::parse_line(line) {
-            Line::Empty => {}
-            Line::Event(v) => self.line(&v, line.trim()),
-            Line::Raw(text) => self.log.output(&text),
-        }
-        self.log.take()
-    }
-
-    fn stderr_line(&mut self, line: &str) -> Vec<EntryPatch> {
-        self.log.stderr(line);
-        self.log.take()
-    }
-
-    fn finish(&mut self) -> Vec<EntryPatch> {
-        self.log.close_stream();
-        self.log.take()
-    }
-
-    fn approval_decided(&mut self, tool_call_id: &str, approved: bool) -> Vec<EntryPatch> {
-        self.log.resolve_approval(tool_call_id, approved);
-        self.log.take()
-    }
-
-    fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
-    }
-
-    fn token_usage(&self) -> TokenTotals {
-        self.totals
-    }
-}
+super::json_lines_normalizer!(CodexNormalizer, line);

@@ -11,9 +11,9 @@ use serde_json::Value;
 use shared::logs::{EntryContent, FileChange, ToolAction, ToolStatus};
 
 use super::entries::{EntryLog, Stream};
-use super::json::{self, Line, MAX_RESULT, clip, excerpt, first_count, first_str, str_of};
+use super::json::{self, MAX_RESULT, clip, excerpt, first_count, first_str, str_of};
 use super::tools::{self, Action, answer_text, classify, exit_code_in, failure_status, set_result};
-use super::{EntryPatch, Normalizer, TokenTotals};
+use super::TokenTotals;
 
 /// Normalizer for Droid stream-json.
 pub struct DroidNormalizer {
@@ -220,36 +220,4 @@ impl DroidNormalizer {
     }
 }
 
-impl Normalizer for DroidNormalizer {
-    fn stdout_line(&mut self, line: &str) -> Vec<EntryPatch> {
-        match json::parse_line(line) {
-            Line::Empty => {}
-            Line::Event(v) => self.event(&v, line.trim()),
-            Line::Raw(text) => self.log.output(&text),
-        }
-        self.log.take()
-    }
-
-    fn stderr_line(&mut self, line: &str) -> Vec<EntryPatch> {
-        self.log.stderr(line);
-        self.log.take()
-    }
-
-    fn finish(&mut self) -> Vec<EntryPatch> {
-        self.log.close_stream();
-        self.log.take()
-    }
-
-    fn approval_decided(&mut self, tool_call_id: &str, approved: bool) -> Vec<EntryPatch> {
-        self.log.resolve_approval(tool_call_id, approved);
-        self.log.take()
-    }
-
-    fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
-    }
-
-    fn token_usage(&self) -> TokenTotals {
-        self.totals
-    }
-}
+super::json_lines_normalizer!(DroidNormalizer, event);

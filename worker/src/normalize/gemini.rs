@@ -11,7 +11,7 @@ use serde_json::Value;
 use shared::logs::{EntryContent, ToolAction, ToolStatus};
 
 use super::entries::{EntryLog, Stream};
-use super::json::{self, Line, excerpt, first_count, first_str, str_of};
+use super::json::{self, excerpt, first_count, first_str, str_of};
 use super::tools::{self, Action, answer_text, classify, failure_status, set_result};
 use super::{EntryPatch, Normalizer, TokenTotals};
 
@@ -159,39 +159,7 @@ impl GeminiStreamNormalizer {
     }
 }
 
-impl Normalizer for GeminiStreamNormalizer {
-    fn stdout_line(&mut self, line: &str) -> Vec<EntryPatch> {
-        match json::parse_line(line) {
-            Line::Empty => {}
-            Line::Event(v) => self.event(&v, line.trim()),
-            Line::Raw(text) => self.log.output(&text),
-        }
-        self.log.take()
-    }
-
-    fn stderr_line(&mut self, line: &str) -> Vec<EntryPatch> {
-        self.log.stderr(line);
-        self.log.take()
-    }
-
-    fn finish(&mut self) -> Vec<EntryPatch> {
-        self.log.close_stream();
-        self.log.take()
-    }
-
-    fn approval_decided(&mut self, tool_call_id: &str, approved: bool) -> Vec<EntryPatch> {
-        self.log.resolve_approval(tool_call_id, approved);
-        self.log.take()
-    }
-
-    fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
-    }
-
-    fn token_usage(&self) -> TokenTotals {
-        self.totals
-    }
-}
+super::json_lines_normalizer!(GeminiStreamNormalizer, event);
 
 /// Most bytes buffered while waiting for the JSON object to close; past this the
 /// buffer is shown as raw output rather than held.

@@ -228,6 +228,54 @@ impl FromStr for Protocol {
     }
 }
 
+/// Implements [`Normalizer`] for a protocol that prints one JSON event per line:
+/// `$event(&mut self, &Value, raw: &str)` turns an event into changes of `self.log`,
+/// other lines become `output` entries, and `self.session_id` / `self.totals` hold what
+/// the agent reported. One body, so every such protocol treats banners, stderr, the end
+/// of output and approval decisions the same way.
+macro_rules! json_lines_normalizer {
+    ($ty:ty, $event:ident) => {
+        impl $crate::normalize::Normalizer for $ty {
+            fn stdout_line(&mut self, line: &str) -> Vec<$crate::normalize::EntryPatch> {
+                match $crate::normalize::json::parse_line(line) {
+                    $crate::normalize::json::Line::Empty => {}
+                    $crate::normalize::json::Line::Event(v) => self.$event(&v, line.trim()),
+                    $crate::normalize::json::Line::Raw(text) => self.log.output(&text),
+                }
+                self.log.take()
+            }
+
+            fn stderr_line(&mut self, line: &str) -> Vec<$crate::normalize::EntryPatch> {
+                self.log.stderr(line);
+                self.log.take()
+            }
+
+            fn finish(&mut self) -> Vec<$crate::normalize::EntryPatch> {
+                self.log.close_stream();
+                self.log.take()
+            }
+
+            fn approval_decided(
+                &mut self,
+                tool_call_id: &str,
+                approved: bool,
+            ) -> Vec<$crate::normalize::EntryPatch> {
+                self.log.resolve_approval(tool_call_id, approved);
+                self.log.take()
+            }
+
+            fn session_id(&self) -> Option<&str> {
+                self.session_id.as_deref()
+            }
+
+            fn token_usage(&self) -> $crate::normalize::TokenTotals {
+                self.totals
+            }
+        }
+    };
+}
+pub(crate) use json_lines_normalizer;
+
 /// A fresh normalizer for one process speaking `protocol`.
 pub fn for_protocol(protocol: Protocol) -> Box<dyn Normalizer> {
     match protocol {
