@@ -326,16 +326,23 @@ fn wait_exit_nowait(pid: libc::pid_t) -> io::Result<()> {
     }
 }
 
-/// Sends SIGTERM (when `grace` is non-zero) and waits up to `grace` for the group to go,
-/// then SIGKILLs it until no live member remains.
+/// With a non-zero `grace`, sends SIGINT, then SIGTERM, waiting up to half the grace
+/// after each for the group to go; then SIGKILLs it until no live member remains.
 pub async fn kill_group(pgid: libc::pid_t, grace: Duration) {
-    if !grace.is_zero() && signal_group(pgid, libc::SIGTERM) {
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if live_members(pgid).is_empty() {
-                return;
+    // A graceful stop escalates: SIGINT (what Ctrl-C sends: agents save their session on
+    // it), then SIGTERM, each with half the grace, then SIGKILL.
+    if !grace.is_zero() {
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            if !signal_group(pgid, sig) {
+                break;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            let deadline = Instant::now() + grace / 2;
+            while Instant::now() < deadline {
+                if live_members(pgid).is_empty() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
     let deadline = Instant::now() + KILL_TIMEOUT;

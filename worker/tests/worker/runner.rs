@@ -340,3 +340,37 @@ async fn stdin_chunks_reach_the_process_and_closing_the_sender_ends_its_input() 
     }
     assert_eq!(got, vec!["got one", "got two", "eof"]);
 }
+
+#[tokio::test]
+async fn a_stop_sends_sigint_first_so_a_process_can_save_its_state() {
+    let dir = tempfile_dir("sigint");
+    let marker = dir.join("saved");
+    let script = format!(
+        "trap 'echo saved > {}; exit 0' INT; echo ready; while :; do sleep 0.05; done",
+        marker.display()
+    );
+    let (tx, mut lines) = mpsc::channel(64);
+    let stop = CancellationToken::new();
+    let request = RunRequest {
+        script,
+        cwd: std::env::temp_dir(),
+        env: runner::executor_env(&[]),
+        limits: limits(),
+        stdin: None,
+    };
+    let run = tokio::spawn(runner::run(
+        request,
+        tx,
+        stop.clone(),
+        CancellationToken::new(),
+    ));
+    assert_eq!(lines.recv().await.expect("ready").text, "ready");
+    stop.cancel();
+    let result = run.await.unwrap().unwrap();
+    assert_eq!(result.killed, Some(KillReason::Stopped));
+    assert!(
+        marker.exists(),
+        "the process saw SIGINT and saved its state"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
