@@ -10,6 +10,7 @@ pub mod acp;
 pub mod claude;
 pub mod codex;
 pub mod driver;
+pub mod opencode;
 
 use std::collections::HashMap;
 
@@ -257,7 +258,11 @@ impl Wire {
     pub fn is_supported(self) -> bool {
         matches!(
             self,
-            Wire::ClaudeStreamJson | Wire::StreamJsonOut | Wire::Acp | Wire::CodexAppServer
+            Wire::ClaudeStreamJson
+                | Wire::StreamJsonOut
+                | Wire::Acp
+                | Wire::CodexAppServer
+                | Wire::OpenCodeServer
         )
     }
 }
@@ -298,7 +303,8 @@ pub fn start_driver(agent: Agent, cx: &DriverContext<'_>) -> Option<driver::Star
         Wire::CodexAppServer => Some(codex::CodexDriver::start_with_history(
             cx.prompt, &replayed, cx.options, cx.resume, cx.cwd,
         )),
-        Wire::StreamJsonOut | Wire::OpenCodeServer => None,
+        Wire::OpenCodeServer => Some(opencode::OpenCodeDriver::start(cx)),
+        Wire::StreamJsonOut => None,
     }
 }
 

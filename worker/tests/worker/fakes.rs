@@ -26,5 +26,6 @@ pub(crate) fn agent_commands() -> HashMap<String, Vec<String>> {
             python("acp_agent.py", &["qwen-code"]),
         ),
         ("copilot".to_owned(), python("acp_agent.py", &["copilot"])),
+        ("opencode".to_owned(), python("opencode_server.py", &[])),
     ])
 }

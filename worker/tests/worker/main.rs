@@ -3,6 +3,7 @@
 
 mod agent_acp;
 mod agent_codex;
+mod agent_opencode;
 mod attempt;
 mod fakes;
 mod git;

@@ -1,0 +1,362 @@
+//! OpenCode runs through the worker end to end, its fake serving OpenCode's local HTTP
+//! API and event stream, on real Postgres, Redis and S3.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use shared::db::models::NewExecutionProcess;
+use shared::db::schema::{execution_processes, task_attempts};
+use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
+use shared::logs::{EntryContent, LogEntry, ToolStatus};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::attempt::{Scenario, entries_of, run_agent_worker, scenario};
+
+/// Makes the scenario's attempt an OpenCode attempt started with `policy`.
+async fn make_opencode_attempt(s: &Scenario, policy: &str) {
+    let snapshot = serde_json::json!({
+        "profile": "opencode",
+        "variant": policy,
+        "source": "builtin",
+        "executor": "opencode",
+        "options": { "permission_policy": policy, "model": "anthropic/claude-sonnet" },
+    });
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set((
+            task_attempts::executor.eq("opencode"),
+            task_attempts::executor_profile.eq(Some(snapshot)),
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("opencode attempt");
+}
+
+fn worktree(s: &Scenario) -> PathBuf {
+    std::path::absolute(&s.env.settings.worker.data_dir)
+        .expect("abs")
+        .join("worktrees")
+        .join(s.attempt.to_string())
+}
+
+fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let mut settings = s.settings();
+    settings.worker.agent_commands = crate::fakes::agent_commands();
+    tokio::spawn(worker::run(settings, CancellationToken::new()))
+}
+
+async fn join(worker: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the worker ends within 30 s")
+        .expect("join")
+        .expect("the worker runs");
+}
+
+fn says(entries: &[LogEntry], wanted: &str) -> bool {
+    entries
+        .iter()
+        .any(|e| matches!(&e.content, EntryContent::AssistantMessage { text } if text == wanted))
+}
+
+/// The raw output entries: only the server's own start-up line may be one, never an event.
+fn raw_output(entries: &[LogEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.content {
+            EntryContent::Output { text, .. } if !text.contains("server listening on http://") => {
+                Some(text.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The status of the first tool use whose debug form mentions `needle`.
+fn tool_status(entries: &[LogEntry], needle: &str) -> Option<ToolStatus> {
+    entries.iter().find_map(|e| match &e.content {
+        EntryContent::ToolUse(t) if format!("{t:?}").contains(needle) => Some(t.status),
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opencode_edits_files_normalized_and_a_follow_up_resumes_its_session_from_the_store() {
+    let s = scenario(
+        "say hello from opencode\nthink about the notes\nwrite notes.txt written by opencode\nbash cat notes.txt",
+        None,
+        None,
+    )
+    .await;
+    make_opencode_attempt(&s, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+
+    let first = s.attempt_row().await;
+    assert_eq!(
+        first.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        first.failure_reason
+    );
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Succeeded);
+    let session = process
+        .agent_session_id
+        .clone()
+        .expect("the session id is recorded");
+    assert!(session.starts_with("ses_"), "{session}");
+    let log = s.stored_log(s.process).await;
+    let entries = entries_of(&log);
+    let shown = format!("{entries:?}");
+    assert!(says(&entries, "hello from opencode"), "{shown}");
+    assert!(
+        entries.iter().any(
+            |e| matches!(&e.content, EntryContent::Thinking { text } if text == "about the notes")
+        ),
+        "{shown}"
+    );
+    assert!(
+        entries.iter().any(
+            |e| matches!(&e.content, EntryContent::UserMessage { text } if text.contains("say hello from opencode"))
+        ),
+        "the prompt is shown as the user's: {shown}"
+    );
+    assert_eq!(raw_output(&entries), Vec::<String>::new(), "{shown}");
+    assert_eq!(
+        tool_status(&entries, "notes.txt"),
+        Some(ToolStatus::Success),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("written by opencode"),
+        "the command's output is on its entry: {shown}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e.content, EntryContent::TokenUsage { .. })),
+        "{shown}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(worktree(&s).join("notes.txt")).expect("notes.txt"),
+        "written by opencode\n"
+    );
+    let saved = s
+        .store
+        .list(&worker::sessions::prefix(s.org, s.attempt))
+        .await
+        .expect("list");
+    assert!(
+        saved.iter().any(
+            |k| k.contains(".local/share/opencode/") && k.ends_with(&format!("{session}.json"))
+        ),
+        "{saved:?}"
+    );
+
+    // A follow-up on a worker that has never seen the attempt: the home is gone.
+    let home = worker::sessions::home_dir(
+        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
+        s.attempt,
+    );
+    std::fs::remove_dir_all(&home).expect("drop the agent home");
+    let mut conn = s.db.conn().await.expect("conn");
+    let follow_up = Uuid::now_v7();
+    diesel::insert_into(execution_processes::table)
+        .values(NewExecutionProcess {
+            id: follow_up,
+            org_id: s.org,
+            attempt_id: s.attempt,
+            run_reason: RunReason::FollowUp,
+            status: ProcessStatus::Queued,
+            prompt: "history",
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert follow-up");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
+        .execute(&mut conn)
+        .await
+        .expect("schedule again");
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+
+    let second = s.attempt_row().await;
+    assert_eq!(
+        second.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        second.failure_reason
+    );
+    let resumed = s.process_row(follow_up).await;
+    assert_eq!(
+        resumed.agent_session_id.as_deref(),
+        Some(session.as_str()),
+        "the same session continues"
+    );
+    let entries = entries_of(&s.stored_log(follow_up).await);
+    assert!(
+        says(&entries, "resumed session with 1 earlier turns"),
+        "{entries:?}"
+    );
+    assert_eq!(raw_output(&entries), Vec::<String>::new(), "{entries:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_opencode_turn_fails_the_process_although_the_server_was_stopped_cleanly() {
+    let s = scenario("say trying\nfail the provider is down", None, None).await;
+    make_opencode_attempt(&s, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Failed);
+    assert!(
+        process
+            .failure_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("the provider is down")),
+        "{:?}",
+        process.failure_reason
+    );
+    assert_eq!(s.attempt_row().await.status, AttemptStatus::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn supervised_opencode_waits_for_each_decision_and_follows_it() {
+    let s = scenario(
+        "write approved.txt yes\nbash echo ran > denied.txt\nsay done",
+        None,
+        None,
+    )
+    .await;
+    make_opencode_attempt(&s, "supervised").await;
+    s.enqueue().await;
+    let worker = spawn_agent_worker(&s);
+    let mut redis = s.redis().await;
+    let mut decided = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while decided.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "approvals were requested: {decided:?}"
+        );
+        for p in shared::approvals::pending(&mut redis, &s.keys, s.attempt)
+            .await
+            .expect("pending")
+        {
+            // The edit is approved, the command denied.
+            let approve = match p.tool_name.as_str() {
+                "edit" => {
+                    assert!(
+                        p.input.to_string().contains("approved.txt"),
+                        "the change is shown for review: {}",
+                        p.input
+                    );
+                    true
+                }
+                "bash" => {
+                    assert!(p.input.to_string().contains("echo ran"), "{}", p.input);
+                    false
+                }
+                other => panic!("unexpected tool {other}"),
+            };
+            assert!(p.tool_call_id.is_some(), "the call is named");
+            let decision = shared::approvals::Decision {
+                approve,
+                reason: Some("not this one".into()),
+            };
+            assert!(
+                shared::approvals::decide(&mut redis, &s.keys, s.attempt, p.id, &decision)
+                    .await
+                    .expect("decide")
+            );
+            decided.push(p.tool_name);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(decided, ["edit", "bash"], "one at a time, in order");
+    join(worker).await;
+
+    let row = s.attempt_row().await;
+    assert_eq!(
+        row.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        row.failure_reason
+    );
+    assert!(worktree(&s).join("approved.txt").exists());
+    assert!(
+        !worktree(&s).join("denied.txt").exists(),
+        "the denied command did not run"
+    );
+    let entries = entries_of(&s.stored_log(s.process).await);
+    let shown = format!("{entries:?}");
+    assert_eq!(
+        tool_status(&entries, "approved.txt"),
+        Some(ToolStatus::Success),
+        "{shown}"
+    );
+    assert_eq!(
+        tool_status(&entries, "echo ran"),
+        Some(ToolStatus::Denied),
+        "{shown}"
+    );
+    assert!(
+        says(&entries, "done"),
+        "the turn went on after the denial: {shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_an_opencode_attempt_aborts_its_session_and_cancels_the_attempt() {
+    let s = scenario(
+        "say working\nbash touch started.txt && sleep 30\nsay never said",
+        None,
+        None,
+    )
+    .await;
+    make_opencode_attempt(&s, "auto").await;
+    s.enqueue().await;
+    let worker = spawn_agent_worker(&s);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !worktree(&s).join("started.txt").exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stopped_at = Instant::now();
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::stop_requested.eq(true))
+        .execute(&mut conn)
+        .await
+        .expect("request stop");
+    join(worker).await;
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(20),
+        "the abort ended the turn, not the command's sleep"
+    );
+
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Cancelled);
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Killed);
+    assert_eq!(process.failure_reason.as_deref(), Some("stopped by user"));
+    let entries = entries_of(&s.stored_log(s.process).await);
+    let shown = format!("{entries:?}");
+    assert!(says(&entries, "working"), "{shown}");
+    assert!(!says(&entries, "never said"), "{shown}");
+    assert!(
+        entries.iter().any(
+            |e| matches!(&e.content, EntryContent::Error { text } if text.contains("MessageAbortedError"))
+        ),
+        "the abort is shown: {shown}"
+    );
+    assert!(
+        process.agent_session_id.is_some(),
+        "the session can be resumed"
+    );
+}
