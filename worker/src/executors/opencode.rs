@@ -54,6 +54,14 @@ struct Inner {
 impl OpenCodeDriver {
     /// A driver waiting for the server to listen; the prompt goes out then.
     pub fn start(cx: &DriverContext<'_>) -> Started {
+        let (driver, rx) = OpenCodeDriver::new(cx);
+        Started {
+            driver: Arc::new(driver),
+            stdin: rx,
+        }
+    }
+
+    fn new(cx: &DriverContext<'_>) -> (OpenCodeDriver, mpsc::UnboundedReceiver<Vec<u8>>) {
         let (stdin, rx) = Stdin::open();
         // The server reads nothing from stdin.
         stdin.close();
@@ -79,13 +87,11 @@ impl OpenCodeDriver {
             session: Mutex::new(None),
             failure: Mutex::new(None),
         };
-        Started {
-            driver: Arc::new(OpenCodeDriver {
-                inner: Arc::new(inner),
-                stdin,
-            }),
-            stdin: rx,
-        }
+        let driver = OpenCodeDriver {
+            inner: Arc::new(inner),
+            stdin,
+        };
+        (driver, rx)
     }
 }
 
@@ -388,5 +394,76 @@ impl AgentDriver for OpenCodeDriver {
 
     fn turn_failure(&self) -> Option<String> {
         self.inner.failure.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executors::ProfileOptions;
+
+    fn driver(tx: &mpsc::Sender<OutputLine>) -> OpenCodeDriver {
+        let finished = CancellationToken::new();
+        let options = ProfileOptions::default();
+        let cx = DriverContext {
+            prompt: "say hi",
+            options: &options,
+            resume: None,
+            cwd: std::path::Path::new("/tmp"),
+            history: &[],
+            inject: tx.clone(),
+            finished: finished.clone(),
+        };
+        OpenCodeDriver::new(&cx).0
+    }
+
+    #[tokio::test]
+    async fn permission_requests_of_the_session_in_both_shapes_become_tool_requests() {
+        let (tx, _rx) = mpsc::channel(4);
+        let d = driver(&tx);
+        let inner = &d.inner;
+        if let Ok(mut s) = inner.session.lock() {
+            *s = Some("ses_1".into());
+        }
+        let old = r#"data: {"type":"permission.updated","properties":{"id":"per_1","type":"bash","sessionID":"ses_1","callID":"call_1","title":"ls","metadata":{"command":"ls"}}}"#;
+        let DriverEvent::Permission(r) = d.observe(old) else {
+            panic!("a permission request");
+        };
+        assert_eq!(r.tool_name, "bash");
+        assert_eq!(r.tool_call_id.as_deref(), Some("call_1"));
+        assert_eq!(r.request_id["permission"], "per_1");
+        assert_eq!(r.input["command"], "ls");
+        let new = r#"{"type":"permission.asked","properties":{"id":"per_2","permission":"edit","sessionID":"ses_1","patterns":["a.txt"],"metadata":{},"tool":{"messageID":"m","callID":"call_2"}}}"#;
+        let DriverEvent::Permission(r) = d.observe(new) else {
+            panic!("a permission request");
+        };
+        assert_eq!(r.tool_name, "edit");
+        assert_eq!(r.tool_call_id.as_deref(), Some("call_2"));
+        let other = r#"{"type":"permission.asked","properties":{"id":"per_3","permission":"edit","sessionID":"ses_other"}}"#;
+        assert_eq!(d.observe(other), DriverEvent::Other, "another session's");
+        assert_eq!(
+            d.observe(r#"{"type":"session.idle","properties":{"sessionID":"ses_1"}}"#),
+            DriverEvent::TurnEnded
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_error_of_the_session_is_the_turns_failure() {
+        let (tx, _rx) = mpsc::channel(4);
+        let d = driver(&tx);
+        let inner = &d.inner;
+        if let Ok(mut s) = inner.session.lock() {
+            *s = Some("ses_1".into());
+        }
+        let error = serde_json::json!({"type": "session.error", "properties": {"sessionID": "ses_1",
+            "error": {"name": "ProviderAuthError", "data": {"message": "bad key"}}}});
+        assert!(!inner.ends_turn(&error));
+        assert!(inner.ends_turn(
+            &serde_json::json!({"type": "session.status", "properties": {"sessionID": "ses_1", "status": {"type": "idle"}}})
+        ));
+        assert_eq!(
+            d.turn_failure().as_deref(),
+            Some("agent turn failed: ProviderAuthError: bad key")
+        );
     }
 }

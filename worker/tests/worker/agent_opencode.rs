@@ -360,3 +360,65 @@ async fn stopping_an_opencode_attempt_aborts_its_session_and_cancels_the_attempt
         "the session can be resumed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_opencode_follow_up_whose_session_is_unknown_goes_on_in_a_new_one_with_the_history() {
+    let s = scenario("say first turn", None, None).await;
+    make_opencode_attempt(&s, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
+    // A session the server has never heard of (its files lost).
+    let lost = "ses_lostlostlostlostlost";
+    let mut conn = s.db.conn().await.expect("conn");
+    diesel::update(execution_processes::table.find(s.process))
+        .set(execution_processes::agent_session_id.eq(Some(lost)))
+        .execute(&mut conn)
+        .await
+        .expect("forget the session");
+    let follow_up = Uuid::now_v7();
+    diesel::insert_into(execution_processes::table)
+        .values(NewExecutionProcess {
+            id: follow_up,
+            org_id: s.org,
+            attempt_id: s.attempt,
+            run_reason: RunReason::FollowUp,
+            status: ProcessStatus::Queued,
+            prompt: "history\nwrite after.txt still working",
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert follow-up");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
+        .execute(&mut conn)
+        .await
+        .expect("schedule again");
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+
+    let row = s.attempt_row().await;
+    assert_eq!(
+        row.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        row.failure_reason
+    );
+    let process = s.process_row(follow_up).await;
+    let session = process.agent_session_id.expect("a new session is recorded");
+    assert_ne!(session, lost);
+    let entries = entries_of(&s.stored_log(follow_up).await);
+    let shown = format!("{entries:?}");
+    assert!(
+        says(&entries, "resumed session with 0 earlier turns"),
+        "{shown}"
+    );
+    assert!(
+        entries.iter().any(|e| matches!(
+            &e.content,
+            EntryContent::UserMessage { text } if text.contains("say first turn") && text.contains("write after.txt")
+        )),
+        "the earlier request is replayed before the new one: {shown}"
+    );
+    assert!(worktree(&s).join("after.txt").exists());
+}
