@@ -65,14 +65,14 @@ impl OpenCodeDriver {
         let (stdin, rx) = Stdin::open();
         // The server reads nothing from stdin.
         stdin.close();
+        // OpenCode names a model `provider/model`; without a provider the server's own
+        // default stands.
         let model = cx
             .options
             .model
             .as_deref()
-            .map(|m| match m.split_once('/') {
-                Some((provider, model)) => json!({ "providerID": provider, "modelID": model }),
-                None => json!({ "modelID": m }),
-            });
+            .and_then(|m| m.split_once('/'))
+            .map(|(provider, model)| json!({ "providerID": provider, "modelID": model }));
         let inner = Inner {
             http: reqwest::Client::new(),
             prompt: cx.prompt.to_owned(),

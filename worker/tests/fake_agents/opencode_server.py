@@ -6,7 +6,8 @@
   GET  /event                              server-sent events (`data: {json}`), first `server.connected`
   POST /session                            a new session; body {permission: [{permission, pattern, action}]}
   GET  /session/{id}                       the session, 404 when unknown
-  POST /session/{id}/prompt_async          {parts: [{type: "text", text}], model?}: 204, the turn runs
+  POST /session/{id}/prompt_async          {parts: [{type: "text", text}], model?: {providerID, modelID}}:
+                                           204, the turn runs
   POST /session/{id}/abort                 stops the running turn
   POST /session/{id}/permissions/{permID}  {response: "once" | "always" | "reject"}
 The prompt's text is a small script, one action per line:
@@ -293,6 +294,10 @@ class Handler(BaseHTTPRequestHandler):
             sid = session["id"]
             if parts[2] == "prompt_async":
                 texts = [p.get("text", "") for p in body.get("parts", []) if p.get("type") == "text"]
+                model = body.get("model")
+                if model is not None and not (isinstance(model, dict) and isinstance(model.get("providerID"), str)
+                                              and isinstance(model.get("modelID"), str)):
+                    return self.reply(400, {"name": "BadRequest", "data": {"message": "model needs providerID and modelID"}})
                 if not texts or sid in running:
                     return self.reply(400, {"name": "BadRequest"})
                 abort = threading.Event()
