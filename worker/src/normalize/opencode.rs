@@ -366,6 +366,10 @@ fn is_quiet_server_event(t: &str) -> bool {
 
 impl Normalizer for OpenCodeNormalizer {
     fn stdout_line(&mut self, line: &str) -> Vec<EntryPatch> {
+        // The server announcing its address is the worker's business, not the team's.
+        if line.starts_with("opencode server listening") {
+            return Vec::new();
+        }
         // The server's stream is SSE: accept its `data:` lines as they are.
         let payload = line.trim_start().strip_prefix("data:").unwrap_or(line);
         match json::parse_line(payload) {

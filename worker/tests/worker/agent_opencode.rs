@@ -61,14 +61,13 @@ fn says(entries: &[LogEntry], wanted: &str) -> bool {
         .any(|e| matches!(&e.content, EntryContent::AssistantMessage { text } if text == wanted))
 }
 
-/// The raw output entries: only the server's own start-up line may be one, never an event.
+/// The raw output entries: there should be none (the server's start-up line is dropped,
+/// and every event is understood).
 fn raw_output(entries: &[LogEntry]) -> Vec<String> {
     entries
         .iter()
         .filter_map(|e| match &e.content {
-            EntryContent::Output { text, .. } if !text.contains("server listening on http://") => {
-                Some(text.clone())
-            }
+            EntryContent::Output { text, .. } => Some(text.clone()),
             _ => None,
         })
         .collect()
