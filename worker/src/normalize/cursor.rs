@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::logs::{EntryContent, FileChange, ToolAction, ToolStatus, ToolUse};
 
+use super::TokenTotals;
 use super::entries::{EntryLog, Stream};
 use super::json::{
     self, MAX_RESULT, clip, command_of, excerpt, first_count, first_str, int, str_of,
 };
 use super::tools::{self, Action, classify, set_result, todo_items};
-use super::TokenTotals;
 
 /// Normalizer for Cursor agent stream-json.
 pub struct CursorNormalizer {

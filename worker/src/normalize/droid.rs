@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::logs::{EntryContent, FileChange, ToolAction, ToolStatus};
 
+use super::TokenTotals;
 use super::entries::{EntryLog, Stream};
 use super::json::{self, MAX_RESULT, clip, excerpt, first_count, first_str, str_of};
 use super::tools::{self, Action, answer_text, classify, exit_code_in, failure_status, set_result};
-use super::TokenTotals;
 
 /// Normalizer for Droid stream-json.
 pub struct DroidNormalizer {
