@@ -282,6 +282,12 @@ pub mod segments {
         Some((first.parse().ok()?, last.parse().ok()?))
     }
 
+    /// Key of an agent process's raw output (JSON lines of stream, time and text), kept
+    /// beside the normalized segments.
+    pub fn raw_key(org_id: Uuid, process_id: Uuid) -> String {
+        format!("orgs/{org_id}/processes/{process_id}/raw.jsonl")
+    }
+
     /// One JSON patch per line.
     pub fn encode(patches: &[LogPatch]) -> Vec<u8> {
         let mut out = Vec::with_capacity(patches.len() * 128);

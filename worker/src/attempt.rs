@@ -354,6 +354,7 @@ impl AttemptRun<'_> {
             let run_done = CancellationToken::new();
             let mut home = None;
             let mut finished = None;
+            let mut raw_file: Option<std::path::PathBuf> = None;
             let pump = match agent {
                 None => tokio::spawn(crate::pump::verbatim(raw_lines, changes).map(|()| None)),
                 Some(agent) => {
@@ -384,8 +385,21 @@ impl AttemptRun<'_> {
                         policy: launch.options.permission_policy,
                     };
                     let normalizer = normalize::for_protocol(executors::protocol_of(agent));
+                    let raw_dir = self.worker.data_dir.join("raw");
+                    tokio::fs::create_dir_all(&raw_dir).await.context("create the raw output dir")?;
+                    let raw_path = raw_dir.join(format!("{}.jsonl", process.id));
+                    raw_file = Some(raw_path.clone());
                     tokio::spawn(
-                        crate::pump::agent(raw_lines, normalizer, launch.driver, broker, launch.redactor, changes).map(Some),
+                        crate::pump::agent(
+                            raw_lines,
+                            normalizer,
+                            launch.driver,
+                            broker,
+                            launch.redactor,
+                            Some(raw_path),
+                            changes,
+                        )
+                        .map(Some),
                     )
                 }
             };
@@ -398,6 +412,9 @@ impl AttemptRun<'_> {
                 if let Err(e) = sessions::save(&self.worker.store, home, agent.session_dir(), &prefix).await {
                     tracing::warn!(error = format!("{e:#}"), "agent session files not saved; a follow-up elsewhere starts fresh");
                 }
+            }
+            if let Some(path) = raw_file {
+                self.keep_raw_output(&process, &path).await;
             }
             let agent_session_id = report.as_ref().and_then(|r| r.session_id.clone());
             let usage = report
@@ -495,6 +512,26 @@ impl AttemptRun<'_> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Uploads an agent process's raw output beside its normalized log, then drops the
+    /// local copy.
+    async fn keep_raw_output(&self, process: &ExecutionProcess, path: &std::path::Path) {
+        match tokio::fs::read(path).await {
+            Ok(bytes) => {
+                let key = shared::logs::segments::raw_key(process.org_id, process.id);
+                if let Err(e) = self
+                    .worker
+                    .store
+                    .put(&key, bytes, "application/x-ndjson")
+                    .await
+                {
+                    tracing::warn!(error = %e, "raw output not stored");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "raw output not read back"),
+        }
+        let _ = tokio::fs::remove_file(path).await;
     }
 
     /// Gets an agent ready to start: its home (with the session files of earlier turns),

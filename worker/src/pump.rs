@@ -80,9 +80,22 @@ pub async fn agent(
     driver: Option<Arc<dyn AgentDriver>>,
     approvals: ApprovalBroker,
     redactor: Option<Arc<Redactor>>,
+    raw_path: Option<std::path::PathBuf>,
     out: mpsc::Sender<EntryChange>,
 ) -> AgentReport {
     let mut len = 0u64;
+    // The raw output (redacted) is kept beside the normalized entries, so a run can be
+    // normalized again if a normalizer improves, and its exact output inspected.
+    let mut raw = match &raw_path {
+        Some(path) => match tokio::fs::File::create(path).await {
+            Ok(file) => Some(tokio::io::BufWriter::new(file)),
+            Err(e) => {
+                tracing::warn!(error = %e, "raw output not kept");
+                None
+            }
+        },
+        None => None,
+    };
     let forward = async |patches: Vec<EntryPatch>, len: &mut u64| -> bool {
         for patch in patches {
             let p = patch.into_log_patch(0, len);
@@ -120,6 +133,17 @@ pub async fn agent(
         {
             line.text = masked;
         }
+        if let Some(file) = raw.as_mut() {
+            use tokio::io::AsyncWriteExt;
+            let record =
+                serde_json::json!({ "stream": line.stream, "at": line.at, "text": line.text });
+            let mut bytes = record.to_string().into_bytes();
+            bytes.push(b'\n');
+            if let Err(e) = file.write_all(&bytes).await {
+                tracing::warn!(error = %e, "raw output no longer kept");
+                raw = None;
+            }
+        }
         let patches = match line.stream {
             OutputStream::Stdout => {
                 if let Some(driver) = &driver {
@@ -142,6 +166,10 @@ pub async fn agent(
     }
     let rest = normalizer.finish();
     forward(rest, &mut len).await;
+    if let Some(mut file) = raw {
+        use tokio::io::AsyncWriteExt;
+        let _ = file.flush().await;
+    }
     if let Some(driver) = &driver {
         driver.end_input();
     }

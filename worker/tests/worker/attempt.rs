@@ -1157,6 +1157,17 @@ async fn an_org_secret_reaches_the_agent_but_never_its_log() {
     {
         seen.push_str(&msg.get_payload::<String>().unwrap_or_default());
     }
+    let raw = s
+        .store
+        .get(&shared::logs::segments::raw_key(s.org, s.process))
+        .await
+        .expect("get")
+        .expect("the raw output is kept beside the entries");
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        !raw.contains(secret) && raw.contains("[REDACTED:ANTHROPIC_API_KEY]"),
+        "{raw}"
+    );
     assert!(!seen.is_empty(), "live messages were published");
     assert!(!seen.contains(secret), "{seen}");
     let _: () = redis.ping().await.expect("ping");
@@ -1402,4 +1413,48 @@ async fn a_follow_up_without_a_session_to_resume_gets_the_earlier_turns_in_its_p
         .position(|t| *t == "second turn")
         .expect("the new request ran");
     assert!(first < second, "{said:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervised_tool_call_nobody_decides_is_denied_when_the_wait_times_out() {
+    let s = scenario("write unattended.txt nobody looked", None, None).await;
+    make_claude_attempt(&s, "supervised").await;
+    s.enqueue().await;
+    let mut settings = s.settings();
+    settings.worker.agent_commands = crate::fakes::agent_commands();
+    settings.worker.approval_timeout_secs = 1;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        worker::run(settings, CancellationToken::new()),
+    )
+    .await
+    .expect("the worker finishes")
+    .expect("the worker runs");
+    let row = s.attempt_row().await;
+    assert_eq!(
+        row.status,
+        AttemptStatus::Succeeded,
+        "{:?}",
+        row.failure_reason
+    );
+    let worktree = std::path::absolute(&s.env.settings.worker.data_dir)
+        .expect("abs")
+        .join("worktrees")
+        .join(s.attempt.to_string());
+    assert!(
+        !worktree.join("unattended.txt").exists(),
+        "an undecided write does not happen"
+    );
+    let shown = format!("{:?}", entries_of(&s.stored_log(s.process).await));
+    assert!(
+        shown.contains("no decision within 1 s"),
+        "the agent is told why: {shown}"
+    );
+    let mut redis = s.redis().await;
+    assert!(
+        shared::approvals::pending(&mut redis, &s.keys, s.attempt)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
 }
