@@ -230,13 +230,7 @@ async fn a_follow_up_whose_acp_session_is_gone_continues_in_a_new_session() {
         .await
         .expect("point at a lost session");
     let follow_up = follow_up_elsewhere(&s, "history\nsay still working").await;
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
+    s.assert_succeeded().await;
     let process = s.process_row(follow_up).await;
     let session = process.agent_session_id.expect("a session id");
     assert_ne!(session, "no-such-session");
@@ -287,13 +281,7 @@ async fn supervised_acp_tool_calls_wait_for_a_decision_and_follow_it() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     join(worker).await;
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
+    s.assert_succeeded().await;
     assert!(
         worktree(&s).join("approved.txt").exists(),
         "the approved write happened"

@@ -245,13 +245,7 @@ async fn a_codex_follow_up_whose_thread_is_unknown_goes_on_in_a_new_thread() {
         .expect("forget the thread");
 
     let follow_up = follow_up_elsewhere(&s, "history\nwrite after.txt still working").await;
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
+    s.assert_succeeded().await;
     let process = s.process_row(follow_up).await;
     let thread = process.agent_session_id.expect("a new thread is recorded");
     assert_ne!(thread, lost);
@@ -334,13 +328,7 @@ async fn supervised_codex_waits_for_each_decision_and_follows_it() {
     );
     join(worker).await;
 
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
+    s.assert_succeeded().await;
     assert!(
         worktree(&s).join("approved.txt").exists(),
         "the approved write happened"

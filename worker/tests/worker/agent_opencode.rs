@@ -280,13 +280,7 @@ async fn supervised_opencode_waits_for_each_decision_and_follows_it() {
     assert_eq!(decided, ["edit", "bash"], "one at a time, in order");
     join(worker).await;
 
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
+    s.assert_succeeded().await;
     assert!(worktree(&s).join("approved.txt").exists());
     assert!(
         !worktree(&s).join("denied.txt").exists(),
@@ -396,13 +390,7 @@ async fn an_opencode_follow_up_whose_session_is_unknown_goes_on_in_a_new_one_wit
     s.enqueue().await;
     run_agent_worker(&s).await;
 
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
+    s.assert_succeeded().await;
     let process = s.process_row(follow_up).await;
     let session = process.agent_session_id.expect("a new session is recorded");
     assert_ne!(session, lost);

@@ -141,6 +141,26 @@ impl Scenario {
         tokio::spawn(worker::run(self.settings(), CancellationToken::new()))
     }
 
+    /// The attempt's worktree on the test worker.
+    pub(crate) fn worktree(&self) -> PathBuf {
+        std::path::absolute(&self.env.settings.worker.data_dir)
+            .expect("absolute data dir")
+            .join("worktrees")
+            .join(self.attempt.to_string())
+    }
+
+    /// Asserts the attempt succeeded, showing its failure reason otherwise.
+    pub(crate) async fn assert_succeeded(&self) -> TaskAttempt {
+        let row = self.attempt_row().await;
+        assert_eq!(
+            row.status,
+            AttemptStatus::Succeeded,
+            "{:?}",
+            row.failure_reason
+        );
+        row
+    }
+
     pub(crate) async fn attempt_row(&self) -> TaskAttempt {
         let mut conn = self.db.conn().await.expect("conn");
         task_attempts::table
@@ -1127,19 +1147,10 @@ async fn an_org_secret_reaches_the_agent_but_never_its_log() {
         .expect("subscribe");
     s.enqueue().await;
     run_agent_worker(&s).await;
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
+    s.assert_succeeded().await;
 
     // The agent had it: the file it wrote holds the real value.
-    let worktree = std::path::absolute(&s.env.settings.worker.data_dir)
-        .expect("abs")
-        .join("worktrees")
-        .join(s.attempt.to_string());
+    let worktree = s.worktree();
     assert_eq!(
         std::fs::read_to_string(worktree.join("key.txt"))
             .expect("key.txt")
@@ -1221,17 +1232,8 @@ async fn supervised_tool_calls_wait_for_a_decision_and_follow_it() {
         .expect("worker ends")
         .expect("join")
         .expect("run");
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
-    let worktree = std::path::absolute(&s.env.settings.worker.data_dir)
-        .expect("abs")
-        .join("worktrees")
-        .join(s.attempt.to_string());
+    s.assert_succeeded().await;
+    let worktree = s.worktree();
     assert!(
         worktree.join("approved.txt").exists(),
         "the approved write happened"
@@ -1295,10 +1297,7 @@ async fn plan_mode_presents_the_plan_for_approval_before_anything_is_written() {
     };
     assert_eq!(plan.tool_name, "ExitPlanMode");
     assert_eq!(plan.input["plan"], "Add notes.txt with a greeting");
-    let worktree = std::path::absolute(&s.env.settings.worker.data_dir)
-        .expect("abs")
-        .join("worktrees")
-        .join(s.attempt.to_string());
+    let worktree = s.worktree();
     assert!(
         !worktree.join("notes.txt").exists(),
         "nothing is written before the plan is approved"
@@ -1318,13 +1317,7 @@ async fn plan_mode_presents_the_plan_for_approval_before_anything_is_written() {
         .expect("join")
         .expect("run");
 
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
+    s.assert_succeeded().await;
     assert!(
         worktree.join("notes.txt").exists(),
         "the approved plan was carried out"
@@ -1430,17 +1423,8 @@ async fn a_supervised_tool_call_nobody_decides_is_denied_when_the_wait_times_out
     .await
     .expect("the worker finishes")
     .expect("the worker runs");
-    let row = s.attempt_row().await;
-    assert_eq!(
-        row.status,
-        AttemptStatus::Succeeded,
-        "{:?}",
-        row.failure_reason
-    );
-    let worktree = std::path::absolute(&s.env.settings.worker.data_dir)
-        .expect("abs")
-        .join("worktrees")
-        .join(s.attempt.to_string());
+    s.assert_succeeded().await;
+    let worktree = s.worktree();
     assert!(
         !worktree.join("unattended.txt").exists(),
         "an undecided write does not happen"
