@@ -215,7 +215,8 @@ impl Default for Settings {
                 sse_heartbeat_secs: 15,
             },
             scheduler: SchedulerSettings {
-                tick_ms: 200,
+                // One indexed query when idle: cheap, and it bounds how long a new attempt waits.
+                tick_ms: 50,
                 batch_size: 500,
                 backend: CapacityBackend::Local,
                 local_workers: 2,
