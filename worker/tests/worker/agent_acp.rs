@@ -10,7 +10,6 @@ use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
 use shared::store;
 use shared::wire::Diff;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -35,13 +34,6 @@ async fn make_acp_attempt(s: &Scenario, executor: &str, policy: &str) {
         .execute(&mut conn)
         .await
         .expect("acp attempt");
-}
-
-fn worktree(s: &Scenario) -> PathBuf {
-    std::path::absolute(&s.env.settings.worker.data_dir)
-        .expect("abs")
-        .join("worktrees")
-        .join(s.attempt.to_string())
 }
 
 fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {
@@ -155,7 +147,7 @@ async fn acp_agent_runs_normalized_and_resumes(executor: &str) {
         "{executor}: the command's output is on its entry: {shown}"
     );
     assert_eq!(
-        std::fs::read_to_string(worktree(&s).join("notes.txt")).expect("notes.txt"),
+        std::fs::read_to_string(s.worktree().join("notes.txt")).expect("notes.txt"),
         "written over acp\n"
     );
     let diff: Diff = serde_json::from_slice(
@@ -283,11 +275,11 @@ async fn supervised_acp_tool_calls_wait_for_a_decision_and_follow_it() {
     join(worker).await;
     s.assert_succeeded().await;
     assert!(
-        worktree(&s).join("approved.txt").exists(),
+        s.worktree().join("approved.txt").exists(),
         "the approved write happened"
     );
     assert!(
-        !worktree(&s).join("denied.txt").exists(),
+        !s.worktree().join("denied.txt").exists(),
         "the denied write did not"
     );
     let entries = entries_of(&s.stored_log(s.process).await);

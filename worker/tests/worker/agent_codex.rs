@@ -9,7 +9,6 @@ use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
 use shared::store;
 use shared::wire::Diff;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -34,13 +33,6 @@ async fn make_codex_attempt(s: &Scenario, policy: &str) {
         .execute(&mut conn)
         .await
         .expect("codex attempt");
-}
-
-fn worktree(s: &Scenario) -> PathBuf {
-    std::path::absolute(&s.env.settings.worker.data_dir)
-        .expect("abs")
-        .join("worktrees")
-        .join(s.attempt.to_string())
 }
 
 fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {
@@ -175,7 +167,7 @@ async fn codex_edits_files_normalized_and_a_follow_up_resumes_its_thread_from_th
         "{shown}"
     );
     assert_eq!(
-        std::fs::read_to_string(worktree(&s).join("notes.txt")).expect("notes.txt"),
+        std::fs::read_to_string(s.worktree().join("notes.txt")).expect("notes.txt"),
         "written by codex\n"
     );
     let diff: Diff = serde_json::from_slice(
@@ -261,7 +253,7 @@ async fn a_codex_follow_up_whose_thread_is_unknown_goes_on_in_a_new_thread() {
         says(&entries, "resumed session with 0 earlier turns"),
         "{shown}"
     );
-    assert!(worktree(&s).join("after.txt").exists());
+    assert!(s.worktree().join("after.txt").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -330,11 +322,11 @@ async fn supervised_codex_waits_for_each_decision_and_follows_it() {
 
     s.assert_succeeded().await;
     assert!(
-        worktree(&s).join("approved.txt").exists(),
+        s.worktree().join("approved.txt").exists(),
         "the approved write happened"
     );
     assert!(
-        !worktree(&s).join("denied.txt").exists(),
+        !s.worktree().join("denied.txt").exists(),
         "the denied command did not run"
     );
     let entries = entries_of(&s.stored_log(s.process).await);
@@ -367,7 +359,7 @@ async fn stopping_a_codex_attempt_interrupts_its_turn_and_cancels_the_attempt() 
     s.enqueue().await;
     let worker = spawn_agent_worker(&s);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !worktree(&s).join("started.txt").exists() {
+    while !s.worktree().join("started.txt").exists() {
         assert!(Instant::now() < deadline, "the command never started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -7,7 +7,6 @@ use shared::db::models::NewExecutionProcess;
 use shared::db::schema::{execution_processes, task_attempts};
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -32,13 +31,6 @@ async fn make_opencode_attempt(s: &Scenario, policy: &str) {
         .execute(&mut conn)
         .await
         .expect("opencode attempt");
-}
-
-fn worktree(s: &Scenario) -> PathBuf {
-    std::path::absolute(&s.env.settings.worker.data_dir)
-        .expect("abs")
-        .join("worktrees")
-        .join(s.attempt.to_string())
 }
 
 fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {
@@ -140,7 +132,7 @@ async fn opencode_edits_files_normalized_and_a_follow_up_resumes_its_session_fro
         "{shown}"
     );
     assert_eq!(
-        std::fs::read_to_string(worktree(&s).join("notes.txt")).expect("notes.txt"),
+        std::fs::read_to_string(s.worktree().join("notes.txt")).expect("notes.txt"),
         "written by opencode\n"
     );
     let saved = s
@@ -281,9 +273,9 @@ async fn supervised_opencode_waits_for_each_decision_and_follows_it() {
     join(worker).await;
 
     s.assert_succeeded().await;
-    assert!(worktree(&s).join("approved.txt").exists());
+    assert!(s.worktree().join("approved.txt").exists());
     assert!(
-        !worktree(&s).join("denied.txt").exists(),
+        !s.worktree().join("denied.txt").exists(),
         "the denied command did not run"
     );
     let entries = entries_of(&s.stored_log(s.process).await);
@@ -316,7 +308,7 @@ async fn stopping_an_opencode_attempt_aborts_its_session_and_cancels_the_attempt
     s.enqueue().await;
     let worker = spawn_agent_worker(&s);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !worktree(&s).join("started.txt").exists() {
+    while !s.worktree().join("started.txt").exists() {
         assert!(Instant::now() < deadline, "the command never started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -407,5 +399,5 @@ async fn an_opencode_follow_up_whose_session_is_unknown_goes_on_in_a_new_one_wit
         )),
         "the earlier request is replayed before the new one: {shown}"
     );
-    assert!(worktree(&s).join("after.txt").exists());
+    assert!(s.worktree().join("after.txt").exists());
 }
