@@ -3,9 +3,8 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use shared::db::models::NewExecutionProcess;
 use shared::db::schema::{execution_processes, task_attempts};
-use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
+use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
 use shared::store;
 use shared::wire::Diff;
@@ -72,31 +71,8 @@ fn tool_status(entries: &[LogEntry], needle: &str) -> Option<ToolStatus> {
 /// Queues a follow-up with `prompt` after wiping the agent's home (as if it ran on
 /// another worker), runs it, and returns the follow-up process.
 async fn follow_up_elsewhere(s: &Scenario, prompt: &str) -> Uuid {
-    let home = worker::sessions::home_dir(
-        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
-        s.attempt,
-    );
-    std::fs::remove_dir_all(&home).expect("drop the agent home");
-    let mut conn = s.db.conn().await.expect("conn");
-    let follow_up = Uuid::now_v7();
-    diesel::insert_into(execution_processes::table)
-        .values(NewExecutionProcess {
-            id: follow_up,
-            org_id: s.org,
-            attempt_id: s.attempt,
-            run_reason: RunReason::FollowUp,
-            status: ProcessStatus::Queued,
-            prompt,
-        })
-        .execute(&mut conn)
-        .await
-        .expect("insert follow-up");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-        .execute(&mut conn)
-        .await
-        .expect("schedule again");
-    s.enqueue().await;
+    s.drop_agent_home();
+    let follow_up = s.queue_follow_up(prompt).await;
     run_agent_worker(s).await;
     follow_up
 }

@@ -3,13 +3,11 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use shared::db::models::NewExecutionProcess;
 use shared::db::schema::{execution_processes, task_attempts};
-use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
+use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::attempt::{Scenario, entries_of, run_agent_worker, scenario};
 
@@ -148,31 +146,8 @@ async fn opencode_edits_files_normalized_and_a_follow_up_resumes_its_session_fro
     );
 
     // A follow-up on a worker that has never seen the attempt: the home is gone.
-    let home = worker::sessions::home_dir(
-        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
-        s.attempt,
-    );
-    std::fs::remove_dir_all(&home).expect("drop the agent home");
-    let mut conn = s.db.conn().await.expect("conn");
-    let follow_up = Uuid::now_v7();
-    diesel::insert_into(execution_processes::table)
-        .values(NewExecutionProcess {
-            id: follow_up,
-            org_id: s.org,
-            attempt_id: s.attempt,
-            run_reason: RunReason::FollowUp,
-            status: ProcessStatus::Queued,
-            prompt: "history",
-        })
-        .execute(&mut conn)
-        .await
-        .expect("insert follow-up");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-        .execute(&mut conn)
-        .await
-        .expect("schedule again");
-    s.enqueue().await;
+    s.drop_agent_home();
+    let follow_up = s.queue_follow_up("history").await;
     run_agent_worker(&s).await;
 
     let second = s.attempt_row().await;
@@ -361,25 +336,9 @@ async fn an_opencode_follow_up_whose_session_is_unknown_goes_on_in_a_new_one_wit
         .execute(&mut conn)
         .await
         .expect("forget the session");
-    let follow_up = Uuid::now_v7();
-    diesel::insert_into(execution_processes::table)
-        .values(NewExecutionProcess {
-            id: follow_up,
-            org_id: s.org,
-            attempt_id: s.attempt,
-            run_reason: RunReason::FollowUp,
-            status: ProcessStatus::Queued,
-            prompt: "history\nwrite after.txt still working",
-        })
-        .execute(&mut conn)
-        .await
-        .expect("insert follow-up");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-        .execute(&mut conn)
-        .await
-        .expect("schedule again");
-    s.enqueue().await;
+    let follow_up = s
+        .queue_follow_up("history\nwrite after.txt still working")
+        .await;
     run_agent_worker(&s).await;
 
     s.assert_succeeded().await;

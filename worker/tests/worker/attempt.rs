@@ -141,6 +141,39 @@ impl Scenario {
         tokio::spawn(worker::run(self.settings(), CancellationToken::new()))
     }
 
+    /// What the api does for a follow-up: a queued follow-up process, the attempt
+    /// scheduled again and enqueued. Returns the new process.
+    pub(crate) async fn queue_follow_up(&self, prompt: &str) -> Uuid {
+        let mut conn = self.db.conn().await.expect("conn");
+        let follow_up = Uuid::now_v7();
+        diesel::insert_into(execution_processes::table)
+            .values(NewExecutionProcess {
+                id: follow_up,
+                org_id: self.org,
+                attempt_id: self.attempt,
+                run_reason: RunReason::FollowUp,
+                status: ProcessStatus::Queued,
+                prompt,
+            })
+            .execute(&mut conn)
+            .await
+            .expect("insert follow-up");
+        diesel::update(task_attempts::table.find(self.attempt))
+            .set(task_attempts::status.eq(AttemptStatus::Scheduled))
+            .execute(&mut conn)
+            .await
+            .expect("schedule again");
+        self.enqueue().await;
+        follow_up
+    }
+
+    /// Deletes the agent's home on this worker, as if the next turn ran on another one.
+    pub(crate) fn drop_agent_home(&self) {
+        let data_dir = std::path::absolute(&self.env.settings.worker.data_dir).expect("abs");
+        std::fs::remove_dir_all(worker::sessions::home_dir(&data_dir, self.attempt))
+            .expect("drop the agent home");
+    }
+
     /// The attempt's worktree on the test worker.
     pub(crate) fn worktree(&self) -> PathBuf {
         std::path::absolute(&self.env.settings.worker.data_dir)
@@ -944,30 +977,8 @@ async fn claude_code_runs_normalized_and_a_follow_up_resumes_its_session_from_th
 
     // The follow-up runs where the agent's home is gone (as on another worker): the
     // session files come back from the object store and the agent resumes by its id.
-    let home = worker::sessions::home_dir(
-        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
-        s.attempt,
-    );
-    std::fs::remove_dir_all(&home).expect("drop the agent home");
-    let follow_up = Uuid::now_v7();
-    diesel::insert_into(execution_processes::table)
-        .values(NewExecutionProcess {
-            id: follow_up,
-            org_id: s.org,
-            attempt_id: s.attempt,
-            run_reason: RunReason::FollowUp,
-            status: ProcessStatus::Queued,
-            prompt: "history",
-        })
-        .execute(&mut conn)
-        .await
-        .expect("insert follow-up");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-        .execute(&mut conn)
-        .await
-        .expect("schedule again");
-    s.enqueue().await;
+    s.drop_agent_home();
+    let follow_up = s.queue_follow_up("history").await;
     run_agent_worker(&s).await;
 
     let second = s.attempt_row().await;
@@ -1038,30 +1049,8 @@ async fn one_shot_agent_runs_and_resumes(executor: &str) {
         "{executor}: {shown}"
     );
 
-    let home = worker::sessions::home_dir(
-        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
-        s.attempt,
-    );
-    std::fs::remove_dir_all(&home).expect("drop the agent home");
-    let follow_up = Uuid::now_v7();
-    diesel::insert_into(execution_processes::table)
-        .values(NewExecutionProcess {
-            id: follow_up,
-            org_id: s.org,
-            attempt_id: s.attempt,
-            run_reason: RunReason::FollowUp,
-            status: ProcessStatus::Queued,
-            prompt: "history",
-        })
-        .execute(&mut conn)
-        .await
-        .expect("insert follow-up");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-        .execute(&mut conn)
-        .await
-        .expect("schedule again");
-    s.enqueue().await;
+    s.drop_agent_home();
+    let follow_up = s.queue_follow_up("history").await;
     run_agent_worker(&s).await;
     let second = s.attempt_row().await;
     assert_eq!(
@@ -1367,25 +1356,7 @@ async fn a_follow_up_without_a_session_to_resume_gets_the_earlier_turns_in_its_p
         .execute(&mut conn)
         .await
         .expect("forget the session");
-    let follow_up = Uuid::now_v7();
-    diesel::insert_into(execution_processes::table)
-        .values(NewExecutionProcess {
-            id: follow_up,
-            org_id: s.org,
-            attempt_id: s.attempt,
-            run_reason: RunReason::FollowUp,
-            status: ProcessStatus::Queued,
-            prompt: "say second turn",
-        })
-        .execute(&mut conn)
-        .await
-        .expect("insert follow-up");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-        .execute(&mut conn)
-        .await
-        .expect("schedule again");
-    s.enqueue().await;
+    let follow_up = s.queue_follow_up("say second turn").await;
     run_agent_worker(&s).await;
     assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
     let entries = entries_of(&s.stored_log(follow_up).await);
