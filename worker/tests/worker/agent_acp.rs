@@ -17,22 +17,8 @@ use crate::attempt::{Scenario, entries_of, run_agent_worker, scenario};
 
 /// Makes the scenario's attempt one of `executor` started with `policy`.
 async fn make_acp_attempt(s: &Scenario, executor: &str, policy: &str) {
-    let snapshot = serde_json::json!({
-        "profile": executor,
-        "variant": policy,
-        "source": "builtin",
-        "executor": executor,
-        "options": { "permission_policy": policy },
-    });
-    let mut conn = s.db.conn().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set((
-            task_attempts::executor.eq(executor),
-            task_attempts::executor_profile.eq(Some(snapshot)),
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("acp attempt");
+    s.use_agent(executor, serde_json::json!({ "permission_policy": policy }))
+        .await;
 }
 
 fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {

@@ -16,22 +16,11 @@ use crate::attempt::{Scenario, entries_of, run_agent_worker, scenario};
 
 /// Makes the scenario's attempt a Codex attempt started with `policy`.
 async fn make_codex_attempt(s: &Scenario, policy: &str) {
-    let snapshot = serde_json::json!({
-        "profile": "codex",
-        "variant": policy,
-        "source": "builtin",
-        "executor": "codex",
-        "options": { "permission_policy": policy, "reasoning_effort": "high" },
-    });
-    let mut conn = s.db.conn().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set((
-            task_attempts::executor.eq("codex"),
-            task_attempts::executor_profile.eq(Some(snapshot)),
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("codex attempt");
+    s.use_agent(
+        "codex",
+        serde_json::json!({ "permission_policy": policy, "reasoning_effort": "high" }),
+    )
+    .await;
 }
 
 fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {

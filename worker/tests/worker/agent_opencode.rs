@@ -13,22 +13,11 @@ use crate::attempt::{Scenario, entries_of, run_agent_worker, scenario};
 
 /// Makes the scenario's attempt an OpenCode attempt started with `policy`.
 async fn make_opencode_attempt(s: &Scenario, policy: &str) {
-    let snapshot = serde_json::json!({
-        "profile": "opencode",
-        "variant": policy,
-        "source": "builtin",
-        "executor": "opencode",
-        "options": { "permission_policy": policy, "model": "anthropic/claude-sonnet" },
-    });
-    let mut conn = s.db.conn().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set((
-            task_attempts::executor.eq("opencode"),
-            task_attempts::executor_profile.eq(Some(snapshot)),
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("opencode attempt");
+    s.use_agent(
+        "opencode",
+        serde_json::json!({ "permission_policy": policy, "model": "anthropic/claude-sonnet" }),
+    )
+    .await;
 }
 
 fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {

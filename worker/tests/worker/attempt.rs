@@ -167,6 +167,31 @@ impl Scenario {
         follow_up
     }
 
+    /// Makes the attempt run `executor` with a built-in-shaped profile snapshot whose
+    /// options are `options` (the variant is named after their permission policy).
+    pub(crate) async fn use_agent(&self, executor: &str, options: serde_json::Value) {
+        let variant = options["permission_policy"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned();
+        let snapshot = serde_json::json!({
+            "profile": executor,
+            "variant": variant,
+            "source": "builtin",
+            "executor": executor,
+            "options": options,
+        });
+        let mut conn = self.db.conn().await.expect("conn");
+        diesel::update(task_attempts::table.find(self.attempt))
+            .set((
+                task_attempts::executor.eq(executor),
+                task_attempts::executor_profile.eq(Some(snapshot)),
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("set the attempt's agent");
+    }
+
     /// Deletes the agent's home on this worker, as if the next turn ran on another one.
     pub(crate) fn drop_agent_home(&self) {
         let data_dir = std::path::absolute(&self.env.settings.worker.data_dir).expect("abs");
@@ -1084,22 +1109,11 @@ async fn droid_runs_normalized_and_resumes_its_session() {
 
 /// Makes the scenario's attempt a Claude Code attempt started with `policy`.
 async fn make_claude_attempt(s: &Scenario, policy: &str) {
-    let snapshot = serde_json::json!({
-        "profile": "claude-code",
-        "variant": policy,
-        "source": "builtin",
-        "executor": "claude-code",
-        "options": { "permission_policy": policy },
-    });
-    let mut conn = s.db.conn().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set((
-            task_attempts::executor.eq("claude-code"),
-            task_attempts::executor_profile.eq(Some(snapshot)),
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("claude attempt");
+    s.use_agent(
+        "claude-code",
+        serde_json::json!({ "permission_policy": policy }),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
