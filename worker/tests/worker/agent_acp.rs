@@ -10,29 +10,14 @@ use shared::logs::{EntryContent, LogEntry, ToolStatus};
 use shared::store;
 use shared::wire::Diff;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::attempt::{Scenario, entries_of, run_agent_worker, scenario};
+use crate::attempt::{Scenario, entries_of, join, run_agent_worker, scenario, spawn_agent_worker};
 
 /// Makes the scenario's attempt one of `executor` started with `policy`.
 async fn make_acp_attempt(s: &Scenario, executor: &str, policy: &str) {
     s.use_agent(executor, serde_json::json!({ "permission_policy": policy }))
         .await;
-}
-
-fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    let mut settings = s.settings();
-    settings.worker.agent_commands = crate::fakes::agent_commands();
-    tokio::spawn(worker::run(settings, CancellationToken::new()))
-}
-
-async fn join(worker: tokio::task::JoinHandle<anyhow::Result<()>>) {
-    tokio::time::timeout(Duration::from_secs(30), worker)
-        .await
-        .expect("the worker ends within 30 s")
-        .expect("join")
-        .expect("the worker runs");
 }
 
 /// Whether an agent message holds `wanted` (ACP's message chunks carry no message id, so

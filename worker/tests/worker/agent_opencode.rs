@@ -7,9 +7,8 @@ use shared::db::schema::{execution_processes, task_attempts};
 use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
-use crate::attempt::{Scenario, entries_of, run_agent_worker, scenario};
+use crate::attempt::{Scenario, entries_of, join, run_agent_worker, scenario, spawn_agent_worker};
 
 /// Makes the scenario's attempt an OpenCode attempt started with `policy`.
 async fn make_opencode_attempt(s: &Scenario, policy: &str) {
@@ -18,20 +17,6 @@ async fn make_opencode_attempt(s: &Scenario, policy: &str) {
         serde_json::json!({ "permission_policy": policy, "model": "anthropic/claude-sonnet" }),
     )
     .await;
-}
-
-fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    let mut settings = s.settings();
-    settings.worker.agent_commands = crate::fakes::agent_commands();
-    tokio::spawn(worker::run(settings, CancellationToken::new()))
-}
-
-async fn join(worker: tokio::task::JoinHandle<anyhow::Result<()>>) {
-    tokio::time::timeout(Duration::from_secs(30), worker)
-        .await
-        .expect("the worker ends within 30 s")
-        .expect("join")
-        .expect("the worker runs");
 }
 
 fn says(entries: &[LogEntry], wanted: &str) -> bool {

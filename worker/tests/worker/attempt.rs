@@ -1427,3 +1427,19 @@ async fn a_supervised_tool_call_nobody_decides_is_denied_when_the_wait_times_out
             .is_empty()
     );
 }
+
+/// Starts a worker with the fake agents in the background.
+pub(crate) fn spawn_agent_worker(s: &Scenario) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let mut settings = s.settings();
+    settings.worker.agent_commands = crate::fakes::agent_commands();
+    tokio::spawn(worker::run(settings, CancellationToken::new()))
+}
+
+/// Waits for a worker started by [`spawn_agent_worker`] to finish.
+pub(crate) async fn join(worker: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the worker ends within 30 s")
+        .expect("join")
+        .expect("the worker runs");
+}
