@@ -50,6 +50,8 @@ pub async fn spawn_with_shutdown(
     use anyhow::Context;
     let bind = settings.api.bind.clone();
     let state = web::Data::new(AppState::new(settings, shutdown.clone()).await?);
+    // Webhook deliveries are processed (and missed ones swept) beside the server.
+    crate::github::start(&state, &shutdown);
     let server_state = state.clone();
     let server = HttpServer::new(move || {
         let state = server_state.clone();
@@ -65,8 +67,12 @@ pub async fn spawn_with_shutdown(
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .configure(crate::routes::configure)
-            .default_service(web::to(error::no_route))
+            // The dashboard for other GETs when `api.web_dir` is set; the JSON 404 otherwise.
+            .default_service(web::to(crate::web::fallback))
+            .wrap(from_fn(crate::audit::record))
             .wrap(ErrorHandlers::new().default_handler(error::envelope_everything))
+            // Inside the request context, so a 429 carries its request id and span.
+            .wrap(from_fn(crate::ratelimit::limit))
             .wrap(from_fn(crate::request_id::request_context))
     })
     .disable_signals()

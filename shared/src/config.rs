@@ -19,12 +19,19 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub telemetry: TelemetrySettings,
     pub secrets: SecretsSettings,
+    pub auth: AuthSettings,
+    pub github: GithubSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
+    /// What the services connect as: the `switchyard_app` role, which does not own the
+    /// tables, so row-level security applies to every query they run.
     pub url: String,
+    /// The tables' owner, for `switchyard-api migrate` only (defaults to `url`).
+    pub migration_url: Option<String>,
     pub pool_size: usize,
     /// How long a request waits for a pooled connection before it answers 503.
     pub pool_timeout_ms: u64,
@@ -62,6 +69,9 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Seconds between SSE heartbeat comments, so proxies keep idle streams open.
     pub sse_heartbeat_secs: u64,
+    /// The built dashboard (`web/dist`), served at every path outside `/api` and the
+    /// probes; `None` serves no dashboard (an api-only replica behind a CDN or proxy).
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Where the scheduler gets workers from.
@@ -72,6 +82,9 @@ pub enum CapacityBackend {
     Local,
     /// No capacity management: workers are started by someone else.
     External,
+    /// A Kubernetes Job per attempt plus a warm pool of idle worker pods, with leader
+    /// election among scheduler replicas (`scheduler.kubernetes`).
+    Kubernetes,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -88,6 +101,161 @@ pub struct SchedulerSettings {
     pub worker_bin: Option<PathBuf>,
     /// A scheduled attempt whose queue entry sat unclaimed this long is delivered again.
     pub redeliver_after_ms: u64,
+    /// The `kubernetes` backend: where its Jobs run, how they are sized and contained.
+    pub kubernetes: KubernetesSettings,
+}
+
+/// The Kubernetes capacity backend (`scheduler.backend = "kubernetes"`): a Job per
+/// attempt, a warm pool of idle worker pods, one leader among scheduler replicas, and an
+/// egress NetworkPolicy per org. Every object it makes lives in `namespace` and carries
+/// `app.kubernetes.io/managed-by: switchyard-scheduler`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSettings {
+    /// Where Jobs, Pods, the Lease and NetworkPolicies go; the kubeconfig's (or the
+    /// service account's) namespace when unset.
+    pub namespace: Option<String>,
+    /// A kubeconfig file; unset means in-cluster credentials, else `KUBECONFIG` or
+    /// `~/.kube/config` (kube's usual inference).
+    pub kubeconfig: Option<PathBuf>,
+    /// `app.kubernetes.io/instance` on every object made, so two releases in one
+    /// namespace never touch each other's Jobs.
+    pub instance: String,
+    /// The worker image of a resource class that names none.
+    pub worker_image: String,
+    /// `Always`, `IfNotPresent` or `Never`; the cluster's default when unset.
+    pub image_pull_policy: Option<String>,
+    /// Secrets (in `namespace`) the kubelet pulls worker images with.
+    #[serde(default)]
+    pub image_pull_secrets: Vec<String>,
+    /// The worker pods' service account (it needs no API rights; its token is never
+    /// mounted). The namespace's `default` when unset.
+    pub service_account: Option<String>,
+    /// A ConfigMap whose keys become the worker's environment (`SWITCHYARD__…`).
+    pub worker_config_map: Option<String>,
+    /// A Secret whose keys become the worker's environment (database URL, S3 keys, …).
+    pub worker_secret: Option<String>,
+    /// The non-root user and group worker containers run as (the image's `USER`).
+    pub run_as_user: i64,
+    pub run_as_group: i64,
+    /// The class of an attempt whose profile names none.
+    pub default_resource_class: String,
+    /// Worker sizes by name, as profiles name them in `resource_class`.
+    pub resource_classes: BTreeMap<String, ResourceClass>,
+    /// `ttlSecondsAfterFinished` of every Job: how long a finished Job and its pod (and
+    /// logs) stay for `kubectl` before Kubernetes removes them.
+    pub job_ttl_secs: i32,
+    /// Added to `worker.limits.wall_clock_secs` for a Job's `activeDeadlineSeconds`:
+    /// image pull, clone and setup time before the agent's own clock starts.
+    pub deadline_slack_secs: i64,
+    /// Most worker pods (Jobs and warm pods together) the scheduler keeps at once.
+    pub max_pods: usize,
+    /// Most worker pods one org may hold at once (on top of the org's own limit).
+    pub max_pods_per_org: usize,
+    /// How long an attempt left to the warm pool may wait for an idle warm pod to claim
+    /// it before it gets a Job of its own.
+    pub warm_claim_timeout_ms: u64,
+    /// A container that cannot pull its image for this long fails its attempt (pulls are
+    /// retried by the kubelet meanwhile).
+    pub image_pull_grace_secs: u64,
+    /// A full reconcile at least this often, watch events or not.
+    pub resync_ms: u64,
+    /// First and longest wait before a reconcile that hit an API error is tried again.
+    pub retry_min_ms: u64,
+    pub retry_max_ms: u64,
+    pub leader: LeaderSettings,
+    pub egress: EgressSettings,
+}
+
+/// One worker size: what its pods request and may use, and where they may run.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceClass {
+    /// The worker image for this class; `worker_image` when unset.
+    pub image: Option<String>,
+    /// Kubernetes quantities (`500m`, `2`, `4Gi`).
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+    pub ephemeral_storage_request: String,
+    pub ephemeral_storage_limit: String,
+    /// A sandboxing runtime (`gvisor`, `kata`) when the cluster has one.
+    pub runtime_class_name: Option<String>,
+    /// Node labels the pods must match.
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pods tolerate (dedicated agent nodes, say).
+    #[serde(default)]
+    pub tolerations: Vec<TolerationSetting>,
+    /// Idle worker pods of this class kept ready to claim an attempt at once.
+    pub warm_pods: usize,
+}
+
+/// A pod toleration, in Kubernetes' own terms.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TolerationSetting {
+    pub key: Option<String>,
+    /// `Equal` (the default) or `Exists`.
+    pub operator: Option<String>,
+    pub value: Option<String>,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; every effect when unset.
+    pub effect: Option<String>,
+    pub toleration_seconds: Option<i64>,
+}
+
+/// Leader election among scheduler replicas through a `coordination.k8s.io/v1` Lease:
+/// only the holder dispatches, reaps and reconciles.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderSettings {
+    pub lease_name: String,
+    /// This replica's name in the Lease; the host name (the pod's name) when unset.
+    pub identity: Option<String>,
+    /// A holder that has not renewed for this long has lost the lease.
+    pub lease_duration_secs: u64,
+    /// How often the holder renews (and others look).
+    pub renew_every_ms: u64,
+}
+
+/// Default-deny egress for worker pods, and what they may reach.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressSettings {
+    /// Off: no NetworkPolicies are made (the cluster's own policy applies).
+    pub enabled: bool,
+    /// Labels of the cluster DNS pods (in any namespace) workers may query on port 53.
+    pub dns_pod_labels: BTreeMap<String, String>,
+    /// Extra DNS addresses (a node-local cache), as CIDRs.
+    #[serde(default)]
+    pub dns_cidrs: Vec<String>,
+    /// Also allow the hosts of `database.url`, `redis.url`, `s3.endpoint` and the OTLP
+    /// endpoint, as the scheduler's own settings name them (the workers get the same).
+    pub platform_from_settings: bool,
+    /// What else the worker itself needs; in-cluster services are best named by
+    /// `pod_labels` (a policy sees pod addresses, not Service ClusterIPs).
+    #[serde(default)]
+    pub platform: Vec<EgressPeer>,
+    /// Reachable from every org's workers: model APIs and shared git hosts. Each org's
+    /// policy adds the hosts of its own repositories.
+    #[serde(default)]
+    pub allow: Vec<EgressPeer>,
+    /// Host names are resolved to addresses at most this often (NetworkPolicies take
+    /// addresses, not names).
+    pub refresh_secs: u64,
+}
+
+/// Something worker pods may connect to: a host name, an address or a CIDR (`to`), or
+/// pods by label (`pod_labels`, optionally in namespaces by label), on `ports` (TCP).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressPeer {
+    pub to: Option<String>,
+    pub pod_labels: Option<BTreeMap<String, String>>,
+    pub namespace_labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -114,6 +282,9 @@ pub struct WorkerSettings {
     pub agent_commands: std::collections::HashMap<String, Vec<String>>,
     /// How long a supervised tool call waits for a decision before it is denied.
     pub approval_timeout_secs: u64,
+    /// Take only attempts of this resource class from the queue (a warm pod of that
+    /// class); unset takes any attempt.
+    pub resource_class: Option<String>,
 }
 
 /// Resource limits applied to every executor process group.
@@ -166,11 +337,117 @@ pub struct SecretsSettings {
     pub allow_dev_key: bool,
 }
 
+/// People's sign-in sessions (DESIGN.md §6).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Access-token signing keys for HS256: key id → secret of at least 32 bytes. Tokens
+    /// name their key (`kid`), so a new key can be added, made active, and the old one
+    /// dropped once its tokens have expired. Empty: a random key per process, which
+    /// restarts and other replicas do not share (fine for one local process only).
+    #[serde(default, serialize_with = "serialize_secret_map")]
+    pub signing_keys: BTreeMap<String, SecretString>,
+    /// The key new tokens are signed with; may be left out when exactly one key is set.
+    pub active_key_id: Option<String>,
+    /// Lifetime of an access token (a signed JWT, checked without a lookup of its own).
+    pub access_ttl_secs: u64,
+    /// Lifetime of a sign-in session; its rotating refresh tokens never outlive it.
+    pub session_ttl_secs: u64,
+    /// Marks cookies `Secure`. Browsers accept Secure cookies from http://localhost too.
+    pub cookie_secure: bool,
+    /// DEVELOPMENT ONLY: `POST /api/v1/auth/dev/login` signs anyone in by login, without
+    /// GitHub. The embedded default turns it on; every deployed configuration leaves it off.
+    pub dev_login: bool,
+    /// How long an invitation can be accepted.
+    pub invitation_ttl_secs: u64,
+}
+
+/// GitHub: OAuth sign-in for people, and the GitHub App (installations, webhooks,
+/// installation tokens). Secrets come only from the file or the environment
+/// (`SWITCHYARD__GITHUB__PRIVATE_KEY`, `SWITCHYARD__GITHUB__WEBHOOK_SECRET`, ...).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSettings {
+    /// Where people sign in (`https://github.com`, or a GitHub Enterprise host).
+    pub web_url: String,
+    /// The REST API (`https://api.github.com`).
+    pub api_url: String,
+    /// The OAuth app's (or GitHub App's) client id; sign-in with GitHub is off without it.
+    pub client_id: Option<String>,
+    #[serde(serialize_with = "serialize_opt_secret")]
+    pub client_secret: Option<SecretString>,
+    /// The GitHub App's numeric id (the `iss` of its JWTs); the App is off without it.
+    pub app_id: Option<u64>,
+    /// The App's URL name (`github.com/apps/<slug>`), for the install link.
+    pub app_slug: Option<String>,
+    /// The App's private key (PEM, RSA), which signs its JWTs.
+    #[serde(serialize_with = "serialize_opt_secret")]
+    pub private_key: Option<SecretString>,
+    /// A file holding that PEM instead (a mounted Kubernetes secret); `private_key` wins.
+    pub private_key_file: Option<PathBuf>,
+    /// The secret GitHub signs webhook deliveries with (`X-Hub-Signature-256`).
+    #[serde(serialize_with = "serialize_opt_secret")]
+    pub webhook_secret: Option<SecretString>,
+    pub webhooks: GithubWebhookSettings,
+}
+
+/// How webhook deliveries are taken in, processed and recovered.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubWebhookSettings {
+    /// Largest delivery body accepted; bigger ones answer 413 unread (GitHub caps
+    /// payloads at 25 MB).
+    pub max_body_bytes: usize,
+    /// How often each api replica looks for deliveries another replica took in.
+    pub poll_ms: u64,
+    /// Deliveries claimed at once by one processor.
+    pub batch_size: i64,
+    /// Processing attempts before a delivery is left `failed` for good.
+    pub max_attempts: i32,
+    /// The first retry waits this long; each later one twice as long (capped at an hour).
+    pub retry_base_ms: u64,
+    /// A delivery left `processing` this long (its replica died) is taken back.
+    pub lease_secs: u64,
+    /// How often the redelivery sweeper lists GitHub's recent deliveries (0: never).
+    pub redelivery_interval_secs: u64,
+    /// How far back the sweeper looks (GitHub redelivers deliveries up to 3 days old).
+    pub redelivery_lookback_secs: u64,
+    /// Most redeliveries one sweep asks for.
+    pub redelivery_max_per_sweep: usize,
+    /// Processed and ignored deliveries are deleted after this many days.
+    pub retention_days: u32,
+}
+
+/// Request budgets shared by every api replica through Redis; over budget answers 429.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Requests per minute for one org API token.
+    pub token_per_minute: u32,
+    /// Requests per minute for one signed-in person, across their sessions.
+    pub user_per_minute: u32,
+    /// Requests per minute from one source address, whoever the caller is.
+    pub address_per_minute: u32,
+}
+
 /// Settings are serialized only to layer the defaults under file and environment, so the
 /// secret has to round-trip; `Debug` still redacts it.
 fn serialize_secret<S: serde::Serializer>(v: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     use secrecy::ExposeSecret;
     s.serialize_str(v.expose_secret())
+}
+
+/// As [`serialize_secret`], for an optional secret.
+fn serialize_opt_secret<S: serde::Serializer>(
+    v: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    match v {
+        Some(v) => s.serialize_some(v.expose_secret()),
+        None => s.serialize_none(),
+    }
 }
 
 /// As [`serialize_secret`], for a map of secrets.
@@ -191,7 +468,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             database: DatabaseSettings {
-                url: "postgres://postgres@127.0.0.1:5432/switchyard".into(),
+                url: "postgres://switchyard_app@127.0.0.1:5432/switchyard".into(),
+                migration_url: None,
                 pool_size: 16,
                 pool_timeout_ms: 5_000,
                 statement_timeout_ms: 30_000,
@@ -213,6 +491,7 @@ impl Default for Settings {
                 public_url: "http://127.0.0.1:8080".into(),
                 max_body_bytes: 1024 * 1024,
                 sse_heartbeat_secs: 15,
+                web_dir: None,
             },
             scheduler: SchedulerSettings {
                 // One indexed query when idle: cheap, and it bounds how long a new attempt waits.
@@ -222,6 +501,7 @@ impl Default for Settings {
                 local_workers: 2,
                 worker_bin: None,
                 redeliver_after_ms: 30_000,
+                kubernetes: KubernetesSettings::default(),
             },
             worker: WorkerSettings {
                 data_dir: PathBuf::from(".dev/worker"),
@@ -241,6 +521,7 @@ impl Default for Settings {
                 max_attempts: 0,
                 agent_commands: std::collections::HashMap::new(),
                 approval_timeout_secs: 600,
+                resource_class: None,
             },
             telemetry: TelemetrySettings {
                 format: LogFormat::Compact,
@@ -251,6 +532,128 @@ impl Default for Settings {
                 active_key_id: None,
                 keys: BTreeMap::new(),
                 allow_dev_key: true,
+            },
+            auth: AuthSettings {
+                signing_keys: BTreeMap::new(),
+                active_key_id: None,
+                access_ttl_secs: 15 * 60,
+                session_ttl_secs: 30 * 24 * 3600,
+                cookie_secure: true,
+                dev_login: false,
+                invitation_ttl_secs: 7 * 24 * 3600,
+            },
+            github: GithubSettings {
+                web_url: "https://github.com".into(),
+                api_url: "https://api.github.com".into(),
+                client_id: None,
+                client_secret: None,
+                app_id: None,
+                app_slug: None,
+                private_key: None,
+                private_key_file: None,
+                webhook_secret: None,
+                webhooks: GithubWebhookSettings {
+                    max_body_bytes: 25 * 1024 * 1024,
+                    poll_ms: 1_000,
+                    batch_size: 16,
+                    max_attempts: 8,
+                    retry_base_ms: 5_000,
+                    lease_secs: 300,
+                    redelivery_interval_secs: 600,
+                    redelivery_lookback_secs: 6 * 3600,
+                    redelivery_max_per_sweep: 50,
+                    retention_days: 30,
+                },
+            },
+            rate_limit: RateLimitSettings {
+                enabled: true,
+                token_per_minute: 1_200,
+                user_per_minute: 1_200,
+                address_per_minute: 3_000,
+            },
+        }
+    }
+}
+
+impl Default for KubernetesSettings {
+    fn default() -> Self {
+        let class = |cpu: (&str, &str), memory: (&str, &str), disk: (&str, &str)| ResourceClass {
+            image: None,
+            cpu_request: cpu.0.into(),
+            cpu_limit: cpu.1.into(),
+            memory_request: memory.0.into(),
+            memory_limit: memory.1.into(),
+            ephemeral_storage_request: disk.0.into(),
+            ephemeral_storage_limit: disk.1.into(),
+            runtime_class_name: None,
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            warm_pods: 0,
+        };
+        let mut resource_classes = BTreeMap::new();
+        resource_classes.insert(
+            "small".to_owned(),
+            class(("500m", "1"), ("1Gi", "2Gi"), ("2Gi", "4Gi")),
+        );
+        resource_classes.insert(
+            "medium".to_owned(),
+            class(("1", "2"), ("2Gi", "4Gi"), ("5Gi", "10Gi")),
+        );
+        resource_classes.insert(
+            "large".to_owned(),
+            class(("2", "4"), ("4Gi", "8Gi"), ("10Gi", "20Gi")),
+        );
+        KubernetesSettings {
+            namespace: None,
+            kubeconfig: None,
+            instance: "switchyard".into(),
+            worker_image: "ghcr.io/switchyard/worker:latest".into(),
+            image_pull_policy: None,
+            image_pull_secrets: Vec::new(),
+            service_account: Some("switchyard-worker".into()),
+            worker_config_map: Some("switchyard-worker".into()),
+            worker_secret: Some("switchyard-worker".into()),
+            run_as_user: 10_001,
+            run_as_group: 10_001,
+            default_resource_class: "medium".into(),
+            resource_classes,
+            job_ttl_secs: 3_600,
+            deadline_slack_secs: 600,
+            max_pods: 200,
+            max_pods_per_org: 50,
+            warm_claim_timeout_ms: 5_000,
+            image_pull_grace_secs: 120,
+            resync_ms: 1_000,
+            retry_min_ms: 200,
+            retry_max_ms: 30_000,
+            leader: LeaderSettings {
+                lease_name: "switchyard-scheduler".into(),
+                identity: None,
+                lease_duration_secs: 15,
+                renew_every_ms: 2_000,
+            },
+            egress: EgressSettings {
+                enabled: true,
+                dns_pod_labels: BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]),
+                dns_cidrs: Vec::new(),
+                platform_from_settings: true,
+                platform: Vec::new(),
+                allow: [
+                    "api.anthropic.com",
+                    "api.openai.com",
+                    "generativelanguage.googleapis.com",
+                    "github.com",
+                    "api.github.com",
+                ]
+                .into_iter()
+                .map(|host| EgressPeer {
+                    to: Some(host.to_owned()),
+                    pod_labels: None,
+                    namespace_labels: None,
+                    ports: vec![443],
+                })
+                .collect(),
+                refresh_secs: 60,
             },
         }
     }
@@ -323,6 +726,66 @@ mod tests {
         );
         // Key material never shows in the debug form.
         assert!(!format!("{loaded:?}").contains("AQEB"));
+    }
+
+    #[test]
+    fn kubernetes_resource_classes_load_from_a_file_beside_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("sy-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("switchyard.toml");
+        std::fs::write(
+            &file,
+            r#"
+[scheduler]
+backend = "kubernetes"
+
+[scheduler.kubernetes]
+namespace = "agents"
+default_resource_class = "small"
+
+[scheduler.kubernetes.resource_classes.gpu]
+image = "registry.example/worker-gpu:1"
+cpu_request = "4"
+cpu_limit = "8"
+memory_request = "16Gi"
+memory_limit = "32Gi"
+ephemeral_storage_request = "50Gi"
+ephemeral_storage_limit = "100Gi"
+runtime_class_name = "gvisor"
+warm_pods = 1
+node_selector = { "node.kubernetes.io/instance-type" = "g5.xlarge", "switchyard.dev/pool" = "gpu" }
+tolerations = [{ key = "nvidia.com/gpu", operator = "Exists", effect = "NoSchedule" }]
+
+[[scheduler.kubernetes.egress.platform]]
+to = "10.0.0.0/16"
+ports = [5432, 6379]
+"#,
+        )
+        .expect("write config");
+        let loaded = Settings::load_from(file.to_str()).expect("load");
+        std::fs::remove_dir_all(&dir).ok();
+        let k = &loaded.scheduler.kubernetes;
+        assert_eq!(loaded.scheduler.backend, CapacityBackend::Kubernetes);
+        assert_eq!(k.namespace.as_deref(), Some("agents"));
+        let names: Vec<&str> = k.resource_classes.keys().map(String::as_str).collect();
+        assert_eq!(names, ["gpu", "large", "medium", "small"], "defaults stay");
+        let gpu = &k.resource_classes["gpu"];
+        assert_eq!(gpu.runtime_class_name.as_deref(), Some("gvisor"));
+        assert_eq!(
+            gpu.node_selector
+                .get("node.kubernetes.io/instance-type")
+                .map(String::as_str),
+            Some("g5.xlarge"),
+            "label keys with dots stay whole: {:?}",
+            gpu.node_selector
+        );
+        assert_eq!(gpu.tolerations[0].key.as_deref(), Some("nvidia.com/gpu"));
+        assert_eq!(k.egress.platform[0].ports, [5432, 6379]);
+        assert!(!k.egress.allow.is_empty(), "default allowlist kept");
+        assert_eq!(
+            k.egress.dns_pod_labels.get("k8s-app").map(String::as_str),
+            Some("kube-dns")
+        );
     }
 
     #[test]

@@ -11,8 +11,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Declares a text-backed enum usable in diesel models, serde and the OpenAPI document.
+/// `$text` is a `tt`, not a `literal`: utoipa reads `serde(rename)` only from a plain
+/// token, and would otherwise document the variants' Rust names (`Todo`, not `todo`).
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
                  AsExpression, FromSqlRow, utoipa::ToSchema)]
@@ -73,6 +75,27 @@ pub struct UnknownVariant {
 text_enum!(
     /// A person's role in an organization.
     MemberRole { Owner => "owner", Admin => "admin", Member => "member", Viewer => "viewer" }
+);
+
+impl MemberRole {
+    /// What the role may do, in the scopes org API tokens use, so one check serves both.
+    pub fn scopes(self) -> &'static [TokenScope] {
+        match self {
+            MemberRole::Owner | MemberRole::Admin => TokenScope::ALL,
+            MemberRole::Member => &[TokenScope::Read, TokenScope::Write, TokenScope::Runs],
+            MemberRole::Viewer => &[TokenScope::Read],
+        }
+    }
+}
+
+text_enum!(
+    /// How a person signed in.
+    SessionMethod { Web => "web", Device => "device", Dev => "dev" }
+);
+
+text_enum!(
+    /// Who made a change recorded in the audit log.
+    ActorType { User => "user", Token => "token", Github => "github", System => "system" }
 );
 
 text_enum!(
@@ -154,4 +177,20 @@ text_enum!(
 text_enum!(
     /// What an org API token may do.
     TokenScope { Read => "read", Write => "write", Runs => "runs", Admin => "admin" }
+);
+
+text_enum!(
+    /// Where a GitHub webhook delivery is in its processing.
+    DeliveryStatus {
+        /// Stored and acknowledged; waiting for a processor.
+        Received => "received",
+        /// Claimed by a processor, until its lease (`locked_until`) runs out.
+        Processing => "processing",
+        /// Handled.
+        Processed => "processed",
+        /// The last attempt failed: retried at `next_attempt_at`, or dead without one.
+        Failed => "failed",
+        /// An event or action nothing handles: stored and acknowledged, nothing done.
+        Ignored => "ignored",
+    }
 );

@@ -20,6 +20,23 @@ impl Keys {
         &self.prefix
     }
 
+    /// A pending GitHub sign-in (its PKCE verifier and where to return), by OAuth state.
+    /// Read and deleted at once by the callback, so a state works once.
+    pub fn oauth_state(&self, state: &str) -> String {
+        format!("{}:oauth:state:{state}", self.prefix)
+    }
+
+    /// A pending GitHub App installation started by `GET /orgs/{org}/github/install`
+    /// (the org and who asked), by the `state` GitHub hands back to the setup callback.
+    pub fn github_install_state(&self, state: &str) -> String {
+        format!("{}:github:install:{state}", self.prefix)
+    }
+
+    /// Held by the api replica running this round of the webhook redelivery sweeper.
+    pub fn github_sweeper_lock(&self) -> String {
+        format!("{}:github:sweeper", self.prefix)
+    }
+
     /// The attempt queue: a stream read by the `workers` consumer group.
     pub fn queue(&self) -> String {
         format!("{}:queue:attempts", self.prefix)

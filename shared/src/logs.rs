@@ -149,9 +149,11 @@ pub enum ToolAction {
     },
 }
 
-/// One change to a file, as precise as the agent reported it.
+/// One change to a file, as precise as the agent reported it. Named `EditChange` in the
+/// OpenAPI document: `wire::FileChange` (a diff's per-file status) owns `FileChange`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[schema(as = EditChange)]
 pub enum FileChange {
     /// The whole new content (a file written or created).
     Write {
@@ -381,7 +383,7 @@ mod tests {
         for name in [
             "ToolUse",
             "ToolAction",
-            "FileChange",
+            "EditChange",
             "TodoItem",
             "ToolStatus",
         ] {

@@ -6,7 +6,8 @@
 use redis::AsyncCommands;
 use redis::aio::ConnectionLike;
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamReadOptions, StreamReadReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamRangeReply, StreamReadOptions,
+    StreamReadReply,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -130,6 +131,40 @@ pub async fn next<C: ConnectionLike + Send + Sync>(
     Ok(None)
 }
 
+/// The entry for `attempt_id`, if the stream holds one (delivered to a consumer or not),
+/// for a worker started for that one attempt (a Kubernetes Job's pod). The stream only
+/// holds entries not yet acknowledged, so the scan is as long as the backlog.
+pub async fn find<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    keys: &Keys,
+    attempt_id: Uuid,
+) -> redis::RedisResult<Option<Delivery>> {
+    const PAGE: usize = 500;
+    let mut start = "-".to_string();
+    loop {
+        let page: StreamRangeReply = conn.xrange_count(keys.queue(), &start, "+", PAGE).await?;
+        let full = page.ids.len() == PAGE;
+        for id in &page.ids {
+            let entry = id
+                .get::<String>("e")
+                .and_then(|body| serde_json::from_str::<QueueEntry>(&body).ok());
+            if let Some(entry) = entry
+                && entry.attempt_id == attempt_id
+            {
+                return Ok(Some(Delivery {
+                    stream_id: id.id.clone(),
+                    entry,
+                }));
+            }
+        }
+        match page.ids.last() {
+            // Exclusive start after the last id seen.
+            Some(last) if full => start = format!("({}", last.id),
+            _ => return Ok(None),
+        }
+    }
+}
+
 /// Removes a delivered entry for good; with an attempt id, also from the member set.
 pub async fn ack<C: ConnectionLike + Send + Sync>(
     conn: &mut C,
@@ -144,6 +179,29 @@ pub async fn ack<C: ConnectionLike + Send + Sync>(
     if let Some(id) = attempt_id {
         pipe.srem(keys.queue_members(), id.to_string()).ignore();
     }
+    pipe.query_async(conn).await
+}
+
+/// Gives a delivered entry back for another consumer: acknowledged and added again at
+/// the end of the stream, atomically (the member set is unchanged). For a worker that
+/// will not run this attempt (a warm pod of another resource class).
+pub async fn hand_back<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    keys: &Keys,
+    delivery: &Delivery,
+) -> redis::RedisResult<()> {
+    let body = serde_json::to_string(&delivery.entry).map_err(json_error)?;
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.xack(keys.queue(), GROUP, &[&delivery.stream_id])
+        .ignore();
+    pipe.xdel(keys.queue(), &[&delivery.stream_id]).ignore();
+    pipe.cmd("XADD")
+        .arg(keys.queue())
+        .arg("*")
+        .arg("e")
+        .arg(body)
+        .ignore();
     pipe.query_async(conn).await
 }
 

@@ -50,7 +50,9 @@ impl TestEnv {
             .expect("create test database from template");
 
         let mut settings = Settings::default();
-        settings.database.url = replace_db(&admin_url, &db_name);
+        // The services' role, so row-level security applies in tests as in production.
+        settings.database.url = replace_user(&replace_db(&admin_url, &db_name), APP_ROLE);
+        settings.database.migration_url = Some(replace_db(&admin_url, &db_name));
         settings.database.pool_size = 8;
         settings.redis.url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
@@ -71,6 +73,13 @@ impl TestEnv {
         settings.scheduler.tick_ms = 100;
         settings.scheduler.redeliver_after_ms = 3_000;
         settings.scheduler.local_workers = 2;
+        // People sign in through the development route; a fixed key keeps their sessions
+        // valid across an api restart.
+        settings.auth.dev_login = true;
+        settings.auth.signing_keys.insert(
+            "test".into(),
+            SecretString::from(format!("test-signing-key-{}", &id[..16])),
+        );
 
         crate::store::ObjectStore::new(&settings.s3)
             .ensure_bucket()
@@ -137,6 +146,20 @@ fn replace_db(url: &str, db: &str) -> String {
         Some(i) if i > "postgres://".len() => format!("{}/{db}", &url[..i]),
         _ => format!("{url}/{db}"),
     }
+}
+
+/// The role the services connect as (created by the migrations); the test server trusts
+/// local connections, so it needs no password.
+pub const APP_ROLE: &str = "switchyard_app";
+
+/// `url` connecting as `user` instead of whoever it named (a password is dropped).
+fn replace_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let host_start = match rest.find('/') {
+        Some(slash) => rest[..slash].rfind('@').map_or(0, |at| at + 1),
+        None => rest.rfind('@').map_or(0, |at| at + 1),
+    };
+    format!("{scheme}://{user}@{}", &rest[host_start..])
 }
 
 fn migrations_dir() -> PathBuf {
@@ -471,5 +494,26 @@ pub mod fixtures {
             .await
             .expect("insert process");
         (id, process)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_user;
+
+    #[test]
+    fn replace_user_swaps_or_inserts_the_user() {
+        assert_eq!(
+            replace_user("postgres://postgres@127.0.0.1:5432/db", "app"),
+            "postgres://app@127.0.0.1:5432/db"
+        );
+        assert_eq!(
+            replace_user("postgres://u:p@h/db", "app"),
+            "postgres://app@h/db"
+        );
+        assert_eq!(
+            replace_user("postgres://h:1/db", "app"),
+            "postgres://app@h:1/db"
+        );
     }
 }

@@ -16,14 +16,20 @@ pub struct MintedToken {
     pub visible_prefix: String,
 }
 
-/// Mints a token with 238 bits of randomness.
+/// Mints an org API token with 238 bits of randomness.
 pub fn mint() -> MintedToken {
+    mint_secret(TOKEN_PREFIX)
+}
+
+/// Mints a secret of the same strength with another prefix (refresh tokens `syr_`,
+/// invitations `syi_`), so each kind is recognisable where it leaks.
+pub fn mint_secret(prefix: &str) -> MintedToken {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     let body: String = (0..BODY_LEN)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
-    let secret = format!("{TOKEN_PREFIX}{body}");
+    let secret = format!("{prefix}{body}");
     MintedToken {
         hash: hash(&secret),
         visible_prefix: secret[..VISIBLE_LEN].to_owned(),

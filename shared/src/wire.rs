@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::db::models;
 use crate::domain::{
-    AttemptStatus, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
+    AttemptStatus, MemberRole, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
 };
 use crate::executors::{ExecutorKind, ProfileOptions, ProfileSource, ResolvedProfile};
 
@@ -502,4 +502,415 @@ pub struct PutSecret {
     /// At most 16 KiB.
     #[schema(value_type = String, format = Password)]
     pub value: secrecy::SecretString,
+}
+
+/// A person, as the API shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserInfo {
+    pub id: Uuid,
+    pub login: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+impl From<models::User> for UserInfo {
+    fn from(u: models::User) -> UserInfo {
+        UserInfo {
+            id: u.id,
+            login: u.login,
+            name: u.name,
+            email: u.email,
+            avatar_url: u.avatar_url,
+        }
+    }
+}
+
+/// Tokens for an API client (the CLI): send `access_token` as a bearer token until it
+/// expires, then exchange `refresh_token` (once) at `POST /api/v1/auth/refresh`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignedIn {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until `access_token` expires.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub user: UserInfo,
+}
+
+/// `POST /auth/dev/login`: sign in by login, without GitHub (development only).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevLogin {
+    pub login: String,
+}
+
+/// `POST /auth/refresh`: the refresh token, unless the `sy_refresh` cookie carries it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /auth/device/code`: what the CLI shows its user (GitHub's device flow).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeviceCode {
+    /// Polled with `POST /auth/device/token`.
+    pub device_code: String,
+    /// The code the person types at `verification_uri`.
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: u64,
+    /// Seconds to wait between polls.
+    pub interval: u64,
+}
+
+/// `POST /auth/device/token`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTokenRequest {
+    pub device_code: String,
+}
+
+/// One org the signed-in person belongs to, and their role in it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MyOrg {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub role: MemberRole,
+}
+
+/// `GET /me`: the signed-in person and their orgs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub user: UserInfo,
+    pub orgs: Vec<MyOrg>,
+}
+
+/// An organization: the tenant every project, task, token and member belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Organization {
+    pub id: Uuid,
+    /// The URL name (`/orgs/{slug}/...`): 3-40 lower-case letters, digits or hyphens.
+    pub slug: String,
+    pub name: String,
+    /// How many of the org's attempts may run at once.
+    pub max_concurrent_attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<models::Organization> for Organization {
+    fn from(o: models::Organization) -> Organization {
+        Organization {
+            id: o.id,
+            slug: o.slug,
+            name: o.name,
+            max_concurrent_attempts: o.max_concurrent_attempts,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// Body of `POST /orgs`: the signed-in person becomes the new org's owner.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrg {
+    /// 3-40 lower-case letters, digits or hyphens, no hyphen first or last, not a
+    /// reserved word (`api`, `admin`, `settings`, ...).
+    pub slug: String,
+    pub name: String,
+}
+
+/// Body of `PATCH /orgs/{org}`; absent fields are left alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrg {
+    pub name: Option<String>,
+    /// 1 to 1000.
+    pub max_concurrent_attempts: Option<i32>,
+}
+
+/// A person's membership of an org.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    pub user: UserInfo,
+    pub role: MemberRole,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// Body of `POST /orgs/{org}/members`: adds a person who has signed in to Switchyard
+/// before, by login.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    pub login: String,
+    pub role: MemberRole,
+}
+
+/// Body of `PATCH /orgs/{org}/members/{user}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMember {
+    pub role: MemberRole,
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    Pending,
+    Expired,
+    Accepted,
+    Revoked,
+}
+
+/// An invitation to join an org, for a GitHub login or an email address. Its secret is
+/// shown once, when it is created.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub role: MemberRole,
+    pub github_login: Option<String>,
+    pub email: Option<String>,
+    pub status: InvitationStatus,
+    /// The person who sent it (absent when an API token did).
+    pub invited_by: Option<Uuid>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub accepted_by: Option<Uuid>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Invitation {
+    /// The wire form of a row, its status judged at `now`.
+    pub fn from_row(row: models::Invitation, now: DateTime<Utc>) -> Invitation {
+        let status = if row.accepted_at.is_some() {
+            InvitationStatus::Accepted
+        } else if row.revoked_at.is_some() {
+            InvitationStatus::Revoked
+        } else if row.expires_at <= now {
+            InvitationStatus::Expired
+        } else {
+            InvitationStatus::Pending
+        };
+        Invitation {
+            id: row.id,
+            role: row.role,
+            github_login: row.github_login,
+            email: row.email,
+            status,
+            invited_by: row.invited_by,
+            expires_at: row.expires_at,
+            accepted_at: row.accepted_at,
+            accepted_by: row.accepted_by,
+            revoked_at: row.revoked_at,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// Body of `POST /orgs/{org}/invitations`: exactly one of `github_login` and `email`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    pub github_login: Option<String>,
+    pub email: Option<String>,
+    pub role: MemberRole,
+}
+
+/// A new invitation and its secret, shown this once: send `accept_url` to the invitee.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedInvitation {
+    pub invitation: Invitation,
+    /// The secret (`syi_...`) the invitee presents to `POST /invitations/accept`.
+    pub token: String,
+    pub accept_url: String,
+}
+
+/// Body of `POST /invitations/accept`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    pub token: String,
+}
+
+/// The org an accepted invitation joined, and the role it granted.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AcceptedInvitation {
+    pub org: Organization,
+    pub role: MemberRole,
+}
+
+/// An org API token as listings show it: never the secret or its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiTokenInfo {
+    pub id: Uuid,
+    pub name: String,
+    /// The secret's first characters, to tell tokens apart.
+    pub prefix: String,
+    pub scopes: Vec<crate::domain::TokenScope>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The person who created it (absent when another token or the bootstrap did).
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<models::ApiToken> for ApiTokenInfo {
+    fn from(t: models::ApiToken) -> ApiTokenInfo {
+        ApiTokenInfo {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            scopes: t
+                .scopes
+                .iter()
+                .flatten()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+            created_by: t.created_by,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// Body of `POST /orgs/{org}/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiToken {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// A non-empty subset of `read`, `write`, `runs`, `admin`.
+    pub scopes: Vec<crate::domain::TokenScope>,
+    /// 1 to 3650; absent: the token does not expire.
+    pub expires_in_days: Option<i64>,
+}
+
+/// A new org API token and its secret, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApiToken {
+    pub api_token: ApiTokenInfo,
+    /// The secret (`sy_...`): send it as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+/// One entry of an org's audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub actor_type: crate::domain::ActorType,
+    pub actor_id: Option<Uuid>,
+    /// The actor's login or token name at the time.
+    pub actor_label: String,
+    /// `resource.verb`, e.g. `tasks.update`.
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub method: String,
+    pub path: String,
+    /// The HTTP status the request answered.
+    pub status: i32,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<models::AuditEvent> for AuditEvent {
+    fn from(e: models::AuditEvent) -> AuditEvent {
+        AuditEvent {
+            id: e.id,
+            actor_type: e.actor_type,
+            actor_id: e.actor_id,
+            actor_label: e.actor_label,
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            method: e.method,
+            path: e.path,
+            status: e.status,
+            source_ip: e.source_ip,
+            request_id: e.request_id,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// A repository of the org, as `GET /orgs/{org}/repositories` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrgRepository {
+    pub id: Uuid,
+    pub name: String,
+    pub url: String,
+    pub default_branch: String,
+    /// Present for a repository reached through the GitHub App.
+    pub github: Option<GithubRepositoryLink>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How a repository is reached on GitHub.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GithubRepositoryLink {
+    /// GitHub's id of the repository.
+    pub repo_id: i64,
+    /// `owner/name`.
+    pub full_name: String,
+    pub private: bool,
+    /// The installation that grants access; absent once the App lost access to it.
+    pub installation_id: Option<i64>,
+    /// Whether Switchyard can reach it now: an installation grants it and is not suspended.
+    pub connected: bool,
+}
+
+impl OrgRepository {
+    /// A repository row, with whether its installation (if any) is suspended.
+    pub fn from_row(r: models::Repository, suspended: bool) -> OrgRepository {
+        let github = match (r.github_repo_id, r.github_full_name) {
+            (Some(repo_id), Some(full_name)) => Some(GithubRepositoryLink {
+                repo_id,
+                full_name,
+                private: r.private,
+                installation_id: r.github_installation_id,
+                connected: r.github_installation_id.is_some() && !suspended,
+            }),
+            _ => None,
+        };
+        OrgRepository {
+            id: r.id,
+            name: r.name,
+            url: r.url,
+            default_branch: r.default_branch,
+            github,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Answer of `GET /orgs/{org}/github/install`: where an admin installs the GitHub App.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GithubInstallLink {
+    /// GitHub's install page, carrying a single-use state that names the org.
+    pub url: String,
+    /// The state stops working after this.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Answer of `POST /github/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookReceipt {
+    /// `X-GitHub-Delivery`.
+    pub delivery_id: String,
+    /// `accepted` (stored, processed shortly), `duplicate` (stored before: nothing more
+    /// happens) or `ignored` (stored, no handler for this event).
+    pub status: String,
 }

@@ -50,7 +50,7 @@ async fn within(check: impl Future<Output = bool>) -> bool {
 }
 
 async fn postgres_ok(state: &AppState) -> bool {
-    let Ok(mut conn) = state.db.conn().await else {
+    let Ok(mut conn) = state.db.system().await else {
         return false;
     };
     diesel::sql_query("SELECT 1")

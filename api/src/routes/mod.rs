@@ -2,15 +2,23 @@
 
 pub mod approvals;
 pub mod attempts;
+pub mod audit;
+pub mod auth;
 pub mod executors;
+pub mod github;
 pub mod health;
+pub mod invitations;
 pub mod lookup;
+pub mod members;
+pub mod orgs;
 pub mod processes;
 pub mod profiles;
 pub mod projects;
+pub mod repositories;
 pub mod secrets;
 pub mod streams;
 pub mod tasks;
+pub mod tokens;
 
 use actix_web::web;
 use serde::{Deserialize, Serialize};
@@ -45,6 +53,55 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/openapi.json").get(crate::openapi::serve))
+                .service(web::resource("/auth/github/login").get(auth::github::login))
+                .service(web::resource("/auth/github/callback").get(auth::github::callback))
+                .service(web::resource("/auth/device/code").post(auth::device::code))
+                .service(web::resource("/auth/device/token").post(auth::device::token))
+                .service(web::resource("/auth/dev/login").post(auth::dev::login))
+                .service(web::resource("/auth/refresh").post(auth::refresh::refresh))
+                .service(web::resource("/auth/logout").post(auth::logout::logout))
+                .service(web::resource("/me").get(auth::me::me))
+                .service(web::resource("/github/webhooks").post(github::webhook::receive))
+                .service(web::resource("/github/setup").get(github::setup::setup))
+                .service(web::resource("/orgs/{org}/github/install").get(github::install::install))
+                .service(web::resource("/orgs/{org}/repositories").get(repositories::list::list))
+                .service(
+                    web::resource("/orgs")
+                        .get(orgs::list::list)
+                        .post(orgs::create::create),
+                )
+                .service(
+                    web::resource("/orgs/{org}")
+                        .get(orgs::get::get)
+                        .patch(orgs::update::update),
+                )
+                .service(
+                    web::resource("/orgs/{org}/members")
+                        .get(members::list::list)
+                        .post(members::add::add),
+                )
+                .service(
+                    web::resource("/orgs/{org}/members/{user}")
+                        .patch(members::update::update)
+                        .delete(members::remove::remove),
+                )
+                .service(
+                    web::resource("/orgs/{org}/invitations")
+                        .get(invitations::list::list)
+                        .post(invitations::create::create),
+                )
+                .service(
+                    web::resource("/orgs/{org}/invitations/{id}")
+                        .delete(invitations::revoke::revoke),
+                )
+                .service(web::resource("/invitations/accept").post(invitations::accept::accept))
+                .service(
+                    web::resource("/orgs/{org}/tokens")
+                        .get(tokens::list::list)
+                        .post(tokens::create::create),
+                )
+                .service(web::resource("/orgs/{org}/tokens/{id}").delete(tokens::revoke::revoke))
+                .service(web::resource("/orgs/{org}/audit-events").get(audit::list::list))
                 .service(
                     web::resource("/orgs/{org}/projects")
                         .get(projects::list::list)

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::helpers::{TestApp, assert_error, json_as};
 
 async fn process_rows(app: &TestApp, attempt: Uuid) -> Vec<ExecutionProcess> {
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     execution_processes::table
         .filter(execution_processes::attempt_id.eq(attempt))
         .select(ExecutionProcess::as_select())
@@ -23,7 +23,7 @@ async fn process_rows(app: &TestApp, attempt: Uuid) -> Vec<ExecutionProcess> {
 }
 
 async fn set_attempt_status(app: &TestApp, attempt: Uuid, status: AttemptStatus) {
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(attempt))
         .set(task_attempts::status.eq(status))
         .execute(&mut conn)
@@ -234,7 +234,7 @@ async fn a_follow_up_requeues_a_finished_attempt_with_a_fresh_retry_budget() {
     let task = app.create_task(project.id, "t").await;
     let attempt = app.start_attempt(task.id, "echo").await;
     {
-        let mut conn = app.db.conn().await.expect("conn");
+        let mut conn = app.db.system().await.expect("conn");
         diesel::update(task_attempts::table.find(attempt.id))
             .set((
                 task_attempts::status.eq(AttemptStatus::Failed),

@@ -61,7 +61,7 @@ async fn revoked_token_is_unauthorized() {
         .expect("GET");
     assert_eq!(res.status(), StatusCode::OK);
 
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     diesel::update(
         api_tokens::table.filter(api_tokens::token_hash.eq(shared::tokens::hash(&token))),
     )
@@ -244,7 +244,7 @@ async fn token_use_is_recorded() {
 }
 
 async fn last_used(app: &TestApp, token: &str) -> Option<chrono::DateTime<Utc>> {
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     api_tokens::table
         .filter(api_tokens::token_hash.eq(shared::tokens::hash(token)))
         .select(api_tokens::last_used_at)

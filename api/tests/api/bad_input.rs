@@ -8,7 +8,7 @@ use shared::db::schema::{projects, repositories, tasks};
 use crate::helpers::{TestApp, assert_error};
 
 async fn count_tasks(app: &TestApp) -> i64 {
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     tasks::table
         .count()
         .get_result(&mut conn)
@@ -149,7 +149,7 @@ async fn a_path_that_is_not_a_git_repository_is_refused() {
             .await;
         assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_repository").await;
     }
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     let n: i64 = projects::table
         .count()
         .get_result(&mut conn)

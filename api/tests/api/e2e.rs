@@ -413,7 +413,7 @@ async fn a_worker_killed_mid_run_loses_its_lease_and_the_attempt_is_retried() {
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         use shared::db::schema::task_attempts;
-        let mut conn = app.db.conn().await.unwrap();
+        let mut conn = app.db.system().await.unwrap();
         task_attempts::table
             .find(attempt.id)
             .select(task_attempts::worker_id)
@@ -462,7 +462,7 @@ async fn a_worker_killed_with_no_retries_left_fails_the_attempt_with_a_reason() 
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         use shared::db::schema::task_attempts;
-        let mut conn = app.db.conn().await.unwrap();
+        let mut conn = app.db.system().await.unwrap();
         diesel::update(task_attempts::table.find(attempt.id))
             .set(task_attempts::max_retries.eq(0))
             .execute(&mut conn)
@@ -499,7 +499,7 @@ async fn attempts_queued_when_redis_is_flushed_all_still_run() {
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         use shared::db::schema::organizations;
-        let mut conn = app.db.conn().await.unwrap();
+        let mut conn = app.db.system().await.unwrap();
         diesel::update(organizations::table.find(app.org.id))
             .set(organizations::max_concurrent_attempts.eq(1))
             .execute(&mut conn)
@@ -586,7 +586,7 @@ async fn the_org_concurrency_limit_holds_with_twenty_attempts_started_at_once() 
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         use shared::db::schema::organizations;
-        let mut conn = app.db.conn().await.unwrap();
+        let mut conn = app.db.system().await.unwrap();
         diesel::update(organizations::table.find(app.org.id))
             .set(organizations::max_concurrent_attempts.eq(2))
             .execute(&mut conn)
@@ -778,7 +778,7 @@ async fn a_supervised_agent_runs_through_the_stack_and_its_follow_up_resumes_on_
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         use shared::db::schema::task_attempts;
-        let mut conn = app.db.conn().await.unwrap();
+        let mut conn = app.db.system().await.unwrap();
         let id: Option<String> = task_attempts::table
             .find(attempt.id)
             .select(task_attempts::worker_id)

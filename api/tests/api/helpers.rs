@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use shared::config::Settings;
 use shared::db::Db;
 use shared::db::models::Organization;
-use shared::domain::TokenScope;
+use shared::domain::{MemberRole, TokenScope};
 use shared::keys::Keys;
 use shared::store::ObjectStore;
 use shared::testing::TestEnv;
@@ -170,6 +170,50 @@ impl TestApp {
             .expect("mint token")
     }
 
+    /// Signs `login` in through the development sign-in (creating the person on first
+    /// use) and returns their id and a bearer access token.
+    pub async fn sign_in(&self, login: &str) -> Person {
+        let res = self
+            .client
+            .post(self.url("/api/v1/auth/dev/login"))
+            .json(&serde_json::json!({ "login": login }))
+            .send()
+            .await
+            .expect("POST /auth/dev/login");
+        let signed_in: wire::SignedIn = json_as(res, StatusCode::OK).await;
+        Person {
+            user_id: signed_in.user.id,
+            login: signed_in.user.login,
+            access_token: signed_in.access_token,
+        }
+    }
+
+    /// Makes a person a member of an org with `role`, directly in the database.
+    pub async fn add_member(&self, org_id: Uuid, user_id: Uuid, role: MemberRole) {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::db::schema::memberships;
+        let mut conn = self.db.system().await.expect("conn");
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::id.eq(Uuid::now_v7()),
+                memberships::org_id.eq(org_id),
+                memberships::user_id.eq(user_id),
+                memberships::role.eq(role),
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("insert membership");
+    }
+
+    /// A request to any path (`/api/v1/...`) carrying `token` (an org API token or a
+    /// person's access token).
+    pub fn request_path_as(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
     /// Another org with its own full-scope token.
     pub async fn other_org(&self, slug: &str) -> (Organization, String) {
         let boot = api::bootstrap::bootstrap_org(&self.db, slug, slug, None)
@@ -251,6 +295,14 @@ impl TestApp {
             .await
             .expect("redis connection")
     }
+}
+
+/// A signed-in person: send `access_token` as a bearer token.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub user_id: Uuid,
+    pub login: String,
+    pub access_token: String,
 }
 
 /// Asserts the status and decodes the body.

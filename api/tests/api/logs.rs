@@ -67,7 +67,7 @@ async fn publish(app: &TestApp, process: Uuid, patches: Vec<LogPatch>) {
 }
 
 async fn finish(app: &TestApp, process: Uuid, total: u64) {
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     diesel::update(execution_processes::table.find(process))
         .set((
             execution_processes::status.eq(ProcessStatus::Succeeded),
@@ -199,7 +199,7 @@ async fn a_process_whose_worker_died_ends_when_its_row_is_finished() {
     publish(&app, process, lines(0..=2)).await;
     assert_eq!(seqs(&mut stream, 3).await, vec![0, 1, 2]);
     // The reaper marks it failed; no end is ever published.
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     diesel::update(execution_processes::table.find(process))
         .set(execution_processes::status.eq(ProcessStatus::Failed))
         .execute(&mut conn)

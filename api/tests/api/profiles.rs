@@ -40,7 +40,7 @@ async fn start(app: &TestApp, task: Uuid, mut body: serde_json::Value) -> wire::
 
 /// The snapshot stored on the attempt row.
 async fn stored_snapshot(app: &TestApp, attempt: Uuid) -> (String, ResolvedProfile) {
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     let (executor, snapshot): (String, Option<serde_json::Value>) = task_attempts::table
         .find(attempt)
         .select((task_attempts::executor, task_attempts::executor_profile))

@@ -32,7 +32,7 @@ async fn put(app: &TestApp, name: &str, value: &str) -> (StatusCode, String) {
 }
 
 async fn row(app: &TestApp, org_id: Uuid, name: &str) -> OrgSecret {
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     org_secrets::table
         .filter(org_secrets::org_id.eq(org_id))
         .filter(org_secrets::name.eq(name))
@@ -47,7 +47,7 @@ async fn decrypt(
     settings: &Settings,
     org_id: Uuid,
 ) -> Result<Vec<(String, String)>, SecretsError> {
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     let opened = secrets::decrypt_org_secrets(&mut conn, settings, org_id).await?;
     Ok(opened
         .into_iter()
@@ -141,7 +141,7 @@ async fn postgres_holds_only_ciphertext_which_opens_back_to_the_value() {
             .any(|w| VALUE.as_bytes().windows(8).any(|v| v == w)),
         "plaintext fragments in the ciphertext"
     );
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     #[derive(QueryableByName)]
     struct Hits {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -197,7 +197,7 @@ async fn a_ciphertext_moved_to_another_row_or_org_does_not_open() {
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let source = row(&app, app.org.id, "SOURCE_KEY").await;
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     // Same org, another name.
     diesel::update(
         org_secrets::table
@@ -266,7 +266,7 @@ async fn a_secret_sealed_under_an_old_key_opens_after_rotation() {
         vec![("DROID_API_KEY".to_owned(), VALUE.to_owned())]
     );
     let keyring = Keyring::from_settings(&rotated.secrets).expect("keyring");
-    let mut conn = app.db.conn().await.expect("conn");
+    let mut conn = app.db.system().await.expect("conn");
     let (fresh, _) = secrets::put_secret(
         &mut conn,
         &keyring,

@@ -9,6 +9,7 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
+use uuid::Uuid;
 
 use crate::config::DatabaseSettings;
 
@@ -62,13 +63,42 @@ impl Db {
         })
     }
 
-    /// A connection from the pool, or [`DbError::PoolTimeout`] after the configured wait.
-    pub async fn conn(&self) -> Result<Conn, DbError> {
-        match tokio::time::timeout(self.wait, self.pool.get()).await {
-            Err(_) => Err(DbError::PoolTimeout),
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(DbError::Connect(e.to_string())),
-        }
+    /// A connection acting in one org: row-level security shows it that org's rows only,
+    /// whatever filters its queries forget.
+    pub async fn org(&self, org_id: Uuid) -> Result<Conn, DbError> {
+        self.checkout(Some(org_id), false).await
+    }
+
+    /// A connection for cross-org work (scheduling, workers, sign-in, token lookup): every
+    /// tenant row is visible, so each query must filter by org itself.
+    pub async fn system(&self) -> Result<Conn, DbError> {
+        self.checkout(None, true).await
+    }
+
+    /// A connection that sees no tenant row at all (users and sessions only).
+    pub async fn untenanted(&self) -> Result<Conn, DbError> {
+        self.checkout(None, false).await
+    }
+
+    /// Takes a connection from the pool and names its tenant. Both settings are written on
+    /// every checkout, so nothing a previous borrower set survives.
+    async fn checkout(&self, org_id: Option<Uuid>, system: bool) -> Result<Conn, DbError> {
+        let mut conn = match tokio::time::timeout(self.wait, self.pool.get()).await {
+            Err(_) => return Err(DbError::PoolTimeout),
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(DbError::Connect(e.to_string())),
+        };
+        let org = org_id.map(|id| id.to_string()).unwrap_or_default();
+        let system = if system { "on" } else { "off" };
+        diesel::sql_query(
+            "SELECT set_config('switchyard.org_id', $1, false), \
+                    set_config('switchyard.system', $2, false)",
+        )
+        .bind::<diesel::sql_types::Text, _>(org)
+        .bind::<diesel::sql_types::Text, _>(system)
+        .execute(&mut conn)
+        .await?;
+        Ok(conn)
     }
 }
 

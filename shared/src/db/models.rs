@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::schema::*;
 use crate::domain::{
-    AttemptStatus, MemberRole, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
+    ActorType, AttemptStatus, DeliveryStatus, MemberRole, ProcessStatus, RunReason, SessionMethod,
+    TaskOrigin, TaskPriority, TaskStatus,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -87,6 +88,13 @@ pub struct Repository {
     pub default_branch: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// GitHub's stable id of the repository, for one reached through the GitHub App.
+    pub github_repo_id: Option<i64>,
+    /// `owner/name` on GitHub.
+    pub github_full_name: Option<String>,
+    /// The installation whose tokens reach it; `None` once the App lost access.
+    pub github_installation_id: Option<i64>,
+    pub private: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -321,4 +329,130 @@ pub struct NewOrgSecret<'a> {
     pub key_id: &'a str,
     pub nonce: &'a [u8],
     pub ciphertext: &'a [u8],
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = user_sessions, check_for_backend(diesel::pg::Pg))]
+pub struct UserSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub method: SessionMethod,
+    pub user_agent: Option<String>,
+    pub source_ip: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens, check_for_backend(diesel::pg::Pg))]
+pub struct RefreshToken {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub token_hash: Vec<u8>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = invitations, check_for_backend(diesel::pg::Pg))]
+pub struct Invitation {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub role: MemberRole,
+    pub github_login: Option<String>,
+    pub email: Option<String>,
+    pub token_hash: Vec<u8>,
+    pub invited_by: Option<Uuid>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub accepted_by: Option<Uuid>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub actor_type: ActorType,
+    pub actor_id: Option<Uuid>,
+    pub actor_label: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status: i32,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEvent {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub actor_type: ActorType,
+    pub actor_id: Option<Uuid>,
+    pub actor_label: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status: i32,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// An installation of the GitHub App on a GitHub account, linked to an org (or not yet).
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = github_installations, check_for_backend(diesel::pg::Pg))]
+pub struct GithubInstallation {
+    pub id: Uuid,
+    pub org_id: Option<Uuid>,
+    pub installation_id: i64,
+    pub account_id: i64,
+    pub account_login: String,
+    pub account_type: String,
+    pub repository_selection: String,
+    pub installed_by_github_id: Option<i64>,
+    pub linked_by: Option<Uuid>,
+    pub linked_at: Option<DateTime<Utc>>,
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A webhook delivery from GitHub, as stored before it was acknowledged.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = webhook_deliveries, check_for_backend(diesel::pg::Pg))]
+pub struct WebhookDelivery {
+    pub id: Uuid,
+    /// `X-GitHub-Delivery`: unique per delivery, kept by GitHub's redeliveries.
+    pub delivery_id: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    pub org_id: Option<Uuid>,
+    pub payload: serde_json::Value,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }

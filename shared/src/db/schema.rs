@@ -18,6 +18,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_events (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        actor_type -> Text,
+        actor_id -> Nullable<Uuid>,
+        actor_label -> Text,
+        action -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        method -> Text,
+        path -> Text,
+        status -> Int4,
+        source_ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     execution_processes (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -47,6 +67,42 @@ diesel::table! {
         name -> Text,
         executor -> Text,
         variants -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    github_installations (id) {
+        id -> Uuid,
+        org_id -> Nullable<Uuid>,
+        installation_id -> Int8,
+        account_id -> Int8,
+        account_login -> Text,
+        account_type -> Text,
+        repository_selection -> Text,
+        installed_by_github_id -> Nullable<Int8>,
+        linked_by -> Nullable<Uuid>,
+        linked_at -> Nullable<Timestamptz>,
+        suspended_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        role -> Text,
+        github_login -> Nullable<Text>,
+        email -> Nullable<Text>,
+        token_hash -> Bytea,
+        invited_by -> Nullable<Uuid>,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        accepted_by -> Nullable<Uuid>,
+        revoked_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -106,6 +162,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        session_id -> Uuid,
+        token_hash -> Bytea,
+        used_at -> Nullable<Timestamptz>,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     repositories (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -114,6 +182,10 @@ diesel::table! {
         default_branch -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        github_repo_id -> Nullable<Int8>,
+        github_full_name -> Nullable<Text>,
+        github_installation_id -> Nullable<Int8>,
+        private -> Bool,
     }
 }
 
@@ -173,6 +245,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        method -> Text,
+        user_agent -> Nullable<Text>,
+        source_ip -> Nullable<Text>,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        revoke_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         github_id -> Nullable<Int8>,
@@ -185,33 +272,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        delivery_id -> Text,
+        event -> Text,
+        action -> Nullable<Text>,
+        installation_id -> Nullable<Int8>,
+        org_id -> Nullable<Uuid>,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Nullable<Timestamptz>,
+        locked_until -> Nullable<Timestamptz>,
+        error -> Nullable<Text>,
+        received_at -> Timestamptz,
+        processed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_tokens -> organizations (org_id));
 diesel::joinable!(api_tokens -> users (created_by));
+diesel::joinable!(audit_events -> organizations (org_id));
 diesel::joinable!(execution_processes -> organizations (org_id));
 diesel::joinable!(execution_processes -> task_attempts (attempt_id));
 diesel::joinable!(executor_profiles -> organizations (org_id));
 diesel::joinable!(executor_profiles -> projects (project_id));
+diesel::joinable!(github_installations -> organizations (org_id));
+diesel::joinable!(github_installations -> users (linked_by));
+diesel::joinable!(invitations -> organizations (org_id));
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(org_secrets -> organizations (org_id));
 diesel::joinable!(projects -> organizations (org_id));
 diesel::joinable!(projects -> repositories (repository_id));
+diesel::joinable!(refresh_tokens -> user_sessions (session_id));
 diesel::joinable!(repositories -> organizations (org_id));
 diesel::joinable!(task_attempts -> organizations (org_id));
 diesel::joinable!(task_attempts -> tasks (task_id));
 diesel::joinable!(tasks -> organizations (org_id));
 diesel::joinable!(tasks -> projects (project_id));
+diesel::joinable!(user_sessions -> users (user_id));
+diesel::joinable!(webhook_deliveries -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
+    audit_events,
     execution_processes,
     executor_profiles,
+    github_installations,
+    invitations,
     memberships,
     org_secrets,
     organizations,
     projects,
+    refresh_tokens,
     repositories,
     task_attempts,
     tasks,
+    user_sessions,
     users,
+    webhook_deliveries,
 );

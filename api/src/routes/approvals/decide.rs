@@ -28,7 +28,7 @@ use crate::state::AppState;
         (status = 404, description = "No such attempt in this org, or no such pending approval", body = ErrorBody),
         (status = 422, description = "Reason too long", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["runs"])))]
 pub async fn decide(
     auth: OrgAuth<Runs>,
     state: web::Data<AppState>,
@@ -47,7 +47,7 @@ pub async fn decide(
             "reason must be at most 2000 characters",
         ));
     }
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let attempt = lookup::attempt(&mut conn, org_id, path.id).await?;
     drop(conn);
     let mut redis = state.redis();

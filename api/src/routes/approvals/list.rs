@@ -22,7 +22,7 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the read scope", body = ErrorBody),
         (status = 404, description = "No such attempt in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn list(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
@@ -30,7 +30,7 @@ pub async fn list(
 ) -> ApiResult<web::Json<Vec<PendingApproval>>> {
     let org_id = auth.org_id();
     record_attempt(path.id);
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     // The attempt must be this org's: approvals of another org's attempt are not found.
     let attempt = lookup::attempt(&mut conn, org_id, path.id).await?;
     drop(conn);

@@ -24,14 +24,14 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such attempt in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn diff(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
 ) -> ApiResult<web::Json<Diff>> {
     record_attempt(path.id);
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let attempt = lookup::attempt(&mut conn, auth.org_id(), path.id).await?;
     drop(conn);
     Ok(web::Json(

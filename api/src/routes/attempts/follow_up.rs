@@ -32,7 +32,7 @@ use crate::state::AppState;
         (status = 409, description = "The attempt is not finished (or was cancelled)", body = ErrorBody),
         (status = 422, description = "Invalid prompt", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["runs"])))]
 pub async fn follow_up(
     auth: OrgAuth<Runs>,
     state: web::Data<AppState>,
@@ -44,7 +44,7 @@ pub async fn follow_up(
     record_attempt(id);
     check_prompt(&body.prompt)?;
     let trace_context = shared::telemetry::current_traceparent();
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (attempt, process, moved) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let current = lookup::attempt_for_update(conn, org_id, id).await?;

@@ -24,13 +24,13 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such task in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn list(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
 ) -> ApiResult<web::Json<Vec<wire::Attempt>>> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (task, _) = lookup::task(&mut conn, auth.org_id(), path.id).await?;
     let attempts: Vec<TaskAttempt> = task_attempts::table
         .filter(task_attempts::task_id.eq(task.id))

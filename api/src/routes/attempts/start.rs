@@ -45,7 +45,7 @@ pub const MAX_RETRIES: i32 = 2;
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Invalid prompt or branch, unknown executor or profile", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["runs"])))]
 pub async fn start(
     auth: OrgAuth<Runs>,
     state: web::Data<AppState>,
@@ -57,7 +57,7 @@ pub async fn start(
     let task_id = path.id;
     check_prompt(&body.prompt)?;
 
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (task, key_prefix) = lookup::task(&mut conn, org_id, task_id).await?;
     let (project, repo) = lookup::project(&mut conn, org_id, task.project_id).await?;
     let profile = resolve_profile(&mut conn, org_id, &project, &body).await?;

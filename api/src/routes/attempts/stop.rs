@@ -29,7 +29,7 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the runs scope", body = ErrorBody),
         (status = 404, description = "No such attempt in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["runs"])))]
 pub async fn stop(
     auth: OrgAuth<Runs>,
     state: web::Data<AppState>,
@@ -38,7 +38,7 @@ pub async fn stop(
     let org_id = auth.org_id();
     let id = path.id;
     record_attempt(id);
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (attempt, killed, changed) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let current = lookup::attempt_for_update(conn, org_id, id).await?;

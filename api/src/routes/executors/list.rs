@@ -28,7 +28,7 @@ pub struct ExecutorAvailability {
         (status = 403, description = "Token lacks the read scope", body = ErrorBody),
         (status = 404, description = "No such org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn list(
     _auth: OrgAuth<Read>,
     state: web::Data<AppState>,

@@ -33,14 +33,14 @@ pub struct ProcessLogs {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such process in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn logs(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
 ) -> ApiResult<web::Json<ProcessLogs>> {
     let org_id = auth.org_id();
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let process = lookup::process(&mut conn, org_id, path.id).await?;
     drop(conn);
     crate::routes::record_attempt(process.attempt_id);

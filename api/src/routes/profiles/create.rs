@@ -34,7 +34,7 @@ pub const NAME_CONSTRAINT: &str = "executor_profiles_scope_name_key";
         (status = 409, description = "The org has a profile of that name", body = ErrorBody),
         (status = 422, description = "Invalid name or options (the message names the field), or unknown executor", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn create(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -47,7 +47,7 @@ pub async fn create(
     let (executor, variants) = check_body(&body.name, &body.executor, &body.variants)?;
     let variants = variants_json(&variants)?;
 
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let row = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let count: i64 = executor_profiles::table

@@ -26,7 +26,7 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "The org has no profile of its own by that name", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn delete(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -36,7 +36,7 @@ pub async fn delete(
     if check_name(&path.name).is_err() {
         return Err(ApiError::NotFound("executor profile"));
     }
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let deleted = diesel::delete(
         executor_profiles::table
             .filter(executor_profiles::org_id.eq(org_id))

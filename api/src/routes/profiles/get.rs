@@ -20,7 +20,7 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such profile for this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn get(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
@@ -29,7 +29,7 @@ pub async fn get(
     if check_name(&path.name).is_err() {
         return Err(ApiError::NotFound("executor profile"));
     }
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     if let Some(row) = org_row(&mut conn, auth.org_id(), &path.name).await? {
         return Ok(web::Json(row_wire(&row, org_hides(&row.name))?));
     }

@@ -19,13 +19,13 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such org for this token", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn list(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
     _path: web::Path<OrgPath>,
 ) -> ApiResult<web::Json<Page<wire::ExecutorProfile>>> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let rows = org_rows(&mut conn, auth.org_id()).await?;
     Ok(web::Json(Page {
         items: merge(&rows, &[])?,

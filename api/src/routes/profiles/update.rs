@@ -35,7 +35,7 @@ use crate::state::AppState;
         (status = 404, description = "No such profile for this org", body = ErrorBody),
         (status = 422, description = "Invalid options (the message names the field), or unknown executor", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn update(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -58,7 +58,7 @@ pub async fn update(
         .transpose()?;
     let patch = body.variants.as_ref().map(parse_patch).transpose()?;
 
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let outcome = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let existing: Option<ExecutorProfileRow> = executor_profiles::table

@@ -28,7 +28,7 @@ use crate::state::AppState;
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Invalid value, repository or executor", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn create(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -52,7 +52,7 @@ pub async fn create(
     let cleanup_script = optional_script(body.cleanup_script.as_deref());
     let dev_script = optional_script(body.dev_script.as_deref());
 
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (project, repository) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let repository: Repository = diesel::insert_into(repositories::table)

@@ -34,7 +34,7 @@ pub const ACTIVE: [AttemptStatus; 3] = [
         (status = 404, description = "No such project in this org", body = ErrorBody),
         (status = 409, description = "An attempt of the project is active", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn delete(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -42,7 +42,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let org_id = auth.org_id();
     let id = path.id;
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     conn.transaction::<_, ApiError, _>(async |conn| {
         // Lock the project so no attempt starts on it while we check and delete.
         let found: Option<uuid::Uuid> = projects::table

@@ -20,13 +20,13 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such project in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn get(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
 ) -> ApiResult<web::Json<wire::Project>> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (project, repository) = lookup::project(&mut conn, auth.org_id(), path.id).await?;
     Ok(web::Json(wire::Project::from_rows(project, repository)))
 }

@@ -35,7 +35,7 @@ pub struct ListProjects {
         (status = 404, description = "No such org for this token", body = ErrorBody),
         (status = 422, description = "Limit out of range", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn list(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
@@ -49,7 +49,7 @@ pub async fn list(
             Some(Uuid::parse_str(c).map_err(|_| ApiError::InvalidQuery("invalid cursor".into()))?)
         }
     };
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let mut q = projects::table
         .inner_join(repositories::table)
         .filter(projects::org_id.eq(auth.org_id()))

@@ -51,7 +51,7 @@ impl Changes {
         (status = 404, description = "No such project in this org", body = ErrorBody),
         (status = 422, description = "Invalid value", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn update(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -60,7 +60,7 @@ pub async fn update(
 ) -> ApiResult<web::Json<wire::Project>> {
     let body = body.into_inner();
     let org_id = auth.org_id();
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (current, repo) = lookup::project(&mut conn, org_id, path.id).await?;
 
     let mut changes = Changes::default();

@@ -23,13 +23,13 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the admin scope", body = ErrorBody),
         (status = 404, description = "No such secret in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["admin"])))]
 pub async fn delete(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     path: web::Path<SecretPath>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let deleted = diesel::delete(
         org_secrets::table
             .filter(org_secrets::org_id.eq(auth.org_id()))
@@ -41,6 +41,6 @@ pub async fn delete(
     if deleted == 0 {
         return Err(ApiError::NotFound("secret"));
     }
-    tracing::info!(secret.name = %path.name, token.id = %auth.token_id, "org secret deleted");
+    tracing::info!(secret.name = %path.name, actor = %auth.actor.label(), "org secret deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -24,13 +24,13 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the admin scope", body = ErrorBody),
         (status = 404, description = "No such secret in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["admin"])))]
 pub async fn get(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     path: web::Path<SecretPath>,
 ) -> ApiResult<web::Json<wire::SecretInfo>> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let row: OrgSecret = org_secrets::table
         .filter(org_secrets::org_id.eq(auth.org_id()))
         .filter(org_secrets::name.eq(&path.name))

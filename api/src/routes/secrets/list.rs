@@ -23,13 +23,13 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the admin scope", body = ErrorBody),
         (status = 404, description = "No such org for this token", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["admin"])))]
 pub async fn list(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     _path: web::Path<OrgPath>,
 ) -> ApiResult<web::Json<Page<wire::SecretInfo>>> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let rows: Vec<OrgSecret> = org_secrets::table
         .filter(org_secrets::org_id.eq(auth.org_id()))
         .select(OrgSecret::as_select())

@@ -32,7 +32,7 @@ use crate::state::AppState;
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Invalid name, or value empty or over 16 KiB", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["admin"])))]
 pub async fn put(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
@@ -45,7 +45,7 @@ pub async fn put(
     let keyring = keyring(&state)?;
     let value = body.into_inner().value;
 
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (row, written) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let others: i64 = org_secrets::table
@@ -67,7 +67,7 @@ pub async fn put(
     tracing::info!(
         secret.name = %row.name,
         key_id = %row.key_id,
-        token.id = %auth.token_id,
+        actor = %auth.actor.label(),
         created = written == Written::Created,
         "org secret written"
     );

@@ -29,7 +29,7 @@ use crate::state::AppState;
         (status = 404, description = "No such attempt in this org", body = ErrorBody),
         (status = 503, description = "Event bus unavailable", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn diff_stream(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
@@ -44,7 +44,7 @@ pub async fn diff_stream(
                 .map_err(|_| ApiError::InvalidHeader("Last-Event-ID is not a diff version".into()))
         })
         .transpose()?;
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let attempt = lookup::attempt(&mut conn, org_id, path.id).await?;
     drop(conn);
     let mut sub = subscribe(&state, state.keys.diff_channel(attempt.id)).await?;

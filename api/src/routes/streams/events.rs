@@ -33,7 +33,7 @@ const CATCH_UP_BATCH: usize = 500;
         (status = 404, description = "No such org for this token", body = ErrorBody),
         (status = 503, description = "Event bus unavailable", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn events(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,

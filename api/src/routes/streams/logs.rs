@@ -30,7 +30,7 @@ use crate::state::AppState;
         (status = 404, description = "No such process in this org", body = ErrorBody),
         (status = 503, description = "Event bus unavailable", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn logs_stream(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
@@ -45,7 +45,7 @@ pub async fn logs_stream(
             .map_err(|_| ApiError::InvalidHeader("Last-Event-ID is not a log seq".into()))?
             .saturating_add(1),
     };
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let process = lookup::process(&mut conn, org_id, path.id).await?;
     drop(conn);
     crate::routes::record_attempt(process.attempt_id);
@@ -190,7 +190,7 @@ impl LogCursor {
     /// Whether the process row says it has ended.
     async fn finished(&self, state: &AppState) -> Result<bool, ApiError> {
         super::with_retries(|| async {
-            let mut conn = state.db.conn().await?;
+            let mut conn = state.db.org(self.org_id).await?;
             let process = lookup::process(&mut conn, self.org_id, self.process_id).await?;
             Ok(process.status.is_finished())
         })

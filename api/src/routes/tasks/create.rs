@@ -33,7 +33,7 @@ use crate::state::AppState;
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Invalid value", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn create(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -50,7 +50,7 @@ pub async fn create(
     let status = body.status.unwrap_or(TaskStatus::Todo);
     let priority = body.priority.unwrap_or(TaskPriority::None);
 
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (task, key_prefix) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             // Taking the number locks the project row until commit, so numbers never repeat.

@@ -27,7 +27,7 @@ use crate::state::AppState;
         (status = 404, description = "No such task in this org", body = ErrorBody),
         (status = 409, description = "An attempt of the task is active", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn delete(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -35,7 +35,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let org_id = auth.org_id();
     let id = path.id;
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     conn.transaction::<_, ApiError, _>(async |conn| {
         // Locking the task keeps an attempt from starting on it meanwhile.
         let found: Option<uuid::Uuid> = tasks::table

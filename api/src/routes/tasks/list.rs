@@ -51,7 +51,7 @@ pub struct ListTasks {
         (status = 404, description = "No such project in this org", body = ErrorBody),
         (status = 422, description = "Limit out of range", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn list(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
@@ -60,7 +60,7 @@ pub async fn list(
 ) -> ApiResult<web::Json<Page<wire::Task>>> {
     let limit = page_limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (project, _) = lookup::project(&mut conn, auth.org_id(), path.id).await?;
 
     let mut q = tasks::table

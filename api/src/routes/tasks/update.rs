@@ -43,7 +43,7 @@ struct Changes {
         (status = 404, description = "No such task in this org", body = ErrorBody),
         (status = 422, description = "Invalid value", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn update(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -70,7 +70,7 @@ pub async fn update(
         changes.description = Some(description);
     }
 
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     let (task, key_prefix) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let current: Task = tasks::table

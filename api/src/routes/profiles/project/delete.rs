@@ -27,14 +27,14 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "No such project in this org, or no override by that name", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn delete(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<ProjectProfilePath>,
 ) -> ApiResult<HttpResponse> {
     let org_id = auth.org_id();
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     lookup::project(&mut conn, org_id, path.id).await?;
     if check_name(&path.name).is_err() {
         return Err(ApiError::NotFound("executor profile"));

@@ -31,14 +31,14 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such project in this org, or no such profile", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn get(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
     path: web::Path<ProjectProfilePath>,
 ) -> ApiResult<web::Json<wire::ExecutorProfile>> {
     let org_id = auth.org_id();
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     lookup::project(&mut conn, org_id, path.id).await?;
     if check_name(&path.name).is_err() {
         return Err(ApiError::NotFound("executor profile"));

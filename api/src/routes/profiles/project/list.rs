@@ -23,14 +23,14 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such project in this org", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["read"])))]
 pub async fn list(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
 ) -> ApiResult<web::Json<Page<wire::ExecutorProfile>>> {
     let org_id = auth.org_id();
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     lookup::project(&mut conn, org_id, path.id).await?;
     let org = org_rows(&mut conn, org_id).await?;
     let project = project_rows(&mut conn, org_id, path.id).await?;

@@ -37,7 +37,7 @@ use crate::state::AppState;
         (status = 404, description = "No such project in this org", body = ErrorBody),
         (status = 422, description = "Invalid name or options (the message names the field), or unknown executor", body = ErrorBody),
     ),
-    security(("token" = [])))]
+    security(("token" = ["write"])))]
 pub async fn put(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
@@ -47,7 +47,7 @@ pub async fn put(
     let body = body.into_inner();
     let org_id = auth.org_id();
     let project_id = path.id;
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.org(auth.org_id()).await?;
     lookup::project(&mut conn, org_id, project_id).await?;
     check_name(&path.name)?;
     let (executor, variants) = check_body(&path.name, &body.executor, &body.variants)?;

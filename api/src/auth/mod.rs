@@ -1,0 +1,364 @@
+//! Who is calling: an org API token or a signed-in person, checked by extractors that
+//! also enforce the route's permission.
+//!
+//! - `Authorization: Bearer sy_...` is an org API token, looked up by its SHA-256 hash.
+//! - `Authorization: Bearer <jwt>` or the `sy_access` cookie is a person's access token
+//!   (see [`jwt`]); its session must still be live, so logout takes effect at once.
+//!   A write authenticated by the cookie must echo the session's CSRF token in
+//!   `X-CSRF-Token` (see [`sessions::csrf_token`]).
+//!
+//! A missing, garbled, unknown, revoked or expired credential answers 401. A caller that
+//! is not in the `{org}` of the path (a token of another org, a person who is not a
+//! member) answers 404, never 403, so ids do not leak across orgs. A caller in the org
+//! without the route's scope answers 403. People hold the scopes of their role
+//! ([`MemberRole::scopes`]); the `admin` scope grants all.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use chrono::{TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use futures::future::LocalBoxFuture;
+use shared::db::models::{ApiToken, Organization, User};
+use shared::db::schema::{api_tokens, memberships, organizations, user_sessions, users};
+use shared::domain::{ActorType, MemberRole, TokenScope};
+use std::marker::PhantomData;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub mod github;
+pub mod jwt;
+pub mod people;
+pub mod sessions;
+
+/// Cookie holding the dashboard's access token (HttpOnly).
+pub const ACCESS_COOKIE: &str = "sy_access";
+/// Cookie holding the dashboard's refresh token (HttpOnly, sent to `/api/v1/auth` only).
+pub const REFRESH_COOKIE: &str = "sy_refresh";
+/// Cookie holding the CSRF token the dashboard echoes in [`CSRF_HEADER`] (readable by JS).
+pub const CSRF_COOKIE: &str = "sy_csrf";
+/// Header a cookie-authenticated write must carry, equal to the session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The credential a request presents, before it is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An org API token (`Authorization: Bearer sy_...`).
+    ApiToken(String),
+    /// A person's access token (a JWT), from the bearer header or the session cookie.
+    Access {
+        token: String,
+        from_cookie: bool,
+    },
+    None,
+}
+
+/// Reads the request's credential: the `Authorization` header wins over the cookie.
+pub fn credential(req: &HttpRequest) -> Credential {
+    if let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let Some((scheme, secret)) = value.trim().split_once(' ') else {
+            return Credential::None;
+        };
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Credential::None;
+        }
+        let secret = secret.trim();
+        if shared::tokens::looks_valid(secret) {
+            return Credential::ApiToken(secret.to_owned());
+        }
+        if secret.len() <= MAX_JWT_LEN && secret.split('.').count() == 3 {
+            return Credential::Access {
+                token: secret.to_owned(),
+                from_cookie: false,
+            };
+        }
+        return Credential::None;
+    }
+    match req.cookie(ACCESS_COOKIE) {
+        Some(cookie) if cookie.value().len() <= MAX_JWT_LEN => Credential::Access {
+            token: cookie.value().to_owned(),
+            from_cookie: true,
+        },
+        _ => Credential::None,
+    }
+}
+
+/// Our access tokens are a few hundred bytes; anything much longer is not one.
+const MAX_JWT_LEN: usize = 4096;
+
+/// A scope a route requires, as a type so each handler states it in its signature.
+pub trait RequiredScope {
+    const SCOPE: TokenScope;
+}
+
+/// Reading anything in the org.
+pub struct Read;
+/// Creating, changing and deleting projects and tasks.
+pub struct Write;
+/// Starting, stopping and following up attempts.
+pub struct Runs;
+/// Org administration: members, invitations, tokens, secrets, the audit log.
+pub struct Admin;
+
+impl RequiredScope for Read {
+    const SCOPE: TokenScope = TokenScope::Read;
+}
+impl RequiredScope for Write {
+    const SCOPE: TokenScope = TokenScope::Write;
+}
+impl RequiredScope for Runs {
+    const SCOPE: TokenScope = TokenScope::Runs;
+}
+impl RequiredScope for Admin {
+    const SCOPE: TokenScope = TokenScope::Admin;
+}
+
+/// `last_used_at` is refreshed at most this often per token.
+const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(1);
+
+/// The caller behind a request.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// A signed-in person, in one sign-in session.
+    User {
+        id: Uuid,
+        login: String,
+        session_id: Uuid,
+    },
+    /// An org API token.
+    Token { id: Uuid, name: String },
+}
+
+impl Actor {
+    pub fn kind(&self) -> ActorType {
+        match self {
+            Actor::User { .. } => ActorType::User,
+            Actor::Token { .. } => ActorType::Token,
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        match self {
+            Actor::User { id, .. } | Actor::Token { id, .. } => *id,
+        }
+    }
+
+    /// The user id, for a person.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self {
+            Actor::User { id, .. } => Some(*id),
+            Actor::Token { .. } => None,
+        }
+    }
+
+    /// How the audit log names the actor.
+    pub fn label(&self) -> &str {
+        match self {
+            Actor::User { login, .. } => login,
+            Actor::Token { name, .. } => name,
+        }
+    }
+}
+
+/// Who acted in which org: left in the request's extensions for the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditActor {
+    pub org_id: Uuid,
+    pub actor: Actor,
+}
+
+/// An authenticated caller acting in the org of the request path, holding scope `S`.
+pub struct OrgAuth<S: RequiredScope> {
+    pub org: Organization,
+    pub actor: Actor,
+    /// The person's role in the org (`None` for a token).
+    pub role: Option<MemberRole>,
+    _scope: PhantomData<S>,
+}
+
+impl<S: RequiredScope> OrgAuth<S> {
+    /// The org every query of this request is scoped to.
+    pub fn org_id(&self) -> Uuid {
+        self.org.id
+    }
+}
+
+impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let slug = req.match_info().get("org").map(str::to_owned);
+        let credential = credential(req);
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no AppState")))?;
+            let slug = slug.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("org auth on a route without {{org}}"))
+            })?;
+            let (org, actor, role, scopes) = match credential {
+                Credential::None => return Err(ApiError::Unauthorized),
+                Credential::ApiToken(secret) => {
+                    let (token, org) = authenticate_token(&state, &secret).await?;
+                    if org.slug != slug {
+                        return Err(ApiError::NotFound("organization"));
+                    }
+                    let scopes: Vec<TokenScope> = token
+                        .scopes
+                        .iter()
+                        .flatten()
+                        .filter_map(|s| s.parse().ok())
+                        .collect();
+                    let actor = Actor::Token {
+                        id: token.id,
+                        name: token.name,
+                    };
+                    (org, actor, None, scopes)
+                }
+                Credential::Access { token, from_cookie } => {
+                    let person = authenticate_person(&state, &req, &token, from_cookie).await?;
+                    let (org, role) = membership(&state, &slug, person.user.id).await?;
+                    let actor = Actor::User {
+                        id: person.user.id,
+                        login: person.user.login,
+                        session_id: person.session_id,
+                    };
+                    (org, actor, Some(role), role.scopes().to_vec())
+                }
+            };
+            if !(scopes.contains(&S::SCOPE) || scopes.contains(&TokenScope::Admin)) {
+                return Err(ApiError::Forbidden(S::SCOPE));
+            }
+            tracing::Span::current().record("org.id", tracing::field::display(org.id));
+            req.extensions_mut().insert(AuditActor {
+                org_id: org.id,
+                actor: actor.clone(),
+            });
+            Ok(OrgAuth {
+                org,
+                actor,
+                role,
+                _scope: PhantomData,
+            })
+        })
+    }
+}
+
+/// A signed-in person, outside any org (their profile, their orgs, sign-out).
+pub struct UserAuth {
+    pub user: User,
+    pub session_id: Uuid,
+}
+
+impl FromRequest for UserAuth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let credential = credential(req);
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no AppState")))?;
+            match credential {
+                Credential::None => Err(ApiError::Unauthorized),
+                Credential::ApiToken(_) => Err(ApiError::refused(
+                    "person_required",
+                    "this route is for signed-in people; org API tokens cannot use it",
+                )),
+                Credential::Access { token, from_cookie } => {
+                    authenticate_person(&state, &req, &token, from_cookie).await
+                }
+            }
+        })
+    }
+}
+
+/// Checks an access token, its session, and for a cookie-authenticated write the CSRF
+/// header.
+async fn authenticate_person(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    from_cookie: bool,
+) -> Result<UserAuth, ApiError> {
+    let claims = state.signer.verify(token).ok_or(ApiError::Unauthorized)?;
+    if from_cookie && !req.method().is_safe() {
+        sessions::check_csrf(state, req, claims.sid)?;
+    }
+    let mut conn = state.db.untenanted().await?;
+    let user: Option<User> = user_sessions::table
+        .inner_join(users::table)
+        .filter(user_sessions::id.eq(claims.sid))
+        .filter(user_sessions::user_id.eq(claims.sub))
+        .filter(user_sessions::revoked_at.is_null())
+        .filter(user_sessions::expires_at.gt(diesel::dsl::now))
+        .select(User::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let user = user.ok_or(ApiError::Unauthorized)?;
+    Ok(UserAuth {
+        user,
+        session_id: claims.sid,
+    })
+}
+
+/// The org named `slug` and the person's role in it; not a member answers 404.
+async fn membership(
+    state: &AppState,
+    slug: &str,
+    user_id: Uuid,
+) -> Result<(Organization, MemberRole), ApiError> {
+    let mut conn = state.db.system().await?;
+    let found: Option<(Organization, MemberRole)> = organizations::table
+        .inner_join(memberships::table)
+        .filter(organizations::slug.eq(slug))
+        .filter(memberships::user_id.eq(user_id))
+        .select((Organization::as_select(), memberships::role))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    found.ok_or(ApiError::NotFound("organization"))
+}
+
+/// Finds the live token and its org; refreshes `last_used_at` when it is stale.
+async fn authenticate_token(
+    state: &AppState,
+    secret: &str,
+) -> Result<(ApiToken, Organization), ApiError> {
+    let hash = shared::tokens::hash(secret);
+    let mut conn = state.db.system().await?;
+    let found: Option<(ApiToken, Organization)> = api_tokens::table
+        .inner_join(organizations::table)
+        .filter(api_tokens::token_hash.eq(&hash))
+        .select((ApiToken::as_select(), Organization::as_select()))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let (token, org) = found.ok_or(ApiError::Unauthorized)?;
+    let now = Utc::now();
+    if token.revoked_at.is_some_and(|at| at <= now) || token.expires_at.is_some_and(|at| at <= now)
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    if token.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+        // Best effort: a failed touch must not fail the request it accompanies.
+        let touched = diesel::update(api_tokens::table.find(token.id))
+            .set(api_tokens::last_used_at.eq(diesel::dsl::now))
+            .execute(&mut conn)
+            .await;
+        if let Err(e) = touched {
+            tracing::warn!(token.id = %token.id, error = %e, "could not record token use");
+        }
+    }
+    Ok((token, org))
+}

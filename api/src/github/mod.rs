@@ -1,0 +1,32 @@
+//! The GitHub App inside the api: webhook deliveries stored by `POST /github/webhooks`
+//! are processed here, asynchronously, and installations keep the org's repositories in
+//! sync.
+//!
+//! - [`processor`]: claims stored deliveries (`FOR UPDATE SKIP LOCKED`, so replicas share
+//!   them), hands each to [`events::dispatch`], retries failures with backoff and takes
+//!   back deliveries a dead replica left `processing`.
+//! - [`events`]: the dispatch seam: one match arm per event. New event handlers (issues,
+//!   comments, pull requests) are added there.
+//! - [`installations`]: linking an installation to an org, and reconciling the org's
+//!   repositories with what the installation grants.
+//! - [`sweeper`]: asks GitHub to redeliver deliveries that never reached us.
+//!
+//! The App client itself ([`shared::github::GithubApp`]: the app JWT, installation tokens,
+//! REST calls) lives in `shared`, because the worker needs it too.
+
+pub mod events;
+pub mod installations;
+pub mod processor;
+pub mod sweeper;
+
+use shared::shutdown::CancellationToken;
+
+use crate::state::AppState;
+
+/// Starts this replica's delivery processor and redelivery sweeper; both stop when
+/// `shutdown` is cancelled. The processor runs whether or not the App is configured (it
+/// finds nothing to do without deliveries); the sweeper only with the App.
+pub fn start(state: &AppState, shutdown: &CancellationToken) {
+    tokio::spawn(processor::run(state.clone(), shutdown.clone()));
+    tokio::spawn(sweeper::run(state.clone(), shutdown.clone()));
+}

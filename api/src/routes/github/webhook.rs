@@ -1,0 +1,180 @@
+//! `POST /github/webhooks`: GitHub's deliveries, taken in durably and answered at once.
+//!
+//! In order, before anything is stored: a body over `github.webhooks.max_body_bytes`
+//! answers 413 (by its `Content-Length`, unread, or as soon as the stream passes the
+//! limit); a missing or wrong `X-Hub-Signature-256` answers 401; missing
+//! `X-GitHub-Event` / `X-GitHub-Delivery` headers or a body that is not JSON answer 400.
+//! Then the delivery is inserted once by its `X-GitHub-Delivery` id — a replay answers
+//! 200 `duplicate` and changes nothing — and the answer is 202; the processor
+//! ([`crate::github::processor`]) handles it after the response. Events without a handler
+//! are stored as `ignored` and acknowledged the same way.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::ExpressionMethods;
+use diesel_async::RunQueryDsl;
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use shared::db::schema::webhook_deliveries;
+use shared::domain::DeliveryStatus;
+use shared::github::webhook::{self, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
+use shared::wire::{ErrorBody, WebhookReceipt};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::github::events;
+use crate::state::AppState;
+
+/// Takes in one webhook delivery from GitHub.
+#[utoipa::path(post, path = "/api/v1/github/webhooks", tag = "github",
+    request_body(content = serde_json::Value, description = "GitHub's event payload, signed in `X-Hub-Signature-256`"),
+    params(
+        ("X-GitHub-Event" = String, Header, description = "The event name"),
+        ("X-GitHub-Delivery" = String, Header, description = "The delivery's unique id"),
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the HMAC-SHA256 of the body under the webhook secret"),
+    ),
+    responses(
+        (status = 202, description = "Stored; processed shortly (or ignored: no handler for the event)", body = WebhookReceipt),
+        (status = 200, description = "A delivery stored before: nothing more happens", body = WebhookReceipt),
+        (status = 400, description = "Missing event or delivery header, or a body that is not JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong signature: nothing stored", body = ErrorBody),
+        (status = 409, description = "The GitHub App's webhook secret is not configured", body = ErrorBody),
+        (status = 413, description = "Body over the configured limit: nothing read or stored", body = ErrorBody),
+    ),
+)]
+pub async fn receive(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let limit = state.settings.github.webhooks.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let secret = state
+        .settings
+        .github
+        .webhook_secret
+        .as_ref()
+        .ok_or_else(|| super::not_configured("github.webhook_secret"))?;
+    let body = read_limited(payload, limit).await?;
+
+    let signature = header_str(&req, SIGNATURE_HEADER);
+    if signature.is_none() {
+        return Err(ApiError::auth_failed(
+            "missing_signature",
+            "the delivery has no X-Hub-Signature-256 header",
+        ));
+    }
+    if !webhook::verify(secret.expose_secret().as_bytes(), &body, signature) {
+        return Err(ApiError::auth_failed(
+            "invalid_signature",
+            "X-Hub-Signature-256 does not match the body",
+        ));
+    }
+    let event = header_str(&req, EVENT_HEADER)
+        .filter(|e| valid_name(e, 100))
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_event", "the delivery has no valid X-GitHub-Event")
+        })?
+        .to_owned();
+    let delivery_id = header_str(&req, DELIVERY_HEADER)
+        .filter(|d| valid_name(d, 200))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_delivery_id",
+                "the delivery has no valid X-GitHub-Delivery",
+            )
+        })?
+        .to_owned();
+    let json: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::InvalidJson(format!("the delivery body is not JSON: {e}")))?;
+    let action = json
+        .get("action")
+        .and_then(|a| a.as_str())
+        .map(|a| a.chars().take(100).collect::<String>());
+    let installation_id = json
+        .get("installation")
+        .and_then(|i| i.get("id"))
+        .and_then(|id| id.as_i64());
+
+    let handled = events::is_handled(&event);
+    let status = if handled {
+        DeliveryStatus::Received
+    } else {
+        DeliveryStatus::Ignored
+    };
+    let mut conn = state.db.system().await?;
+    let inserted = diesel::insert_into(webhook_deliveries::table)
+        .values((
+            webhook_deliveries::id.eq(Uuid::now_v7()),
+            webhook_deliveries::delivery_id.eq(&delivery_id),
+            webhook_deliveries::event.eq(&event),
+            webhook_deliveries::action.eq(&action),
+            webhook_deliveries::installation_id.eq(installation_id),
+            webhook_deliveries::payload.eq(&json),
+            webhook_deliveries::status.eq(status),
+            webhook_deliveries::error
+                .eq((!handled).then(|| format!("no handler for {event} events"))),
+            webhook_deliveries::processed_at.eq((!handled).then(chrono::Utc::now)),
+        ))
+        .on_conflict(webhook_deliveries::delivery_id)
+        .do_nothing()
+        .execute(&mut conn)
+        .await?;
+    drop(conn);
+    tracing::info!(
+        delivery.id = %delivery_id,
+        %event,
+        action = action.as_deref().unwrap_or(""),
+        duplicate = inserted == 0,
+        "webhook delivery received"
+    );
+    if inserted == 0 {
+        return Ok(HttpResponse::Ok().json(WebhookReceipt {
+            delivery_id,
+            status: "duplicate".into(),
+        }));
+    }
+    if handled {
+        state.webhook_wake.notify_one();
+    }
+    Ok(HttpResponse::Accepted().json(WebhookReceipt {
+        delivery_id,
+        status: if handled { "accepted" } else { "ignored" }.into(),
+    }))
+}
+
+/// The body, refused with 413 as soon as it grows past `limit`.
+async fn read_limited(mut payload: web::Payload, limit: usize) -> ApiResult<web::BytesMut> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge { limit },
+            other => ApiError::bad_request("unreadable_body", format!("reading the body: {other}")),
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn header_str<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Event names and delivery ids: short, printable, no spaces.
+fn valid_name(value: &str, max: usize) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}

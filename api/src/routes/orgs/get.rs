@@ -1,0 +1,24 @@
+//! `GET /orgs/{org}`
+
+use actix_web::web;
+use shared::wire::{self, ErrorBody};
+
+use crate::auth::{OrgAuth, Read};
+use crate::error::ApiResult;
+use crate::routes::OrgPath;
+
+/// The org: its slug, name and limits.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "orgs",
+    params(("org" = String, Path, description = "Organization slug")),
+    responses(
+        (status = 200, description = "The org", body = wire::Organization),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such org for this caller", body = ErrorBody),
+    ),
+    security(("token" = ["read"])))]
+pub async fn get(
+    auth: OrgAuth<Read>,
+    _path: web::Path<OrgPath>,
+) -> ApiResult<web::Json<wire::Organization>> {
+    Ok(web::Json(auth.org.into()))
+}

@@ -1,0 +1,9 @@
+DROP TABLE webhook_deliveries;
+ALTER TABLE repositories
+    DROP CONSTRAINT repositories_github_fields,
+    DROP CONSTRAINT repositories_github_repo_unique,
+    DROP COLUMN private,
+    DROP COLUMN github_installation_id,
+    DROP COLUMN github_full_name,
+    DROP COLUMN github_repo_id;
+DROP TABLE github_installations;
