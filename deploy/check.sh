@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Validates deploy/ (images, compose, plain manifests) and helm/switchyard without a
+# cluster, a docker daemon or helm; see docs/DEPLOY.md ("Checking it"). Installs
+# kubernetes-validate, jsonschema and PyYAML with pip when they are missing (into the
+# user's site-packages, or a venv under .dev/ where pip may not install), then runs
+# deploy/check/check_manifests.py. Uses target/debug/switchyard-api, when built, to load
+# every configuration through the real settings loader.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+need='import jsonschema, kubernetes_validate, yaml'
+if ! "$PYTHON" -c "$need" 2>/dev/null; then
+  venv=.dev/deploy-check
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$need" 2>/dev/null; then
+    PYTHON="$venv/bin/python"
+  elif ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      kubernetes-validate jsonschema pyyaml >/dev/null 2>&1 || ! "$PYTHON" -c "$need" 2>/dev/null; then
+    # An "externally managed" system Python refuses pip: use a venv of our own.
+    mkdir -p .dev
+    "$PYTHON" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate jsonschema pyyaml
+    PYTHON="$venv/bin/python"
+  fi
+fi
+exec "$PYTHON" deploy/check/check_manifests.py "$@"
