@@ -59,7 +59,7 @@ pub async fn dispatch_once(
     keys: &Keys,
     batch: i64,
 ) -> anyhow::Result<usize> {
-    let mut conn = db.conn().await?;
+    let mut conn = db.system().await?;
     let picked: Vec<QueueEntry> = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn| {
             let locked: bool = diesel::select(pg_try_advisory_xact_lock(DISPATCH_LOCK))

@@ -1,17 +1,21 @@
 //! The scheduler: moves queued attempts into the Redis queue within each org's limits,
-//! recovers from lost workers and a lost queue, and (with the local backend) keeps worker
-//! processes alive.
+//! recovers from lost workers and a lost queue, and finds workers for them through its
+//! capacity backend (local processes, or Kubernetes Jobs and warm pods).
 
 pub mod capacity;
 pub mod dispatch;
+pub mod leader;
 pub mod reaper;
 
+use redis::aio::ConnectionManager;
 use shared::config::{CapacityBackend, Settings};
 use shared::db::Db;
 use shared::keys::Keys;
 use shared::shutdown::CancellationToken;
 use shared::store::ObjectStore;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 pub use capacity::local::WorkerPool;
 
@@ -20,35 +24,138 @@ const REAP_EVERY: Duration = Duration::from_millis(1_000);
 /// A just-scheduled attempt's push may still be in flight; the reconciler leaves it alone this long.
 const ENQUEUE_GRACE: Duration = Duration::from_secs(2);
 
+/// What the scheduler's loops share: settings and the clients of the services.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub redis: ConnectionManager,
+    pub keys: Keys,
+    pub store: ObjectStore,
+}
+
+impl Services {
+    /// Connects to Postgres (lazily), Redis and the object store.
+    pub async fn connect(settings: Settings) -> anyhow::Result<Services> {
+        let db = Db::new(&settings.database)?;
+        let redis = shared::redis_conn::manager(&settings.redis.url).await?;
+        let keys = Keys::new(settings.redis.prefix.clone());
+        let store = ObjectStore::new(&settings.s3);
+        Ok(Services {
+            settings: Arc::new(settings),
+            db,
+            redis,
+            keys,
+            store,
+        })
+    }
+}
+
 /// Runs dispatch, reaping and the capacity backend until `shutdown`.
 pub async fn run(
     settings: Settings,
     workers: WorkerPool,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let db = Db::new(&settings.database)?;
-    let redis = shared::redis_conn::manager(&settings.redis.url).await?;
-    let keys = Keys::new(settings.redis.prefix.clone());
-    let store = ObjectStore::new(&settings.s3);
-
-    let capacity = match settings.scheduler.backend {
+    let services = Services::connect(settings).await?;
+    match services.settings.scheduler.backend {
         CapacityBackend::Local => {
-            let settings = settings.clone();
-            let shutdown = shutdown.clone();
-            Some(tokio::spawn(capacity::local::run(
-                settings, workers, shutdown,
-            )))
+            let local = tokio::spawn(capacity::local::run(
+                (*services.settings).clone(),
+                workers,
+                shutdown.clone(),
+            ));
+            duties(services, None, shutdown).await;
+            local.await?
         }
-        CapacityBackend::External => None,
-    };
+        CapacityBackend::External => {
+            duties(services, None, shutdown).await;
+            Ok(())
+        }
+        CapacityBackend::Kubernetes => run_kubernetes(services, shutdown).await,
+    }
+}
 
+/// The Kubernetes backend: contends for the Lease, and while this replica leads runs
+/// dispatch, reaping and the reconcile loop; stops them the moment it no longer leads.
+async fn run_kubernetes(services: Services, shutdown: CancellationToken) -> anyhow::Result<()> {
+    use capacity::kubernetes::{Cluster, objects, reconcile};
+    let k = services.settings.scheduler.kubernetes.clone();
+    let cluster = Cluster::connect(&k).await?;
+    let identity = k.leader.identity.clone().unwrap_or_else(default_identity);
+    let election = leader::LeaderElection::new(
+        cluster.leases(),
+        &k.leader,
+        identity.clone(),
+        objects::common_labels(&k, "scheduler"),
+    );
+    // The Lease is handed back only after this replica's duties have stopped.
+    let release = CancellationToken::new();
+    let (mut leading, elector) = election.spawn(release.clone());
+    tracing::info!(identity = %identity, namespace = %cluster.namespace, "scheduler contending for leadership");
+    while !shutdown.is_cancelled() {
+        tokio::select! {
+            changed = leading.wait_for(|l| *l) => if changed.is_err() { break },
+            _ = shutdown.cancelled() => break,
+        }
+        tracing::info!(identity = %identity, "leading: dispatching and reconciling");
+        let term = shutdown.child_token();
+        let wake = Arc::new(Notify::new());
+        let work = tokio::spawn(duties(services.clone(), Some(wake.clone()), term.clone()));
+        let reconciler = tokio::spawn(reconcile::run(
+            cluster.clone(),
+            services.clone(),
+            wake,
+            term.clone(),
+        ));
+        tokio::select! {
+            _ = leading.wait_for(|l| !*l) => {
+                tracing::warn!(identity = %identity, "no longer leading: stopping dispatch and reconcile");
+            }
+            _ = shutdown.cancelled() => {}
+        }
+        term.cancel();
+        work.await?;
+        if let Err(e) = reconciler.await? {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "reconcile loop ended with an error"
+            );
+        }
+    }
+    release.cancel();
+    elector.await?;
+    Ok(())
+}
+
+/// The host name (a pod's name in a cluster), else `scheduler-<pid>`.
+fn default_identity() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        let host = String::from_utf8_lossy(&buf[..end]).into_owned();
+        if !host.is_empty() {
+            return host;
+        }
+    }
+    format!("scheduler-{}", std::process::id())
+}
+
+/// Dispatch and reaping until `stop`; `wake` hears whenever attempts were scheduled.
+async fn duties(services: Services, wake: Option<Arc<Notify>>, stop: CancellationToken) {
     let dispatcher = {
-        let (db, mut redis, keys, shutdown) =
-            (db.clone(), redis.clone(), keys.clone(), shutdown.clone());
-        let tick = Duration::from_millis(settings.scheduler.tick_ms);
-        let batch = settings.scheduler.batch_size;
+        let (db, mut redis, keys, stop) = (
+            services.db.clone(),
+            services.redis.clone(),
+            services.keys.clone(),
+            stop.clone(),
+        );
+        let tick = Duration::from_millis(services.settings.scheduler.tick_ms);
+        let batch = services.settings.scheduler.batch_size;
         tokio::spawn(async move {
-            while !shutdown.is_cancelled() {
+            while !stop.is_cancelled() {
                 let scheduled = match dispatch::dispatch_once(&db, &mut redis, &keys, batch).await {
                     Ok(n) => n,
                     Err(e) => {
@@ -56,11 +163,16 @@ pub async fn run(
                         0
                     }
                 };
+                if scheduled > 0
+                    && let Some(w) = &wake
+                {
+                    w.notify_one();
+                }
                 // A full batch means more may be waiting: go again at once.
                 if scheduled < batch as usize {
                     tokio::select! {
                         _ = tokio::time::sleep(tick) => {}
-                        _ = shutdown.cancelled() => {}
+                        _ = stop.cancelled() => {}
                     }
                 }
             }
@@ -68,10 +180,16 @@ pub async fn run(
     };
 
     let reaper = {
-        let (mut redis, keys, shutdown) = (redis.clone(), keys.clone(), shutdown.clone());
+        let Services {
+            settings,
+            db,
+            mut redis,
+            keys,
+            store,
+        } = services;
         let redeliver = Duration::from_millis(settings.scheduler.redeliver_after_ms);
         tokio::spawn(async move {
-            while !shutdown.is_cancelled() {
+            while !stop.is_cancelled() {
                 if let Err(e) = reaper::reap_expired_leases(&db, &mut redis, &keys, &store).await {
                     tracing::warn!(error = %e, "lease reaping failed; retrying");
                 }
@@ -82,16 +200,16 @@ pub async fn run(
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(REAP_EVERY) => {}
-                    _ = shutdown.cancelled() => {}
+                    _ = stop.cancelled() => {}
                 }
             }
         })
     };
 
-    dispatcher.await?;
-    reaper.await?;
-    if let Some(c) = capacity {
-        c.await??;
+    if let Err(e) = dispatcher.await {
+        tracing::error!(error = %e, "dispatcher task failed");
     }
-    Ok(())
+    if let Err(e) = reaper.await {
+        tracing::error!(error = %e, "reaper task failed");
+    }
 }

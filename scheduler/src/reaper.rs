@@ -37,7 +37,7 @@ pub async fn reap_expired_leases(
     keys: &Keys,
     store: &ObjectStore,
 ) -> anyhow::Result<usize> {
-    let mut conn = db.conn().await?;
+    let mut conn = db.system().await?;
     let reaped: Vec<Reaped> = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn| {
             let expired: Vec<TaskAttempt> = task_attempts::table
@@ -50,13 +50,99 @@ pub async fn reap_expired_leases(
                 .await?;
             let mut out = Vec::with_capacity(expired.len());
             for attempt in expired {
-                out.push(requeue_or_fail(conn, attempt).await?);
+                out.push(requeue_or_fail(conn, attempt, LOST_WORKER_REASON, true).await?);
             }
             Ok(out)
         })
         .await?;
-
     for r in &reaped {
+        tracing::warn!(
+            attempt.id = %r.attempt.id, org.id = %r.attempt.org_id, status = %r.attempt.status,
+            retry_count = r.attempt.retry_count, "lease expired"
+        );
+    }
+    publish(&mut conn, redis, keys, store, &reaped).await;
+    Ok(reaped.len())
+}
+
+/// An attempt its worker can no longer finish, and how to end it. Only an attempt
+/// still in `status`, held by `worker_id` when given, is touched (so a run that moved on
+/// to another worker, or recorded its own end meanwhile, is left alone).
+#[derive(Debug, Clone, Copy)]
+pub struct Lost<'a> {
+    pub attempt_id: Uuid,
+    pub status: AttemptStatus,
+    pub worker_id: Option<&'a str>,
+    /// The interrupted processes' (and a failed attempt's) `failure_reason`.
+    pub reason: &'a str,
+    /// Whether another try may go better (then it is retried while retries remain).
+    pub retry: bool,
+}
+
+/// Ends an attempt its worker can no longer finish (its pod was OOM-killed, evicted,
+/// deleted, ran out of time, or never got its image): with `retry` and retries left it
+/// goes back to `queued` with a fresh copy of each interrupted process, otherwise it
+/// fails with `reason`. The interrupted processes fail with `reason` either way and their
+/// logs are sealed. Returns the attempt as it now stands, or `None` when it no longer
+/// matched.
+pub async fn end_lost_attempt(
+    db: &Db,
+    redis: &mut ConnectionManager,
+    keys: &Keys,
+    store: &ObjectStore,
+    lost: Lost<'_>,
+) -> anyhow::Result<Option<TaskAttempt>> {
+    let mut conn = db.system().await?;
+    let worker = lost.worker_id.map(str::to_owned);
+    let (attempt_id, status, retry, reason) =
+        (lost.attempt_id, lost.status, lost.retry, lost.reason);
+    let reason_owned = reason.to_owned();
+    let reaped: Option<Reaped> = conn
+        .transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let query = task_attempts::table
+                .filter(task_attempts::id.eq(attempt_id))
+                .filter(task_attempts::status.eq(status))
+                .select(TaskAttempt::as_select());
+            let found = match &worker {
+                Some(w) => {
+                    query
+                        .filter(task_attempts::worker_id.eq(w))
+                        .for_update()
+                        .first(conn)
+                        .await
+                }
+                None => query.for_update().first(conn).await,
+            };
+            let Some(attempt) = found.optional()? else {
+                return Ok(None);
+            };
+            Ok(Some(
+                requeue_or_fail(conn, attempt, &reason_owned, retry).await?,
+            ))
+        })
+        .await?;
+    let Some(reaped) = reaped else {
+        return Ok(None);
+    };
+    tracing::warn!(
+        attempt.id = %reaped.attempt.id, org.id = %reaped.attempt.org_id,
+        status = %reaped.attempt.status, retry_count = reaped.attempt.retry_count,
+        reason, "attempt's worker lost"
+    );
+    let attempt = reaped.attempt.clone();
+    publish(&mut conn, redis, keys, store, std::slice::from_ref(&reaped)).await;
+    Ok(Some(attempt))
+}
+
+/// After commit: seals the lost processes' logs and tells the org what changed.
+async fn publish(
+    conn: &mut diesel_async::AsyncPgConnection,
+    redis: &mut ConnectionManager,
+    keys: &Keys,
+    store: &ObjectStore,
+    reaped: &[Reaped],
+) {
+    for r in reaped {
         let org = r.attempt.org_id;
         for p in &r.lost {
             // Keep the dead run's log complete: whatever only the tail held becomes a segment.
@@ -64,7 +150,7 @@ pub async fn reap_expired_leases(
                 Ok(total) => {
                     let _ = diesel::update(execution_processes::table.find(p.id))
                         .set(execution_processes::entry_count.eq(total as i64))
-                        .execute(&mut conn)
+                        .execute(conn)
                         .await;
                 }
                 Err(e) => {
@@ -98,19 +184,18 @@ pub async fn reap_expired_leases(
             &wire::Attempt::from(r.attempt.clone()),
         )
         .await;
-        tracing::warn!(
-            attempt.id = %r.attempt.id, org.id = %org, status = %r.attempt.status,
-            retry_count = r.attempt.retry_count, "lease expired"
-        );
     }
-    Ok(reaped.len())
 }
 
+/// Sends `attempt` back to `queued` (when `retry_allowed` and retries remain) or fails it,
+/// failing its running processes with `reason` either way.
 async fn requeue_or_fail(
     conn: &mut diesel_async::AsyncPgConnection,
     attempt: TaskAttempt,
+    reason: &str,
+    retry_allowed: bool,
 ) -> Result<Reaped, diesel::result::Error> {
-    let retry = attempt.retry_count < attempt.max_retries;
+    let retry = retry_allowed && attempt.retry_count < attempt.max_retries;
     let lost: Vec<ExecutionProcess> = diesel::update(
         execution_processes::table
             .filter(execution_processes::attempt_id.eq(attempt.id))
@@ -118,7 +203,7 @@ async fn requeue_or_fail(
     )
     .set((
         execution_processes::status.eq(ProcessStatus::Failed),
-        execution_processes::failure_reason.eq(LOST_WORKER_REASON),
+        execution_processes::failure_reason.eq(reason),
         execution_processes::finished_at.eq(now),
     ))
     .returning(ExecutionProcess::as_returning())
@@ -169,10 +254,14 @@ async fn requeue_or_fail(
         ))
         .execute(conn)
         .await?;
-        let reason = format!(
-            "{LOST_WORKER_REASON}; no retries left after {} attempts",
-            attempt.retry_count + 1
-        );
+        let reason = if retry_allowed {
+            format!(
+                "{reason}; no retries left after {} attempts",
+                attempt.retry_count + 1
+            )
+        } else {
+            reason.to_owned()
+        };
         diesel::update(task_attempts::table.find(attempt.id))
             .set((
                 task_attempts::status.eq(AttemptStatus::Failed),
@@ -211,7 +300,7 @@ pub async fn requeue_missing(
         );
     }
     let members = queue::members(redis, keys).await?;
-    let mut conn = db.conn().await?;
+    let mut conn = db.system().await?;
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
     let scheduled: Vec<(Uuid, Uuid, Option<String>)> = task_attempts::table
         .filter(task_attempts::status.eq(AttemptStatus::Scheduled))

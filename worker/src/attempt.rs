@@ -69,7 +69,7 @@ pub async fn execute(
             duration: Duration::from_millis(worker.settings.worker.lease_ms),
         };
         let claimed = async {
-            let mut conn = worker.db.conn().await?;
+            let mut conn = worker.db.system().await?;
             let row = claim::claim(
                 &mut conn,
                 lease.attempt_id,
@@ -158,7 +158,7 @@ struct AttemptRun<'a> {
 impl AttemptRun<'_> {
     async fn drive(mut self) -> anyhow::Result<AttemptOutcome> {
         let ctx = {
-            let mut conn = self.worker.db.conn().await?;
+            let mut conn = self.worker.db.system().await?;
             records::load_context(&mut conn, self.attempt.task_id).await?
         };
 
@@ -189,7 +189,7 @@ impl AttemptRun<'_> {
             return Ok(AttemptOutcome::Abandoned);
         }
         if self.attempt.base_commit.as_deref() != Some(prepared.base_commit.as_str()) {
-            let mut conn = self.worker.db.conn().await?;
+            let mut conn = self.worker.db.system().await?;
             match records::set_base_commit(&mut conn, &self.lease, &prepared.base_commit).await? {
                 Guarded::Written(row) => self.attempt = row,
                 Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
@@ -218,7 +218,7 @@ impl AttemptRun<'_> {
                 break;
             }
             let next = {
-                let mut conn = self.worker.db.conn().await?;
+                let mut conn = self.worker.db.system().await?;
                 records::next_queued_process(&mut conn, self.attempt.id).await?
             };
             let Some(process) = next else { break };
@@ -269,7 +269,7 @@ impl AttemptRun<'_> {
         let span = tracing::info_span!("process", process.id = %process.id, run_reason = %process.run_reason);
         async move {
             let process = {
-                let mut conn = self.worker.db.conn().await?;
+                let mut conn = self.worker.db.system().await?;
                 match records::mark_process_running(&mut conn, &self.lease, process.id).await? {
                     Guarded::LeaseLost => return Ok(ProcessVerdict::Abandoned),
                     // Killed or finished by someone else meanwhile: nothing to run.
@@ -555,7 +555,7 @@ impl AttemptRun<'_> {
             Err(e) => tracing::warn!(error = format!("{e:#}"), "agent session files not restored"),
         }
         let resume = {
-            let mut conn = self.worker.db.conn().await?;
+            let mut conn = self.worker.db.system().await?;
             records::last_agent_session(&mut conn, self.attempt.id).await?
         };
         // The profile the attempt was started with (a snapshot, so later edits do not
@@ -567,7 +567,7 @@ impl AttemptRun<'_> {
         .context("the attempt's executor profile")?
         .options;
         let secrets = {
-            let mut conn = self.worker.db.conn().await?;
+            let mut conn = self.worker.db.system().await?;
             shared::secrets::decrypt_org_secrets(&mut conn, &self.worker.settings, process.org_id)
                 .await
                 .context("decrypting the org's agent secrets")?
@@ -575,7 +575,7 @@ impl AttemptRun<'_> {
         let redactor = shared::secrets::Redactor::from_secrets(&secrets)
             .context("indexing the org's secrets for redaction")?;
         let history = {
-            let mut conn = self.worker.db.conn().await?;
+            let mut conn = self.worker.db.system().await?;
             records::earlier_prompts(&mut conn, self.attempt.id, process.id).await?
         };
         // Agents taking the prompt as an argument get the earlier turns in it when there
@@ -648,7 +648,7 @@ impl AttemptRun<'_> {
         log_total: Option<u64>,
     ) -> anyhow::Result<bool> {
         let row = {
-            let mut conn = self.worker.db.conn().await?;
+            let mut conn = self.worker.db.system().await?;
             match records::finish_process(&mut conn, &self.lease, process.id, end).await? {
                 Guarded::LeaseLost => return Ok(true),
                 Guarded::Written(row) => row,
@@ -673,7 +673,7 @@ impl AttemptRun<'_> {
         head_commit: Option<String>,
         tracker: Option<&DiffTracker>,
     ) -> anyhow::Result<AttemptOutcome> {
-        let mut conn = self.worker.db.conn().await?;
+        let mut conn = self.worker.db.system().await?;
         if verdict != Verdict::Succeeded {
             let reason = match verdict {
                 Verdict::Cancelled => "attempt stopped before this process ran",
@@ -775,7 +775,7 @@ async fn keep_diff_current(
                 // attempt row pointing at it.
                 if let Some(summary) = summary.and_then(|s| serde_json::to_value(s).ok()) {
                     let written = async {
-                        let mut conn = worker.db.conn().await?;
+                        let mut conn = worker.db.system().await?;
                         Ok::<_, anyhow::Error>(
                             records::set_diff(&mut conn, &lease, summary, &key).await?,
                         )

@@ -125,7 +125,7 @@ async fn beat(
         }
         let sent = Instant::now();
         let renewed = tokio::time::timeout(every.max(Duration::from_secs(1)), async {
-            let mut conn = db.conn().await?;
+            let mut conn = db.system().await?;
             Ok::<_, anyhow::Error>(lease.renew(&mut conn).await?)
         })
         .await;

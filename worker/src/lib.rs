@@ -20,6 +20,7 @@ pub mod claim;
 pub mod diff;
 pub mod executors;
 pub mod git;
+pub mod hardening;
 pub mod logship;
 pub mod normalize;
 pub mod orphans;
@@ -40,11 +41,14 @@ use shared::store::ObjectStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use uuid::Uuid;
 
 use crate::attempt::AttemptOutcome;
 
 /// How long one queue read blocks before the loop looks at the shutdown token again.
 const QUEUE_BLOCK_MS: usize = 1_000;
+/// How long a worker waits after handing back an attempt of another resource class.
+const HAND_BACK_PAUSE: Duration = Duration::from_millis(250);
 
 /// Everything a worker process holds: its id, configuration and service clients.
 #[derive(Clone)]
@@ -115,6 +119,19 @@ impl Worker {
                 self.ack(&delivery).await;
                 break;
             }
+            if !self.takes_class_of(&delivery).await {
+                // Another class's attempt: back to the queue for a worker of that class (or
+                // the attempt's own Job), and a pause so another consumer gets it first.
+                let mut redis = self.redis.clone();
+                if let Err(e) = queue::hand_back(&mut redis, &self.keys, &delivery).await {
+                    tracing::warn!(attempt.id = %delivery.entry.attempt_id, error = %e, "entry not handed back; the scheduler redelivers it");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(HAND_BACK_PAUSE) => {}
+                }
+                continue;
+            }
             match self.handle(&delivery, &shutdown).await {
                 AttemptOutcome::NotClaimed => {}
                 _ => ran += 1,
@@ -131,6 +148,102 @@ impl Worker {
         }
         tracing::info!(worker.id = %self.id, "worker stopped");
         Ok(())
+    }
+
+    /// Runs the one attempt `attempt_id` and returns (a Kubernetes Job's pod): takes its
+    /// entry out of the queue when the stream holds it, then claims it with the same
+    /// guarded transition and lease as any worker. `NotClaimed` when it was not scheduled
+    /// any more (a warm worker took it first, or it was stopped).
+    pub async fn run_one(&self, attempt_id: Uuid, shutdown: CancellationToken) -> AttemptOutcome {
+        let delivery = match self.delivery_for(attempt_id).await {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                tracing::warn!(attempt.id = %attempt_id, "no such attempt");
+                return AttemptOutcome::NotClaimed;
+            }
+            Err(e) => {
+                tracing::error!(attempt.id = %attempt_id, error = format!("{e:#}"), "could not look the attempt up");
+                return AttemptOutcome::Abandoned;
+            }
+        };
+        let outcome = self.handle(&delivery, &shutdown).await;
+        tracing::info!(attempt.id = %attempt_id, outcome = ?outcome, "one-shot worker done");
+        outcome
+    }
+
+    /// The queue entry for `attempt_id`, or one made from its row when Redis holds none
+    /// (lost, or already taken by a worker that lost the claim): Postgres decides anyway.
+    async fn delivery_for(&self, attempt_id: Uuid) -> anyhow::Result<Option<Delivery>> {
+        let mut redis = self.redis.clone();
+        if let Some(found) = queue::find(&mut redis, &self.keys, attempt_id).await? {
+            return Ok(Some(found));
+        }
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::db::schema::task_attempts;
+        let mut conn = self.db.system().await?;
+        let row: Option<(Uuid, Option<String>)> = task_attempts::table
+            .find(attempt_id)
+            .select((task_attempts::org_id, task_attempts::trace_context))
+            .first(&mut conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(org_id, traceparent)| Delivery {
+            // Acknowledging the minimal id is a no-op on the stream.
+            stream_id: "0-1".to_owned(),
+            entry: queue::QueueEntry {
+                attempt_id,
+                org_id,
+                traceparent,
+            },
+        }))
+    }
+
+    /// Whether this worker runs the delivered attempt's resource class: always, unless
+    /// `worker.resource_class` is set (a warm pod sized for one class).
+    async fn takes_class_of(&self, delivery: &Delivery) -> bool {
+        let Some(mine) = &self.settings.worker.resource_class else {
+            return true;
+        };
+        match self.class_of(delivery.entry.attempt_id).await {
+            Ok(Some(class)) if &class == mine => true,
+            Ok(Some(class)) => {
+                tracing::debug!(attempt.id = %delivery.entry.attempt_id, class = %class, "attempt of another resource class; handing it back");
+                false
+            }
+            // Gone: let the claim guard say so.
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(attempt.id = %delivery.entry.attempt_id, error = format!("{e:#}"), "could not read the attempt's resource class; handing it back");
+                false
+            }
+        }
+    }
+
+    /// The resource class an attempt runs in (its profile's, else the scheduler's default).
+    async fn class_of(&self, attempt_id: Uuid) -> anyhow::Result<Option<String>> {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::db::schema::task_attempts;
+        let mut conn = self.db.system().await?;
+        let row: Option<(String, Option<serde_json::Value>)> = task_attempts::table
+            .find(attempt_id)
+            .select((task_attempts::executor, task_attempts::executor_profile))
+            .first(&mut conn)
+            .await
+            .optional()?;
+        let Some((executor, snapshot)) = row else {
+            return Ok(None);
+        };
+        let profile =
+            shared::executors::ResolvedProfile::for_attempt(&executor, snapshot.as_ref())?;
+        Ok(Some(profile.options.resource_class.unwrap_or_else(|| {
+            self.settings
+                .scheduler
+                .kubernetes
+                .default_resource_class
+                .clone()
+        })))
     }
 
     /// Runs one delivered attempt (its queue entry is acknowledged once the claim is
@@ -191,6 +304,18 @@ async fn announce(worker: Worker, shutdown: CancellationToken) {
 /// Runs a worker with `settings` until `shutdown` (the binary's whole job).
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     Worker::connect(settings).await?.run(shutdown).await
+}
+
+/// Runs the one attempt `attempt_id` and returns what became of it (`--attempt`).
+pub async fn run_attempt(
+    settings: Settings,
+    attempt_id: Uuid,
+    shutdown: CancellationToken,
+) -> anyhow::Result<AttemptOutcome> {
+    let worker = Worker::connect(settings).await?;
+    let data_dir = worker.data_dir.clone();
+    tokio::task::spawn_blocking(move || orphans::kill_orphans(&data_dir)).await?;
+    Ok(worker.run_one(attempt_id, shutdown).await)
 }
 
 /// `<hostname>-<pid>`: unique among live workers, and tells an operator where to look.

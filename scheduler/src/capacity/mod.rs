@@ -1,4 +1,6 @@
 //! Capacity backends: where workers come from. `local` keeps worker processes alive on
-//! this machine (the embedded default); `external` leaves it to someone else (a cluster).
+//! this machine (the embedded default); `kubernetes` runs a Job per attempt plus a warm
+//! pool of worker pods; `external` leaves it to someone else.
 
+pub mod kubernetes;
 pub mod local;

@@ -2,6 +2,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod dispatch;
+mod fake_kube;
+mod kubelet;
+mod kubernetes;
 mod reaper;
 
 use diesel::prelude::*;
@@ -35,7 +38,7 @@ impl Ctx {
     pub async fn new(redis_url: Option<&str>) -> Ctx {
         let env = shared::testing::TestEnv::new().await;
         let db = shared::db::Db::new(&env.settings.database).unwrap();
-        let conn = db.conn().await.unwrap();
+        let conn = db.system().await.unwrap();
         let redis = shared::redis_conn::manager(redis_url.unwrap_or(&env.settings.redis.url))
             .await
             .unwrap();

@@ -162,7 +162,7 @@ async fn a_follow_up_whose_acp_session_is_gone_continues_in_a_new_session() {
         .agent_session_id
         .expect("session recorded");
     // The stored session files are lost too: `session/load` fails, a new session runs.
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(execution_processes::table.find(s.process))
         .set(execution_processes::agent_session_id.eq(Some("no-such-session")))
         .execute(&mut conn)
@@ -269,7 +269,7 @@ async fn a_stop_cancels_the_acp_turn_gracefully_and_the_attempt() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let started = Instant::now();
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
         .set(task_attempts::stop_requested.eq(true))
         .execute(&mut conn)

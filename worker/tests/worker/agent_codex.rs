@@ -179,7 +179,7 @@ async fn a_codex_follow_up_whose_thread_is_unknown_goes_on_in_a_new_thread() {
     assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
     // A thread the agent has never heard of (its files lost).
     let lost = "019a0000-0000-7000-8000-000000000000";
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(execution_processes::table.find(s.process))
         .set(execution_processes::agent_session_id.eq(Some(lost)))
         .execute(&mut conn)
@@ -313,7 +313,7 @@ async fn stopping_a_codex_attempt_interrupts_its_turn_and_cancels_the_attempt() 
         assert!(Instant::now() < deadline, "the command never started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
         .set(task_attempts::stop_requested.eq(true))
         .execute(&mut conn)

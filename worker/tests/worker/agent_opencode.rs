@@ -262,7 +262,7 @@ async fn stopping_an_opencode_attempt_aborts_its_session_and_cancels_the_attempt
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let stopped_at = Instant::now();
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
         .set(task_attempts::stop_requested.eq(true))
         .execute(&mut conn)
@@ -304,7 +304,7 @@ async fn an_opencode_follow_up_whose_session_is_unknown_goes_on_in_a_new_one_wit
     assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
     // A session the server has never heard of (its files lost).
     let lost = "ses_lostlostlostlostlost";
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(execution_processes::table.find(s.process))
         .set(execution_processes::agent_session_id.eq(Some(lost)))
         .execute(&mut conn)

@@ -50,7 +50,7 @@ pub(crate) async fn scenario(
     let origin = origin_repo(&env.dir);
     let url = repo_url.unwrap_or_else(|| origin.clone());
     let db = Db::new(&env.settings.database).expect("pool");
-    let mut conn = db.conn().await.expect("conn");
+    let mut conn = db.system().await.expect("conn");
     let org = fixtures::org(&mut conn, "acme", 4).await;
     let project = fixtures::project(&mut conn, org, &url.display().to_string(), setup).await;
     let task = fixtures::task(&mut conn, org, project, 1).await;
@@ -144,7 +144,7 @@ impl Scenario {
     /// What the api does for a follow-up: a queued follow-up process, the attempt
     /// scheduled again and enqueued. Returns the new process.
     pub(crate) async fn queue_follow_up(&self, prompt: &str) -> Uuid {
-        let mut conn = self.db.conn().await.expect("conn");
+        let mut conn = self.db.system().await.expect("conn");
         let follow_up = Uuid::now_v7();
         diesel::insert_into(execution_processes::table)
             .values(NewExecutionProcess {
@@ -181,7 +181,7 @@ impl Scenario {
             "executor": executor,
             "options": options,
         });
-        let mut conn = self.db.conn().await.expect("conn");
+        let mut conn = self.db.system().await.expect("conn");
         diesel::update(task_attempts::table.find(self.attempt))
             .set((
                 task_attempts::executor.eq(executor),
@@ -220,7 +220,7 @@ impl Scenario {
     }
 
     pub(crate) async fn attempt_row(&self) -> TaskAttempt {
-        let mut conn = self.db.conn().await.expect("conn");
+        let mut conn = self.db.system().await.expect("conn");
         task_attempts::table
             .find(self.attempt)
             .select(TaskAttempt::as_select())
@@ -230,7 +230,7 @@ impl Scenario {
     }
 
     async fn task_row(&self) -> Task {
-        let mut conn = self.db.conn().await.expect("conn");
+        let mut conn = self.db.system().await.expect("conn");
         tasks::table
             .find(self.task)
             .select(Task::as_select())
@@ -240,7 +240,7 @@ impl Scenario {
     }
 
     pub(crate) async fn process_row(&self, id: Uuid) -> ExecutionProcess {
-        let mut conn = self.db.conn().await.expect("conn");
+        let mut conn = self.db.system().await.expect("conn");
         execution_processes::table
             .find(id)
             .select(ExecutionProcess::as_select())
@@ -549,7 +549,7 @@ async fn a_stop_request_kills_the_process_and_cancels_the_attempt() {
     let members = queue::members(&mut redis, &s.keys).await.expect("members");
     assert!(!members.contains(&s.attempt));
 
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
         .set(task_attempts::stop_requested.eq(true))
         .execute(&mut conn)
@@ -585,7 +585,7 @@ async fn a_lost_lease_kills_the_run_and_writes_nothing() {
         .await;
 
     // Another worker took the attempt over (as after the reaper re-queued it).
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
         .set(task_attempts::worker_id.eq("someone-else"))
         .execute(&mut conn)
@@ -627,7 +627,7 @@ async fn a_follow_up_continues_on_the_same_branch_and_diff_versions() {
 
     // What the api and scheduler do for a follow-up.
     let follow_up = Uuid::now_v7();
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::insert_into(execution_processes::table)
         .values(NewExecutionProcess {
             id: follow_up,
@@ -680,7 +680,7 @@ async fn a_follow_up_continues_on_the_same_branch_and_diff_versions() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_entry_for_an_attempt_that_is_not_scheduled_is_acknowledged_and_skipped() {
     let s = scenario("echo never", None, None).await;
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
         .set(task_attempts::status.eq(AttemptStatus::Cancelled))
         .execute(&mut conn)
@@ -924,7 +924,7 @@ async fn claude_code_runs_normalized_and_a_follow_up_resumes_its_session_from_th
     let prompt =
         "say hello from the agent\nwrite notes.txt written by the agent\nbash cat notes.txt";
     let s = scenario(prompt, None, None).await;
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
         .set(task_attempts::executor.eq("claude-code"))
         .execute(&mut conn)
@@ -1035,7 +1035,7 @@ async fn one_shot_agent_runs_and_resumes(executor: &str) {
         None,
     )
     .await;
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(task_attempts::table.find(s.attempt))
         .set(task_attempts::executor.eq(executor))
         .execute(&mut conn)
@@ -1128,7 +1128,7 @@ async fn an_org_secret_reaches_the_agent_but_never_its_log() {
     make_claude_attempt(&s, "auto").await;
     let keyring =
         shared::secrets::Keyring::from_settings(&s.env.settings.secrets).expect("keyring");
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     shared::secrets::put_secret(
         &mut conn,
         &keyring,
@@ -1364,7 +1364,7 @@ async fn a_follow_up_without_a_session_to_resume_gets_the_earlier_turns_in_its_p
     assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
 
     // The session id was lost (say, the worker died before recording it).
-    let mut conn = s.db.conn().await.expect("conn");
+    let mut conn = s.db.system().await.expect("conn");
     diesel::update(execution_processes::table.find(s.process))
         .set(execution_processes::agent_session_id.eq(None::<String>))
         .execute(&mut conn)

@@ -9,5 +9,6 @@ mod fakes;
 mod git;
 mod helpers;
 mod logship;
+mod one_shot;
 mod runner;
 mod sessions;

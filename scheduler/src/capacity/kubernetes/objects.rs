@@ -1,0 +1,448 @@
+//! The objects the Kubernetes backend makes, derived from settings and the attempt row
+//! alone (so the same attempt always yields the same Job): an attempt's Job, a warm pod,
+//! and the hardened worker pod both share.
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapEnvSource, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    EnvVarSource, LocalObjectReference, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext,
+    Toleration, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use shared::config::{KubernetesSettings, ResourceClass, TolerationSetting};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Labels on everything the backend makes, and what they say.
+pub mod labels {
+    /// `switchyard` on every object.
+    pub const NAME: &str = "app.kubernetes.io/name";
+    /// `worker` on Jobs and worker pods, `scheduler` on the Lease and policies.
+    pub const COMPONENT: &str = "app.kubernetes.io/component";
+    /// `switchyard-scheduler`: the backend's watches and clean-up look only at these.
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// `scheduler.kubernetes.instance`, so two releases in a namespace stay apart.
+    pub const INSTANCE: &str = "app.kubernetes.io/instance";
+    /// The org whose attempt the pod runs (the egress policy selects on it).
+    pub const ORG: &str = "switchyard.dev/org";
+    /// The attempt the Job (or the adopted warm pod) runs.
+    pub const ATTEMPT: &str = "switchyard.dev/attempt";
+    /// `job` (one attempt) or `warm` (an idle worker that claims from the queue).
+    pub const ROLE: &str = "switchyard.dev/role";
+    /// The resource class the pod is sized for.
+    pub const CLASS: &str = "switchyard.dev/resource-class";
+    /// Which dispatch of the attempt the Job serves (a retry or follow-up is a new one).
+    pub const DISPATCH: &str = "switchyard.dev/dispatch";
+    /// Set by the Job controller on the Job's pods.
+    pub const JOB_NAME: &str = "batch.kubernetes.io/job-name";
+    /// The same, as older clusters set it.
+    pub const JOB_NAME_LEGACY: &str = "job-name";
+}
+
+/// `app.kubernetes.io/name`.
+pub const APP: &str = "switchyard";
+/// `app.kubernetes.io/managed-by`.
+pub const MANAGER: &str = "switchyard-scheduler";
+/// `switchyard.dev/role` of a Job's pods.
+pub const ROLE_JOB: &str = "job";
+/// `switchyard.dev/role` of warm pods.
+pub const ROLE_WARM: &str = "warm";
+/// The worker container's name.
+pub const CONTAINER: &str = "worker";
+/// Where the workspace emptyDir is mounted (the worker's data dir).
+pub const WORKSPACE: &str = "/workspace";
+/// Annotation: when the attempt was scheduled (RFC 3339), for people reading the Job.
+pub const SCHEDULED_AT: &str = "switchyard.dev/scheduled-at";
+
+/// An attempt as the backend sees it: enough to derive its Job.
+#[derive(Debug, Clone)]
+pub struct AttemptSpec {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub class: String,
+}
+
+impl AttemptSpec {
+    /// Names one dispatch of the attempt: base-36 milliseconds of `scheduled_at`.
+    pub fn dispatch(&self) -> String {
+        let millis = self
+            .scheduled_at
+            .map(|t| t.timestamp_millis().max(0) as u64)
+            .unwrap_or(0);
+        base36(millis)
+    }
+
+    /// `sy-<attempt id>-<dispatch>`: the same attempt and dispatch always name the same
+    /// Job, so a create that raced another is a harmless 409 (at most 52 characters).
+    pub fn job_name(&self) -> String {
+        format!("sy-{}-{}", self.id, self.dispatch())
+    }
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The labels every object of this release carries.
+pub fn common_labels(k: &KubernetesSettings, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::NAME.to_owned(), APP.to_owned()),
+        (labels::COMPONENT.to_owned(), component.to_owned()),
+        (labels::MANAGED_BY.to_owned(), MANAGER.to_owned()),
+        (labels::INSTANCE.to_owned(), k.instance.clone()),
+    ])
+}
+
+/// The label selector of everything this release's backend manages.
+pub fn managed_selector(k: &KubernetesSettings) -> String {
+    format!(
+        "{}={MANAGER},{}={}",
+        labels::MANAGED_BY,
+        labels::INSTANCE,
+        k.instance
+    )
+}
+
+/// The Job that runs `attempt` with `switchyard-worker --attempt <id>`: one pod, never
+/// retried by Kubernetes (the scheduler decides about retries), stopped after the
+/// attempt's wall-clock budget plus `deadline_slack_secs`, removed `job_ttl_secs` after
+/// it ends.
+pub fn attempt_job(
+    k: &KubernetesSettings,
+    class: &ResourceClass,
+    attempt: &AttemptSpec,
+    wall_clock_secs: u64,
+) -> Job {
+    let mut labels = common_labels(k, "worker");
+    labels.insert(labels::ROLE.to_owned(), ROLE_JOB.to_owned());
+    labels.insert(labels::CLASS.to_owned(), attempt.class.clone());
+    labels.insert(labels::ORG.to_owned(), attempt.org_id.to_string());
+    labels.insert(labels::ATTEMPT.to_owned(), attempt.id.to_string());
+    labels.insert(labels::DISPATCH.to_owned(), attempt.dispatch());
+    let annotations = attempt
+        .scheduled_at
+        .map(|t| BTreeMap::from([(SCHEDULED_AT.to_owned(), t.to_rfc3339())]));
+    let pod = worker_pod_spec(
+        k,
+        class,
+        vec!["--attempt".to_owned(), attempt.id.to_string()],
+        Vec::new(),
+    );
+    Job {
+        metadata: ObjectMeta {
+            name: Some(attempt.job_name()),
+            namespace: None,
+            labels: Some(labels.clone()),
+            annotations: annotations.clone(),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            ttl_seconds_after_finished: Some(k.job_ttl_secs),
+            active_deadline_seconds: Some(job_deadline_secs(k, wall_clock_secs)),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    annotations,
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// `activeDeadlineSeconds` of an attempt's Job.
+pub fn job_deadline_secs(k: &KubernetesSettings, wall_clock_secs: u64) -> i64 {
+    (wall_clock_secs as i64)
+        .saturating_add(k.deadline_slack_secs)
+        .max(1)
+}
+
+/// An idle worker of `class_name` that claims one attempt of that class from the queue
+/// and exits: a warm pod is never reused, so no org's files or network rights outlive
+/// its run. `suffix` makes the name unique.
+pub fn warm_pod(
+    k: &KubernetesSettings,
+    class_name: &str,
+    class: &ResourceClass,
+    suffix: &str,
+) -> Pod {
+    let mut labels = common_labels(k, "worker");
+    labels.insert(labels::ROLE.to_owned(), ROLE_WARM.to_owned());
+    labels.insert(labels::CLASS.to_owned(), class_name.to_owned());
+    let env = vec![EnvVar {
+        name: "SWITCHYARD__WORKER__RESOURCE_CLASS".to_owned(),
+        value: Some(class_name.to_owned()),
+        value_from: None,
+    }];
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(format!("{}{suffix}", warm_name_prefix(class_name))),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        spec: Some(worker_pod_spec(k, class, Vec::new(), env)),
+        status: None,
+    }
+}
+
+/// How warm pods' names begin.
+pub const WARM_PREFIX: &str = "sy-warm-";
+
+/// `sy-warm-<class>-`: the name of a warm pod of `class` up to its random suffix.
+pub fn warm_name_prefix(class: &str) -> String {
+    let short: String = class.chars().take(30).collect();
+    format!("{WARM_PREFIX}{short}-")
+}
+
+/// The hardened worker pod: non-root, no privilege escalation, no capabilities, a
+/// read-only root with emptyDir workspace and /tmp, seccomp RuntimeDefault, no service
+/// account token, the class's requests/limits, runtime class and placement. The worker
+/// takes its configuration from the ConfigMap and Secret named in settings; its id is
+/// the pod's name, so an attempt's `worker_id` names the pod that runs it.
+pub fn worker_pod_spec(
+    k: &KubernetesSettings,
+    class: &ResourceClass,
+    args: Vec<String>,
+    extra_env: Vec<EnvVar>,
+) -> PodSpec {
+    let image = class
+        .image
+        .clone()
+        .unwrap_or_else(|| k.worker_image.clone());
+    let quantities = |cpu: &str, memory: &str, disk: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+            ("ephemeral-storage".to_owned(), Quantity(disk.to_owned())),
+        ])
+    };
+    let plain = |name: &str, value: &str| EnvVar {
+        name: name.to_owned(),
+        value: Some(value.to_owned()),
+        value_from: None,
+    };
+    let mut env = vec![
+        EnvVar {
+            name: "SWITCHYARD__WORKER__ID".to_owned(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    api_version: Some("v1".to_owned()),
+                    field_path: "metadata.name".to_owned(),
+                }),
+                ..EnvVarSource::default()
+            }),
+        },
+        plain("SWITCHYARD__WORKER__DATA_DIR", WORKSPACE),
+        plain("SWITCHYARD__WORKER__MAX_ATTEMPTS", "1"),
+        plain("HOME", "/tmp"),
+        plain("TMPDIR", "/tmp"),
+    ];
+    env.extend(extra_env);
+    let mut env_from = Vec::new();
+    if let Some(name) = &k.worker_config_map {
+        env_from.push(EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: name.clone(),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        });
+    }
+    if let Some(name) = &k.worker_secret {
+        env_from.push(EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: name.clone(),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        });
+    }
+    let runtime_default = || SeccompProfile {
+        type_: "RuntimeDefault".to_owned(),
+        localhost_profile: None,
+    };
+    let container = Container {
+        name: CONTAINER.to_owned(),
+        image: Some(image),
+        image_pull_policy: k.image_pull_policy.clone(),
+        args: (!args.is_empty()).then_some(args),
+        env: Some(env),
+        env_from: (!env_from.is_empty()).then_some(env_from),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(
+                &class.cpu_request,
+                &class.memory_request,
+                &class.ephemeral_storage_request,
+            )),
+            limits: Some(quantities(
+                &class.cpu_limit,
+                &class.memory_limit,
+                &class.ephemeral_storage_limit,
+            )),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: Some(k.run_as_user),
+            run_as_group: Some(k.run_as_group),
+            capabilities: Some(Capabilities {
+                add: None,
+                drop: Some(vec!["ALL".to_owned()]),
+            }),
+            seccomp_profile: Some(runtime_default()),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "workspace".to_owned(),
+                mount_path: WORKSPACE.to_owned(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..VolumeMount::default()
+            },
+        ]),
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
+        ..Container::default()
+    };
+    let node_selector = (!class.node_selector.is_empty()).then(|| class.node_selector.clone());
+    let tolerations =
+        (!class.tolerations.is_empty()).then(|| class.tolerations.iter().map(toleration).collect());
+    PodSpec {
+        restart_policy: Some("Never".to_owned()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        service_account_name: k.service_account.clone(),
+        image_pull_secrets: (!k.image_pull_secrets.is_empty()).then(|| {
+            k.image_pull_secrets
+                .iter()
+                .map(|name| LocalObjectReference { name: name.clone() })
+                .collect()
+        }),
+        runtime_class_name: class.runtime_class_name.clone(),
+        node_selector,
+        tolerations,
+        termination_grace_period_seconds: Some(30),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(k.run_as_user),
+            run_as_group: Some(k.run_as_group),
+            fs_group: Some(k.run_as_group),
+            seccomp_profile: Some(runtime_default()),
+            ..PodSecurityContext::default()
+        }),
+        containers: vec![container],
+        volumes: Some(vec![
+            Volume {
+                name: "workspace".to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    medium: None,
+                    size_limit: Some(Quantity(class.ephemeral_storage_limit.clone())),
+                }),
+                ..Volume::default()
+            },
+            Volume {
+                name: "tmp".to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            },
+        ]),
+        ..PodSpec::default()
+    }
+}
+
+fn toleration(t: &TolerationSetting) -> Toleration {
+    Toleration {
+        key: t.key.clone(),
+        operator: t.operator.clone(),
+        value: t.value.clone(),
+        effect: t.effect.clone(),
+        toleration_seconds: t.toleration_seconds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt() -> AttemptSpec {
+        AttemptSpec {
+            id: Uuid::nil(),
+            org_id: Uuid::nil(),
+            scheduled_at: chrono::DateTime::from_timestamp_millis(1_790_000_000_123),
+            class: "medium".into(),
+        }
+    }
+
+    #[test]
+    fn a_job_name_fits_a_label_value_and_names_one_dispatch() {
+        let a = attempt();
+        let name = a.job_name();
+        assert!(name.len() <= 63, "{name}");
+        assert_eq!(name, a.job_name(), "deterministic");
+        let mut later = a.clone();
+        later.scheduled_at = chrono::DateTime::from_timestamp_millis(1_790_000_000_124);
+        assert_ne!(name, later.job_name(), "a new dispatch is a new Job");
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(35), "z");
+        assert_eq!(base36(36), "10");
+    }
+
+    #[test]
+    fn the_worker_pod_is_hardened() {
+        let k = KubernetesSettings::default();
+        let class = &k.resource_classes["medium"];
+        let job = attempt_job(&k, class, &attempt(), 3_600);
+        let spec = job.spec.expect("spec");
+        assert_eq!(spec.backoff_limit, Some(0));
+        assert_eq!(
+            spec.active_deadline_seconds,
+            Some(3_600 + k.deadline_slack_secs)
+        );
+        let pod = spec.template.spec.expect("pod");
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let c = &pod.containers[0];
+        let sc = c.security_context.as_ref().expect("security context");
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(
+            sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
+            Some(vec!["ALL".to_owned()])
+        );
+        assert_eq!(
+            c.args.as_deref(),
+            Some(&["--attempt".to_owned(), Uuid::nil().to_string()][..])
+        );
+        let limits = c
+            .resources
+            .as_ref()
+            .and_then(|r| r.limits.clone())
+            .expect("limits");
+        assert_eq!(limits["memory"].0, class.memory_limit);
+        assert!(limits.contains_key("ephemeral-storage"));
+    }
+}

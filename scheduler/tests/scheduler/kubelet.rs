@@ -1,0 +1,195 @@
+//! A kubelet for the fake API server: each worker pod that appears runs as a real
+//! `switchyard-worker` process with the pod's arguments and environment (its id from
+//! the downward API, its emptyDirs as folders of the test), the pod's status follows the
+//! process (Running, then Succeeded or Failed with the exit code), a Job's status follows
+//! its pod, and a deleted pod's process gets SIGTERM.
+//!
+//! The worker binary comes from the same target folder as this test
+//! (`cargo build -p worker` first; `scripts/test` builds every binary). What the pod
+//! takes from its ConfigMap and Secret comes from the test's settings, as a config file.
+
+use serde_json::Value;
+use shared::config::Settings;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::process::Command;
+use tokio::task::JoinHandle;
+
+use crate::fake_kube::{FakeKube, Kind};
+
+/// Runs pods until dropped (their processes die with it).
+pub struct Kubelet {
+    task: JoinHandle<()>,
+    pids: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Ok(pids) = self.pids.lock() {
+            for pid in pids.values() {
+                // SAFETY: signalling a child this kubelet started.
+                unsafe {
+                    libc::kill(*pid as i32, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// The worker binary beside this test's executable, refused when older than its
+/// sources (a stale binary would not read today's settings).
+pub fn worker_binary(settings: &Settings) -> PathBuf {
+    let bin = scheduler::capacity::local::worker_binary(settings).expect(
+        "switchyard-worker is not built: run `cargo build -p worker` (scripts/test builds it)",
+    );
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .expect("worker binary mtime");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let newest = ["worker/src", "shared/src"]
+        .iter()
+        .flat_map(|d| walk(&root.join(d)))
+        .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .max();
+    if let Some(newest) = newest {
+        assert!(
+            newest <= built,
+            "{} is older than the worker's sources: run `cargo build -p worker`",
+            bin.display()
+        );
+    }
+    bin
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+impl Kubelet {
+    /// Starts running every worker pod that `run` accepts.
+    pub fn start(
+        fake: Arc<FakeKube>,
+        settings: &Settings,
+        root: &Path,
+        run: impl Fn(&Value) -> bool + Send + 'static,
+    ) -> Kubelet {
+        let bin = worker_binary(settings);
+        std::fs::create_dir_all(root).expect("kubelet root");
+        let config = root.join("worker-config.json");
+        std::fs::write(
+            &config,
+            serde_json::to_vec(settings).expect("settings json"),
+        )
+        .expect("write worker config");
+        let pids: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+        let mut changes = fake.subscribe();
+        let root = root.to_owned();
+        let task = {
+            let pids = pids.clone();
+            tokio::spawn(async move {
+                while let Ok(change) = changes.recv().await {
+                    if change.kind != Kind::Pod {
+                        continue;
+                    }
+                    let name = change.object["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    match change.event {
+                        "ADDED" if run(&change.object) => {
+                            start_pod(&fake, &bin, &config, &root, &change.object, &pids);
+                        }
+                        "DELETED" => {
+                            if let Some(pid) = pids.lock().ok().and_then(|mut p| p.remove(&name)) {
+                                // SAFETY: signalling a child this kubelet started.
+                                unsafe {
+                                    libc::kill(pid as i32, libc::SIGTERM);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        };
+        Kubelet { task, pids }
+    }
+}
+
+fn start_pod(
+    fake: &Arc<FakeKube>,
+    bin: &Path,
+    config: &Path,
+    root: &Path,
+    pod: &Value,
+    pids: &Arc<Mutex<HashMap<String, u32>>>,
+) {
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let job = pod["metadata"]["labels"]["batch.kubernetes.io/job-name"]
+        .as_str()
+        .map(str::to_owned);
+    let container = &pod["spec"]["containers"][0];
+    let dir = root.join(&name);
+    let (workspace, tmp) = (dir.join("workspace"), dir.join("tmp"));
+    std::fs::create_dir_all(&workspace).expect("workspace");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let mut cmd = Command::new(bin);
+    for arg in container["args"].as_array().into_iter().flatten() {
+        cmd.arg(arg.as_str().unwrap_or_default());
+    }
+    cmd.env("SWITCHYARD_CONFIG", config);
+    for e in container["env"].as_array().into_iter().flatten() {
+        let key = e["name"].as_str().unwrap_or_default();
+        if let Some(v) = e["value"].as_str() {
+            cmd.env(key, v);
+        } else if e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name" {
+            cmd.env(key, &name);
+        }
+    }
+    // The pod's emptyDirs, as folders of this test.
+    cmd.env("SWITCHYARD__WORKER__DATA_DIR", &workspace)
+        .env("HOME", &tmp)
+        .env("TMPDIR", &tmp)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => panic!("start {}: {e}", bin.display()),
+    };
+    if let (Some(pid), Ok(mut p)) = (child.id(), pids.lock()) {
+        p.insert(name.clone(), pid);
+    }
+    fake.pod_running(&name);
+    let fake = fake.clone();
+    let pids = pids.clone();
+    tokio::spawn(async move {
+        let code = match child.wait().await {
+            Ok(status) => status.code().unwrap_or(137),
+            Err(_) => 1,
+        };
+        let was_ours = pids.lock().ok().and_then(|mut p| p.remove(&name)).is_some();
+        if !was_ours {
+            // Deleted: the pod is gone with its status.
+            return;
+        }
+        let reason = if code == 0 { "Completed" } else { "Error" };
+        fake.pod_terminated(&name, code, reason);
+        if let Some(job) = job {
+            fake.job_finished(&job, code == 0);
+        }
+    });
+}
