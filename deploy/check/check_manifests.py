@@ -50,25 +50,26 @@ DOCS = ROOT / "docs" / "DEPLOY.md"
 K8S_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
 IMAGE_UID = 10001
 
-SCHEDULER_RULES = {
-    ("batch", "jobs"): {"create", "get", "list", "watch", "delete", "patch"},
-    ("", "pods"): {"get", "list", "watch", "delete"},
-    ("coordination.k8s.io", "leases"): {"get", "create", "update", "patch", "list", "watch"},
-    ("networking.k8s.io", "networkpolicies"): {"create", "get", "list", "watch", "update", "patch", "delete"},
-}
+KUBERNETES_BACKEND = ROOT / "scheduler/src/capacity/kubernetes.rs"
 
-# Settings that the deployment files use and that other work of the same issue adds to
-# shared/src/config.rs: the kubernetes capacity backend and the GitHub App. While the
-# tree (or the built binary) lacks one, the check says so and leaves it out instead of
-# failing; once it is there, it is checked like every other key. Each has the TOML a
-# build that knows it accepts.
-IN_FLIGHT: dict[str, str] = {
-    "scheduler.kubernetes": '[scheduler]\nbackend = "kubernetes"\n[scheduler.kubernetes]\nmax_pods = 1\n',
-    "github.app_id": "[github]\napp_id = 1\n",
-    "github.app_slug": '[github]\napp_slug = "x"\n',
-    "github.private_key": '[github]\nprivate_key = "x"\n',
-    "github.webhook_secret": '[github]\nwebhook_secret = "x"\n',
-}
+
+def scheduler_rules() -> dict[tuple[str, str], set[str]]:
+    """RBAC_RULES of the kubernetes backend, read from its source: (group, resource) →
+    verbs. The Role of the manifests and the chart must grant exactly these; the
+    scheduler's tests run against a fake API server that refuses anything else."""
+    source = KUBERNETES_BACKEND.read_text()
+    block = re.search(r"pub const RBAC_RULES: [^=]+= &\[(.*?)\n\];", source, re.S)
+    if block is None:
+        raise ValueError("no RBAC_RULES in scheduler/src/capacity/kubernetes.rs")
+    rules = {}
+    for group, resource, verbs in re.findall(r'\(\s*"([^"]*)",\s*"([^"]+)",\s*&\[([^\]]*)\],?\s*\)', block.group(1)):
+        rules[(group, resource)] = set(re.findall(r'"([^"]+)"', verbs))
+    if not rules:
+        raise ValueError("RBAC_RULES in scheduler/src/capacity/kubernetes.rs lists no rule")
+    return rules
+
+
+SCHEDULER_RULES = scheduler_rules()
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -131,19 +132,8 @@ class Settings:
             return ("struct", t)
         return ("leaf", None)
 
-    def missing_in_flight(self) -> list[str]:
-        """The IN_FLIGHT settings this config.rs does not have yet."""
-        return [k for k in IN_FLIGHT if self._check_path(k.split(".")) is not None]
-
     def check_path(self, parts: list[str]) -> str | None:
-        """None when `parts` names a setting (or lies inside a free map, or under an
-        IN_FLIGHT setting this tree lacks); else why not."""
-        for key in self.missing_in_flight():
-            if parts[: len(key.split("."))] == key.split("."):
-                return None
-        return self._check_path(parts)
-
-    def _check_path(self, parts: list[str]) -> str | None:
+        """None when `parts` names a setting (or lies inside a free map); else why not."""
         type_: str = "Settings"
         for i, part in enumerate(parts):
             kind, arg = self._resolve(type_)
@@ -167,8 +157,6 @@ class Settings:
             if problem:
                 check.fail(where, problem)
                 continue
-            if self._check_path(path) is not None:
-                continue  # under an IN_FLIGHT setting this tree lacks
             kind, arg = self._resolve(self._type_of(path))
             if isinstance(value, dict) and kind in ("struct", "map"):
                 count += self.check_tree(value, path, where, check)
@@ -231,33 +219,10 @@ class Loader:
         candidates = [Path(override)] if override else [ROOT / "target" / "debug" / "switchyard-api", ROOT / "target" / "release" / "switchyard-api"]
         self.binary = next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
         self.runs = 0
-        # IN_FLIGHT settings this build refuses are left out of every load.
-        self.missing = [k for k, probe in IN_FLIGHT.items() if self.binary and self._run(probe, {}) is not None]
 
     def load(self, config_toml: str | None, env: dict[str, str]) -> str | None:
         """None when the settings load; else the loader's complaint."""
-        if self.missing:
-            config_toml, env = self._without_missing(config_toml, env)
         return self._run(config_toml, env)
-
-    def _without_missing(self, config_toml: str | None, env: dict[str, str]) -> tuple[str | None, dict[str, str]]:
-        if config_toml is not None:
-            data = tomllib.loads(config_toml)
-            for key in self.missing:
-                *parents, last = key.split(".")
-                table = data
-                for p in parents:
-                    table = table.get(p, {}) if isinstance(table, dict) else {}
-                if isinstance(table, dict):
-                    table.pop(last, None)
-            if "scheduler.kubernetes" in self.missing and data.get("scheduler", {}).get("backend") == "kubernetes":
-                data["scheduler"]["backend"] = "external"
-            config_toml = gotemplate.go_toml(data)
-        prefixes = ["SWITCHYARD__" + "__".join(k.upper().split(".")) for k in self.missing]
-        env = {k: v for k, v in env.items() if not any(k == p or k.startswith(p + "__") for p in prefixes)}
-        if "scheduler.kubernetes" in self.missing and env.get("SWITCHYARD__SCHEDULER__BACKEND") == "kubernetes":
-            env["SWITCHYARD__SCHEDULER__BACKEND"] = "external"
-        return config_toml, env
 
     def _run(self, config_toml: str | None, env: dict[str, str]) -> str | None:
         assert self.binary is not None
@@ -975,16 +940,48 @@ def check_values_documented(check: Check, values: dict, schema: dict, settings: 
     return len(units)
 
 
+def kubernetes_setting_units(settings: Settings) -> list[str]:
+    """Every setting of scheduler.kubernetes, as docs/DEPLOY.md documents them one row
+    each: fields of nested sections by their dotted path, those of each resource class
+    as `resource_classes.*.<field>`, lists and free maps as a whole."""
+    units: list[str] = []
+
+    def walk(type_: str, path: list[str]) -> None:
+        kind, arg = settings._resolve(type_)
+        if kind == "struct":
+            for name, field_type in settings.structs[arg].items():
+                walk(field_type, path + [name])
+        elif kind == "map" and settings._resolve(arg)[0] == "struct":
+            walk(arg, path + ["*"])
+        else:
+            units.append(".".join(path))
+
+    walk(settings.structs["SchedulerSettings"]["kubernetes"], ["scheduler", "kubernetes"])
+    return units
+
+
+def check_kubernetes_settings_documented(check: Check, settings: Settings) -> int:
+    """Each setting of the kubernetes backend has a row in DEPLOY.md's section on it,
+    and each row there names a setting."""
+    text = DOCS.read_text() if DOCS.is_file() else ""
+    part = re.search(r"^## Kubernetes backend settings$(.*?)(?=^## )", text, re.M | re.S)
+    if not check.expect(part is not None, "docs/DEPLOY.md", "no `## Kubernetes backend settings` section"):
+        return 0
+    documented = set(re.findall(r"^\|\s*`(scheduler\.kubernetes[A-Za-z0-9_.*]*)`\s*\|", part.group(1), re.M))
+    units = kubernetes_setting_units(settings)
+    for unit in units:
+        check.expect(unit in documented, "docs/DEPLOY.md", f"the setting `{unit}` has no row under Kubernetes backend settings")
+    for row in sorted(documented - set(units)):
+        check.fail("docs/DEPLOY.md", f"`{row}` is not a setting of scheduler.kubernetes (shared/src/config.rs)")
+    return len(units)
+
+
 def main() -> int:
     check = Check()
     settings = Settings((ROOT / "shared/src/config.rs").read_text())
     loader = Loader()
     if not loader.binary:
         check.warn("no built switchyard-api (target/debug or SWITCHYARD_CHECK_API_BIN): settings checked against config.rs only, not loaded")
-    elif loader.missing:
-        check.warn(f"{rel(loader.binary)} does not know {', '.join(loader.missing)} yet: settings were loaded without them")
-    if settings.missing_in_flight():
-        check.warn(f"shared/src/config.rs has no {', '.join(settings.missing_in_flight())} yet: those keys were not checked")
     agent_commands: dict[str, str] = {}
 
     def run(name: str, step: Callable[[], Any]) -> Any:
@@ -999,6 +996,14 @@ def main() -> int:
     run("compose", lambda: check_compose(check, loader, settings))
     run("deploy/k8s", lambda: check_k8s(check, loader, settings, agent_commands))
     run("chart", lambda: check_chart(check, loader, settings, agent_commands))
+
+    def kubernetes_docs() -> None:
+        section("kubernetes backend (scheduler.kubernetes)")
+        documented = check_kubernetes_settings_documented(check, settings)
+        rules = ", ".join(f"{r} ({len(v)} verbs)" for (_, r), v in sorted(SCHEDULER_RULES.items()))
+        print(f"    {documented} settings documented in docs/DEPLOY.md; the Role grants RBAC_RULES: {rules}")
+
+    run("kubernetes backend", kubernetes_docs)
     for w in check.warnings:
         print(f"warning: {w}")
     if check.failures:

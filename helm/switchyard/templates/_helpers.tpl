@@ -191,6 +191,14 @@ The scheduler's kubernetes backend settings that follow from other values; as va
 they override the same keys of config.toml.
 */}}
 {{- define "switchyard.kubernetesEnv" -}}
+- name: SWITCHYARD__SCHEDULER__KUBERNETES__NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: SWITCHYARD__SCHEDULER__KUBERNETES__LEADER__IDENTITY
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
 - name: SWITCHYARD__SCHEDULER__KUBERNETES__INSTANCE
   value: {{ .Release.Name | quote }}
 - name: SWITCHYARD__SCHEDULER__KUBERNETES__WORKER_IMAGE

@@ -28,6 +28,39 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use shared::config::KubernetesSettings;
 
+/// Every API right the backend uses, all in its one namespace: (API group, resource,
+/// verbs). The scheduler's Role in `deploy/k8s/scheduler.yaml` and in the chart is
+/// exactly this (`deploy/check/check_manifests.py` reads it from here), and the tests'
+/// fake API server refuses anything else with 403, as the cluster would.
+///
+/// Jobs: one per attempt, watched, looked up, deleted when orphaned. Pods: watched and
+/// looked up (their state is the attempt's fate), warm pods created, labelled when they
+/// claim an attempt, deleted after use. The Lease: read, created, renewed. Egress
+/// NetworkPolicies: listed, created, replaced when their allowlist changes, deleted
+/// when their org has nothing running.
+pub const RBAC_RULES: &[(&str, &str, &[&str])] = &[
+    (
+        "batch",
+        "jobs",
+        &["create", "delete", "get", "list", "watch"],
+    ),
+    (
+        "",
+        "pods",
+        &["create", "delete", "get", "list", "patch", "watch"],
+    ),
+    (
+        "coordination.k8s.io",
+        "leases",
+        &["create", "get", "update"],
+    ),
+    (
+        "networking.k8s.io",
+        "networkpolicies",
+        &["create", "delete", "list", "update"],
+    ),
+];
+
 /// A client for the cluster and the namespace everything goes in.
 #[derive(Clone)]
 pub struct Cluster {

@@ -15,8 +15,16 @@
 //! - label selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`) on list and watch;
 //! - the Job controller's part: a Job's defaults, selector and pod labels, and its one
 //!   pod (`<job>-xxxxx`, owned by the Job), deleted with it unless orphaned;
-//! - Status errors (404 NotFound, 409 AlreadyExists/Conflict, 410, 429 with
-//!   Retry-After, 500) as `{"kind":"Status",…}`.
+//! - label transitions on filtered watches: an object modified into a watch's selector
+//!   arrives as `ADDED`, one modified out of it as `DELETED`;
+//! - the garbage collector's defaults: a Job deleted without a propagation policy
+//!   orphans its pods (as the batch/v1 API still does), `Background` takes them along;
+//! - a pod's spec fixed once made (but for images, tolerations and a shortened
+//!   `activeDeadlineSeconds`): other updates are 422 Invalid;
+//! - RBAC, when [`FakeKube::authorize`] is given a Role's rules: anything else is 403
+//!   Forbidden, as a namespaced Role leaves it;
+//! - Status errors (403 Forbidden, 404 NotFound, 409 AlreadyExists/Conflict, 410, 429
+//!   with Retry-After, 500) as `{"kind":"Status",…}`.
 //!
 //! The test plays the kubelet and the controllers: it moves pods through their phases
 //! (with the status shapes a kubelet writes: OOMKilled, ImagePullBackOff, Evicted, …),
@@ -96,6 +104,29 @@ pub struct Change {
     /// `ADDED`, `MODIFIED` or `DELETED`.
     pub event: &'static str,
     pub object: Value,
+    /// The object before a `MODIFIED` change (a filtered watch needs it to tell an object
+    /// that came into or left its selector).
+    pub previous: Option<Value>,
+}
+
+impl Change {
+    /// The event a watch filtered by `selector` sees of this change, as the API server's
+    /// watch cache sends it: an object that starts matching is `ADDED`, one that stops
+    /// matching is `DELETED` (its last matching state, at this change's version).
+    fn seen_through(&self, selector: &Selector) -> Option<(&'static str, Value)> {
+        let now = selector.matches(&self.object);
+        let before = self.previous.as_ref().map(|p| selector.matches(p));
+        match (self.event, before, now) {
+            ("MODIFIED", Some(false), true) => Some(("ADDED", self.object.clone())),
+            ("MODIFIED", Some(true), false) => {
+                let mut last = self.previous.clone().unwrap_or_default();
+                last["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+                Some(("DELETED", last))
+            }
+            (event, _, true) => Some((event, self.object.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// One request the fake answered.
@@ -138,6 +169,26 @@ struct State {
     job_controller: bool,
     /// New watches are refused (an outage of the watch path).
     watch_down: bool,
+    /// What clients may do, as a namespaced Role grants it; `None` allows everything.
+    rbac: Option<Rbac>,
+}
+
+/// A Role's rules in one namespace: what every client of the fake is allowed.
+#[derive(Debug, Clone)]
+struct Rbac {
+    namespace: String,
+    /// (API group, resource, verbs).
+    rules: Vec<(String, String, Vec<String>)>,
+}
+
+impl Rbac {
+    fn allows(&self, namespace: &str, group: &str, resource: &str, verb: &str) -> bool {
+        namespace == self.namespace
+            && self
+                .rules
+                .iter()
+                .any(|(g, r, verbs)| g == group && r == resource && verbs.iter().any(|v| v == verb))
+    }
 }
 
 struct Inner {
@@ -338,6 +389,7 @@ impl FakeKube {
                 log: Vec::new(),
                 job_controller: true,
                 watch_down: false,
+                rbac: None,
             }),
             changes,
             drops,
@@ -478,6 +530,24 @@ users:
         });
     }
 
+    /// From now on every request needs the right a Role with `rules` (API group,
+    /// resource, verbs) grants in `namespace`; anything else is 403 Forbidden.
+    pub fn authorize(&self, namespace: &str, rules: &[(&str, &str, &[&str])]) {
+        self.lock().rbac = Some(Rbac {
+            namespace: namespace.to_owned(),
+            rules: rules
+                .iter()
+                .map(|(g, r, verbs)| {
+                    (
+                        (*g).to_owned(),
+                        (*r).to_owned(),
+                        verbs.iter().map(|v| (*v).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+        });
+    }
+
     /// Ends every outage.
     pub fn heal(&self) {
         self.lock().outages.clear();
@@ -544,6 +614,21 @@ users:
             return false;
         };
         self.remove(&mut s, &key, true);
+        true
+    }
+
+    /// Deletes an object and leaves what it owns, as `--cascade=orphan` does.
+    pub fn delete_orphaning(&self, kind: Kind, name: &str) -> bool {
+        let mut s = self.lock();
+        let Some(key) = s
+            .objects
+            .keys()
+            .find(|(k, _, n)| *k == kind && n == name)
+            .cloned()
+        else {
+            return false;
+        };
+        self.remove(&mut s, &key, false);
         true
     }
 
@@ -806,10 +891,13 @@ async fn handle(req: HttpRequest, body: Bytes, inner: web::Data<Inner>) -> HttpR
                 "NotFound",
                 &format!("the server could not find the requested resource ({path})"),
             ),
-            Some(t) => {
-                fake.serve(&method, t, &params, body_json.clone(), &req)
-                    .await
-            }
+            Some(t) => match fake.forbidden(&method, &t, &params, token.as_deref()) {
+                Some(denied) => denied,
+                None => {
+                    fake.serve(&method, t, &params, body_json.clone(), &req)
+                        .await
+                }
+            },
         },
     };
     fake.0.lock().log.push(Logged {
@@ -850,6 +938,54 @@ impl FakeRef {
             return Some(o.status);
         }
         None
+    }
+
+    /// 403 when a Role is enforced and grants this request's verb on its resource in its
+    /// namespace to nobody, with the API server's wording.
+    fn forbidden(
+        &self,
+        method: &str,
+        t: &Target,
+        params: &HashMap<String, String>,
+        token: Option<&str>,
+    ) -> Option<HttpResponse> {
+        let rbac = self.0.lock().rbac.clone()?;
+        let verb = match (method, &t.name) {
+            ("GET", None) if params.get("watch").map(String::as_str) == Some("true") => "watch",
+            ("GET", None) => "list",
+            ("GET", Some(_)) => "get",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", None) => "deletecollection",
+            ("DELETE", Some(_)) => "delete",
+            _ => return None,
+        };
+        let group = group_of(t.kind);
+        let resource = if t.status {
+            format!("{}/status", t.kind.plural())
+        } else {
+            t.kind.plural().to_owned()
+        };
+        if rbac.allows(&t.namespace, group, &resource, verb) {
+            return None;
+        }
+        let user = token.unwrap_or("system:anonymous");
+        let qualified = if group.is_empty() {
+            t.kind.plural().to_owned()
+        } else {
+            format!("{}.{group}", t.kind.plural())
+        };
+        let mut body = status_body(
+            403,
+            "Forbidden",
+            &format!(
+                "{qualified} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" in the namespace \"{}\"",
+                t.namespace
+            ),
+        );
+        body["details"] = json!({"kind": t.kind.plural(), "group": group});
+        Some(HttpResponse::Forbidden().json(body))
     }
 
     async fn serve(
@@ -909,10 +1045,16 @@ impl FakeRef {
             .get("resourceVersion")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
-        let matches = {
+        let seen = {
             let kind = t.kind;
             let ns = t.namespace.clone();
-            move |c: &Change| c.kind == kind && c.namespace == ns && selector.matches(&c.object)
+            move |c: &Change| {
+                if c.kind == kind && c.namespace == ns {
+                    c.seen_through(&selector)
+                } else {
+                    None
+                }
+            }
         };
         let line = |event: &str, object: &Value| {
             let mut text = serde_json::to_string(&json!({"type": event, "object": object}))
@@ -953,16 +1095,17 @@ impl FakeRef {
                         namespace: ns.clone(),
                         event: "ADDED",
                         object: obj.clone(),
+                        previous: None,
                     };
-                    if matches(&c) {
-                        first.push(line("ADDED", obj));
+                    if let Some((event, object)) = seen(&c) {
+                        first.push(line(event, &object));
                     }
                 }
                 last = s.rv;
             } else {
                 for c in s.history.iter().filter(|c| c.rv > from) {
-                    if matches(c) {
-                        first.push(line(c.event, &c.object));
+                    if let Some((event, object)) = seen(c) {
+                        first.push(line(event, &object));
                     }
                     last = c.rv;
                 }
@@ -988,9 +1131,10 @@ impl FakeRef {
                     _ = &mut deadline => return,
                     _ = tx.closed() => return,
                     _ = tick.tick(), if bookmarks => {
-                        let rv = inner.lock().rv.max(last);
+                        // Only as far as this watch has gone through the changes: a
+                        // client resuming from the bookmark must miss nothing.
                         let mark = json!({"kind": kind.kind(), "apiVersion": kind.api_version(),
-                            "metadata": {"resourceVersion": rv.to_string()}});
+                            "metadata": {"resourceVersion": last.to_string()}});
                         if tx.send(line("BOOKMARK", &mark)).await.is_err() {
                             return;
                         }
@@ -1001,7 +1145,9 @@ impl FakeRef {
                                 continue;
                             }
                             last = c.rv;
-                            if matches(&c) && tx.send(line(c.event, &c.object)).await.is_err() {
+                            if let Some((event, object)) = seen(&c)
+                                && tx.send(line(event, &object)).await.is_err()
+                            {
                                 return;
                             }
                         }
@@ -1181,6 +1327,15 @@ impl FakeKubeView<'_> {
             }
             obj
         };
+        if t.kind == Kind::Pod
+            && let Some(problem) = pod_update_problem(&current, &next)
+        {
+            return error(
+                422,
+                "Invalid",
+                &format!("Pod \"{name}\" is invalid: {problem}"),
+            );
+        }
         let stored = self.commit(&mut s, t.kind, &t.namespace, "MODIFIED", next);
         HttpResponse::Ok().json(stored)
     }
@@ -1203,6 +1358,15 @@ impl FakeKubeView<'_> {
             }
             merge_patch(&mut next, &patch);
             next["metadata"]["uid"] = current["metadata"]["uid"].clone();
+            if t.kind == Kind::Pod
+                && let Some(problem) = pod_update_problem(&current, &next)
+            {
+                return error(
+                    422,
+                    "Invalid",
+                    &format!("Pod \"{name}\" is invalid: {problem}"),
+                );
+            }
         }
         let stored = self.commit(&mut s, t.kind, &t.namespace, "MODIFIED", next);
         HttpResponse::Ok().json(stored)
@@ -1211,10 +1375,15 @@ impl FakeKubeView<'_> {
     fn delete(&self, t: &Target, name: &str, options: Option<Value>) -> HttpResponse {
         let mut s = self.0.lock();
         let key = (t.kind, t.namespace.clone(), name.to_owned());
-        let orphan = options
+        // The API's default for batch/v1 Jobs is still to orphan their pods (kubectl asks
+        // for Background); everything else is collected in the background.
+        let orphan = match options
             .as_ref()
             .and_then(|o| o["propagationPolicy"].as_str())
-            == Some("Orphan");
+        {
+            Some(policy) => policy == "Orphan",
+            None => t.kind == Kind::Job,
+        };
         match remove_inner(self.0, &mut s, &key, !orphan) {
             Some(obj) => HttpResponse::Ok().json(obj),
             None => not_found(t.kind, name),
@@ -1240,17 +1409,18 @@ fn commit_inner(
         .unwrap_or_default()
         .to_owned();
     let key = (kind, ns.to_owned(), name);
-    if event == "DELETED" {
-        s.objects.remove(&key);
+    let previous = if event == "DELETED" {
+        s.objects.remove(&key)
     } else {
-        s.objects.insert(key, object.clone());
-    }
+        s.objects.insert(key, object.clone())
+    };
     let change = Change {
         rv,
         kind,
         namespace: ns.to_owned(),
         event,
         object: object.clone(),
+        previous: (event == "MODIFIED").then_some(previous).flatten(),
     };
     s.history.push_back(change.clone());
     while s.history.len() > 10_000 {
@@ -1287,6 +1457,46 @@ fn remove_inner(
         }
     }
     Some(removed)
+}
+
+/// Why the API server refuses to change a pod from `old` to `new`, if it does: a pod's
+/// spec is fixed once made, but for its images, added tolerations and an
+/// `activeDeadlineSeconds` that is set or shortened (never lengthened or removed).
+fn pod_update_problem(old: &Value, new: &Value) -> Option<String> {
+    let mutable_removed = |spec: &Value| {
+        let mut spec = spec.clone();
+        if let Some(o) = spec.as_object_mut() {
+            o.remove("activeDeadlineSeconds");
+            o.remove("tolerations");
+        }
+        for c in spec["containers"].as_array_mut().into_iter().flatten() {
+            if let Some(o) = c.as_object_mut() {
+                o.remove("image");
+            }
+        }
+        spec
+    };
+    if mutable_removed(&old["spec"]) != mutable_removed(&new["spec"]) {
+        return Some(
+            "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing tolerations) or `spec.terminationGracePeriodSeconds`".to_owned(),
+        );
+    }
+    let (before, after) = (
+        old["spec"]["activeDeadlineSeconds"].as_i64(),
+        new["spec"]["activeDeadlineSeconds"].as_i64(),
+    );
+    match (before, after) {
+        (_, Some(a)) if a <= 0 => Some(format!(
+            "spec.activeDeadlineSeconds: Invalid value: {a}: must be greater than or equal to 1"
+        )),
+        (Some(_), None) => Some(
+            "spec.activeDeadlineSeconds: Invalid value: \"null\": must not update from a positive integer to nil value".to_owned(),
+        ),
+        (Some(b), Some(a)) if a > b => Some(format!(
+            "spec.activeDeadlineSeconds: Invalid value: {a}: must be less than or equal to previous value"
+        )),
+        _ => None,
+    }
 }
 
 /// What the API server and the Job controller add to a new Job.
@@ -1352,4 +1562,65 @@ pub fn write_objects(dir: &Path, objects: &[Value]) -> Vec<PathBuf> {
             path
         })
         .collect()
+}
+
+#[test]
+fn a_filtered_watch_sees_objects_enter_and_leave_its_selector() {
+    let selector = Selector::parse("app=a,tier in (web, db),!legacy");
+    let pod = |labels: Value| json!({"metadata": {"name": "p", "labels": labels}});
+    let change = |event: &'static str, before: Option<Value>, after: Value| Change {
+        rv: 7,
+        kind: Kind::Pod,
+        namespace: "ns".into(),
+        event,
+        object: after,
+        previous: before,
+    };
+    let inside = pod(json!({"app": "a", "tier": "web"}));
+    let outside = pod(json!({"app": "a", "tier": "web", "legacy": "yes"}));
+    let seen = |c: Change| c.seen_through(&selector);
+
+    assert_eq!(
+        seen(change("MODIFIED", Some(outside.clone()), inside.clone())).map(|s| s.0),
+        Some("ADDED")
+    );
+    let (event, last) =
+        seen(change("MODIFIED", Some(inside.clone()), outside.clone())).expect("seen");
+    assert_eq!(event, "DELETED");
+    assert_eq!(last["metadata"]["labels"], inside["metadata"]["labels"]);
+    assert_eq!(last["metadata"]["resourceVersion"], "7");
+    assert_eq!(
+        seen(change("MODIFIED", Some(inside.clone()), inside.clone())).map(|s| s.0),
+        Some("MODIFIED")
+    );
+    assert!(seen(change("MODIFIED", Some(outside.clone()), outside.clone())).is_none());
+    assert!(seen(change("ADDED", None, outside)).is_none());
+    assert_eq!(
+        seen(change("DELETED", None, inside)).map(|s| s.0),
+        Some("DELETED")
+    );
+}
+
+#[test]
+fn a_pod_spec_changes_only_where_the_api_server_allows() {
+    let pod = json!({"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "worker", "image": "w:1", "args": ["--attempt", "x"]}],
+        "restartPolicy": "Never"}});
+    let mut deadline = pod.clone();
+    deadline["spec"]["activeDeadlineSeconds"] = json!(600);
+    assert_eq!(pod_update_problem(&pod, &deadline), None, "set once");
+    let mut shorter = deadline.clone();
+    shorter["spec"]["activeDeadlineSeconds"] = json!(300);
+    assert_eq!(pod_update_problem(&deadline, &shorter), None, "shortened");
+    assert!(
+        pod_update_problem(&shorter, &deadline).is_some(),
+        "lengthened"
+    );
+    assert!(pod_update_problem(&deadline, &pod).is_some(), "removed");
+    let mut image = pod.clone();
+    image["spec"]["containers"][0]["image"] = json!("w:2");
+    assert_eq!(pod_update_problem(&pod, &image), None);
+    let mut args = pod.clone();
+    args["spec"]["containers"][0]["args"] = json!([]);
+    assert!(pod_update_problem(&pod, &args).is_some());
 }

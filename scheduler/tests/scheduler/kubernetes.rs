@@ -57,6 +57,8 @@ impl Cluster {
             .try_init();
         let ctx = Ctx::new(None).await;
         let fake = Arc::new(FakeKube::start().await);
+        // The scheduler gets exactly the Role the manifests and the chart give it.
+        fake.authorize(NS, scheduler::capacity::kubernetes::RBAC_RULES);
         Cluster {
             ctx,
             fake,
@@ -658,6 +660,50 @@ async fn a_job_deleted_behind_the_schedulers_back_is_made_again_or_its_run_retri
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_pod_left_behind_by_its_deleted_job_runs_on_and_is_removed_after_its_attempt() {
+    let mut c = Cluster::new().await;
+    c.start(c.settings("sched-a"));
+    let (_, attempts) = c.queued("leftover", "/nonexistent", "true", 1).await;
+    let attempt = attempts[0];
+    let job = c.job_of(attempt).await;
+    let pod = c.pod_of(&job).await;
+    c.fake.pod_running(&pod);
+    c.claim_as(attempt, &pod).await;
+
+    // `kubectl delete job --cascade=orphan`: the Job goes, its pod goes on running.
+    assert!(c.fake.delete_orphaning(Kind::Job, &name_of(&job)));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        c.fake.get(Kind::Pod, &pod).is_some(),
+        "a pod still running its attempt is left alone"
+    );
+    assert_eq!(c.attempt(attempt).await.status, AttemptStatus::Running);
+    assert!(
+        c.jobs_of(attempt).is_empty(),
+        "no second Job for a running attempt"
+    );
+
+    // Its worker records the end and exits: nothing else would ever remove the pod.
+    {
+        let mut conn = c.ctx.db.system().await.expect("conn");
+        diesel::update(task_attempts::table.find(attempt))
+            .set((
+                task_attempts::status.eq(AttemptStatus::Succeeded),
+                task_attempts::finished_at.eq(chrono::Utc::now()),
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("finish");
+    }
+    c.fake.pod_terminated(&pod, 0, "Completed");
+    eventually("the leftover pod is deleted", 10, || async {
+        c.fake.get(Kind::Pod, &pod).is_none().then_some(())
+    })
+    .await;
+    assert_eq!(c.attempt(attempt).await.status, AttemptStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn api_errors_and_a_dropped_watch_are_ridden_out() {
     let mut c = Cluster::new().await;
     c.start(c.settings("sched-a"));
@@ -983,6 +1029,7 @@ async fn every_object_the_backend_makes_passes_kubernetes_validate() {
         });
         k.egress.dns_cidrs = vec!["169.254.20.10/32".into()];
     }
+    let k = settings.scheduler.kubernetes.clone();
     c.start(settings);
     let (org, attempts) = c
         .queued("validated", "https://198.51.100.7/acme/app.git", "true", 1)
@@ -1046,11 +1093,21 @@ async fn every_object_the_backend_makes_passes_kubernetes_validate() {
     );
     let dir = c.ctx.env.dir.join("objects");
     let files = write_objects(&dir, &objects);
-    let out = Command::new("kubernetes-validate")
+    // scripts/test names the Python that deploy/check.sh installed it for; by hand,
+    // `pip install kubernetes-validate` puts it on the PATH.
+    let mut validate = match std::env::var_os("SWITCHYARD_TEST_PYTHON") {
+        Some(python) => {
+            let mut cmd = Command::new(python);
+            cmd.args(["-m", "kubernetes_validate"]);
+            cmd
+        }
+        None => Command::new("kubernetes-validate"),
+    };
+    let out = validate
         .args(["--strict", "--kubernetes-version", "1.33.0"])
         .args(&files)
         .output()
-        .expect("kubernetes-validate (pip install kubernetes-validate; scripts/test installs it)");
+        .expect("kubernetes-validate (`bash deploy/check.sh --python` installs it and names its Python: set SWITCHYARD_TEST_PYTHON to that)");
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -1096,5 +1153,41 @@ async fn every_object_the_backend_makes_passes_kubernetes_validate() {
         policy["spec"]["policyTypes"],
         serde_json::json!(["Ingress", "Egress"])
     );
-    let _ = job;
+
+    // All of it within the Role (RBAC_RULES), which the fake enforces: nothing the
+    // scheduler asked was refused, and what the Role leaves out is.
+    let log = c.fake.log();
+    let refused: Vec<String> = log
+        .iter()
+        .filter(|l| l.status == 403)
+        .map(|l| format!("{} {}?{}", l.method, l.path, l.query))
+        .collect();
+    assert!(refused.is_empty(), "refused by RBAC: {refused:?}");
+    let cluster = scheduler::capacity::kubernetes::Cluster::connect(&k)
+        .await
+        .expect("client");
+    let relabel = serde_json::json!({"metadata": {"labels": {"switchyard.dev/org": "other"}}});
+    let err = cluster
+        .jobs()
+        .patch(
+            &name_of(&job),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&relabel),
+        )
+        .await
+        .expect_err("the Role grants no patch of Jobs");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403 && s.reason == "Forbidden"),
+        "{err}"
+    );
+    let elsewhere: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(cluster.client.clone(), "kube-system");
+    let err = elsewhere
+        .list(&Default::default())
+        .await
+        .expect_err("the Role is namespaced");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403),
+        "{err}"
+    );
 }

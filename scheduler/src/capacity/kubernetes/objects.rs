@@ -186,11 +186,20 @@ pub fn warm_pod(
     let mut labels = common_labels(k, "worker");
     labels.insert(labels::ROLE.to_owned(), ROLE_WARM.to_owned());
     labels.insert(labels::CLASS.to_owned(), class_name.to_owned());
-    let env = vec![EnvVar {
-        name: "SWITCHYARD__WORKER__RESOURCE_CLASS".to_owned(),
-        value: Some(class_name.to_owned()),
-        value_from: None,
-    }];
+    // The worker decides which attempts are of its class as the scheduler does: an
+    // attempt whose profile names no class is of the scheduler's default class.
+    let env = vec![
+        EnvVar {
+            name: "SWITCHYARD__WORKER__RESOURCE_CLASS".to_owned(),
+            value: Some(class_name.to_owned()),
+            value_from: None,
+        },
+        EnvVar {
+            name: "SWITCHYARD__SCHEDULER__KUBERNETES__DEFAULT_RESOURCE_CLASS".to_owned(),
+            value: Some(k.default_resource_class.clone()),
+            value_from: None,
+        },
+    ];
     Pod {
         metadata: ObjectMeta {
             name: Some(format!("{}{suffix}", warm_name_prefix(class_name))),
@@ -209,6 +218,13 @@ pub const WARM_PREFIX: &str = "sy-warm-";
 pub fn warm_name_prefix(class: &str) -> String {
     let short: String = class.chars().take(30).collect();
     format!("{WARM_PREFIX}{short}-")
+}
+
+/// Whether `name` is a warm pod of `class`: its prefix and then only the 8-digit hex
+/// suffix (so class `small` does not count the pods of class `small-2`).
+pub fn is_warm_name_of(name: &str, class: &str) -> bool {
+    name.strip_prefix(&warm_name_prefix(class))
+        .is_some_and(|rest| rest.len() == 8 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The hardened worker pod: non-root, no privilege escalation, no capabilities, a
@@ -409,6 +425,34 @@ mod tests {
         assert_eq!(base36(0), "0");
         assert_eq!(base36(35), "z");
         assert_eq!(base36(36), "10");
+    }
+
+    #[test]
+    fn a_warm_pod_name_belongs_to_one_class_only() {
+        let k = KubernetesSettings::default();
+        let pod = warm_pod(&k, "small", &k.resource_classes["small"], "0a1b2c3d");
+        let name = pod.metadata.name.clone().expect("name");
+        assert!(is_warm_name_of(&name, "small"));
+        assert!(!is_warm_name_of("sy-warm-small-2-0a1b2c3d", "small"));
+        assert!(is_warm_name_of("sy-warm-small-2-0a1b2c3d", "small-2"));
+        let env = pod.spec.expect("spec").containers[0]
+            .env
+            .clone()
+            .expect("env");
+        let value = |name: &str| {
+            env.iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(
+            value("SWITCHYARD__WORKER__RESOURCE_CLASS").as_deref(),
+            Some("small")
+        );
+        assert_eq!(
+            value("SWITCHYARD__SCHEDULER__KUBERNETES__DEFAULT_RESOURCE_CLASS"),
+            Some(k.default_resource_class.clone()),
+            "the warm worker reads an attempt's class as the scheduler does"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! 2. a warm pod that claimed an attempt gets the attempt's org and id as labels (its
 //!    org's egress policy now selects it) and a deadline;
 //! 3. Jobs nobody needs (attempt ended, or claimed by another worker) are deleted;
-//!    finished Jobs are left to `ttlSecondsAfterFinished`, finished warm pods deleted;
+//!    finished Jobs are left to `ttlSecondsAfterFinished`, finished warm pods deleted,
+//!    and so are pods left behind by a Job deleted without them, once unneeded;
 //! 4. egress policies are made or updated for every org with live attempts;
 //! 5. a scheduled attempt without a Job gets one — unless an idle warm pod of its class
 //!    can take it (for up to `warm_claim_timeout_ms`), or a cap is reached;
@@ -580,9 +581,36 @@ impl Reconciler {
         }
         self.orphaned = orphaned;
         for pod in &picture.pods {
-            if is_warm(pod) && fate::pod_finished(pod) && pod.metadata.deletion_timestamp.is_none()
-            {
-                delete_pods.insert(pod.name_any());
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let name = pod.name_any();
+            if is_warm(pod) {
+                if fate::pod_finished(pod) {
+                    delete_pods.insert(name);
+                }
+                continue;
+            }
+            // A Job's pod whose Job is gone (deleted with its pods orphaned): no TTL and
+            // no garbage collector will take it, so it goes once no live attempt runs
+            // in it or waits for it.
+            let Some(job) = job_of_pod(pod) else {
+                continue;
+            };
+            if picture.job(job).is_some() || self.created.contains_key(job) {
+                continue;
+            }
+            let attempt = label(pod.as_ref(), labels::ATTEMPT)
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .and_then(|id| live_by_id.get(&id));
+            let needed = !fate::pod_finished(pod)
+                && attempt.is_some_and(|a| match a.status {
+                    AttemptStatus::Scheduled => a.spec.job_name() == job,
+                    _ => a.worker_id.as_deref() == Some(name.as_str()),
+                });
+            if !needed {
+                tracing::info!(pod = %name, job, "deleting a pod whose Job is gone");
+                delete_pods.insert(name);
             }
         }
 
@@ -950,7 +978,7 @@ impl Reconciler {
             let pending_created = self
                 .created
                 .keys()
-                .filter(|n| n.starts_with(&objects::warm_name_prefix(class_name)))
+                .filter(|n| objects::is_warm_name_of(n, class_name))
                 .count();
             let have_n = have.len() + pending_created;
             if have_n > want {
