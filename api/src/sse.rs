@@ -33,6 +33,11 @@ pub fn comment(text: &str) -> Bytes {
     Bytes::from(format!(": {text}\n\n"))
 }
 
+/// An `id:` alone: sets the reader's last event id without dispatching an event.
+pub fn resume_point(id: &str) -> Bytes {
+    Bytes::from(format!("id: {id}\n\n"))
+}
+
 /// The first bytes of every stream: the reconnect delay, so headers and a first chunk
 /// reach the client at once.
 pub fn preamble() -> Bytes {

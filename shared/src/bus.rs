@@ -82,6 +82,45 @@ pub async fn latest_org_event_id<C: ConnectionLike + Send + Sync>(
     Ok(reply.ids.into_iter().next().map(|id| id.id))
 }
 
+/// Whether the org's stream ever dropped an event to its length cap (entries added
+/// exceed entries kept); `false` when the stream does not exist.
+pub async fn org_events_ever_trimmed<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    keys: &Keys,
+    org_id: Uuid,
+) -> redis::RedisResult<bool> {
+    let info: redis::Value = match redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(keys.org_events(org_id))
+        .query_async(conn)
+        .await
+    {
+        Ok(info) => info,
+        // "ERR no such key"
+        Err(e) if matches!(e.kind(), redis::ErrorKind::Server(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let pairs: Vec<(redis::Value, redis::Value)> = match info {
+        redis::Value::Map(pairs) => pairs,
+        redis::Value::Array(items) => items
+            .chunks_exact(2)
+            .map(|kv| (kv[0].clone(), kv[1].clone()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let field = |name: &str| {
+        pairs.iter().find_map(|(k, v)| {
+            let key: String = redis::from_redis_value_ref(k).ok()?;
+            (key == name)
+                .then(|| redis::from_redis_value_ref::<u64>(v).ok())
+                .flatten()
+        })
+    };
+    Ok(
+        matches!((field("entries-added"), field("length")), (Some(added), Some(kept)) if added > kept),
+    )
+}
+
 /// Appends a batch of patches to the process's tail and announces it live, atomically,
 /// so a late viewer finds every patch in the store, the tail or the channel.
 pub async fn publish_patches<C: ConnectionLike + Send + Sync>(

@@ -95,6 +95,56 @@ async fn reconnecting_with_last_event_id_gets_only_later_events() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_stream_names_its_resume_point_before_any_event() {
+    let app = TestApp::spawn().await;
+    // An org that has never had an event: the stream still tells where it starts, so
+    // a reconnect before the first event misses nothing.
+    let mut quiet = app.sse("events", None).await;
+    assert!(quiet.next_within(Duration::from_millis(300)).await.is_none());
+    let start = quiet.last_event_id.clone().expect("an id on open");
+    assert_eq!(start, "0-0");
+    drop(quiet);
+    let project = app.create_project("Demo", None).await;
+    let task = app.create_task(project.id, "while away").await;
+    let mut resumed = app.sse("events", Some(&start)).await;
+    let first = resumed.next().await;
+    assert_eq!(first.event, "project.created", "no reset: nothing was trimmed");
+    let second = resumed.next().await;
+    assert_eq!(
+        second.json::<wire::OrgEvent>().data["id"].as_str(),
+        Some(task.id.to_string().as_str())
+    );
+
+    // With events stored, a fresh stream starts at the newest one.
+    let mut fresh = app.sse("events", None).await;
+    assert!(fresh.next_within(Duration::from_millis(300)).await.is_none());
+    assert_eq!(fresh.last_event_id, second.id);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resuming_past_trimmed_history_asks_for_a_reset() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project("Demo", None).await;
+    let mut stream = app.sse("events", None).await;
+    app.create_task(project.id, "a").await;
+    let first = stream.next().await;
+    drop(stream);
+    app.create_task(project.id, "b").await;
+    app.create_task(project.id, "c").await;
+    // Trim everything but the newest event, as MAXLEN does under load.
+    let mut redis = app.redis().await;
+    let _: i64 = redis::cmd("XTRIM")
+        .arg(app.keys.org_events(app.org.id))
+        .arg("MAXLEN")
+        .arg(1)
+        .query_async(&mut redis)
+        .await
+        .expect("XTRIM");
+    let mut resumed = app.sse("events", first.id.as_deref()).await;
+    assert_eq!(resumed.next().await.event, "reset");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_malformed_last_event_id_is_refused() {
     let app = TestApp::spawn().await;
     let res = app

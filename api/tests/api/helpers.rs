@@ -375,6 +375,9 @@ pub struct SseClient {
     /// Comments seen (heartbeats).
     pub comments: usize,
     pub closed: bool,
+    /// The last `id:` the server sent, with or without an event: where a browser's
+    /// reconnect resumes.
+    pub last_event_id: Option<String>,
 }
 
 impl SseClient {
@@ -384,6 +387,7 @@ impl SseClient {
             buffer: String::new(),
             comments: 0,
             closed: false,
+            last_event_id: None,
         }
     }
 
@@ -456,12 +460,15 @@ impl SseClient {
                     data.push(v.strip_prefix(' ').unwrap_or(v));
                 }
             }
+            if id.is_some() {
+                self.last_event_id.clone_from(&id);
+            }
             if comment && event.is_none() && data.is_empty() {
                 self.comments += 1;
                 continue;
             }
             if event.is_none() && data.is_empty() {
-                // `retry:` and other field-only blocks dispatch nothing.
+                // `retry:`, `id:` and other field-only blocks dispatch nothing.
                 continue;
             }
             return Some(SseEvent {

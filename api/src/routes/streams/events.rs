@@ -19,8 +19,9 @@ const CATCH_UP_BATCH: usize = 500;
 
 /// The org's live events (`project.*`, `task.*`, `attempt.*`, `process.*`), each with
 /// the wire resource as `data` and its Redis stream id as `id`. With `Last-Event-ID` the
-/// stream first replays what came after that id. If the history no longer reaches back
-/// that far, a `reset` event tells the client to reload its state.
+/// stream first replays what came after that id; without it, a bare `id:` frame names
+/// the resume point at once. If the history no longer reaches back that far, a `reset`
+/// event tells the client to reload its state.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/events", tag = "streams",
     params(
         ("org" = String, Path, description = "Organization slug"),
@@ -52,21 +53,28 @@ pub async fn events(
     // Subscribed first; now anything newer than `cursor` reaches us live.
     let mut cursor = match resume_from {
         Some(id) => Some(id),
-        None => shared::bus::latest_org_event_id(&mut redis, &state.keys, org_id)
-            .await?
-            .as_deref()
-            .and_then(StreamId::parse),
+        // An org with no stored event starts before any: `0-0`.
+        None => Some(
+            shared::bus::latest_org_event_id(&mut redis, &state.keys, org_id)
+                .await?
+                .as_deref()
+                .and_then(StreamId::parse)
+                .unwrap_or(StreamId::ZERO),
+        ),
     };
     let history_lost = match resume_from {
-        Some(from) => oldest_event(&state, org_id)
-            .await?
-            .is_some_and(|oldest| oldest > from),
+        Some(from) => history_trimmed_since(&state, org_id, from).await?,
         None => false,
     };
 
     let state = state.into_inner();
     let body = async_stream::stream! {
         yield Ok::<_, actix_web::Error>(sse::preamble());
+        // A fresh reader learns its resume point at once, so a reconnect before the
+        // first event still resumes without a gap.
+        if resume_from.is_none() && let Some(start) = cursor {
+            yield Ok(sse::resume_point(&start.to_string()));
+        }
         if history_lost {
             yield Ok(sse::event(None, "reset", "{}"));
         }
@@ -138,12 +146,24 @@ async fn replay(
 }
 
 /// The id of the oldest event still in the history.
-async fn oldest_event(state: &AppState, org_id: Uuid) -> Result<Option<StreamId>, ApiError> {
+/// Whether events after `from` may have been trimmed (or the stream lost), so the reader
+/// must start over from a fresh read. Trimming drops the oldest first, so nothing after
+/// `from` is gone while `from` itself is still stored; from `0-0`, anything ever trimmed
+/// is a loss.
+async fn history_trimmed_since(
+    state: &AppState,
+    org_id: Uuid,
+    from: StreamId,
+) -> Result<bool, ApiError> {
     let mut redis = state.redis();
+    if from == StreamId::ZERO {
+        return Ok(shared::bus::org_events_ever_trimmed(&mut redis, &state.keys, org_id).await?);
+    }
+    let from = from.to_string();
     let reply: redis::streams::StreamRangeReply = redis
-        .xrange_count(state.keys.org_events(org_id), "-", "+", 1)
+        .xrange_count(state.keys.org_events(org_id), &from, "+", 1)
         .await?;
-    Ok(reply.ids.first().and_then(|e| StreamId::parse(&e.id)))
+    Ok(reply.ids.first().map(|e| e.id.as_str()) != Some(from.as_str()))
 }
 
 fn frame(id: &str, event: &OrgEvent) -> bytes::Bytes {
@@ -160,6 +180,9 @@ pub struct StreamId {
 }
 
 impl StreamId {
+    /// Before every event.
+    pub const ZERO: StreamId = StreamId { ms: 0, seq: 0 };
+
     /// Parses `<ms>-<seq>`.
     pub fn parse(s: &str) -> Option<StreamId> {
         let (ms, seq) = s.split_once('-')?;
