@@ -180,6 +180,9 @@ pub struct OrgAuth<S: RequiredScope> {
     pub actor: Actor,
     /// The person's role in the org (`None` for a token).
     pub role: Option<MemberRole>,
+    /// Authenticated by the dashboard's session cookie (not a bearer header), so the
+    /// request came from the web UI.
+    pub from_dashboard: bool,
     _scope: PhantomData<S>,
 }
 
@@ -204,6 +207,13 @@ impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
             let slug = slug.ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!("org auth on a route without {{org}}"))
             })?;
+            let from_dashboard = matches!(
+                credential,
+                Credential::Access {
+                    from_cookie: true,
+                    ..
+                }
+            );
             let (org, actor, role, scopes) = match credential {
                 Credential::None => return Err(ApiError::Unauthorized),
                 Credential::ApiToken(secret) => {
@@ -246,6 +256,7 @@ impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
                 org,
                 actor,
                 role,
+                from_dashboard,
                 _scope: PhantomData,
             })
         })

@@ -335,12 +335,21 @@ async fn the_dashboards_cookies_are_httponly_and_writes_need_the_csrf_header() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::CREATED,
-        "{}",
-        res.text().await.unwrap()
-    );
+
+    // A task made through the cookie session is recorded as made in the dashboard.
+    let project: wire::Project = json_as(res, StatusCode::CREATED).await;
+    let res = send(
+        Method::POST,
+        &format!("projects/{}/tasks", project.id),
+        jar.clone(),
+        Some(&csrf),
+    )
+    .json(&json!({ "title": "From the board" }))
+    .send()
+    .await
+    .unwrap();
+    let task: wire::Task = json_as(res, StatusCode::CREATED).await;
+    assert_eq!(task.origin, shared::domain::TaskOrigin::Ui);
 
     // A bearer header needs no CSRF token: a cross-site form cannot set one.
     let res = app

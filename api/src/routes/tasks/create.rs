@@ -87,7 +87,11 @@ pub async fn create(
                     labels,
                     assignee_ids,
                     parent_task_id: body.parent_task_id,
-                    origin: TaskOrigin::Api,
+                    origin: if auth.from_dashboard {
+                        TaskOrigin::Ui
+                    } else {
+                        TaskOrigin::Api
+                    },
                 })
                 .returning(Task::as_returning())
                 .get_result(conn)
