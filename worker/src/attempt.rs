@@ -22,7 +22,8 @@ use crate::claim::{self, Heartbeat, Lease};
 use crate::diff::DiffTracker;
 use crate::executors::driver::AgentDriver;
 use crate::executors::{self, Agent, ProfileOptions};
-use crate::git::{self, GitError, WorktreeSpec};
+use crate::git::{self, GitAuth, GitError, WorktreeSpec};
+use crate::github::{self, GithubTarget};
 use crate::logship::{self, ShipTarget};
 use crate::normalize;
 use crate::pump::ApprovalBroker;
@@ -174,8 +175,17 @@ impl AttemptRun<'_> {
             branch: self.attempt.branch.clone(),
             base_branch: self.attempt.base_branch.clone(),
             base_commit: self.attempt.base_commit.clone(),
+            auth: None,
         };
-        let prepared = blocking(move || git::prepare_worktree(&spec)).await?;
+        let prepare_spec = spec.clone();
+        let prepared = self
+            .with_git_auth(&ctx, move |auth| {
+                git::prepare_worktree(&WorktreeSpec {
+                    auth,
+                    ..prepare_spec.clone()
+                })
+            })
+            .await?;
         let prepared = match prepared {
             Ok(p) => p,
             Err(e) => {
@@ -255,7 +265,61 @@ impl AttemptRun<'_> {
                 None
             }
         };
+        // The branch goes to GitHub when there is something on it: a failed or stopped
+        // run's work is kept there too.
+        let changed = head
+            .as_deref()
+            .is_some_and(|h| h != prepared.base_commit.as_str());
+        if changed && GithubTarget::of(&ctx.repository).is_some() {
+            let push_spec = spec.clone();
+            let pushed = self
+                .with_git_auth(&ctx, move |auth| {
+                    git::push_branch(&WorktreeSpec {
+                        auth,
+                        ..push_spec.clone()
+                    })
+                })
+                .await?;
+            match pushed {
+                Ok(()) => tracing::info!(branch = %spec.branch, "branch pushed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "branch not pushed");
+                    if verdict == Verdict::Succeeded {
+                        verdict = Verdict::Failed(format!("could not push the branch: {e}"));
+                    }
+                }
+            }
+        }
         self.finish(&ctx, verdict, head, Some(&tracker)).await
+    }
+
+    /// Runs a blocking git operation that may reach GitHub, with an installation token of
+    /// the repository when it is on GitHub; a token GitHub refuses (expired, revoked) is
+    /// replaced by a new one and the operation tried once more.
+    async fn with_git_auth<T: Send + 'static>(
+        &self,
+        ctx: &AttemptContext,
+        op: impl Fn(Option<GitAuth>) -> Result<T, GitError> + Send + Clone + 'static,
+    ) -> anyhow::Result<Result<T, GitError>> {
+        let target = GithubTarget::of(&ctx.repository);
+        let url = ctx.repository.url.as_str();
+        let mut renew = false;
+        loop {
+            let auth =
+                match github::git_auth(self.worker.github.as_deref(), target, url, renew).await {
+                    Ok(auth) => auth,
+                    Err(e) => return Ok(Err(e)),
+                };
+            let had_auth = auth.is_some();
+            let run = op.clone();
+            match blocking(move || run(auth)).await? {
+                Err(GitError::CredentialsRefused { .. }) if had_auth && !renew => {
+                    tracing::info!("GitHub refused the installation token; minting a new one");
+                    renew = true;
+                }
+                other => return Ok(other),
+            }
+        }
     }
 
     /// Runs one process: marks it running, runs it while shipping its output and keeping

@@ -9,9 +9,12 @@
 //! - `worktrees/<attempt id>` — the attempt's working tree on its own branch.
 
 use git2::{
-    AutotagOption, BranchType, FetchOptions, IndexAddOption, Oid, Repository, ResetType, Signature,
-    StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
+    AutotagOption, BranchType, Cred, CredentialType, FetchOptions, IndexAddOption, Oid,
+    PushOptions, RemoteCallbacks, Repository, ResetType, Signature, StatusOptions,
+    WorktreeAddOptions, WorktreePruneOptions,
 };
+use secrecy::{ExposeSecret, SecretString};
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -31,6 +34,16 @@ pub enum GitError {
     Fetch { url: String, message: String },
     #[error("base branch '{branch}' does not exist in repository {url}")]
     MissingBaseBranch { url: String, branch: String },
+    /// The remote refused the credentials (an installation token that expired or was
+    /// revoked): the caller mints a new one and tries once more.
+    #[error("repository {url} refused the credentials")]
+    CredentialsRefused { url: String },
+    #[error("branch '{branch}' could not be pushed to {url}: {message}")]
+    Push {
+        url: String,
+        branch: String,
+        message: String,
+    },
     #[error("git: {}", .0.message())]
     Git(#[from] git2::Error),
     #[error("worker data dir: {0}")]
@@ -49,6 +62,49 @@ pub struct WorktreeSpec {
     pub base_branch: String,
     /// The base commit recorded by an earlier run of this attempt, if any.
     pub base_commit: Option<String>,
+    /// How to authenticate to `url` (a GitHub repository), if at all.
+    pub auth: Option<GitAuth>,
+}
+
+/// An HTTPS credential for a remote: GitHub's `x-access-token` user with an installation
+/// token as the password. It reaches libgit2 only through the credentials callback, so it
+/// is never written into a remote URL, a git config, a log line or an error; `Debug`
+/// hides it.
+#[derive(Clone)]
+pub struct GitAuth {
+    token: SecretString,
+}
+
+impl GitAuth {
+    pub fn new(token: SecretString) -> GitAuth {
+        GitAuth { token }
+    }
+}
+
+impl std::fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GitAuth([REDACTED])")
+    }
+}
+
+/// Remote callbacks that answer one credential request with `auth`. libgit2 asks again
+/// when the remote refuses what it was given; the second request is refused here and
+/// recorded in `refused`, so the caller can tell a refused token from any other failure.
+fn callbacks<'a>(auth: Option<&'a GitAuth>, refused: &'a Cell<bool>) -> RemoteCallbacks<'a> {
+    let mut cbs = RemoteCallbacks::new();
+    let asked = Cell::new(false);
+    cbs.credentials(move |_url, _user, allowed| {
+        let Some(auth) = auth else {
+            refused.set(true);
+            return Err(git2::Error::from_str("the remote asks for credentials"));
+        };
+        if asked.replace(true) || !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            refused.set(true);
+            return Err(git2::Error::from_str("the remote refused the credentials"));
+        }
+        Cred::userpass_plaintext("x-access-token", auth.token.expose_secret())
+    });
+    cbs
 }
 
 impl WorktreeSpec {
@@ -125,7 +181,14 @@ pub fn prepare_worktree(spec: &WorktreeSpec) -> Result<PreparedWorktree, GitErro
                 .to_string(),
         }
     } else {
-        fetch(&cache, &spec.url)?;
+        fetch(&cache, &spec.url, spec.auth.as_ref())?;
+        // A branch an earlier run pushed (this attempt ran on another worker before) comes
+        // back with the fetch: go on from it.
+        if let Ok(pushed) = cache.find_branch(&spec.branch, BranchType::Local) {
+            let head = pushed.get().peel_to_commit()?.id().to_string();
+            let base_commit = spec.base_commit.clone().unwrap_or(head);
+            return add_worktree(&cache, spec, path, base_commit);
+        }
         let base = match spec
             .base_commit
             .as_deref()
@@ -145,7 +208,16 @@ pub fn prepare_worktree(spec: &WorktreeSpec) -> Result<PreparedWorktree, GitErro
         cache.branch(&spec.branch, &base, false)?;
         base.id().to_string()
     };
+    add_worktree(&cache, spec, path, base_commit)
+}
 
+/// Checks the attempt's branch out in a new worktree at `path`.
+fn add_worktree(
+    cache: &Repository,
+    spec: &WorktreeSpec,
+    path: PathBuf,
+    base_commit: String,
+) -> Result<PreparedWorktree, GitError> {
     let branch = cache.find_branch(&spec.branch, BranchType::Local)?;
     let reference = branch.into_reference();
     let mut opts = WorktreeAddOptions::new();
@@ -171,18 +243,77 @@ fn open_or_init_cache(path: &Path) -> Result<Repository, GitError> {
     }
 }
 
-/// Fetches every branch of `url` into the cache's `refs/heads/`.
-fn fetch(cache: &Repository, url: &str) -> Result<(), GitError> {
-    let fetch_err = |e: git2::Error| GitError::Fetch {
-        url: url.to_owned(),
-        message: e.message().to_owned(),
+/// Fetches every branch of `url` into the cache's `refs/heads/`. The remote is anonymous
+/// (nothing is written to the cache's config) and `auth` goes only to the callback.
+fn fetch(cache: &Repository, url: &str, auth: Option<&GitAuth>) -> Result<(), GitError> {
+    let refused = Cell::new(false);
+    let fetch_err = |e: git2::Error| {
+        if refused.get() && auth.is_some() {
+            GitError::CredentialsRefused {
+                url: url.to_owned(),
+            }
+        } else {
+            GitError::Fetch {
+                url: url.to_owned(),
+                message: e.message().to_owned(),
+            }
+        }
     };
     let mut remote = cache.remote_anonymous(url).map_err(fetch_err)?;
     let mut opts = FetchOptions::new();
     opts.download_tags(AutotagOption::None);
+    opts.remote_callbacks(callbacks(auth, &refused));
     remote
         .fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut opts), None)
         .map_err(fetch_err)?;
+    Ok(())
+}
+
+/// Pushes the attempt's branch from the repository cache to the spec's URL, replacing
+/// what is there (the branch belongs to the attempt: a retried run on a fresh cache
+/// rewrites it). A refusal of the ref by the remote (a protected branch, a hook) is an
+/// error too.
+pub fn push_branch(spec: &WorktreeSpec) -> Result<(), GitError> {
+    let _lock = FileLock::acquire(&spec.lock_path())?;
+    let (url, branch, auth) = (spec.url.as_str(), spec.branch.as_str(), spec.auth.as_ref());
+    let cache = Repository::open_bare(spec.cache_path())?;
+    let refused = Cell::new(false);
+    let rejected: RefCell<Option<String>> = RefCell::new(None);
+    let push_err = |e: git2::Error| {
+        if refused.get() && auth.is_some() {
+            GitError::CredentialsRefused {
+                url: url.to_owned(),
+            }
+        } else {
+            GitError::Push {
+                url: url.to_owned(),
+                branch: branch.to_owned(),
+                message: e.message().to_owned(),
+            }
+        }
+    };
+    let mut remote = cache.remote_anonymous(url).map_err(push_err)?;
+    let mut cbs = callbacks(auth, &refused);
+    cbs.push_update_reference(|_refname, status| {
+        if let Some(status) = status {
+            *rejected.borrow_mut() = Some(status.to_owned());
+        }
+        Ok(())
+    });
+    let mut opts = PushOptions::new();
+    opts.remote_callbacks(cbs);
+    let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
+    remote
+        .push(&[refspec.as_str()], Some(&mut opts))
+        .map_err(push_err)?;
+    drop(opts);
+    if let Some(message) = rejected.into_inner() {
+        return Err(GitError::Push {
+            url: url.to_owned(),
+            branch: branch.to_owned(),
+            message: format!("the remote rejected it: {message}"),
+        });
+    }
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! their logs and the attempt's diff, and records the outcome (DESIGN.md §3).
 //!
 //! - [`claim`]: the guarded claim, the lease and its heartbeat;
-//! - [`git`]: the repository cache, worktrees and the final commit;
+//! - [`git`]: the repository cache, worktrees, the final commit and the push;
+//! - [`github`]: installation tokens for git on GitHub repositories;
 //! - [`diff`]: the attempt's diff and its versions in the object store;
 //! - [`runner`]: one process group under limits;
 //! - [`pump`]: raw output lines to entry changes;
@@ -20,6 +21,7 @@ pub mod claim;
 pub mod diff;
 pub mod executors;
 pub mod git;
+pub mod github;
 pub mod hardening;
 pub mod logship;
 pub mod normalize;
@@ -61,6 +63,8 @@ pub struct Worker {
     pub keys: Keys,
     /// `settings.worker.data_dir`, made absolute (worktrees record absolute paths).
     pub data_dir: PathBuf,
+    /// The GitHub App, when configured: installation tokens for GitHub repositories.
+    pub github: Option<Arc<shared::github::GithubApp>>,
 }
 
 impl Worker {
@@ -77,6 +81,9 @@ impl Worker {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("create the worker data dir {}", data_dir.display()))?;
         let id = settings.worker.id.clone().unwrap_or_else(default_worker_id);
+        let github = shared::github::GithubApp::from_settings(&settings.github)
+            .context("the GitHub App settings")?
+            .map(Arc::new);
         Ok(Worker {
             id,
             settings: Arc::new(settings),
@@ -85,6 +92,7 @@ impl Worker {
             store,
             keys,
             data_dir,
+            github,
         })
     }
 

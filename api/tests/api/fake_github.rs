@@ -50,6 +50,8 @@ pub struct FakeGithub {
     inner: web::Data<Inner>,
     /// The GitHub App side (installations, tokens, webhook deliveries).
     app: web::Data<crate::fake_github_app::AppFake>,
+    /// The repository side (git smart HTTP, comments, pull requests).
+    repos: web::Data<crate::fake_github_repos::RepoFake>,
     handle: ServerHandle,
 }
 
@@ -174,10 +176,15 @@ impl FakeGithub {
         let app_inner = inner.clone();
         let app_side = web::Data::new(crate::fake_github_app::AppFake::default());
         let server_app_side = app_side.clone();
+        let repo_side = web::Data::new(crate::fake_github_repos::RepoFake::default());
+        let server_repo_side = repo_side.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_inner.clone())
                 .app_data(server_app_side.clone())
+                .app_data(server_repo_side.clone())
+                // Git pushes carry whole packs.
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .configure(crate::fake_github_app::routes)
                 .route("/login/oauth/authorize", web::get().to(authorize))
                 .route("/login/oauth/access_token", web::post().to(access_token))
@@ -185,6 +192,8 @@ impl FakeGithub {
                 .route("/login/device", web::get().to(device_page))
                 .route("/user", web::get().to(user))
                 .route("/user/emails", web::get().to(user_emails))
+                // Last: its git catch-all matches any three-segment path.
+                .configure(crate::fake_github_repos::routes)
         })
         .workers(1)
         .disable_signals()
@@ -196,8 +205,14 @@ impl FakeGithub {
         FakeGithub {
             inner,
             app: app_side,
+            repos: repo_side,
             handle,
         }
+    }
+
+    /// The repository side of the fake.
+    pub fn repos(&self) -> &crate::fake_github_repos::RepoFake {
+        &self.repos
     }
 
     /// The GitHub App side of the fake.

@@ -310,6 +310,36 @@ impl AppFake {
             .map(|t| t.repository_ids.clone())
     }
 
+    /// The repository `owner/name` when `token` is a live installation token that reaches
+    /// it (its installation grants the repository and the token's scope includes it).
+    pub fn token_reaches(&self, token: &str, full_name: &str) -> Option<FakeRepo> {
+        let state = self.lock();
+        let issued = state.tokens.get(token)?;
+        if issued.expires_at <= Utc::now() {
+            return None;
+        }
+        let installation = state.installations.get(&issued.installation_id)?;
+        if installation.suspended {
+            return None;
+        }
+        let repo = installation
+            .repos
+            .iter()
+            .find(|r| r.full_name.eq_ignore_ascii_case(full_name))?;
+        issued
+            .repository_ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&repo.id))
+            .then(|| repo.clone())
+    }
+
+    /// Makes an issued token expire now: GitHub answers 401 to it from then on.
+    pub fn expire_token(&self, token: &str) {
+        if let Some(t) = self.lock().tokens.get_mut(token) {
+            t.expires_at = Utc::now() - chrono::TimeDelta::seconds(1);
+        }
+    }
+
     fn installation(&self, id: i64, change: impl FnOnce(&mut Installation)) {
         let mut state = self.lock();
         let installation = state
@@ -388,14 +418,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
         .then(|| token.trim())
 }
 
-fn rest_error(status: u16, message: &str) -> HttpResponse {
+pub fn rest_error(status: u16, message: &str) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(status).expect("a valid status");
     HttpResponse::build(status).json(json!({
         "message": message,

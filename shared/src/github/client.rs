@@ -337,6 +337,12 @@ impl GithubApp {
         Ok(token)
     }
 
+    /// Drops the cached token of `scope`, so the next call mints a new one: for callers
+    /// outside this client (git over HTTPS) that saw GitHub refuse it.
+    pub async fn forget_token(&self, scope: TokenScope) {
+        *self.tokens.slot(scope).lock().await = None;
+    }
+
     /// Drops the cached tokens of an installation (deleted, suspended, or refused).
     pub fn forget_installation(&self, installation_id: i64) {
         self.tokens.forget_installation(installation_id);

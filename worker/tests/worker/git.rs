@@ -25,6 +25,7 @@ fn spec(root: &Path, url: &Path) -> WorktreeSpec {
         branch: format!("sy/sy-1-{}", &attempt_id.simple().to_string()[24..]),
         base_branch: "main".into(),
         base_commit: None,
+        auth: None,
     }
 }
 
