@@ -777,6 +777,76 @@ fn pod_lists(log: &[Logged]) -> usize {
         .count()
 }
 
+/// Pod watches so far, with the `resourceVersion` each resumed from.
+fn pod_watches(log: &[Logged]) -> Vec<u64> {
+    log.iter()
+        .filter(|l| l.method == "GET" && l.path.ends_with("/pods") && l.is_watch())
+        .map(|l| {
+            l.query
+                .split('&')
+                .find_map(|p| p.strip_prefix("resourceVersion="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+fn resource_version(obj: &Value) -> u64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_watch_resumes_from_its_last_bookmark_without_listing_again() {
+    let mut c = Cluster::new().await;
+    c.start(c.settings("sched-a"));
+    let (_, attempts) = c.queued("resume", "/nonexistent", "true", 1).await;
+    let attempt = attempts[0];
+    let job = c.job_of(attempt).await;
+    let pod = c.pod_of(&job).await;
+    c.fake.pod_running(&pod);
+    c.claim_as(attempt, &pod).await;
+
+    // Quiet for the pods, busy elsewhere (Lease renewals): bookmarks carry the pod watch
+    // past the last pod change.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let last_pod_change = c
+        .fake
+        .objects(Kind::Pod)
+        .iter()
+        .map(resource_version)
+        .max()
+        .expect("pods");
+    let log = c.fake.log();
+    let (lists, watches) = (pod_lists(&log), pod_watches(&log).len());
+
+    // Every watch ends (an API server restart); the pod dies meanwhile.
+    c.fake.drop_watches();
+    c.fake.pod_oom_killed(&pod);
+
+    let failed = c.wait_status(attempt, AttemptStatus::Failed, 15).await;
+    assert!(
+        failed
+            .failure_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("out of memory")),
+        "{:?}",
+        failed.failure_reason
+    );
+    let log = c.fake.log();
+    assert_eq!(pod_lists(&log), lists, "resumed, not listed again");
+    let resumed = pod_watches(&log)
+        .get(watches)
+        .copied()
+        .expect("the pod watch was opened again");
+    assert!(
+        resumed > last_pod_change,
+        "resumed from a bookmark ({resumed}), not from the last pod change ({last_pod_change})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn leadership_fails_over_when_the_leader_stops_renewing() {
     let mut c = Cluster::new().await;
