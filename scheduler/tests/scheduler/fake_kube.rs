@@ -6,7 +6,8 @@
 //!
 //! What it keeps of the real thing:
 //! - one `resourceVersion` counter for everything, written on every change; a replace
-//!   whose `metadata.resourceVersion` is stale answers 409 Conflict;
+//!   whose `metadata.resourceVersion` is stale answers 409 Conflict, a create that
+//!   carries one is refused;
 //! - `?watch=true` streams `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK","object":…}`
 //!   lines from the requested version on (replaying what happened since), with
 //!   bookmarks when asked, ending after `timeoutSeconds`; a version older than the last
@@ -1253,6 +1254,17 @@ impl FakeKubeView<'_> {
             );
             body["details"] = json!({"name": name, "kind": t.kind.plural()});
             return HttpResponse::Conflict().json(body);
+        }
+        // The storage layer's own refusal (a 500, not a validation error).
+        if obj["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|rv| !rv.is_empty())
+        {
+            return error(
+                500,
+                "InternalError",
+                "resourceVersion should not be set on objects to be created",
+            );
         }
         let uid = uuid::Uuid::new_v4().to_string();
         let meta = &mut obj["metadata"];
