@@ -3,8 +3,9 @@
 # cluster, a docker daemon or helm; see docs/DEPLOY.md ("Checking it"). Installs
 # kubernetes-validate, jsonschema and PyYAML with pip when they are missing (into the
 # user's site-packages, or a venv under .dev/ where pip may not install), then runs
-# deploy/check/check_manifests.py. Uses target/debug/switchyard-api, when built, to load
-# every configuration through the real settings loader.
+# deploy/check/check_manifests.py. Uses target/debug/switchyard-api (under
+# CARGO_TARGET_DIR when set), when built, to load every configuration through the real
+# settings loader.
 #
 # `deploy/check.sh --python` only installs what is missing and prints the Python that has
 # it: the scheduler's tests run `<that python> -m kubernetes_validate` on every object the

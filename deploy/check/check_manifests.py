@@ -94,7 +94,8 @@ class Check:
 
 
 def rel(path: Path) -> str:
-    return str(path.relative_to(ROOT))
+    """The path from the checkout's root, or whole when it lies elsewhere (a target dir)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def section(title: str) -> None:
@@ -216,7 +217,10 @@ class Loader:
 
     def __init__(self) -> None:
         override = os.environ.get("SWITCHYARD_CHECK_API_BIN")
-        candidates = [Path(override)] if override else [ROOT / "target" / "debug" / "switchyard-api", ROOT / "target" / "release" / "switchyard-api"]
+        target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+        if not target.is_absolute():
+            target = ROOT / target
+        candidates = [Path(override)] if override else [target / "debug" / "switchyard-api", target / "release" / "switchyard-api"]
         self.binary = next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
         self.runs = 0
 
