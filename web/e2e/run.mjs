@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signInCreateRunDragToDone } from './scenarios/main-flow.mjs';
 import { twoPeopleSeeEachOtherLive } from './scenarios/two-people.mjs';
+import { movesWithTheMenuAndTheKeyboard } from './scenarios/moves-without-a-mouse.mjs';
 import { droppedLogStreamResumesWithNoGap } from './scenarios/dropped-stream.mjs';
 import { screenshotsLightDarkLaptopPhone } from './scenarios/screenshots.mjs';
 import { boardFirstRender, initialJs, memoryWith100kEntries } from './scenarios/figures.mjs';
@@ -22,6 +23,7 @@ const SCENARIO_LIMIT_MS = 120_000;
 const scenarios = [
   signInCreateRunDragToDone,
   twoPeopleSeeEachOtherLive,
+  movesWithTheMenuAndTheKeyboard,
   droppedLogStreamResumesWithNoGap,
   screenshotsLightDarkLaptopPhone,
   initialJs,

@@ -6,6 +6,7 @@ import {
   type DragOverEvent,
   DragOverlay,
   type DragStartEvent,
+  type KeyboardCoordinateGetter,
   KeyboardSensor,
   MouseSensor,
   type UniqueIdentifier,
@@ -15,7 +16,7 @@ import {
   useSensors,
 } from '@dnd-kit/core';
 import { arrayMove, SortableContext, sortableKeyboardCoordinates, verticalListSortingStrategy } from '@dnd-kit/sortable';
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Task, TaskStatus, UserInfo } from '../api/types';
 import { COLUMN_NAMES } from './labels';
 import { type BoardState, type Columns, isPending, previewMove, STATUSES } from './state';
@@ -60,11 +61,25 @@ export function BoardColumns(props: Props) {
     [columns, drag],
   );
 
+  // Left and right carry a lifted card to the next column over. dnd-kit's sortable
+  // getter picks the nearest droppable to the left, which is often the card's own
+  // column, so the first press would do nothing; up and down reorder as it does.
+  const dragNow = useRef(drag);
+  dragNow.current = drag;
+  const keyboardCoordinates = useCallback<KeyboardCoordinateGetter>((event, args) => {
+    const step = event.code === 'ArrowLeft' ? -1 : event.code === 'ArrowRight' ? 1 : 0;
+    const current = dragNow.current;
+    if (step === 0 || !current) return sortableKeyboardCoordinates(event, args);
+    event.preventDefault();
+    const next = STATUSES[STATUSES.indexOf(current.status) + step];
+    const rect = next ? args.context.droppableRects.get(columnId(next)) : undefined;
+    return rect ? { x: rect.left, y: rect.top } : undefined;
+  }, []);
   const sensors = useSensors(
     useSensor(MouseSensor, { activationConstraint: { distance: 5 } }),
     // A short hold before a touch drag, so a swipe still scrolls the board on a phone.
     useSensor(TouchSensor, { activationConstraint: { delay: 200, tolerance: 8 } }),
-    useSensor(KeyboardSensor, { coordinateGetter: sortableKeyboardCoordinates }),
+    useSensor(KeyboardSensor, { coordinateGetter: keyboardCoordinates }),
   );
 
   // Latest attempts load lazily, for the cards someone can see.
