@@ -100,7 +100,12 @@ async fn a_fresh_stream_names_its_resume_point_before_any_event() {
     // An org that has never had an event: the stream still tells where it starts, so
     // a reconnect before the first event misses nothing.
     let mut quiet = app.sse("events", None).await;
-    assert!(quiet.next_within(Duration::from_millis(300)).await.is_none());
+    assert!(
+        quiet
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
     let start = quiet.last_event_id.clone().expect("an id on open");
     assert_eq!(start, "0-0");
     drop(quiet);
@@ -108,7 +113,10 @@ async fn a_fresh_stream_names_its_resume_point_before_any_event() {
     let task = app.create_task(project.id, "while away").await;
     let mut resumed = app.sse("events", Some(&start)).await;
     let first = resumed.next().await;
-    assert_eq!(first.event, "project.created", "no reset: nothing was trimmed");
+    assert_eq!(
+        first.event, "project.created",
+        "no reset: nothing was trimmed"
+    );
     let second = resumed.next().await;
     assert_eq!(
         second.json::<wire::OrgEvent>().data["id"].as_str(),
@@ -117,7 +125,12 @@ async fn a_fresh_stream_names_its_resume_point_before_any_event() {
 
     // With events stored, a fresh stream starts at the newest one.
     let mut fresh = app.sse("events", None).await;
-    assert!(fresh.next_within(Duration::from_millis(300)).await.is_none());
+    assert!(
+        fresh
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
     assert_eq!(fresh.last_event_id, second.id);
 }
 
