@@ -206,6 +206,12 @@ pub struct Attempt {
     pub failure_reason: Option<String>,
     pub diff_summary: Option<DiffSummary>,
     pub pr_url: Option<String>,
+    /// The pull request's number on the project's GitHub repository.
+    #[serde(default)]
+    pub pr_number: Option<i64>,
+    /// `open`, `closed` or `merged`, kept current by GitHub's `pull_request` events.
+    #[serde(default)]
+    pub pr_state: Option<String>,
     pub queued_at: DateTime<Utc>,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
@@ -247,6 +253,8 @@ impl From<models::TaskAttempt> for Attempt {
             failure_reason: a.failure_reason,
             diff_summary: a.diff_summary.and_then(|v| serde_json::from_value(v).ok()),
             pr_url: a.pr_url,
+            pr_number: a.pr_number,
+            pr_state: a.pr_state,
             queued_at: a.queued_at,
             scheduled_at: a.scheduled_at,
             started_at: a.started_at,
@@ -281,6 +289,14 @@ pub struct StartAttempt {
     /// `executor` (or the project's default executor).
     #[serde(default)]
     pub profile: Option<String>,
+}
+
+/// A branch of a repository (`GET /orgs/{org}/repositories/{id}/branches`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Branch {
+    pub name: String,
+    /// The commit it points at.
+    pub commit: String,
 }
 
 /// Body of `POST /orgs/{org}/attempts/{id}/follow-up`.
@@ -335,6 +351,19 @@ pub struct DiffSummary {
     pub files_changed: u32,
     pub additions: u32,
     pub deletions: u32,
+}
+
+impl DiffSummary {
+    /// "3 files changed, +10 −2": what comments and pull requests say of a diff.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} file{} changed, +{} −{}",
+            self.files_changed,
+            if self.files_changed == 1 { "" } else { "s" },
+            self.additions,
+            self.deletions
+        )
+    }
 }
 
 /// An attempt's changes against its base commit, untracked files included.

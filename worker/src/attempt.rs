@@ -778,6 +778,8 @@ impl AttemptRun<'_> {
                 Guarded::Written(rows) => rows,
             };
         drop(conn);
+        let task_key = format!("{}-{}", ctx.project.key_prefix, ctx.task.number);
+        github::report_result(self.worker, &attempt, &task_key, &ctx.repository).await;
         let org = attempt.org_id;
         bus::emit(
             &mut self.redis,

@@ -15,11 +15,18 @@ use shared::github::GithubError;
 use std::fmt;
 use uuid::Uuid;
 
-use super::installations;
+use super::{installations, pulls, triggers};
 use crate::state::AppState;
 
 /// Events with a handler. Everything else is acknowledged and stored as `ignored`.
-pub const HANDLED_EVENTS: &[&str] = &["ping", "installation", "installation_repositories"];
+pub const HANDLED_EVENTS: &[&str] = &[
+    "ping",
+    "installation",
+    "installation_repositories",
+    "issues",
+    "issue_comment",
+    "pull_request",
+];
 
 /// Whether deliveries of `event` are processed (otherwise they are stored as ignored).
 pub fn is_handled(event: &str) -> bool {
@@ -134,8 +141,9 @@ pub async fn dispatch(state: &AppState, delivery: &Delivery) -> Result<Outcome, 
         "installation_repositories" => {
             installations::on_installation_repositories(state, delivery).await
         }
-        // Part 2 adds "issues", "issue_comment" and "pull_request" here (and in
-        // HANDLED_EVENTS).
+        "issues" => triggers::on_issues(state, delivery).await,
+        "issue_comment" => triggers::on_issue_comment(state, delivery).await,
+        "pull_request" => pulls::on_pull_request(state, delivery).await,
         other => Ok(Outcome::Ignored(format!("no handler for {other} events"))),
     }
 }

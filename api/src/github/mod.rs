@@ -10,6 +10,9 @@
 //! - [`installations`]: linking an installation to an org, and reconciling the org's
 //!   repositories with what the installation grants.
 //! - [`sweeper`]: asks GitHub to redeliver deliveries that never reached us.
+//! - [`triggers`]: runs started by a labelled issue or a `/switchyard` comment.
+//! - [`pulls`]: an attempt's pull request: opening, merging, and `pull_request` events.
+//! - [`sanitize`]: issue and comment text stripped of what GitHub does not show.
 //!
 //! The App client itself ([`shared::github::GithubApp`]: the app JWT, installation tokens,
 //! REST calls) lives in `shared`, because the worker needs it too.
@@ -17,7 +20,10 @@
 pub mod events;
 pub mod installations;
 pub mod processor;
+pub mod pulls;
+pub mod sanitize;
 pub mod sweeper;
+pub mod triggers;
 
 use shared::shutdown::CancellationToken;
 

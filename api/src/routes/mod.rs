@@ -66,6 +66,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/orgs/{org}/github/install").get(github::install::install))
                 .service(web::resource("/orgs/{org}/repositories").get(repositories::list::list))
                 .service(
+                    web::resource("/orgs/{org}/repositories/{id}/branches")
+                        .get(repositories::branches::branches),
+                )
+                .service(
                     web::resource("/orgs")
                         .get(orgs::list::list)
                         .post(orgs::create::create),
@@ -131,6 +135,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/orgs/{org}/attempts/{id}").get(attempts::get::get))
                 .service(web::resource("/orgs/{org}/attempts/{id}/stop").post(attempts::stop::stop))
+                .service(
+                    web::resource("/orgs/{org}/attempts/{id}/pull-request")
+                        .post(attempts::pull_request::open),
+                )
+                .service(
+                    web::resource("/orgs/{org}/attempts/{id}/merge")
+                        .post(attempts::pull_request::merge),
+                )
                 .service(
                     web::resource("/orgs/{org}/attempts/{id}/follow-up")
                         .post(attempts::follow_up::follow_up),

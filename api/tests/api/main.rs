@@ -18,6 +18,7 @@ mod github_oauth;
 mod github_push;
 mod github_signin;
 mod github_tokens;
+mod github_triggers;
 mod github_webhooks;
 mod health;
 mod helpers;

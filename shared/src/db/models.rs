@@ -214,6 +214,8 @@ pub struct TaskAttempt {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cost_usd: Option<f64>,
+    /// The pull request's number on the project's GitHub repository.
+    pub pr_number: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -91,6 +91,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    github_triggers (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        project_id -> Uuid,
+        source_key -> Text,
+        kind -> Text,
+        repository_full_name -> Text,
+        issue_number -> Int8,
+        sender_login -> Text,
+        task_id -> Nullable<Uuid>,
+        attempt_id -> Nullable<Uuid>,
+        refused_reason -> Nullable<Text>,
+        started_comment_at -> Nullable<Timestamptz>,
+        result_comment_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     invitations (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -158,6 +178,8 @@ diesel::table! {
         default_executor -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        github_trigger_label -> Text,
+        merge_method -> Text,
     }
 }
 
@@ -221,6 +243,7 @@ diesel::table! {
         input_tokens -> Int8,
         output_tokens -> Int8,
         cost_usd -> Nullable<Float8>,
+        pr_number -> Nullable<Int8>,
     }
 }
 
@@ -241,6 +264,7 @@ diesel::table! {
         origin -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        github_issue_number -> Nullable<Int8>,
     }
 }
 
@@ -302,6 +326,10 @@ diesel::joinable!(executor_profiles -> organizations (org_id));
 diesel::joinable!(executor_profiles -> projects (project_id));
 diesel::joinable!(github_installations -> organizations (org_id));
 diesel::joinable!(github_installations -> users (linked_by));
+diesel::joinable!(github_triggers -> organizations (org_id));
+diesel::joinable!(github_triggers -> projects (project_id));
+diesel::joinable!(github_triggers -> task_attempts (attempt_id));
+diesel::joinable!(github_triggers -> tasks (task_id));
 diesel::joinable!(invitations -> organizations (org_id));
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -323,6 +351,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     execution_processes,
     executor_profiles,
     github_installations,
+    github_triggers,
     invitations,
     memberships,
     org_secrets,

@@ -143,6 +143,47 @@ pub struct OrgMembership {
     pub user: Account,
 }
 
+/// `GET /repos/{o}/{r}/collaborators/{user}/permission`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollaboratorPermission {
+    /// `admin`, `write`, `read` or `none` (`maintain` shows as `write`, `triage` as
+    /// `read`).
+    pub permission: String,
+}
+
+impl CollaboratorPermission {
+    /// Whether the person may push to the repository.
+    pub fn can_write(&self) -> bool {
+        matches!(self.permission.as_str(), "admin" | "maintain" | "write")
+    }
+}
+
+/// A pull request, as `POST /repos/{o}/{r}/pulls` answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: i64,
+    pub html_url: String,
+    /// `open` or `closed`.
+    pub state: String,
+    #[serde(default)]
+    pub merged: bool,
+}
+
+/// One entry of `GET /repos/{o}/{r}/branches`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Branch {
+    pub name: String,
+    pub commit: BranchCommit,
+    #[serde(default)]
+    pub protected: bool,
+}
+
+/// The commit a branch points at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BranchCommit {
+    pub sha: String,
+}
+
 /// One entry of `GET /app/hook/deliveries`: one attempt GitHub made at a delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HookDelivery {
@@ -425,6 +466,121 @@ impl GithubApp {
         }
     }
 
+    /// The permission of `login` on the repository `full_name` (id `repository_id`);
+    /// `None` when GitHub does not know the user.
+    pub async fn collaborator_permission(
+        &self,
+        installation_id: i64,
+        repository_id: i64,
+        full_name: &str,
+        login: &str,
+    ) -> Result<Option<CollaboratorPermission>, GithubError> {
+        let path = format!(
+            "/repos/{full_name}/collaborators/{}/permission",
+            segment(login)
+        );
+        match self
+            .json(
+                repo_auth(installation_id, repository_id),
+                Method::GET,
+                &path,
+                None::<&()>,
+            )
+            .await
+        {
+            Ok(permission) => Ok(Some(permission)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Comments on an issue or pull request of the repository.
+    pub async fn comment(
+        &self,
+        installation_id: i64,
+        repository_id: i64,
+        full_name: &str,
+        issue_number: i64,
+        body: &str,
+    ) -> Result<(), GithubError> {
+        self.send(
+            repo_auth(installation_id, repository_id),
+            Method::POST,
+            &format!("/repos/{full_name}/issues/{issue_number}/comments"),
+            Some(&serde_json::json!({ "body": body })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Opens a pull request from `head` into `base`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_pull(
+        &self,
+        installation_id: i64,
+        repository_id: i64,
+        full_name: &str,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest, GithubError> {
+        self.json(
+            repo_auth(installation_id, repository_id),
+            Method::POST,
+            &format!("/repos/{full_name}/pulls"),
+            Some(&serde_json::json!({
+                "title": title, "body": body, "head": head, "base": base,
+            })),
+        )
+        .await
+    }
+
+    /// Merges a pull request with `method` (`merge`, `squash` or `rebase`).
+    pub async fn merge_pull(
+        &self,
+        installation_id: i64,
+        repository_id: i64,
+        full_name: &str,
+        number: i64,
+        method: &str,
+    ) -> Result<(), GithubError> {
+        self.send(
+            repo_auth(installation_id, repository_id),
+            Method::PUT,
+            &format!("/repos/{full_name}/pulls/{number}/merge"),
+            Some(&serde_json::json!({ "merge_method": method })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The repository's branches (at most 5,000).
+    pub async fn branches(
+        &self,
+        installation_id: i64,
+        repository_id: i64,
+        full_name: &str,
+    ) -> Result<Vec<Branch>, GithubError> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let batch: Vec<Branch> = self
+                .json(
+                    repo_auth(installation_id, repository_id),
+                    Method::GET,
+                    &format!("/repos/{full_name}/branches?per_page=100&page={page}"),
+                    None::<&()>,
+                )
+                .await?;
+            let done = batch.len() < 100;
+            all.extend(batch);
+            if done {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
     /// One page of the App's recent webhook delivery attempts, newest first, and the
     /// cursor of the next page.
     pub async fn hook_deliveries(
@@ -551,6 +707,19 @@ impl GithubApp {
             message: message.chars().take(300).collect(),
         })
     }
+}
+
+/// Authentication with the token of one repository.
+fn repo_auth(installation_id: i64, repository_id: i64) -> Auth {
+    Auth::Installation(TokenScope::Repository {
+        installation_id,
+        repository_id,
+    })
+}
+
+/// A value percent-encoded for one path segment.
+fn segment(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// Decodes a 2xx body.

@@ -19,6 +19,7 @@ pub mod tokens;
 pub mod webhook;
 
 pub use client::{
-    Auth, GithubApp, GithubError, GithubRepo, HookDelivery, Installation, OrgMembership,
+    Auth, Branch, CollaboratorPermission, GithubApp, GithubError, GithubRepo, HookDelivery,
+    Installation, OrgMembership, PullRequest,
 };
 pub use tokens::{InstallationToken, TokenScope};

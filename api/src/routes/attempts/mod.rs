@@ -5,6 +5,7 @@ pub mod follow_up;
 pub mod get;
 pub mod list;
 pub mod processes;
+pub mod pull_request;
 pub mod start;
 pub mod stop;
 

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use shared::db::models::{NewTaskAttempt, Project, TaskAttempt};
+use shared::db::models::{ExecutionProcess, NewTaskAttempt, Project, Task, TaskAttempt};
 use shared::db::schema::{projects, task_attempts, tasks};
 use shared::domain::{AttemptStatus, RunReason};
 use shared::executors::{ExecutorKind, ProfileRef, ResolvedProfile};
@@ -75,77 +75,23 @@ pub async fn start(
     // would repeat for attempts started within the same minute.
     let attempt_id = Uuid::new_v4();
     record_attempt(attempt_id);
-    let key = format!("{key_prefix}-{}", task.number);
-    let branch = format!(
-        "sy/{}-{}",
-        key.to_lowercase(),
-        &attempt_id.simple().to_string()[..8]
-    );
+    let branch = branch_name(&key_prefix, task.number, attempt_id);
     let trace_context = shared::telemetry::current_traceparent();
 
+    let run = QueuedRun {
+        org_id,
+        project_id: project.id,
+        task_id,
+        attempt_id,
+        executor,
+        snapshot: &snapshot,
+        base_branch: &base_branch,
+        branch: &branch,
+        prompt: &body.prompt,
+        trace_context,
+    };
     let (attempt, processes, moved) = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            // Key-share-lock the project (a project delete waits; task numbering does not)
-            // and lock the task.
-            let project: Project = projects::table
-                .find(project.id)
-                .select(Project::as_select())
-                .for_key_share()
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or(ApiError::NotFound("task"))?;
-            let task_exists: Option<Uuid> = tasks::table
-                .find(task_id)
-                .select(tasks::id)
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?;
-            if task_exists.is_none() {
-                return Err(ApiError::NotFound("task"));
-            }
-            let attempt: TaskAttempt = diesel::insert_into(task_attempts::table)
-                .values((
-                    NewTaskAttempt {
-                        id: attempt_id,
-                        org_id,
-                        task_id,
-                        executor,
-                        base_branch: &base_branch,
-                        branch: &branch,
-                        status: AttemptStatus::Queued,
-                        max_retries: MAX_RETRIES,
-                        trace_context,
-                    },
-                    task_attempts::executor_profile.eq(&snapshot),
-                ))
-                .returning(TaskAttempt::as_returning())
-                .get_result(conn)
-                .await?;
-            let mut processes = Vec::with_capacity(2);
-            if let Some(setup) = project
-                .setup_script
-                .as_deref()
-                .filter(|s| !s.trim().is_empty())
-            {
-                processes.push(
-                    insert_process(conn, org_id, attempt_id, RunReason::SetupScript, setup).await?,
-                );
-            }
-            processes.push(
-                insert_process(
-                    conn,
-                    org_id,
-                    attempt_id,
-                    RunReason::CodingAgent,
-                    &body.prompt,
-                )
-                .await?,
-            );
-            let moved = set_task_in_progress(conn, task_id).await?;
-            Ok((attempt, processes, moved))
-        })
+        .transaction::<_, ApiError, _>(async |conn| queue_attempt(conn, &run).await)
         .await?;
     drop(conn);
 
@@ -178,10 +124,96 @@ pub async fn start(
         .json(attempt))
 }
 
+/// Everything an attempt is queued with.
+pub struct QueuedRun<'a> {
+    pub org_id: Uuid,
+    pub project_id: Uuid,
+    pub task_id: Uuid,
+    pub attempt_id: Uuid,
+    pub executor: &'a str,
+    /// The resolved profile, frozen on the attempt.
+    pub snapshot: &'a serde_json::Value,
+    pub base_branch: &'a str,
+    pub branch: &'a str,
+    pub prompt: &'a str,
+    pub trace_context: Option<String>,
+}
+
+/// The attempt's branch: `sy/<task key>-<first 8 hex digits of the attempt id>`. Use a
+/// random (v4) id: a time-ordered one repeats its head within a minute.
+pub fn branch_name(key_prefix: &str, task_number: i64, attempt_id: Uuid) -> String {
+    format!(
+        "sy/{}-{task_number}-{}",
+        key_prefix.to_lowercase(),
+        &attempt_id.simple().to_string()[..8]
+    )
+}
+
+/// Inserts a queued attempt with its processes (the project's setup script, then the
+/// executor run) and moves the task to in progress, inside the caller's transaction.
+/// Shared by `POST …/attempts` and the GitHub triggers.
+pub async fn queue_attempt(
+    conn: &mut diesel_async::AsyncPgConnection,
+    run: &QueuedRun<'_>,
+) -> Result<(TaskAttempt, Vec<ExecutionProcess>, Option<Task>), ApiError> {
+    let (org_id, task_id, attempt_id) = (run.org_id, run.task_id, run.attempt_id);
+    // Key-share-lock the project (a project delete waits; task numbering does not)
+    // and lock the task.
+    let project: Project = projects::table
+        .find(run.project_id)
+        .select(Project::as_select())
+        .for_key_share()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound("task"))?;
+    let task_exists: Option<Uuid> = tasks::table
+        .find(task_id)
+        .select(tasks::id)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    if task_exists.is_none() {
+        return Err(ApiError::NotFound("task"));
+    }
+    let attempt: TaskAttempt = diesel::insert_into(task_attempts::table)
+        .values((
+            NewTaskAttempt {
+                id: attempt_id,
+                org_id,
+                task_id,
+                executor: run.executor,
+                base_branch: run.base_branch,
+                branch: run.branch,
+                status: AttemptStatus::Queued,
+                max_retries: MAX_RETRIES,
+                trace_context: run.trace_context.clone(),
+            },
+            task_attempts::executor_profile.eq(run.snapshot),
+        ))
+        .returning(TaskAttempt::as_returning())
+        .get_result(conn)
+        .await?;
+    let mut processes = Vec::with_capacity(2);
+    if let Some(setup) = project
+        .setup_script
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        processes
+            .push(insert_process(conn, org_id, attempt_id, RunReason::SetupScript, setup).await?);
+    }
+    processes
+        .push(insert_process(conn, org_id, attempt_id, RunReason::CodingAgent, run.prompt).await?);
+    let moved = set_task_in_progress(conn, task_id).await?;
+    Ok((attempt, processes, moved))
+}
+
 /// Refuses an executor that the running workers cannot run. With no worker running at
 /// all (a deploy in progress, an empty pool) the attempt is accepted and waits in the
 /// queue: that is a capacity question, not a wrong request.
-async fn check_available(state: &AppState, executor: &str) -> Result<(), ApiError> {
+pub async fn check_available(state: &AppState, executor: &str) -> Result<(), ApiError> {
     let mut redis = state.redis();
     let live = shared::workers::live(&mut redis, &state.keys).await?;
     if !live.is_empty()
@@ -197,7 +229,7 @@ async fn check_available(state: &AppState, executor: &str) -> Result<(), ApiErro
 /// The profile the request asks for: `profile` if given (its executor must match
 /// `executor` when both are), else the profile named after `executor`, else after the
 /// project's default executor; resolved for the project.
-async fn resolve_profile(
+pub async fn resolve_profile(
     conn: &mut diesel_async::AsyncPgConnection,
     org_id: Uuid,
     project: &Project,
