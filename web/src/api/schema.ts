@@ -377,27 +377,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/orgs/{org}/attempts/{id}/merge": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Merges the attempt's pull request with the project's merge method (`merge`, `squash`
-         *     or `rebase`); the task moves to done. Merging a merged pull request answers the
-         *     attempt as it is.
-         */
-        post: operations["postOrgsOrgAttemptsIdMerge"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/orgs/{org}/attempts/{id}/processes": {
         parameters: {
             query?: never;
@@ -409,28 +388,6 @@ export interface paths {
         get: operations["getOrgsOrgAttemptsIdProcesses"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/orgs/{org}/attempts/{id}/pull-request": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Opens a pull request on GitHub from the attempt's branch into its base branch, titled
-         *     after the task and described with the task's description and the attempt's summary.
-         *     The attempt must have ended (succeeded or failed) with commits on its branch, on a
-         *     repository the GitHub App reaches.
-         */
-        post: operations["postOrgsOrgAttemptsIdPullRequest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -486,8 +443,9 @@ export interface paths {
         /**
          * The org's live events (`project.*`, `task.*`, `attempt.*`, `process.*`), each with
          *     the wire resource as `data` and its Redis stream id as `id`. With `Last-Event-ID` the
-         *     stream first replays what came after that id. If the history no longer reaches back
-         *     that far, a `reset` event tells the client to reload its state.
+         *     stream first replays what came after that id; without it, a bare `id:` frame names
+         *     the resume point at once. If the history no longer reaches back that far, a `reset`
+         *     event tells the client to reload its state.
          */
         get: operations["getOrgsOrgEvents"];
         put?: never;
@@ -848,27 +806,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/orgs/{org}/repositories/{id}/branches": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The repository's branches, by name: from GitHub (through the App) for a GitHub
-         *     repository, from the repository itself for a local one. A remote repository not on
-         *     GitHub answers 400 `branches_unavailable` (the api does not fetch arbitrary remotes).
-         */
-        get: operations["getOrgsOrgRepositoriesIdBranches"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/orgs/{org}/secrets": {
         parameters: {
             query?: never;
@@ -1107,13 +1044,6 @@ export interface components {
             id: string;
             /** Format: int32 */
             max_retries: number;
-            /**
-             * Format: int64
-             * @description The pull request's number on the project's GitHub repository.
-             */
-            pr_number?: number | null;
-            /** @description `open`, `closed` or `merged`, kept current by GitHub's `pull_request` events. */
-            pr_state?: string | null;
             pr_url?: string | null;
             profile?: components["schemas"]["ResolvedProfile"] | null;
             /** Format: date-time */
@@ -1163,12 +1093,6 @@ export interface components {
             status: number;
             target_id?: string | null;
             target_type?: string | null;
-        };
-        /** @description A branch of a repository (`GET /orgs/{org}/repositories/{id}/branches`). */
-        Branch: {
-            /** @description The commit it points at. */
-            commit: string;
-            name: string;
         };
         /** @description Body of `POST /orgs/{org}/tokens`. */
         CreateApiToken: {
@@ -3423,85 +3347,6 @@ export interface operations {
             };
         };
     };
-    postOrgsOrgAttemptsIdMerge: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Organization slug */
-                org: string;
-                /** @description Attempt id */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The attempt with its merged pull request */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Attempt"];
-                };
-            };
-            /** @description Malformed id; the repository is not on GitHub (`not_on_github`) or the App is not configured (`github_app_not_configured`) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No valid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Token lacks the runs scope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such attempt in this org */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No pull request (`no_pull_request`), or GitHub refused the merge (`github_refused`) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description GitHub unavailable (`upstream_unavailable`) */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
     getOrgsOrgAttemptsIdProcesses: {
         parameters: {
             query?: never;
@@ -3545,85 +3390,6 @@ export interface operations {
             };
             /** @description No such attempt in this org */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    postOrgsOrgAttemptsIdPullRequest: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Organization slug */
-                org: string;
-                /** @description Attempt id */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The attempt with its pull request */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Attempt"];
-                };
-            };
-            /** @description Malformed id; the repository is not on GitHub (`not_on_github`) or the App is not configured (`github_app_not_configured`) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No valid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Token lacks the runs scope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such attempt in this org */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A pull request exists (`pull_request_exists`), the attempt is not finished (`attempt_busy`), has no commits (`nothing_to_merge`), or GitHub refused (`github_refused`) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description GitHub unavailable (`upstream_unavailable`) */
-            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5651,76 +5417,6 @@ export interface operations {
             };
             /** @description Limit out of range */
             422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    getOrgsOrgRepositoriesIdBranches: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Organization slug */
-                org: string;
-                /** @description Repository id */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The branches, sorted by name */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Branch"][];
-                };
-            };
-            /** @description Malformed id, or branches not listable (`branches_unavailable`) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No valid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Caller lacks the read scope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such repository in this org */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description GitHub unavailable (`upstream_unavailable`) */
-            502: {
                 headers: {
                     [name: string]: unknown;
                 };
