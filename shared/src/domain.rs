@@ -115,6 +115,11 @@ text_enum!(
 );
 
 text_enum!(
+    /// How an attempt's pull request is merged on GitHub (a project setting).
+    MergeMethod { Merge => "merge", Squash => "squash", Rebase => "rebase" }
+);
+
+text_enum!(
     /// Where a task came from.
     TaskOrigin { Ui => "ui", Api => "api", Github => "github" }
 );

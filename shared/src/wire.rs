@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::db::models;
 use crate::domain::{
-    AttemptStatus, MemberRole, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
+    AttemptStatus, MemberRole, MergeMethod, ProcessStatus, RunReason, TaskOrigin, TaskPriority,
+    TaskStatus,
 };
 use crate::executors::{ExecutorKind, ProfileOptions, ProfileSource, ResolvedProfile};
 
@@ -43,8 +44,22 @@ pub struct Project {
     pub cleanup_script: Option<String>,
     pub dev_script: Option<String>,
     pub default_executor: String,
+    /// On a GitHub repository, an issue labelled with this starts a run.
+    #[serde(default = "default_trigger_label")]
+    pub github_trigger_label: String,
+    /// How an attempt's pull request is merged.
+    #[serde(default = "default_merge_method")]
+    pub merge_method: MergeMethod,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+fn default_trigger_label() -> String {
+    "switchyard".to_owned()
+}
+
+fn default_merge_method() -> MergeMethod {
+    MergeMethod::Squash
 }
 
 impl Project {
@@ -60,6 +75,8 @@ impl Project {
             cleanup_script: p.cleanup_script,
             dev_script: p.dev_script,
             default_executor: p.default_executor,
+            github_trigger_label: p.github_trigger_label,
+            merge_method: p.merge_method,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -116,6 +133,9 @@ pub struct UpdateProject {
     #[serde(default, with = "double_option")]
     pub dev_script: Option<Option<String>>,
     pub default_executor: Option<String>,
+    /// 1 to 50 characters; compared with issue labels case-insensitively.
+    pub github_trigger_label: Option<String>,
+    pub merge_method: Option<MergeMethod>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -26,7 +26,6 @@ struct PullContext {
     attempt: TaskAttempt,
     task: Task,
     project: Project,
-    merge_method: String,
     repository: Repository,
 }
 
@@ -54,25 +53,20 @@ async fn load(
     attempt_id: Uuid,
 ) -> Result<PullContext, ApiError> {
     let attempt = crate::routes::lookup::attempt_for_update(conn, org_id, attempt_id).await?;
-    let (task, (project, merge_method, repository)): (Task, (Project, String, Repository)) =
-        tasks::table
-            .inner_join(projects::table.inner_join(repositories::table))
-            .filter(tasks::id.eq(attempt.task_id))
-            .select((
-                Task::as_select(),
-                (
-                    Project::as_select(),
-                    projects::merge_method,
-                    Repository::as_select(),
-                ),
-            ))
-            .first(conn)
-            .await?;
+    let (task, project, repository): (Task, Project, Repository) = tasks::table
+        .inner_join(projects::table.inner_join(repositories::table))
+        .filter(tasks::id.eq(attempt.task_id))
+        .select((
+            Task::as_select(),
+            Project::as_select(),
+            Repository::as_select(),
+        ))
+        .first(conn)
+        .await?;
     Ok(PullContext {
         attempt,
         task,
         project,
-        merge_method,
         repository,
     })
 }
@@ -226,9 +220,15 @@ pub async fn merge(
     if ctx.attempt.pr_state.as_deref() == Some("merged") {
         return Ok(ctx.attempt);
     }
-    app.merge_pull(installation, repo_id, full_name, number, &ctx.merge_method)
-        .await
-        .map_err(|e| github_error(e, "merge the pull request"))?;
+    app.merge_pull(
+        installation,
+        repo_id,
+        full_name,
+        number,
+        ctx.project.merge_method.as_str(),
+    )
+    .await
+    .map_err(|e| github_error(e, "merge the pull request"))?;
     let (attempt, task) = record_state(state, org_id, attempt_id, "merged").await?;
     announce(
         state,

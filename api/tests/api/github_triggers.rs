@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 use reqwest::StatusCode;
 use serde_json::json;
 use shared::db::schema::{github_triggers, task_attempts, tasks};
-use shared::domain::{AttemptStatus, DeliveryStatus, TaskOrigin, TaskStatus};
+use shared::domain::{AttemptStatus, DeliveryStatus, MergeMethod, TaskOrigin, TaskStatus};
 use shared::wire;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -445,5 +445,69 @@ async fn pull_request_routes_answer_stable_errors() {
         .get(&format!("repositories/{}/branches", Uuid::now_v7()))
         .await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_projects_trigger_label_and_merge_method_are_its_own() {
+    let stack = GithubStack::start().await;
+    stack
+        .fake
+        .repos()
+        .set_permission(FULL_NAME, "Codertocat", "maintain");
+    assert_eq!(stack.project.github_trigger_label, "switchyard");
+    assert_eq!(stack.project.merge_method, MergeMethod::Squash);
+    let res = stack
+        .app
+        .patch(
+            &format!("projects/{}", stack.project.id),
+            &json!({"github_trigger_label": "ai-run", "merge_method": "rebase"}),
+        )
+        .await;
+    let project: wire::Project = json_as(res, StatusCode::OK).await;
+    assert_eq!(project.github_trigger_label, "ai-run");
+    assert_eq!(project.merge_method, MergeMethod::Rebase);
+    for (body, status, code) in [
+        (
+            json!({"merge_method": "octopus"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            json!({"github_trigger_label": "  "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+    ] {
+        let res = stack
+            .app
+            .patch(&format!("projects/{}", stack.project.id), &body)
+            .await;
+        assert_error(res, status, code).await;
+    }
+
+    // The default label starts nothing any more; the project's own does.
+    let guid = deliver_ok(&stack.app, "issues", &labeled("switchyard", "true")).await;
+    wait_for(&stack.app, &guid, DeliveryStatus::Ignored).await;
+    assert_eq!(attempt_count(&stack).await, 0);
+    let guid = deliver_ok(&stack.app, "issues", &labeled("AI-Run", "echo r > r.txt")).await;
+    wait_for(&stack.app, &guid, DeliveryStatus::Processed).await;
+    let (_, attempt) = issue_attempt(&stack).await;
+    let done = stack.finished(attempt.id).await;
+    assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
+    let res = stack
+        .app
+        .post(&format!("attempts/{}/pull-request", done.id), &json!({}))
+        .await;
+    json_as::<wire::Attempt>(res, StatusCode::CREATED).await;
+    let res = stack
+        .app
+        .post(&format!("attempts/{}/merge", done.id), &json!({}))
+        .await;
+    json_as::<wire::Attempt>(res, StatusCode::OK).await;
+    assert_eq!(
+        stack.fake.repos().pulls()[0].merge_method.as_deref(),
+        Some("rebase")
+    );
     stack.stop().await;
 }

@@ -123,6 +123,10 @@ pub struct Project {
     pub default_executor: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// An issue labelled with this starts a run (GitHub repositories).
+    pub github_trigger_label: String,
+    /// How the attempt's pull request is merged.
+    pub merge_method: crate::domain::MergeMethod,
 }
 
 #[derive(Debug, Clone, Insertable)]

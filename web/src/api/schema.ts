@@ -377,6 +377,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org}/attempts/{id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merges the attempt's pull request with the project's merge method (`merge`, `squash`
+         *     or `rebase`); the task moves to done. Merging a merged pull request answers the
+         *     attempt as it is.
+         */
+        post: operations["postOrgsOrgAttemptsIdMerge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org}/attempts/{id}/processes": {
         parameters: {
             query?: never;
@@ -388,6 +409,28 @@ export interface paths {
         get: operations["getOrgsOrgAttemptsIdProcesses"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/attempts/{id}/pull-request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Opens a pull request on GitHub from the attempt's branch into its base branch, titled
+         *     after the task and described with the task's description and the attempt's summary.
+         *     The attempt must have ended (succeeded or failed) with commits on its branch, on a
+         *     repository the GitHub App reaches.
+         */
+        post: operations["postOrgsOrgAttemptsIdPullRequest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -715,7 +758,10 @@ export interface paths {
         delete: operations["deleteOrgsOrgProjectsId"];
         options?: never;
         head?: never;
-        /** Changes a project's name, default branch, scripts or default executor. */
+        /**
+         * Changes a project's name, default branch, scripts, default executor, GitHub trigger
+         *     label or pull request merge method (`merge`, `squash` or `rebase`).
+         */
         patch: operations["patchOrgsOrgProjectsId"];
         trace?: never;
     };
@@ -798,6 +844,27 @@ export interface paths {
         };
         /** The org's repositories, oldest first, with how each is reached on GitHub. */
         get: operations["getOrgsOrgRepositories"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/repositories/{id}/branches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The repository's branches, by name: from GitHub (through the App) for a GitHub
+         *     repository, from the repository itself for a local one. A remote repository not on
+         *     GitHub answers 400 `branches_unavailable` (the api does not fetch arbitrary remotes).
+         */
+        get: operations["getOrgsOrgRepositoriesIdBranches"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1044,6 +1111,13 @@ export interface components {
             id: string;
             /** Format: int32 */
             max_retries: number;
+            /**
+             * Format: int64
+             * @description The pull request's number on the project's GitHub repository.
+             */
+            pr_number?: number | null;
+            /** @description `open`, `closed` or `merged`, kept current by GitHub's `pull_request` events. */
+            pr_state?: string | null;
             pr_url?: string | null;
             profile?: components["schemas"]["ResolvedProfile"] | null;
             /** Format: date-time */
@@ -1093,6 +1167,12 @@ export interface components {
             status: number;
             target_id?: string | null;
             target_type?: string | null;
+        };
+        /** @description A branch of a repository (`GET /orgs/{org}/repositories/{id}/branches`). */
+        Branch: {
+            /** @description The commit it points at. */
+            commit: string;
+            name: string;
         };
         /** @description Body of `POST /orgs/{org}/tokens`. */
         CreateApiToken: {
@@ -1500,6 +1580,11 @@ export interface components {
          * @enum {string}
          */
         MemberRole: "owner" | "admin" | "member" | "viewer";
+        /**
+         * @description How an attempt's pull request is merged on GitHub (a project setting).
+         * @enum {string}
+         */
+        MergeMethod: "merge" | "squash" | "rebase";
         /** @description One org the signed-in person belongs to, and their role in it. */
         MyOrg: {
             /** Format: uuid */
@@ -1702,9 +1787,13 @@ export interface components {
                 default_branch: string;
                 default_executor: string;
                 dev_script?: string | null;
+                /** @description On a GitHub repository, an issue labelled with this starts a run. */
+                github_trigger_label?: string;
                 /** Format: uuid */
                 id: string;
                 key_prefix: string;
+                /** @description How an attempt's pull request is merged. */
+                merge_method?: components["schemas"]["MergeMethod"];
                 name: string;
                 repository: components["schemas"]["Repository"];
                 setup_script?: string | null;
@@ -1853,9 +1942,13 @@ export interface components {
             default_branch: string;
             default_executor: string;
             dev_script?: string | null;
+            /** @description On a GitHub repository, an issue labelled with this starts a run. */
+            github_trigger_label?: string;
             /** Format: uuid */
             id: string;
             key_prefix: string;
+            /** @description How an attempt's pull request is merged. */
+            merge_method?: components["schemas"]["MergeMethod"];
             name: string;
             repository: components["schemas"]["Repository"];
             setup_script?: string | null;
@@ -2136,6 +2229,9 @@ export interface components {
             default_branch?: string | null;
             default_executor?: string | null;
             dev_script?: string | null;
+            /** @description 1 to 50 characters; compared with issue labels case-insensitively. */
+            github_trigger_label?: string | null;
+            merge_method?: components["schemas"]["MergeMethod"] | null;
             name?: string | null;
             setup_script?: string | null;
         };
@@ -3347,6 +3443,85 @@ export interface operations {
             };
         };
     };
+    postOrgsOrgAttemptsIdMerge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization slug */
+                org: string;
+                /** @description Attempt id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempt with its merged pull request */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attempt"];
+                };
+            };
+            /** @description Malformed id; the repository is not on GitHub (`not_on_github`) or the App is not configured (`github_app_not_configured`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Token lacks the runs scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such attempt in this org */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No pull request (`no_pull_request`), or GitHub refused the merge (`github_refused`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description GitHub unavailable (`upstream_unavailable`) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     getOrgsOrgAttemptsIdProcesses: {
         parameters: {
             query?: never;
@@ -3390,6 +3565,85 @@ export interface operations {
             };
             /** @description No such attempt in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postOrgsOrgAttemptsIdPullRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization slug */
+                org: string;
+                /** @description Attempt id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempt with its pull request */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attempt"];
+                };
+            };
+            /** @description Malformed id; the repository is not on GitHub (`not_on_github`) or the App is not configured (`github_app_not_configured`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Token lacks the runs scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such attempt in this org */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A pull request exists (`pull_request_exists`), the attempt is not finished (`attempt_busy`), has no commits (`nothing_to_merge`), or GitHub refused (`github_refused`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description GitHub unavailable (`upstream_unavailable`) */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5417,6 +5671,76 @@ export interface operations {
             };
             /** @description Limit out of range */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getOrgsOrgRepositoriesIdBranches: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization slug */
+                org: string;
+                /** @description Repository id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The branches, sorted by name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Branch"][];
+                };
+            };
+            /** @description Malformed id, or branches not listable (`branches_unavailable`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Caller lacks the read scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such repository in this org */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description GitHub unavailable (`upstream_unavailable`) */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -23,6 +23,8 @@ struct Changes {
     cleanup_script: Option<Option<String>>,
     dev_script: Option<Option<String>>,
     default_executor: Option<String>,
+    github_trigger_label: Option<String>,
+    merge_method: Option<shared::domain::MergeMethod>,
 }
 
 impl Changes {
@@ -33,10 +35,13 @@ impl Changes {
             && self.cleanup_script.is_none()
             && self.dev_script.is_none()
             && self.default_executor.is_none()
+            && self.github_trigger_label.is_none()
+            && self.merge_method.is_none()
     }
 }
 
-/// Changes a project's name, default branch, scripts or default executor.
+/// Changes a project's name, default branch, scripts, default executor, GitHub trigger
+/// label or pull request merge method (`merge`, `squash` or `rebase`).
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}/projects/{id}", tag = "projects",
     params(
         ("org" = String, Path, description = "Organization slug"),
@@ -75,6 +80,10 @@ pub async fn update(
         check_executor(executor)?;
         changes.default_executor = Some(executor.clone());
     }
+    if let Some(label) = &body.github_trigger_label {
+        changes.github_trigger_label = Some(required_text("github_trigger_label", label, 50)?);
+    }
+    changes.merge_method = body.merge_method;
     changes.setup_script = body.setup_script.map(|s| optional_script(s.as_deref()));
     changes.cleanup_script = body.cleanup_script.map(|s| optional_script(s.as_deref()));
     changes.dev_script = body.dev_script.map(|s| optional_script(s.as_deref()));
