@@ -758,7 +758,10 @@ export interface paths {
         delete: operations["deleteOrgsOrgProjectsId"];
         options?: never;
         head?: never;
-        /** Changes a project's name, default branch, scripts or default executor. */
+        /**
+         * Changes a project's name, default branch, scripts, default executor, GitHub trigger
+         *     label or pull request merge method (`merge`, `squash` or `rebase`).
+         */
         patch: operations["patchOrgsOrgProjectsId"];
         trace?: never;
     };
@@ -1577,6 +1580,11 @@ export interface components {
          * @enum {string}
          */
         MemberRole: "owner" | "admin" | "member" | "viewer";
+        /**
+         * @description How an attempt's pull request is merged on GitHub (a project setting).
+         * @enum {string}
+         */
+        MergeMethod: "merge" | "squash" | "rebase";
         /** @description One org the signed-in person belongs to, and their role in it. */
         MyOrg: {
             /** Format: uuid */
@@ -1779,9 +1787,13 @@ export interface components {
                 default_branch: string;
                 default_executor: string;
                 dev_script?: string | null;
+                /** @description On a GitHub repository, an issue labelled with this starts a run. */
+                github_trigger_label?: string;
                 /** Format: uuid */
                 id: string;
                 key_prefix: string;
+                /** @description How an attempt's pull request is merged. */
+                merge_method?: components["schemas"]["MergeMethod"];
                 name: string;
                 repository: components["schemas"]["Repository"];
                 setup_script?: string | null;
@@ -1930,9 +1942,13 @@ export interface components {
             default_branch: string;
             default_executor: string;
             dev_script?: string | null;
+            /** @description On a GitHub repository, an issue labelled with this starts a run. */
+            github_trigger_label?: string;
             /** Format: uuid */
             id: string;
             key_prefix: string;
+            /** @description How an attempt's pull request is merged. */
+            merge_method?: components["schemas"]["MergeMethod"];
             name: string;
             repository: components["schemas"]["Repository"];
             setup_script?: string | null;
@@ -2213,6 +2229,9 @@ export interface components {
             default_branch?: string | null;
             default_executor?: string | null;
             dev_script?: string | null;
+            /** @description 1 to 50 characters; compared with issue labels case-insensitively. */
+            github_trigger_label?: string | null;
+            merge_method?: components["schemas"]["MergeMethod"] | null;
             name?: string | null;
             setup_script?: string | null;
         };
