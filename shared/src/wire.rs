@@ -89,6 +89,10 @@ pub struct Repository {
     pub name: String,
     pub url: String,
     pub default_branch: String,
+    /// `owner/name` when the org's GitHub App installation reaches it: pull requests
+    /// and issue triggers work for its projects.
+    #[serde(default)]
+    pub github_full_name: Option<String>,
 }
 
 impl From<models::Repository> for Repository {
@@ -98,6 +102,7 @@ impl From<models::Repository> for Repository {
             name: r.name,
             url: r.url,
             default_branch: r.default_branch,
+            github_full_name: r.github_full_name,
         }
     }
 }

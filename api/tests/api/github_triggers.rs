@@ -467,6 +467,11 @@ async fn a_projects_trigger_label_and_merge_method_are_its_own() {
     let project: wire::Project = json_as(res, StatusCode::OK).await;
     assert_eq!(project.github_trigger_label, "ai-run");
     assert_eq!(project.merge_method, MergeMethod::Rebase);
+    // The dashboard offers pull requests for projects the App reaches.
+    assert_eq!(
+        project.repository.github_full_name.as_deref(),
+        Some(FULL_NAME)
+    );
     for (body, status, code) in [
         (
             json!({"merge_method": "octopus"}),

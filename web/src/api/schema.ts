@@ -1997,6 +1997,11 @@ export interface components {
         };
         Repository: {
             default_branch: string;
+            /**
+             * @description `owner/name` when the org's GitHub App installation reaches it: pull requests
+             *     and issue triggers work for its projects.
+             */
+            github_full_name?: string | null;
             /** Format: uuid */
             id: string;
             name: string;

@@ -258,6 +258,8 @@ export default function TaskView() {
               attempt={selected}
               number={numbers.get(selected.id) ?? 1}
               canRun={canRun}
+              onGithub={!!project?.repository.github_full_name}
+              mergeMethod={project?.merge_method}
               subscribe={orgEvents.subscribe}
               onAttempt={upsertAttempt}
             />

@@ -3,7 +3,7 @@
 // `key={attempt.id}` so switching attempts starts from a clean state.
 import { type FormEvent, type KeyboardEvent, useCallback, useEffect, useId, useReducer, useRef, useState } from 'react';
 import { api, errorMessage } from '../api/client';
-import type { Attempt } from '../api/types';
+import type { Attempt, Project } from '../api/types';
 import { ConnectionBadge } from '../components/ConnectionBadge';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { Loading } from '../components/Loading';
@@ -13,6 +13,7 @@ import { Conversation } from './Conversation';
 import { DiffView } from './DiffView';
 import { ATTEMPT_STATUS, ago, count, duration, isAttemptActive, profileLabel, usd } from './format';
 import { type Process, useProcessLogs } from './logsStore';
+import { mergeLabel, pullRequestAction } from './pullRequest';
 import { useDiff } from './useDiff';
 import { type SubscribeOrg, useOrgListener } from './useOrgEvents';
 
@@ -22,6 +23,10 @@ export interface AttemptPanelProps {
   /** Its number on the page: #1 is the task's first attempt. */
   number: number;
   canRun: boolean;
+  /** The project's repository is reached through the GitHub App: pull requests can be
+   *  opened and merged. */
+  onGithub: boolean;
+  mergeMethod?: Project['merge_method'];
   subscribe: SubscribeOrg;
   onAttempt: (attempt: Attempt) => void;
 }
@@ -41,7 +46,7 @@ function isProcess(value: unknown): value is Process {
   return !!v && typeof v === 'object' && typeof v.id === 'string' && typeof v.attempt_id === 'string' && typeof v.run_reason === 'string';
 }
 
-export function AttemptPanel({ org, attempt, number, canRun, subscribe, onAttempt }: AttemptPanelProps) {
+export function AttemptPanel({ org, attempt, number, canRun, onGithub, mergeMethod, subscribe, onAttempt }: AttemptPanelProps) {
   const id = useId();
   const [tab, setTab] = useState<Tab>('conversation');
   const [processes, setProcesses] = useState<Process[] | null>(null);
@@ -50,6 +55,7 @@ export function AttemptPanel({ org, attempt, number, canRun, subscribe, onAttemp
   const [focusApproval, setFocusApproval] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [stopping, setStopping] = useState(false);
+  const [pulling, setPulling] = useState(false);
   const active = isAttemptActive(attempt.status);
 
   const loadProcesses = useCallback(async () => {
@@ -130,6 +136,24 @@ export function AttemptPanel({ org, attempt, number, canRun, subscribe, onAttemp
     }
   };
 
+  const pullAction = canRun ? pullRequestAction(attempt, onGithub) : null;
+  const pull = async () => {
+    setPulling(true);
+    setActionError(null);
+    try {
+      const path = { path: { org, id: attempt.id } };
+      onAttempt(
+        pullAction === 'merge'
+          ? await api.post('/api/v1/orgs/{org}/attempts/{id}/merge', path)
+          : await api.post('/api/v1/orgs/{org}/attempts/{id}/pull-request', path),
+      );
+    } catch (e) {
+      setActionError(errorMessage(e));
+    } finally {
+      setPulling(false);
+    }
+  };
+
   const liveLog = logs.find((l) => !l.log.ended && l.connection !== 'idle');
   const entries = logs.reduce((n, l) => n + l.log.entries.length, 0);
 
@@ -203,6 +227,7 @@ export function AttemptPanel({ org, attempt, number, canRun, subscribe, onAttemp
                 <a href={attempt.pr_url} target="_blank" rel="noopener noreferrer">
                   {attempt.pr_url.replace(/^https?:\/\/(www\.)?github\.com\//, '')}
                 </a>
+                {attempt.pr_state && attempt.pr_state !== 'open' ? ` (${attempt.pr_state})` : ''}
               </dd>
             </div>
           )}
@@ -211,6 +236,17 @@ export function AttemptPanel({ org, attempt, number, canRun, subscribe, onAttemp
           {canRun && active && (
             <button type="button" className="button button-danger" onClick={() => void stop()} disabled={stopping || attempt.stop_requested}>
               {attempt.stop_requested ? 'Stopping…' : 'Stop'}
+            </button>
+          )}
+          {pullAction && (
+            <button type="button" className="button" onClick={() => void pull()} disabled={pulling}>
+              {pullAction === 'merge'
+                ? pulling
+                  ? 'Merging…'
+                  : mergeLabel(mergeMethod)
+                : pulling
+                  ? 'Opening pull request…'
+                  : 'Open pull request'}
             </button>
           )}
         </div>
