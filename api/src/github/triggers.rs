@@ -854,11 +854,14 @@ async fn audit(
         .map(|_| ())
 }
 
-/// A failure inside a trigger's transaction: the database may come back; a refusal of
-/// the data will not.
+/// A failure inside a trigger's transaction: the database may come back, and a unique
+/// violation (two triggers of one issue making its task at once) resolves on the retry,
+/// which finds the other's task; any other refusal of the data will not.
 fn api_to_handler(e: ApiError) -> HandlerError {
     match e {
-        ApiError::Internal(_) | ApiError::Unavailable(_) => HandlerError::Transient(e.to_string()),
+        ApiError::Internal(_) | ApiError::Unavailable(_) | ApiError::Conflict { .. } => {
+            HandlerError::Transient(e.to_string())
+        }
         other => HandlerError::Permanent(other.to_string()),
     }
 }
