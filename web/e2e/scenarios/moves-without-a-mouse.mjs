@@ -40,9 +40,12 @@ export async function movesWithTheMenuAndTheKeyboard({ browser }) {
   await page.keyboard.press('Space');
   await page.getByTestId('column-inprogress').getByTestId(`card-${key}`).waitFor();
   await until('the server to hold the keyboard move', async () => (await taskByKey(key)).status === 'inprogress');
+  // The keyboard stays with the card in its new place.
+  await until('focus on the moved card\'s handle', () =>
+    page.evaluate((label) => document.activeElement?.getAttribute('aria-label') === label, `Drag ${key}`),
+  );
 
   // Lifted and put back with Escape: nothing moves.
-  await handle.focus();
   await page.keyboard.press('Space');
   await lifted.waitFor();
   await page.keyboard.press('ArrowRight');

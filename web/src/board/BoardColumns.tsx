@@ -20,7 +20,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Task, TaskStatus, UserInfo } from '../api/types';
 import { COLUMN_NAMES } from './labels';
 import { type BoardState, type Columns, isPending, previewMove, STATUSES } from './state';
-import { CardBody, type MoveTarget, SortableCard } from './TaskCard';
+import { CardBody, type FocusTarget, type MoveTarget, SortableCard } from './TaskCard';
 
 const COLUMN_PREFIX = 'column:';
 const columnId = (status: TaskStatus) => `${COLUMN_PREFIX}${status}`;
@@ -55,7 +55,8 @@ interface Drag {
 export function BoardColumns(props: Props) {
   const { state, columns, canWrite, onMove, wantAttempt } = props;
   const [drag, setDrag] = useState<Drag | null>(null);
-  const [focusTask, setFocusTask] = useState<string | null>(null);
+  // The card that takes focus once it re-renders in its new place, and on what.
+  const [focusTask, setFocusTask] = useState<{ id: string; on: FocusTarget } | null>(null);
   const shown = useMemo(
     () => (drag ? previewMove(columns, drag.taskId, drag.status, drag.index) : columns),
     [columns, drag],
@@ -137,9 +138,11 @@ export function BoardColumns(props: Props) {
     setDrag({ taskId: drag.taskId, status, index });
   };
 
-  const onDragEnd = ({ active, over }: DragEndEvent) => {
+  const onDragEnd = ({ active, over, activatorEvent }: DragEndEvent) => {
     const current = drag;
     setDrag(null);
+    // A keyboard drag keeps the keyboard on the card's handle in its new place.
+    if (current && activatorEvent instanceof KeyboardEvent) setFocusTask({ id: current.taskId, on: 'handle' });
     if (!over || !current) return;
     const list = shown[current.status];
     const from = list.findIndex((t) => t.id === active.id);
@@ -168,7 +171,7 @@ export function BoardColumns(props: Props) {
       else if (target === 'bottom') onMove(task.id, task.status, Number.MAX_SAFE_INTEGER);
       else onMove(task.id, target, Number.MAX_SAFE_INTEGER);
       // The card re-renders in its new place: keep the keyboard there with it.
-      setFocusTask(task.id);
+      setFocusTask({ id: task.id, on: 'menu' });
     },
     [onMove],
   );
@@ -216,7 +219,7 @@ export function BoardColumns(props: Props) {
                 onMove={onMenuMove}
                 onEdit={props.onEdit}
                 observer={observer}
-                takeFocus={focusTask === task.id}
+                takeFocus={focusTask?.id === task.id ? focusTask.on : null}
                 onFocusTaken={focusTaken}
               />
             ))}

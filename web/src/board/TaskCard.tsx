@@ -23,10 +23,13 @@ export interface CardProps {
   onEdit: (task: Task) => void;
   /** Observes the card for lazy attempt loading (an IntersectionObserver's `observe`). */
   observer: IntersectionObserver | null;
-  /** Put focus on the card's menu once it renders (after it moved by keyboard). */
-  takeFocus: boolean;
+  /** Put focus on the card's menu or drag handle once it renders (after it moved by
+   *  keyboard), or nothing. */
+  takeFocus: FocusTarget | null;
   onFocusTaken: () => void;
 }
+
+export type FocusTarget = 'menu' | 'handle';
 
 /** A card on the board: draggable (pointer, touch or keyboard through its handle), with a
  *  "Move to…" menu as the non-drag way, and a link to the task. */
@@ -50,9 +53,17 @@ export const SortableCard = memo(function SortableCard(props: CardProps) {
     [setNodeRef, observer],
   );
   const menu = useRef<HTMLSelectElement>(null);
+  const handle = useRef<HTMLButtonElement | null>(null);
+  const handleRef = useCallback(
+    (el: HTMLButtonElement | null) => {
+      setActivatorNodeRef(el);
+      handle.current = el;
+    },
+    [setActivatorNodeRef],
+  );
   useEffect(() => {
     if (takeFocus) {
-      menu.current?.focus();
+      (takeFocus === 'handle' ? handle.current : menu.current)?.focus();
       onFocusTaken();
     }
   }, [takeFocus, onFocusTaken]);
@@ -76,7 +87,7 @@ export const SortableCard = memo(function SortableCard(props: CardProps) {
           canWrite ? (
             <button
               type="button"
-              ref={setActivatorNodeRef}
+              ref={handleRef}
               className="board-card-handle"
               {...attributes}
               aria-roledescription="draggable card"
