@@ -464,20 +464,13 @@ async fn start_run(
                 trace_context: shared::telemetry::current_traceparent(),
             };
             let (attempt, processes, moved) = queue_attempt(conn, &run).await?;
-            diesel::update(github_triggers::table.find(trigger_id))
-                .set((
-                    github_triggers::task_id.eq(task.id),
-                    github_triggers::attempt_id.eq(attempt.id),
-                ))
-                .execute(conn)
-                .await?;
-            audit(
+            record_run(
                 conn,
                 target,
                 sender,
                 "github.trigger.run",
-                "task_attempts",
-                attempt.id,
+                trigger_id,
+                (task.id, attempt.id),
             )
             .await?;
             Ok(Some((trigger_id, task, created, attempt, processes, moved)))
@@ -759,20 +752,13 @@ async fn follow_up(
                 shared::telemetry::current_traceparent(),
             )
             .await?;
-            diesel::update(github_triggers::table.find(trigger_id))
-                .set((
-                    github_triggers::task_id.eq(attempt.task_id),
-                    github_triggers::attempt_id.eq(attempt.id),
-                ))
-                .execute(conn)
-                .await?;
-            audit(
+            record_run(
                 conn,
                 target,
                 sender,
                 "github.trigger.follow_up",
-                "task_attempts",
-                attempt.id,
+                trigger_id,
+                (attempt.task_id, attempt.id),
             )
             .await?;
             Ok(Some((trigger_id, attempt, process, moved)))
@@ -825,14 +811,23 @@ async fn follow_up(
 }
 
 /// Records a trigger in the org's audit log.
-async fn audit(
+/// Links the trigger to the run it started and records it in the org's audit log, in
+/// the transaction that queued the run.
+async fn record_run(
     conn: &mut AsyncPgConnection,
     target: &Target,
     sender: &Account,
     action: &str,
-    target_type: &str,
-    target_id: Uuid,
+    trigger_id: Uuid,
+    (task_id, attempt_id): (Uuid, Uuid),
 ) -> Result<(), diesel::result::Error> {
+    diesel::update(github_triggers::table.find(trigger_id))
+        .set((
+            github_triggers::task_id.eq(task_id),
+            github_triggers::attempt_id.eq(attempt_id),
+        ))
+        .execute(conn)
+        .await?;
     diesel::insert_into(audit_events::table)
         .values(NewAuditEvent {
             id: Uuid::now_v7(),
@@ -841,8 +836,8 @@ async fn audit(
             actor_id: None,
             actor_label: format!("github:{}", sender.login),
             action: action.to_owned(),
-            target_type: Some(target_type.to_owned()),
-            target_id: Some(target_id.to_string()),
+            target_type: Some("task_attempts".to_owned()),
+            target_id: Some(attempt_id.to_string()),
             method: "POST".into(),
             path: "/api/v1/github/webhooks".into(),
             status: 200,

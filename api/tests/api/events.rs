@@ -63,12 +63,7 @@ async fn reconnecting_with_last_event_id_gets_only_later_events() {
         })
         .collect();
     assert_eq!(ids, vec![b.id, c.id]);
-    assert!(
-        resumed
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(resumed.is_quiet_for(Duration::from_millis(300)).await);
     let d = app.create_task(project.id, "d").await;
     let live = resumed.next().await;
     assert_eq!(
@@ -80,12 +75,7 @@ async fn reconnecting_with_last_event_id_gets_only_later_events() {
 
     // A fresh subscriber gets no history, only what happens next.
     let mut fresh = app.sse("events", None).await;
-    assert!(
-        fresh
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(fresh.is_quiet_for(Duration::from_millis(300)).await);
     app.patch(
         &format!("tasks/{}", a.id),
         &serde_json::json!({"title": "a2"}),
@@ -100,12 +90,7 @@ async fn a_fresh_stream_names_its_resume_point_before_any_event() {
     // An org that has never had an event: the stream still tells where it starts, so
     // a reconnect before the first event misses nothing.
     let mut quiet = app.sse("events", None).await;
-    assert!(
-        quiet
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(quiet.is_quiet_for(Duration::from_millis(300)).await);
     let start = quiet.last_event_id.clone().expect("an id on open");
     assert_eq!(start, "0-0");
     drop(quiet);
@@ -125,12 +110,7 @@ async fn a_fresh_stream_names_its_resume_point_before_any_event() {
 
     // With events stored, a fresh stream starts at the newest one.
     let mut fresh = app.sse("events", None).await;
-    assert!(
-        fresh
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(fresh.is_quiet_for(Duration::from_millis(300)).await);
     assert_eq!(fresh.last_event_id, second.id);
 }
 
@@ -183,12 +163,7 @@ async fn the_org_stream_never_shows_another_orgs_events() {
         .await
         .expect("POST");
     let _: wire::Project = json_as(res, StatusCode::CREATED).await;
-    assert!(
-        stream
-            .next_within(Duration::from_millis(500))
-            .await
-            .is_none()
-    );
+    assert!(stream.is_quiet_for(Duration::from_millis(500)).await);
     app.create_project("Ours", None).await;
     assert_eq!(stream.next().await.event, "project.created");
 }
@@ -197,12 +172,7 @@ async fn the_org_stream_never_shows_another_orgs_events() {
 async fn idle_streams_get_heartbeat_comments() {
     let app = TestApp::spawn_with(|s| s.api.sse_heartbeat_secs = 1).await;
     let mut stream = app.sse("events", None).await;
-    assert!(
-        stream
-            .next_within(Duration::from_millis(2_500))
-            .await
-            .is_none()
-    );
+    assert!(stream.is_quiet_for(Duration::from_millis(2_500)).await);
     assert!(stream.comments >= 1, "no heartbeat in 2.5 s");
     assert!(!stream.closed);
 }
@@ -234,12 +204,7 @@ async fn the_org_stream_loses_nothing_when_the_pubsub_connection_drops() {
         .await;
         expected.push(id);
     }
-    assert!(
-        stream
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(stream.is_quiet_for(Duration::from_millis(300)).await);
     proxy.come_back();
     let mut got = Vec::new();
     while got.len() < 2 {
@@ -272,10 +237,5 @@ async fn the_org_stream_loses_nothing_when_the_pubsub_connection_drops() {
         next.json::<wire::OrgEvent>().data["id"].as_str(),
         Some(after.id.to_string().as_str())
     );
-    assert!(
-        stream
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(stream.is_quiet_for(Duration::from_millis(300)).await);
 }

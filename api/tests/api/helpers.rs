@@ -412,6 +412,11 @@ impl SseClient {
         }
     }
 
+    /// Whether no event arrives within `wait` (the stream stays open or closes quietly).
+    pub async fn is_quiet_for(&mut self, wait: Duration) -> bool {
+        self.next_within(wait).await.is_none()
+    }
+
     /// The next event, failing the test if none comes within 10 s.
     pub async fn next(&mut self) -> SseEvent {
         self.next_within(Duration::from_secs(10))

@@ -226,23 +226,13 @@ async fn the_log_stream_loses_nothing_when_the_pubsub_connection_drops() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     publish(&app, process, lines(3..=5)).await;
     publish(&app, process, lines(6..=6)).await;
-    assert!(
-        stream
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(stream.is_quiet_for(Duration::from_millis(300)).await);
     proxy.come_back();
     // Nothing new is published: only the hub's resync can deliver 3..=6.
     assert_eq!(seqs(&mut stream, 4).await, vec![3, 4, 5, 6]);
     publish(&app, process, lines(7..=8)).await;
     assert_eq!(seqs(&mut stream, 2).await, vec![7, 8]);
-    assert!(
-        stream
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(stream.is_quiet_for(Duration::from_millis(300)).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
