@@ -240,6 +240,19 @@ impl Cluster {
         .await
     }
 
+    /// Plays the worker recording `attempt`'s successful end.
+    async fn record_success(&self, attempt: Uuid) {
+        let mut conn = self.ctx.db.system().await.expect("conn");
+        diesel::update(task_attempts::table.find(attempt))
+            .set((
+                task_attempts::status.eq(AttemptStatus::Succeeded),
+                task_attempts::finished_at.eq(chrono::Utc::now()),
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("finish");
+    }
+
     /// Plays a worker in `pod` claiming `attempt`: running, leased to the pod, its
     /// process running.
     async fn claim_as(&self, attempt: Uuid, pod: &str) {
@@ -684,17 +697,7 @@ async fn a_pod_left_behind_by_its_deleted_job_runs_on_and_is_removed_after_its_a
     );
 
     // Its worker records the end and exits: nothing else would ever remove the pod.
-    {
-        let mut conn = c.ctx.db.system().await.expect("conn");
-        diesel::update(task_attempts::table.find(attempt))
-            .set((
-                task_attempts::status.eq(AttemptStatus::Succeeded),
-                task_attempts::finished_at.eq(chrono::Utc::now()),
-            ))
-            .execute(&mut conn)
-            .await
-            .expect("finish");
-    }
+    c.record_success(attempt).await;
     c.fake.pod_terminated(&pod, 0, "Completed");
     eventually("the leftover pod is deleted", 10, || async {
         c.fake.get(Kind::Pod, &pod).is_none().then_some(())
@@ -1044,17 +1047,7 @@ async fn caps_hold_jobs_back_per_org_and_per_cluster() {
     let pod = c.pod_of(&job).await;
     c.fake.pod_running(&pod);
     c.claim_as(done, &pod).await;
-    {
-        let mut conn = c.ctx.db.system().await.expect("conn");
-        diesel::update(task_attempts::table.find(done))
-            .set((
-                task_attempts::status.eq(AttemptStatus::Succeeded),
-                task_attempts::finished_at.eq(chrono::Utc::now()),
-            ))
-            .execute(&mut conn)
-            .await
-            .expect("finish");
-    }
+    c.record_success(done).await;
     c.fake.pod_terminated(&pod, 0, "Completed");
     c.fake.job_finished(&name_of(&job), true);
     eventually("a fourth Job in the freed slot", 10, || async {
