@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ApiError;
 use crate::routes::{
-    approvals, attempts, audit, auth, executors, github, health, invitations, members, orgs,
-    processes, profiles, projects, repositories, secrets, streams, tasks, tokens,
+    approvals, attempts, audit, auth, comments, executors, github, health, invitations, members,
+    orgs, processes, profiles, projects, repositories, secrets, streams, tasks, tokens,
 };
 
 /// The API description: every route, its parameters, bodies and error answers.
@@ -43,6 +43,8 @@ use crate::routes::{
         tasks::get::get,
         tasks::update::update,
         tasks::delete::delete,
+        comments::list::list,
+        comments::create::create,
         attempts::list::list,
         attempts::start::start,
         attempts::get::get,

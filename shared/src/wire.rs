@@ -324,6 +324,42 @@ pub struct Branch {
     pub commit: String,
 }
 
+/// A comment on a task (`GET`/`POST /orgs/{org}/tasks/{id}/comments`; also the
+/// `comment.created` org event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Comment {
+    pub id: Uuid,
+    pub task_id: Uuid,
+    /// The person who wrote it (`None` for an org API token or a removed person).
+    pub author_user_id: Option<Uuid>,
+    /// The person's login or the token's name, as it was when written.
+    pub author_label: String,
+    /// Markdown.
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<models::TaskComment> for Comment {
+    fn from(c: models::TaskComment) -> Self {
+        Comment {
+            id: c.id,
+            task_id: c.task_id,
+            author_user_id: c.author_user_id,
+            author_label: c.author_label,
+            body: c.body,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// Body of `POST /orgs/{org}/tasks/{id}/comments`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateComment {
+    /// Markdown, 1 to 20,000 characters.
+    pub body: String,
+}
+
 /// Body of `POST /orgs/{org}/attempts/{id}/follow-up`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

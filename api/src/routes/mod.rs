@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod attempts;
 pub mod audit;
 pub mod auth;
+pub mod comments;
 pub mod executors;
 pub mod github;
 pub mod health;
@@ -127,6 +128,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .get(tasks::get::get)
                         .patch(tasks::update::update)
                         .delete(tasks::delete::delete),
+                )
+                .service(
+                    web::resource("/orgs/{org}/tasks/{id}/comments")
+                        .get(comments::list::list)
+                        .post(comments::create::create),
                 )
                 .service(
                     web::resource("/orgs/{org}/tasks/{id}/attempts")

@@ -6,6 +6,7 @@ mod attempts;
 mod audit_log;
 mod auth;
 mod bad_input;
+mod comments;
 mod dashboard;
 mod e2e;
 mod events;

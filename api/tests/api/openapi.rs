@@ -36,6 +36,8 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/orgs/{org}/tasks/{id}"),
         ("patch", "/api/v1/orgs/{org}/tasks/{id}"),
         ("delete", "/api/v1/orgs/{org}/tasks/{id}"),
+        ("get", "/api/v1/orgs/{org}/tasks/{id}/comments"),
+        ("post", "/api/v1/orgs/{org}/tasks/{id}/comments"),
         ("get", "/api/v1/orgs/{org}/tasks/{id}/attempts"),
         ("post", "/api/v1/orgs/{org}/tasks/{id}/attempts"),
         ("get", "/api/v1/orgs/{org}/attempts/{id}"),

@@ -462,3 +462,17 @@ pub struct WebhookDelivery {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// A comment on a task, by a person or an org API token.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = task_comments, check_for_backend(diesel::pg::Pg))]
+pub struct TaskComment {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub task_id: Uuid,
+    pub author_user_id: Option<Uuid>,
+    pub author_token_id: Option<Uuid>,
+    pub author_label: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -248,6 +248,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    task_comments (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        task_id -> Uuid,
+        author_user_id -> Nullable<Uuid>,
+        author_token_id -> Nullable<Uuid>,
+        author_label -> Text,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tasks (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -340,6 +353,10 @@ diesel::joinable!(refresh_tokens -> user_sessions (session_id));
 diesel::joinable!(repositories -> organizations (org_id));
 diesel::joinable!(task_attempts -> organizations (org_id));
 diesel::joinable!(task_attempts -> tasks (task_id));
+diesel::joinable!(task_comments -> api_tokens (author_token_id));
+diesel::joinable!(task_comments -> organizations (org_id));
+diesel::joinable!(task_comments -> tasks (task_id));
+diesel::joinable!(task_comments -> users (author_user_id));
 diesel::joinable!(tasks -> organizations (org_id));
 diesel::joinable!(tasks -> projects (project_id));
 diesel::joinable!(user_sessions -> users (user_id));
@@ -360,6 +377,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     repositories,
     task_attempts,
+    task_comments,
     tasks,
     user_sessions,
     users,
