@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { signInCreateRunDragToDone } from './scenarios/main-flow.mjs';
 import { twoPeopleSeeEachOtherLive } from './scenarios/two-people.mjs';
 import { movesWithTheMenuAndTheKeyboard } from './scenarios/moves-without-a-mouse.mjs';
+import { commentsReachTheOtherPersonLive } from './scenarios/comments.mjs';
 import { droppedLogStreamResumesWithNoGap } from './scenarios/dropped-stream.mjs';
 import { screenshotsLightDarkLaptopPhone } from './scenarios/screenshots.mjs';
 import { boardFirstRender, initialJs, memoryWith100kEntries } from './scenarios/figures.mjs';
@@ -24,6 +25,7 @@ const scenarios = [
   signInCreateRunDragToDone,
   twoPeopleSeeEachOtherLive,
   movesWithTheMenuAndTheKeyboard,
+  commentsReachTheOtherPersonLive,
   droppedLogStreamResumesWithNoGap,
   screenshotsLightDarkLaptopPhone,
   initialJs,

@@ -968,6 +968,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org}/tasks/{id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A task's comments, oldest first (the first 1,000). */
+        get: operations["getOrgsOrgTasksIdComments"];
+        put?: never;
+        /**
+         * Adds a comment to a task, as the signed-in person or the token. Every open board and
+         *     task view of the org gets it as a `comment.created` event.
+         */
+        post: operations["postOrgsOrgTasksIdComments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org}/tokens": {
         parameters: {
             query?: never;
@@ -1174,6 +1195,27 @@ export interface components {
             commit: string;
             name: string;
         };
+        /**
+         * @description A comment on a task (`GET`/`POST /orgs/{org}/tasks/{id}/comments`; also the
+         *     `comment.created` org event).
+         */
+        Comment: {
+            /** @description The person's login or the token's name, as it was when written. */
+            author_label: string;
+            /**
+             * Format: uuid
+             * @description The person who wrote it (`None` for an org API token or a removed person).
+             */
+            author_user_id?: string | null;
+            /** @description Markdown. */
+            body: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            task_id: string;
+        };
         /** @description Body of `POST /orgs/{org}/tokens`. */
         CreateApiToken: {
             /**
@@ -1185,6 +1227,11 @@ export interface components {
             name: string;
             /** @description A non-empty subset of `read`, `write`, `runs`, `admin`. */
             scopes: components["schemas"]["TokenScope"][];
+        };
+        /** @description Body of `POST /orgs/{org}/tasks/{id}/comments`. */
+        CreateComment: {
+            /** @description Markdown, 1 to 20,000 characters. */
+            body: string;
         };
         /** @description Body of `POST /orgs/{org}/executor-profiles`. */
         CreateExecutorProfile: {
@@ -6318,6 +6365,141 @@ export interface operations {
                 };
             };
             /** @description Invalid prompt or branch, unknown executor or profile */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getOrgsOrgTasksIdComments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization slug */
+                org: string;
+                /** @description Task id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The task's comments */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"][];
+                };
+            };
+            /** @description Malformed id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such task in this org */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postOrgsOrgTasksIdComments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization slug */
+                org: string;
+                /** @description Task id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateComment"];
+            };
+        };
+        responses: {
+            /** @description The comment */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"];
+                };
+            };
+            /** @description Malformed body or id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Token lacks the write scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such task in this org */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Empty or too long */
             422: {
                 headers: {
                     [name: string]: unknown;

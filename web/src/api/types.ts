@@ -13,3 +13,4 @@ export type TaskStatus = Schemas['TaskStatus'];
 export type Attempt = Schemas['Attempt'];
 export type AttemptStatus = Schemas['AttemptStatus'];
 export type OrgEvent = Schemas['OrgEvent'];
+export type Comment = Schemas['Comment'];

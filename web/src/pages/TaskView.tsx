@@ -37,6 +37,7 @@ import { links } from '../links';
 import { useMe } from '../session/session';
 import { AttemptPanel } from '../task/AttemptPanel';
 import { ATTEMPT_STATUS, TASK_STATUS, ago, profileLabel } from '../task/format';
+import { Comments } from '../task/Comments';
 import { Markdown } from '../task/Markdown';
 import { StartAttempt } from '../task/StartAttempt';
 import { useOrgEvents, useOrgListener } from '../task/useOrgEvents';
@@ -190,6 +191,8 @@ export default function TaskView() {
             <h2 id="task-description-h">Description</h2>
             {task.description.trim() ? <Markdown text={task.description} headingOffset={2} /> : <p className="muted">No description.</p>}
           </section>
+
+          <Comments org={org} taskId={task.id} canWrite={canRun} subscribe={orgEvents.subscribe} />
 
           <section className="card" aria-labelledby="task-attempts-h">
             <div className="section-head">
