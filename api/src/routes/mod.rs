@@ -12,6 +12,7 @@ pub mod invitations;
 pub mod lookup;
 pub mod members;
 pub mod orgs;
+pub mod paging;
 pub mod processes;
 pub mod profiles;
 pub mod projects;

@@ -4922,7 +4922,7 @@ export interface operations {
             query?: {
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
-                /** @description `next_cursor` of the previous page. */
+                /** @description `next_cursor` of the previous page (opaque). */
                 cursor?: string;
             };
             header?: never;

@@ -4,33 +4,21 @@ use actix_web::web;
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Deserialize;
 use shared::db::models::Invitation;
 use shared::db::schema::invitations;
 use shared::wire::{self, ErrorBody, Page};
-use utoipa::IntoParams;
-use uuid::Uuid;
 
 use crate::auth::{Admin, OrgAuth};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::routes::OrgPath;
+use crate::routes::paging::IdPageQuery;
 use crate::state::AppState;
-
-/// Query of the invitation list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListInvitations {
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page (opaque).
-    pub cursor: Option<String>,
-}
 
 /// The org's outstanding invitations (neither accepted nor revoked), oldest first, each
 /// with its status: `pending`, or `expired` when it can no longer be accepted (send a
 /// new one). Never the secrets.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/invitations", tag = "invitations",
-    params(("org" = String, Path, description = "Organization slug"), ListInvitations),
+    params(("org" = String, Path, description = "Organization slug"), IdPageQuery),
     responses(
         (status = 200, description = "A page of invitations", body = Page<wire::Invitation>),
         (status = 400, description = "Malformed query or cursor", body = ErrorBody),
@@ -44,14 +32,9 @@ pub async fn list(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     _path: web::Path<OrgPath>,
-    query: web::Query<ListInvitations>,
+    query: web::Query<IdPageQuery>,
 ) -> ApiResult<web::Json<Page<wire::Invitation>>> {
-    let limit = crate::routes::tasks::list::page_limit(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| Uuid::parse_str(c).map_err(|_| ApiError::InvalidQuery("invalid cursor".into())))
-        .transpose()?;
+    let page = query.checked()?;
     let mut conn = state.db.org(auth.org_id()).await?;
     let mut q = invitations::table
         .filter(invitations::org_id.eq(auth.org_id()))
@@ -59,17 +42,13 @@ pub async fn list(
         .filter(invitations::revoked_at.is_null())
         .select(Invitation::as_select())
         .order(invitations::id.asc())
-        .limit(limit + 1)
+        .limit(page.fetch())
         .into_boxed();
-    if let Some(after) = after {
+    if let Some(after) = page.after {
         q = q.filter(invitations::id.gt(after));
     }
-    let mut rows: Vec<Invitation> = q.load(&mut conn).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|i| i.id.to_string()))
-        .flatten();
+    let rows: Vec<Invitation> = q.load(&mut conn).await?;
+    let (rows, next_cursor) = page.split(rows, |i| i.id);
     let now = Utc::now();
     Ok(web::Json(Page {
         items: rows

@@ -3,32 +3,20 @@
 use actix_web::web;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Deserialize;
 use shared::db::models::Repository;
 use shared::db::schema::{github_installations, repositories};
 use shared::wire::{ErrorBody, OrgRepository, Page};
 use std::collections::HashSet;
-use utoipa::IntoParams;
-use uuid::Uuid;
 
 use crate::auth::{OrgAuth, Read};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::routes::OrgPath;
+use crate::routes::paging::IdPageQuery;
 use crate::state::AppState;
-
-/// Query of the repository list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListRepositories {
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page (opaque).
-    pub cursor: Option<String>,
-}
 
 /// The org's repositories, oldest first, with how each is reached on GitHub.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/repositories", tag = "repositories",
-    params(("org" = String, Path, description = "Organization slug"), ListRepositories),
+    params(("org" = String, Path, description = "Organization slug"), IdPageQuery),
     responses(
         (status = 200, description = "A page of repositories", body = Page<OrgRepository>),
         (status = 400, description = "Malformed query or cursor", body = ErrorBody),
@@ -42,31 +30,21 @@ pub async fn list(
     auth: OrgAuth<Read>,
     state: web::Data<AppState>,
     _path: web::Path<OrgPath>,
-    query: web::Query<ListRepositories>,
+    query: web::Query<IdPageQuery>,
 ) -> ApiResult<web::Json<Page<OrgRepository>>> {
-    let limit = crate::routes::tasks::list::page_limit(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| Uuid::parse_str(c).map_err(|_| ApiError::InvalidQuery("invalid cursor".into())))
-        .transpose()?;
+    let page = query.checked()?;
     let mut conn = state.db.org(auth.org_id()).await?;
     let mut q = repositories::table
         .filter(repositories::org_id.eq(auth.org_id()))
         .select(Repository::as_select())
         .order(repositories::id.asc())
-        .limit(limit + 1)
+        .limit(page.fetch())
         .into_boxed();
-    if let Some(after) = after {
+    if let Some(after) = page.after {
         q = q.filter(repositories::id.gt(after));
     }
-    let mut rows: Vec<Repository> = q.load(&mut conn).await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
+    let rows: Vec<Repository> = q.load(&mut conn).await?;
+    let (rows, next_cursor) = page.split(rows, |r| r.id);
     let suspended: HashSet<i64> = github_installations::table
         .filter(github_installations::org_id.eq(auth.org_id()))
         .filter(github_installations::suspended_at.is_not_null())
