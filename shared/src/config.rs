@@ -285,6 +285,56 @@ pub struct WorkerSettings {
     /// Take only attempts of this resource class from the queue (a warm pod of that
     /// class); unset takes any attempt.
     pub resource_class: Option<String>,
+    /// How everything an attempt runs is kept away from the platform and from other
+    /// attempts (docs/SECURITY.md).
+    #[serde(default)]
+    pub sandbox: SandboxSettings,
+}
+
+/// The sandbox every attempt process runs in: its own unprivileged uid, and (with
+/// `namespaces`) its own pid, mount, network, IPC and UTS namespaces.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSettings {
+    /// Off only for development on a machine where the worker is not root; the worker
+    /// then runs attempts as itself and says so at start.
+    pub enabled: bool,
+    /// Attempts run as uids (and gids) `uid_base .. uid_base + uid_count`, one per
+    /// attempt running on this host at a time. The range must belong to nobody else.
+    pub uid_base: u32,
+    pub uid_count: u32,
+    /// New pid, mount, network, IPC and UTS namespaces per attempt: the attempt sees only
+    /// its own processes, files and loopback; off where the worker lacks `CAP_SYS_ADMIN`.
+    pub namespaces: bool,
+    /// Host loopback ports that the sandbox's own 127.0.0.1 forwards to (a local model
+    /// gateway; the tests' model API fakes). Empty in production.
+    pub loopback_ports: Vec<u16>,
+    /// Outbound connections through the worker's egress proxy (HTTP and CONNECT): `public`
+    /// lets attempts reach public addresses only; `none` refuses everything.
+    pub egress: SandboxEgress,
+}
+
+/// What the sandbox's egress proxy lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxEgress {
+    /// Public addresses on any port; never loopback, private, link-local, CGNAT or ULA.
+    Public,
+    /// No outbound connection at all.
+    None,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        SandboxSettings {
+            enabled: true,
+            uid_base: 200_000,
+            uid_count: 1_024,
+            namespaces: true,
+            loopback_ports: Vec::new(),
+            egress: SandboxEgress::Public,
+        }
+    }
 }
 
 /// Resource limits applied to every executor process group.
@@ -522,6 +572,7 @@ impl Default for Settings {
                 agent_commands: std::collections::HashMap::new(),
                 approval_timeout_secs: 600,
                 resource_class: None,
+                sandbox: SandboxSettings::default(),
             },
             telemetry: TelemetrySettings {
                 format: LogFormat::Compact,
