@@ -12,6 +12,7 @@ pub mod github;
 pub mod keys;
 pub mod logs;
 pub mod logstore;
+pub mod netpolicy;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis_conn;
