@@ -20,6 +20,8 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 
+pub mod model_api;
+
 /// S3 credentials used by test servers.
 pub const S3_ACCESS_KEY: &str = "switchyard";
 pub const S3_SECRET_KEY: &str = "switchyard-secret";
