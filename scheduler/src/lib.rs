@@ -81,6 +81,11 @@ pub async fn run(
 async fn run_kubernetes(services: Services, shutdown: CancellationToken) -> anyhow::Result<()> {
     use capacity::kubernetes::{Cluster, objects, reconcile};
     let k = services.settings.scheduler.kubernetes.clone();
+    // A setting no worker pod could run its sandbox with stops the scheduler at start,
+    // not every attempt later.
+    if let Some(problem) = objects::sandbox_problem(&k) {
+        anyhow::bail!("worker pods cannot hold the attempt sandbox: {problem}");
+    }
     let cluster = Cluster::connect(&k).await?;
     let identity = k.leader.identity.clone().unwrap_or_else(default_identity);
     let election = leader::LeaderElection::new(

@@ -135,9 +135,8 @@ pub struct KubernetesSettings {
     pub worker_config_map: Option<String>,
     /// A Secret whose keys become the worker's environment (database URL, S3 keys, …).
     pub worker_secret: Option<String>,
-    /// The non-root user and group worker containers run as (the image's `USER`).
-    pub run_as_user: i64,
-    pub run_as_group: i64,
+    /// How worker pods hold the attempt sandbox (docs/DEPLOY.md, "Worker pods").
+    pub sandbox: PodSandboxSettings,
     /// The class of an attempt whose profile names none.
     pub default_resource_class: String,
     /// Worker sizes by name, as profiles name them in `resource_class`.
@@ -165,6 +164,53 @@ pub struct KubernetesSettings {
     pub retry_max_ms: u64,
     pub leader: LeaderSettings,
     pub egress: EgressSettings,
+}
+
+/// The worker pod's share of the attempt sandbox. The worker runs as root inside the
+/// pod's user namespace (`hostUsers: false`), holding only the capabilities the sandbox
+/// needs; each attempt runs as `uid` in namespaces of its own.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodSandboxSettings {
+    /// The uid and gid attempts run as in a worker pod (its `worker.sandbox.uid_base`,
+    /// with one uid: a pod runs one attempt). A pod's user namespace maps only 0-65535,
+    /// so it must lie in 1-65533 (65534 is `nobody`).
+    pub uid: u32,
+    /// The worker container's seccomp profile. The runtime's default allows `unshare`
+    /// and `mount` to a process holding `CAP_SYS_ADMIN` on containerd and CRI-O; a
+    /// runtime whose default refuses them needs `Unconfined` or a `Localhost` profile.
+    pub seccomp_profile: ProfileKind,
+    /// The profile file (relative to the kubelet's seccomp directory) for `Localhost`.
+    pub seccomp_localhost_profile: Option<String>,
+    /// The worker container's AppArmor profile on nodes that enforce AppArmor. The
+    /// runtimes' default profiles deny every `mount`, which the sandbox needs for its
+    /// private /proc and /tmp (inside the pod's user namespace): `Unconfined` by default,
+    /// or a `Localhost` profile that allows those mounts.
+    pub apparmor_profile: ProfileKind,
+    /// The name of the loaded AppArmor profile for `Localhost`.
+    pub apparmor_localhost_profile: Option<String>,
+}
+
+/// A seccomp or AppArmor profile type, as Kubernetes names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ProfileKind {
+    /// The container runtime's default profile.
+    RuntimeDefault,
+    /// No profile.
+    Unconfined,
+    /// A profile on the node, named by the matching `*_localhost_profile` setting.
+    Localhost,
+}
+
+impl ProfileKind {
+    /// The name Kubernetes uses for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileKind::RuntimeDefault => "RuntimeDefault",
+            ProfileKind::Unconfined => "Unconfined",
+            ProfileKind::Localhost => "Localhost",
+        }
+    }
 }
 
 /// One worker size: what its pods request and may use, and where they may run.
@@ -244,6 +290,12 @@ pub struct EgressSettings {
     /// Host names are resolved to addresses at most this often (NetworkPolicies take
     /// addresses, not names).
     pub refresh_secs: u64,
+    /// The cluster's pod and Service CIDRs: never opened to an org's repository hosts
+    /// (tenant input), even where they are public addresses.
+    #[serde(default)]
+    pub pod_cidrs: Vec<String>,
+    #[serde(default)]
+    pub service_cidrs: Vec<String>,
 }
 
 /// Something worker pods may connect to: a host name, an address or a CIDR (`to`), or
@@ -664,8 +716,13 @@ impl Default for KubernetesSettings {
             service_account: Some("switchyard-worker".into()),
             worker_config_map: Some("switchyard-worker".into()),
             worker_secret: Some("switchyard-worker".into()),
-            run_as_user: 10_001,
-            run_as_group: 10_001,
+            sandbox: PodSandboxSettings {
+                uid: 60_000,
+                seccomp_profile: ProfileKind::RuntimeDefault,
+                seccomp_localhost_profile: None,
+                apparmor_profile: ProfileKind::Unconfined,
+                apparmor_localhost_profile: None,
+            },
             default_resource_class: "medium".into(),
             resource_classes,
             job_ttl_secs: 3_600,
@@ -705,6 +762,8 @@ impl Default for KubernetesSettings {
                 })
                 .collect(),
                 refresh_secs: 60,
+                pod_cidrs: Vec::new(),
+                service_cidrs: Vec::new(),
             },
         }
     }

@@ -4,6 +4,12 @@
 //! process (Running, then Succeeded or Failed with the exit code), a Job's status follows
 //! its pod, and a deleted pod's process gets SIGTERM.
 //!
+//! A pod's user namespace is played by the uid its attempt runs as: the pod asks for
+//! `scheduler.kubernetes.sandbox.uid`, which every pod may use because each has a user
+//! namespace of its own; here all pods share the host's, so each gets a host uid of its
+//! own instead, held (by a lock under the system's temporary folder) for as long as its
+//! process runs, so that no two pods, of this test or another, ever share one.
+//!
 //! The worker binary comes from the same target folder as this test
 //! (`cargo build -p worker` first; `scripts/test` builds every binary). What the pod
 //! takes from its ConfigMap and Secret comes from the test's settings, as a config file.
@@ -11,6 +17,8 @@
 use serde_json::Value;
 use shared::config::Settings;
 use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::process::Command;
@@ -127,6 +135,31 @@ impl Kubelet {
     }
 }
 
+/// Host uids the kubelet hands pods: beyond the worker's own default pool (200000..).
+const HOST_UIDS: std::ops::Range<u32> = 300_000..302_000;
+
+/// A host uid no other pod holds, and the lock that holds it until dropped.
+fn lease_uid() -> (u32, File) {
+    let dir = std::env::temp_dir().join("switchyard-kubelet-uids");
+    std::fs::create_dir_all(&dir).expect("uid lock dir");
+    let offset = std::process::id() % (HOST_UIDS.end - HOST_UIDS.start);
+    let len = HOST_UIDS.end - HOST_UIDS.start;
+    for i in 0..len {
+        let uid = HOST_UIDS.start + (offset + i) % len;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{uid}.lock")))
+            .expect("uid lock");
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return (uid, file);
+        }
+    }
+    panic!("every host uid in {HOST_UIDS:?} is held by a running pod");
+}
+
 fn start_pod(
     fake: &Arc<FakeKube>,
     bin: &Path,
@@ -160,6 +193,16 @@ fn start_pod(
             cmd.env(key, &name);
         }
     }
+    // The pod's user namespace: a host uid of its own for the uid the pod asks for.
+    let asked = container["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "SWITCHYARD__WORKER__SANDBOX__UID_BASE")
+        .and_then(|e| e["value"].as_str());
+    assert!(asked.is_some(), "{name}: the pod names no sandbox uid");
+    let (uid, uid_lock) = lease_uid();
+    cmd.env("SWITCHYARD__WORKER__SANDBOX__UID_BASE", uid.to_string());
     // The pod's emptyDirs, as folders of this test.
     cmd.env("SWITCHYARD__WORKER__DATA_DIR", &workspace)
         .env("HOME", &tmp)
@@ -181,6 +224,8 @@ fn start_pod(
             Ok(status) => status.code().unwrap_or(137),
             Err(_) => 1,
         };
+        // The pod is gone: its uid may serve another.
+        drop(uid_lock);
         let was_ours = pids.lock().ok().and_then(|mut p| p.remove(&name)).is_some();
         if !was_ours {
             // Deleted: the pod is gone with its status.

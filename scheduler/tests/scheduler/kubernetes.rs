@@ -343,6 +343,191 @@ fn origin_repo(root: &Path) -> PathBuf {
     dir
 }
 
+/// What every worker pod must hold to (docs/DEPLOY.md, "Worker pods"): a user namespace
+/// of its own; the worker root inside it with only the sandbox's capabilities, an
+/// unmasked /proc and a read-only root; emptyDir workspace and /tmp as its only volumes
+/// and mounts (no host path, no Secret file, no token); secrets only from the Secret
+/// named in settings, never in a plain value, an argument or the ConfigMap; its one
+/// attempt as the configured sandbox uid.
+fn assert_sandbox_pod(pod: &Value, settings: &Settings) {
+    let name = name_of(pod);
+    let spec = &pod["spec"];
+    assert_eq!(spec["hostUsers"], false, "{name}: not in a user namespace");
+    assert_eq!(spec["automountServiceAccountToken"], false, "{name}");
+    for host in ["hostNetwork", "hostPID", "hostIPC"] {
+        assert!(
+            spec[host].is_null() || spec[host] == false,
+            "{name}: {host}"
+        );
+    }
+    let psc = &spec["securityContext"];
+    assert_eq!(psc["runAsUser"], 0, "{name}: tini and the worker are root");
+    assert_eq!(psc["runAsNonRoot"], false, "{name}");
+    assert!(
+        psc["fsGroup"].is_null(),
+        "{name}: no group shares the volumes"
+    );
+    assert_eq!(psc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
+
+    let containers = spec["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1, "{name}: the worker alone");
+    assert!(spec["initContainers"].is_null(), "{name}");
+    let c = &containers[0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsUser"], 0, "{name}");
+    assert_eq!(sc["privileged"], false, "{name}");
+    assert_eq!(
+        sc["allowPrivilegeEscalation"], true,
+        "{name}: Kubernetes requires it beside SYS_ADMIN"
+    );
+    assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+    assert_eq!(sc["procMount"], "Unmasked", "{name}");
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
+    assert_eq!(sc["appArmorProfile"]["type"], "Unconfined", "{name}");
+    assert_eq!(
+        sc["capabilities"]["drop"],
+        serde_json::json!(["ALL"]),
+        "{name}"
+    );
+    let added: Vec<&str> = sc["capabilities"]["add"]
+        .as_array()
+        .expect("added capabilities")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        added,
+        [
+            "SETUID",
+            "SETGID",
+            "CHOWN",
+            "FOWNER",
+            "DAC_OVERRIDE",
+            "KILL",
+            "SYS_ADMIN",
+            "NET_ADMIN"
+        ],
+        "{name}: exactly the sandbox's capabilities"
+    );
+    assert_eq!(
+        added,
+        scheduler::capacity::kubernetes::objects::SANDBOX_CAPABILITIES,
+        "{name}"
+    );
+
+    // Volumes: the two emptyDirs, mounted where the worker writes.
+    let volumes: Vec<(&str, &Value)> = spec["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap_or_default(), v))
+        .collect();
+    assert_eq!(
+        volumes.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        ["workspace", "tmp"],
+        "{name}"
+    );
+    for (volume, v) in &volumes {
+        let sources: Vec<&String> = v
+            .as_object()
+            .expect("volume")
+            .keys()
+            .filter(|k| *k != "name")
+            .collect();
+        assert_eq!(sources, ["emptyDir"], "{name}: volume {volume}");
+    }
+    let mounts: Vec<(&str, &str)> = c["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or_default(),
+                m["mountPath"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounts,
+        [("workspace", "/workspace"), ("tmp", "/tmp")],
+        "{name}"
+    );
+
+    // Secrets: from the Secret of settings only.
+    let k = &settings.scheduler.kubernetes;
+    let env_from = c["envFrom"].as_array().expect("envFrom");
+    assert_eq!(
+        env_from[0]["configMapRef"]["name"],
+        k.worker_config_map.clone().expect("config map"),
+        "{name}"
+    );
+    assert_eq!(
+        env_from[1]["secretRef"]["name"],
+        k.worker_secret.clone().expect("secret"),
+        "{name}"
+    );
+    let env = c["env"].as_array().expect("env");
+    let value = |key: &str| {
+        env.iter()
+            .find(|e| e["name"] == key)
+            .and_then(|e| e["value"].as_str())
+    };
+    let secrets = [
+        settings.database.url.as_str(),
+        settings.redis.url.as_str(),
+        "secret",
+        "password",
+        "PRIVATE KEY",
+    ];
+    for e in env {
+        let (key, v) = (
+            e["name"].as_str().unwrap_or_default(),
+            e["value"].to_string(),
+        );
+        assert!(
+            !key.contains("SECRET")
+                && !key.contains("PASSWORD")
+                && !key.contains("PRIVATE_KEY")
+                && !key.ends_with("__URL")
+                && !key.contains("__KEYS__"),
+            "{name}: {key} is set in the pod spec"
+        );
+        for secret in secrets {
+            assert!(!v.contains(secret), "{name}: {key} carries a secret");
+        }
+    }
+    for arg in c["args"].as_array().into_iter().flatten() {
+        let arg = arg.as_str().unwrap_or_default();
+        assert!(
+            arg.starts_with("--") || uuid::Uuid::parse_str(arg).is_ok(),
+            "{name}: argument {arg}"
+        );
+    }
+
+    // The attempt's uid: mapped by the pod's user namespace, one attempt per pod.
+    assert_eq!(
+        value("SWITCHYARD__WORKER__SANDBOX__UID_BASE"),
+        Some(k.sandbox.uid.to_string().as_str()),
+        "{name}"
+    );
+    assert!(k.sandbox.uid > 0 && k.sandbox.uid < 65_534);
+    assert_eq!(
+        value("SWITCHYARD__WORKER__SANDBOX__UID_COUNT"),
+        Some("1"),
+        "{name}"
+    );
+    assert_eq!(
+        value("SWITCHYARD__WORKER__SANDBOX__ENABLED"),
+        Some("true"),
+        "{name}"
+    );
+    assert_eq!(
+        value("SWITCHYARD__WORKER__SANDBOX__NAMESPACES"),
+        Some("true"),
+        "{name}"
+    );
+}
+
 fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj["metadata"]["labels"][key].as_str()
 }
@@ -425,7 +610,7 @@ async fn an_attempt_runs_to_success_in_a_job_of_its_own() {
         "the kubeconfig's namespace"
     );
 
-    // Its pod: the worker in one-shot mode, hardened, sized by the class.
+    // Its pod: the worker in one-shot mode, shaped for the sandbox, sized by the class.
     let spec = &pod["spec"];
     let container = &spec["containers"][0];
     assert_eq!(
@@ -434,41 +619,11 @@ async fn an_attempt_runs_to_success_in_a_job_of_its_own() {
     );
     assert_eq!(container["image"], IMAGE);
     assert_eq!(spec["restartPolicy"], "Never");
-    assert_eq!(spec["automountServiceAccountToken"], false);
     assert_eq!(spec["serviceAccountName"], "switchyard-worker");
-    assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(
-        spec["securityContext"]["seccompProfile"]["type"],
-        "RuntimeDefault"
-    );
-    let sc = &container["securityContext"];
-    assert_eq!(sc["allowPrivilegeEscalation"], false);
-    assert_eq!(sc["readOnlyRootFilesystem"], true);
-    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_sandbox_pod(pod, &c.ctx.env.settings);
     assert_eq!(container["resources"]["limits"]["memory"], "2Gi");
     assert_eq!(container["resources"]["requests"]["cpu"], "500m");
     assert_eq!(container["resources"]["limits"]["ephemeral-storage"], "4Gi");
-    let mounts: Vec<&str> = container["volumeMounts"]
-        .as_array()
-        .expect("mounts")
-        .iter()
-        .filter_map(|m| m["mountPath"].as_str())
-        .collect();
-    assert_eq!(mounts, ["/workspace", "/tmp"]);
-    assert!(
-        spec["volumes"]
-            .as_array()
-            .expect("volumes")
-            .iter()
-            .all(|v| v["emptyDir"].is_object())
-    );
-    let env_from: Vec<&Value> = container["envFrom"]
-        .as_array()
-        .expect("envFrom")
-        .iter()
-        .collect();
-    assert_eq!(env_from[0]["configMapRef"]["name"], "switchyard-worker");
-    assert_eq!(env_from[1]["secretRef"]["name"], "switchyard-worker");
 
     // The one-shot worker took its entry out of the queue.
     let members = shared::queue::members(&mut c.ctx.redis.clone(), &c.ctx.keys)
@@ -1093,13 +1248,28 @@ async fn every_object_the_backend_makes_passes_kubernetes_validate() {
         k.egress.dns_cidrs = vec!["169.254.20.10/32".into()];
     }
     let k = settings.scheduler.kubernetes.clone();
+    let started_with = settings.clone();
     c.start(settings);
     let (org, attempts) = c
-        .queued("validated", "https://198.51.100.7/acme/app.git", "true", 1)
+        .queued("validated", "https://140.82.121.3/acme/app.git", "true", 1)
         .await;
     {
         let mut conn = c.ctx.db.system().await.expect("conn");
-        fixtures::project(&mut conn, org, "git@198.51.100.8:acme/lib.git", None).await;
+        fixtures::project(&mut conn, org, "git@140.82.121.4:acme/lib.git", None).await;
+        // Tenant input naming what a worker pod must never reach: cloud metadata, the
+        // platform's private network, a ULA, a name for loopback, a documentation
+        // address, CGNAT, and a public host on a port git does not use.
+        for remote in [
+            "https://169.254.169.254/latest/meta-data.git",
+            "https://10.1.2.3/acme/app.git",
+            "https://[fd00::1]/acme/app.git",
+            "ssh://git@localhost/acme/app.git",
+            "https://198.51.100.9/acme/app.git",
+            "git@100.64.3.4:acme/app.git",
+            "https://140.82.121.5:8443/acme/app.git",
+        ] {
+            fixtures::project(&mut conn, org, remote, None).await;
+        }
     }
     let job = c.job_of(attempts[0]).await;
     // Play a warm pod's claim too, so the adoption patch is made (and checked below).
@@ -1130,7 +1300,7 @@ async fn every_object_the_backend_makes_passes_kubernetes_validate() {
         || async {
             c.fake
                 .get(Kind::NetworkPolicy, &format!("switchyard-egress-org-{org}"))
-                .filter(|p| p.to_string().contains("198.51.100.8/32"))
+                .filter(|p| p.to_string().contains("140.82.121.4/32"))
         },
     )
     .await;
@@ -1158,34 +1328,49 @@ async fn every_object_the_backend_makes_passes_kubernetes_validate() {
     let files = write_objects(&dir, &objects);
     // scripts/test names the Python that deploy/check.sh installed it for; by hand,
     // `pip install kubernetes-validate` puts it on the PATH.
-    let mut validate = match std::env::var_os("SWITCHYARD_TEST_PYTHON") {
-        Some(python) => {
-            let mut cmd = Command::new(python);
-            cmd.args(["-m", "kubernetes_validate"]);
-            cmd
+    // 1.33 is the oldest release whose nodes run user-namespaced pods by default
+    // (hostUsers: false, procMount: Unmasked); the tool's own default is its newest.
+    for version in [Some("1.33.0"), None] {
+        let mut cmd = match std::env::var_os("SWITCHYARD_TEST_PYTHON") {
+            Some(python) => {
+                let mut cmd = Command::new(python);
+                cmd.args(["-m", "kubernetes_validate"]);
+                cmd
+            }
+            None => Command::new("kubernetes-validate"),
+        };
+        cmd.arg("--strict");
+        if let Some(v) = version {
+            cmd.args(["--kubernetes-version", v]);
         }
-        None => Command::new("kubernetes-validate"),
-    };
-    let out = validate
-        .args(["--strict", "--kubernetes-version", "1.33.0"])
-        .args(&files)
-        .output()
-        .expect("kubernetes-validate (`bash deploy/check.sh --python` installs it and names its Python: set SWITCHYARD_TEST_PYTHON to that)");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "kubernetes-validate refused:\n{report}"
-    );
+        let out = cmd
+            .args(&files)
+            .output()
+            .expect("kubernetes-validate (`bash deploy/check.sh --python` installs it and names its Python: set SWITCHYARD_TEST_PYTHON to that)");
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "kubernetes-validate ({}) refused:\n{report}",
+            version.unwrap_or("newest")
+        );
+    }
     println!(
-        "kubernetes-validate: {} objects valid ({} files in {})",
+        "kubernetes-validate: {} objects valid for 1.33 and the newest ({} files in {})",
         objects.len(),
         files.len(),
         dir.display()
     );
+
+    // Every worker pod the backend made, from a Job or warm, holds the sandbox.
+    let pods = c.fake.objects(Kind::Pod);
+    assert!(pods.len() >= 2, "a Job's pod and a warm pod");
+    for pod in &pods {
+        assert_sandbox_pod(pod, &started_with);
+    }
 
     // The org's policy opens its repositories' hosts on their ports, and nothing
     // without a destination.
@@ -1209,13 +1394,60 @@ async fn every_object_the_backend_makes_passes_kubernetes_validate() {
                     .is_some_and(|ps| ps.iter().any(|p| p["port"] == port))
         })
     };
-    assert!(opens("198.51.100.7/32", 443), "{policy}");
-    assert!(opens("198.51.100.8/32", 22), "{policy}");
-    assert!(opens("203.0.113.10/32", 443), "{policy}");
+    assert!(opens("140.82.121.3/32", 443), "{policy}");
+    assert!(opens("140.82.121.4/32", 22), "{policy}");
+    assert!(
+        opens("203.0.113.10/32", 443),
+        "the operator's allowlist: {policy}"
+    );
     assert_eq!(
         policy["spec"]["policyTypes"],
         serde_json::json!(["Ingress", "Egress"])
     );
+    // What the org's repositories added beyond the baseline every worker gets: the
+    // public hosts on their git ports, and nothing of what was refused.
+    let baseline = c
+        .fake
+        .get(Kind::NetworkPolicy, "switchyard-egress-workers")
+        .expect("baseline");
+    let common = baseline["spec"]["egress"]
+        .as_array()
+        .expect("egress")
+        .clone();
+    let tenant: Vec<&Value> = rules.iter().filter(|r| !common.contains(r)).collect();
+    let mut opened = Vec::new();
+    for r in &tenant {
+        for peer in r["to"].as_array().into_iter().flatten() {
+            for port in r["ports"].as_array().into_iter().flatten() {
+                opened.push(format!(
+                    "{}:{}",
+                    peer["ipBlock"]["cidr"]
+                        .as_str()
+                        .unwrap_or("(not an ipBlock)"),
+                    port["port"]
+                ));
+            }
+        }
+    }
+    opened.sort();
+    assert_eq!(
+        opened,
+        ["140.82.121.3/32:443", "140.82.121.4/32:22"],
+        "nothing for the refused remotes (loopback only as the platform's own): {policy}"
+    );
+    for refused in [
+        "169.254.169.254",
+        "10.1.2.3",
+        "fd00::1",
+        "198.51.100.9",
+        "100.64.3.4",
+        "140.82.121.5",
+    ] {
+        assert!(
+            !policy.to_string().contains(refused),
+            "{refused} opened: {policy}"
+        );
+    }
 
     // All of it within the Role (RBAC_RULES), which the fake enforces: nothing the
     // scheduler asked was refused, and what the Role leaves out is.

@@ -4,14 +4,14 @@
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar,
-    EnvVarSource, LocalObjectReference, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec,
-    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext,
-    Toleration, Volume, VolumeMount,
+    AppArmorProfile, Capabilities, ConfigMapEnvSource, Container, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, EnvVarSource, LocalObjectReference, ObjectFieldSelector, Pod,
+    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
+    SecretEnvSource, SecurityContext, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use shared::config::{KubernetesSettings, ResourceClass, TolerationSetting};
+use shared::config::{KubernetesSettings, ProfileKind, ResourceClass, Settings, TolerationSetting};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -55,6 +55,56 @@ pub const CONTAINER: &str = "worker";
 pub const WORKSPACE: &str = "/workspace";
 /// Annotation: when the attempt was scheduled (RFC 3339), for people reading the Job.
 pub const SCHEDULED_AT: &str = "switchyard.dev/scheduled-at";
+
+/// The only capabilities the worker container keeps (all others are dropped), each for
+/// the sandbox it builds around every attempt process: `SETUID`/`SETGID` to become the
+/// attempt's uid, `CHOWN`/`FOWNER`/`DAC_OVERRIDE` to hand the attempt its worktree and
+/// home and take them back, `KILL` to end whatever runs as that uid, `SYS_ADMIN` to
+/// unshare pid, mount, network, IPC and UTS namespaces and mount a private /proc and
+/// /tmp, `NET_ADMIN` to bring up loopback in the new network namespace. The pod's user
+/// namespace (`hostUsers: false`) confines all of them to the pod.
+pub const SANDBOX_CAPABILITIES: [&str; 8] = [
+    "SETUID",
+    "SETGID",
+    "CHOWN",
+    "FOWNER",
+    "DAC_OVERRIDE",
+    "KILL",
+    "SYS_ADMIN",
+    "NET_ADMIN",
+];
+
+/// Highest uid a pod's user namespace maps (`0..=65535`), less `nobody` and the
+/// overflow uid: the attempt uid must lie below it.
+pub const MAX_POD_UID: u32 = 65_533;
+
+/// Why the worker pods these settings describe could not run their sandbox, if so:
+/// checked when the backend starts, so a bad setting stops it rather than every attempt.
+pub fn sandbox_problem(k: &KubernetesSettings) -> Option<String> {
+    let s = &k.sandbox;
+    if s.uid == 0 || s.uid > MAX_POD_UID {
+        return Some(format!(
+            "scheduler.kubernetes.sandbox.uid = {}: a pod's user namespace maps uids 0-65535; pick one in 1-{MAX_POD_UID}",
+            s.uid
+        ));
+    }
+    for (kind, profile, name) in [
+        ("seccomp", s.seccomp_profile, &s.seccomp_localhost_profile),
+        (
+            "apparmor",
+            s.apparmor_profile,
+            &s.apparmor_localhost_profile,
+        ),
+    ] {
+        let named = name.as_deref().is_some_and(|n| !n.trim().is_empty());
+        if (profile == ProfileKind::Localhost) != named {
+            return Some(format!(
+                "scheduler.kubernetes.sandbox.{kind}_localhost_profile names the profile exactly when {kind}_profile is Localhost"
+            ));
+        }
+    }
+    None
+}
 
 /// An attempt as the backend sees it: enough to derive its Job.
 #[derive(Debug, Clone)]
@@ -167,6 +217,39 @@ pub fn attempt_job(
     }
 }
 
+/// The Job an attempt of `class` (the default class when `None`) would get under
+/// `settings`, for an attempt with the nil id: `switchyard-scheduler worker-job` prints
+/// it so a deployment's worker pods can be reviewed and validated without a cluster.
+pub fn example_job(settings: &Settings, class: Option<&str>) -> anyhow::Result<Job> {
+    let k = &settings.scheduler.kubernetes;
+    if let Some(problem) = sandbox_problem(k) {
+        anyhow::bail!("worker pods cannot hold the attempt sandbox: {problem}");
+    }
+    let name = class.unwrap_or(&k.default_resource_class);
+    let Some(resources) = k.resource_classes.get(name) else {
+        anyhow::bail!(
+            "no resource class {name:?} (scheduler.kubernetes.resource_classes has {})",
+            k.resource_classes
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let attempt = AttemptSpec {
+        id: Uuid::nil(),
+        org_id: Uuid::nil(),
+        scheduled_at: None,
+        class: name.to_owned(),
+    };
+    Ok(attempt_job(
+        k,
+        resources,
+        &attempt,
+        settings.worker.limits.wall_clock_secs,
+    ))
+}
+
 /// `activeDeadlineSeconds` of an attempt's Job.
 pub fn job_deadline_secs(k: &KubernetesSettings, wall_clock_secs: u64) -> i64 {
     (wall_clock_secs as i64)
@@ -227,11 +310,17 @@ pub fn is_warm_name_of(name: &str, class: &str) -> bool {
         .is_some_and(|rest| rest.len() == 8 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The hardened worker pod: non-root, no privilege escalation, no capabilities, a
-/// read-only root with emptyDir workspace and /tmp, seccomp RuntimeDefault, no service
-/// account token, the class's requests/limits, runtime class and placement. The worker
-/// takes its configuration from the ConfigMap and Secret named in settings; its id is
-/// the pod's name, so an attempt's `worker_id` names the pod that runs it.
+/// The worker pod, shaped for the attempt sandbox: in a user namespace of its own
+/// (`hostUsers: false`), so its root is an unprivileged uid on the node; the worker (and
+/// `tini`, PID 1) run as that root, holding the platform's credentials, with every
+/// capability dropped but [`SANDBOX_CAPABILITIES`], an unmasked /proc (so the worker can
+/// mount a fresh one in each attempt's pid namespace), a read-only root, the configured
+/// seccomp and AppArmor profiles, emptyDir workspace and /tmp as the only writable
+/// places, no host mounts and no service account token. Attempts run as
+/// `sandbox.uid`. Sized and placed by the class. The worker takes its configuration
+/// from the ConfigMap and Secret named in settings (as variables: no secret is a file,
+/// an argument or a ConfigMap key); its id is the pod's name, so an attempt's
+/// `worker_id` names the pod that runs it.
 pub fn worker_pod_spec(
     k: &KubernetesSettings,
     class: &ResourceClass,
@@ -268,6 +357,16 @@ pub fn worker_pod_spec(
         },
         plain("SWITCHYARD__WORKER__DATA_DIR", WORKSPACE),
         plain("SWITCHYARD__WORKER__MAX_ATTEMPTS", "1"),
+        // The sandbox is not optional in a pod, and its one attempt runs as a uid the
+        // pod's user namespace maps (a host's default pool lies beyond it). These win
+        // over the same keys of the ConfigMap.
+        plain("SWITCHYARD__WORKER__SANDBOX__ENABLED", "true"),
+        plain("SWITCHYARD__WORKER__SANDBOX__NAMESPACES", "true"),
+        plain(
+            "SWITCHYARD__WORKER__SANDBOX__UID_BASE",
+            &k.sandbox.uid.to_string(),
+        ),
+        plain("SWITCHYARD__WORKER__SANDBOX__UID_COUNT", "1"),
         plain("HOME", "/tmp"),
         plain("TMPDIR", "/tmp"),
     ];
@@ -291,9 +390,18 @@ pub fn worker_pod_spec(
             ..EnvFromSource::default()
         });
     }
-    let runtime_default = || SeccompProfile {
-        type_: "RuntimeDefault".to_owned(),
-        localhost_profile: None,
+    let sandbox = &k.sandbox;
+    let seccomp = || SeccompProfile {
+        type_: sandbox.seccomp_profile.as_str().to_owned(),
+        localhost_profile: (sandbox.seccomp_profile == ProfileKind::Localhost)
+            .then(|| sandbox.seccomp_localhost_profile.clone())
+            .flatten(),
+    };
+    let apparmor = AppArmorProfile {
+        type_: sandbox.apparmor_profile.as_str().to_owned(),
+        localhost_profile: (sandbox.apparmor_profile == ProfileKind::Localhost)
+            .then(|| sandbox.apparmor_localhost_profile.clone())
+            .flatten(),
     };
     let container = Container {
         name: CONTAINER.to_owned(),
@@ -316,17 +424,23 @@ pub fn worker_pod_spec(
             ..ResourceRequirements::default()
         }),
         security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
+            // Kubernetes refuses `false` beside SYS_ADMIN; the worker sets no_new_privs on
+            // every attempt process itself.
+            allow_privilege_escalation: Some(true),
             privileged: Some(false),
             read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(k.run_as_user),
-            run_as_group: Some(k.run_as_group),
+            run_as_non_root: Some(false),
+            run_as_user: Some(0),
+            run_as_group: Some(0),
             capabilities: Some(Capabilities {
-                add: None,
+                add: Some(SANDBOX_CAPABILITIES.map(str::to_owned).to_vec()),
                 drop: Some(vec!["ALL".to_owned()]),
             }),
-            seccomp_profile: Some(runtime_default()),
+            // Allowed only with hostUsers: false; a fresh procfs cannot be mounted over a
+            // masked one in a user namespace.
+            proc_mount: Some("Unmasked".to_owned()),
+            seccomp_profile: Some(seccomp()),
+            app_armor_profile: Some(apparmor),
             ..SecurityContext::default()
         }),
         volume_mounts: Some(vec![
@@ -362,12 +476,12 @@ pub fn worker_pod_spec(
         node_selector,
         tolerations,
         termination_grace_period_seconds: Some(30),
+        host_users: Some(false),
         security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(k.run_as_user),
-            run_as_group: Some(k.run_as_group),
-            fs_group: Some(k.run_as_group),
-            seccomp_profile: Some(runtime_default()),
+            run_as_non_root: Some(false),
+            run_as_user: Some(0),
+            run_as_group: Some(0),
+            seccomp_profile: Some(seccomp()),
             ..PodSecurityContext::default()
         }),
         containers: vec![container],
@@ -456,8 +570,9 @@ mod tests {
     }
 
     #[test]
-    fn the_worker_pod_is_hardened() {
+    fn the_worker_pod_holds_the_sandbox() {
         let k = KubernetesSettings::default();
+        assert_eq!(sandbox_problem(&k), None, "the defaults run");
         let class = &k.resource_classes["medium"];
         let job = attempt_job(&k, class, &attempt(), 3_600);
         let spec = job.spec.expect("spec");
@@ -468,14 +583,36 @@ mod tests {
         );
         let pod = spec.template.spec.expect("pod");
         assert_eq!(pod.automount_service_account_token, Some(false));
+        assert_eq!(pod.host_users, Some(false), "a user namespace of its own");
         let c = &pod.containers[0];
         let sc = c.security_context.as_ref().expect("security context");
-        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.run_as_user, Some(0), "the worker is root in the pod");
+        assert_eq!(sc.privileged, Some(false));
+        assert_eq!(sc.proc_mount.as_deref(), Some("Unmasked"));
         assert_eq!(sc.read_only_root_filesystem, Some(true));
-        assert_eq!(sc.run_as_non_root, Some(true));
+        let caps = sc.capabilities.as_ref().expect("capabilities");
+        assert_eq!(caps.drop, Some(vec!["ALL".to_owned()]));
         assert_eq!(
-            sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
-            Some(vec!["ALL".to_owned()])
+            caps.add,
+            Some(SANDBOX_CAPABILITIES.map(str::to_owned).to_vec())
+        );
+        assert_eq!(
+            sc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+            Some("RuntimeDefault")
+        );
+        let env = c.env.clone().expect("env");
+        let value = |name: &str| {
+            env.iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(
+            value("SWITCHYARD__WORKER__SANDBOX__UID_BASE"),
+            Some(k.sandbox.uid.to_string())
+        );
+        assert_eq!(
+            value("SWITCHYARD__WORKER__SANDBOX__UID_COUNT").as_deref(),
+            Some("1")
         );
         assert_eq!(
             c.args.as_deref(),
@@ -488,5 +625,41 @@ mod tests {
             .expect("limits");
         assert_eq!(limits["memory"].0, class.memory_limit);
         assert!(limits.contains_key("ephemeral-storage"));
+    }
+
+    #[test]
+    fn sandbox_settings_a_pod_cannot_honour_are_named() {
+        let mut k = KubernetesSettings::default();
+        k.sandbox.uid = 200_000;
+        assert!(
+            sandbox_problem(&k).is_some_and(|p| p.contains("sandbox.uid")),
+            "beyond the pod's user namespace"
+        );
+        k.sandbox.uid = 0;
+        assert!(sandbox_problem(&k).is_some(), "root is no sandbox");
+        k.sandbox.uid = 60_000;
+        k.sandbox.seccomp_profile = ProfileKind::Localhost;
+        assert!(
+            sandbox_problem(&k).is_some_and(|p| p.contains("seccomp_localhost_profile")),
+            "Localhost without a profile"
+        );
+        k.sandbox.seccomp_localhost_profile = Some("profiles/switchyard-worker.json".into());
+        assert_eq!(sandbox_problem(&k), None);
+        let pod = worker_pod_spec(&k, &k.resource_classes["small"], Vec::new(), Vec::new());
+        let seccomp = pod.containers[0]
+            .security_context
+            .as_ref()
+            .and_then(|s| s.seccomp_profile.clone())
+            .expect("seccomp");
+        assert_eq!(seccomp.type_, "Localhost");
+        assert_eq!(
+            seccomp.localhost_profile.as_deref(),
+            Some("profiles/switchyard-worker.json")
+        );
+        k.sandbox.apparmor_localhost_profile = Some("switchyard-worker".into());
+        assert!(
+            sandbox_problem(&k).is_some_and(|p| p.contains("apparmor")),
+            "a profile named for a type that takes none"
+        );
     }
 }

@@ -1070,6 +1070,10 @@ impl EgressState {
             return Ok(());
         }
         let common = egress::common_rules(&services.settings, &mut self.resolver).await;
+        // Repository URLs are tenant input: they open only public git hosts, never the
+        // platform's own or the cluster's.
+        let forbidden =
+            egress::Forbidden::from_settings(&services.settings, &mut self.resolver).await;
         let remotes: Vec<(Uuid, String)> = if orgs.is_empty() {
             Vec::new()
         } else {
@@ -1089,7 +1093,7 @@ impl EgressState {
         let baseline = egress::baseline_policy(k, &common);
         desired.insert(baseline.name_any(), baseline);
         for (org, urls) in &by_org {
-            let repos = egress::repository_rules(urls, &mut self.resolver).await;
+            let repos = egress::repository_rules(urls, &forbidden, &mut self.resolver).await;
             let p = egress::org_policy(k, *org, &common, repos);
             desired.insert(p.name_any(), p);
         }
