@@ -8,6 +8,7 @@ use shared::keys::Keys;
 use shared::logs::{EntryContent, LogEntry, OutputStream, PatchOp};
 use shared::secrets::Redactor;
 use shared::{bus, redis_conn};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -16,8 +17,9 @@ use uuid::Uuid;
 use crate::executors::PermissionPolicy;
 use crate::executors::driver::{AgentDriver, DriverEvent, ToolRequest};
 use crate::logship::EntryChange;
+use crate::normalize::pieces::{JoinedLine, LineJoiner, MAX_JOINED_LINE};
 use crate::normalize::{EntryPatch, Normalizer, TokenTotals};
-use crate::runner::OutputLine;
+use crate::runner::{MAX_LINE_BYTES, OutputLine};
 
 /// The entry a raw output line becomes.
 pub fn output_entry(line: OutputLine) -> LogEntry {
@@ -27,6 +29,15 @@ pub fn output_entry(line: OutputLine) -> LogEntry {
             stream: line.stream,
             text: line.text,
         },
+    }
+}
+
+/// A stdout line the joiner released.
+fn stdout_line(line: JoinedLine) -> OutputLine {
+    OutputLine {
+        stream: OutputStream::Stdout,
+        text: line.text,
+        at: line.at,
     }
 }
 
@@ -112,19 +123,40 @@ pub async fn agent(
     };
     // Decisions come back from the approval tasks, so the card changes at once.
     let (decided_tx, mut decided) = mpsc::unbounded_channel::<(String, bool)>();
+    // Long JSON lines the runner cut into pieces are whole again before the driver, the
+    // redactor, the raw record or the normalizer sees them.
+    let mut joiner = LineJoiner::new(MAX_LINE_BYTES, MAX_JOINED_LINE);
+    // Lines ready to handle, in order.
+    let mut ready: VecDeque<OutputLine> = VecDeque::new();
+    let mut ended = false;
     loop {
-        let mut line = tokio::select! {
-            line = lines.recv() => match line {
-                Some(line) => line,
-                None => break,
-            },
-            Some((tool_call_id, approved)) = decided.recv() => {
-                let patches = normalizer.approval_decided(&tool_call_id, approved);
-                if !forward(patches, &mut len).await {
-                    break;
+        let mut line = match ready.pop_front() {
+            Some(line) => line,
+            None if ended => break,
+            None => tokio::select! {
+                line = lines.recv() => {
+                    match line {
+                        Some(line) if line.stream == OutputStream::Stdout => {
+                            for joined in joiner.push(line.text, line.at) {
+                                ready.push_back(stdout_line(joined));
+                            }
+                        }
+                        Some(line) => ready.push_back(line),
+                        None => {
+                            ended = true;
+                            ready.extend(joiner.finish().map(stdout_line));
+                        }
+                    }
+                    continue;
                 }
-                continue;
-            }
+                Some((tool_call_id, approved)) = decided.recv() => {
+                    let patches = normalizer.approval_decided(&tool_call_id, approved);
+                    if !forward(patches, &mut len).await {
+                        break;
+                    }
+                    continue;
+                }
+            },
         };
         // Secrets are masked before anything reads the line, so no entry, log segment or
         // live message can carry one.
@@ -144,6 +176,7 @@ pub async fn agent(
                 raw = None;
             }
         }
+        normalizer.read_at(line.at);
         let patches = match line.stream {
             OutputStream::Stdout => {
                 if let Some(driver) = &driver {

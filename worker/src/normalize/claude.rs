@@ -1,12 +1,16 @@
 //! Claude Code's stream-json (`claude -p --output-format stream-json --verbose`), and
 //! Amp's `--stream-json`, which uses the same event shapes with Amp's own tools.
 //!
-//! Events: `system` (`init` carries the session id and model), `assistant` (content
-//! blocks: text, thinking, tool_use), `user` (tool_result blocks; `is_error` marks a
-//! failure), `result` (usage and cost for the run), `control_request` (`can_use_tool`:
-//! the agent asks whether it may run a tool) and, with `--include-partial-messages`,
-//! `stream_event` (text and thinking deltas). Events a sub-agent (Task) produced carry
-//! `parent_tool_use_id`.
+//! Events: `system` (`init` carries the session id and model, and comes again with every
+//! turn of a stream-json conversation; `compact_boundary` and `status` report a
+//! compaction of the conversation), `assistant` (content blocks: text, thinking,
+//! tool_use), `user` (tool_result blocks, `is_error` marking a failure; text that is
+//! `isSynthetic`, like a compaction's summary, or `isReplay`, an echo of input such as a
+//! local command, is not a prompt), `result` (the turn's usage, and the process's running
+//! totals: `total_cost_usd` and the per-model `modelUsage`), `rate_limit_event`,
+//! `control_request` (`can_use_tool`: the agent asks whether it may run a tool) and, with
+//! `--include-partial-messages`, `stream_event` (text and thinking deltas). Events a
+//! sub-agent (Task) produced carry `parent_tool_use_id`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -32,6 +36,20 @@ pub struct ClaudeNormalizer {
     /// Usage of each model message since the last `result`, by message id: a running
     /// estimate (budgets look at it mid-run) that the `result`'s exact figures replace.
     live: HashMap<String, TokenTotals>,
+    /// The process's running totals as of the last `result`: its cost, and its tokens
+    /// summed over `modelUsage` (which alone counts calls outside the turn's own loop,
+    /// like a compaction's). A turn is the difference to the next ones.
+    cost_so_far: Option<f64>,
+    model_usage_so_far: Option<TokenTotals>,
+    /// Model and permission mode the session started with (`init` repeats every turn;
+    /// only a change is news).
+    model: Option<String>,
+    permission_mode: Option<String>,
+    started: bool,
+    /// The entry of the compaction in progress (`status: compacting` came, its
+    /// `compact_boundary` not yet), and of the latest compaction.
+    compacting: Option<usize>,
+    last_compaction: Option<usize>,
 }
 
 impl ClaudeNormalizer {
@@ -54,6 +72,13 @@ impl ClaudeNormalizer {
             streaming_message: None,
             streamed: HashMap::new(),
             live: HashMap::new(),
+            cost_so_far: None,
+            model_usage_so_far: None,
+            model: None,
+            permission_mode: None,
+            started: false,
+            compacting: None,
+            last_compaction: None,
         }
     }
 
@@ -71,6 +96,7 @@ impl ClaudeNormalizer {
             Some("result") => self.result(v, at),
             Some("control_request") => self.control_request(v, at),
             Some("stream_event") => self.stream_event(v, at),
+            Some("rate_limit_event") => self.rate_limit(v, at),
             // Answers to our own control requests, keep-alives, cancellations of a
             // permission prompt: protocol plumbing, nothing to show.
             Some("control_response" | "control_cancel_request" | "keep_alive") => {}
@@ -101,18 +127,63 @@ impl ClaudeNormalizer {
                 if let Some(id) = str_of(v, "session_id").filter(|s| !s.is_empty()) {
                     self.session_id = Some(id.to_owned());
                 }
-                let mut text = String::from("Session started");
-                if let Some(model) = str_of(v, "model") {
-                    text.push_str(&format!(" with model {model}"));
+                let model = str_of(v, "model").filter(|m| !m.is_empty());
+                let mode = str_of(v, "permissionMode").filter(|m| !m.is_empty());
+                if !self.started {
+                    self.started = true;
+                    let mut text = String::from("Session started");
+                    if let Some(model) = model {
+                        text.push_str(&format!(" with model {model}"));
+                    }
+                    if let Some(mode) = mode {
+                        text.push_str(&format!(" (permission mode {mode})"));
+                    }
+                    self.log.system(&text, at);
+                } else if let Some(model) = model.filter(|m| self.model.as_deref() != Some(*m)) {
+                    self.log.system(&format!("Model changed to {model}"), at);
                 }
-                if let Some(mode) = str_of(v, "permissionMode") {
-                    text.push_str(&format!(" (permission mode {mode})"));
+                if let Some(model) = model {
+                    self.model = Some(model.to_owned());
+                }
+                if let Some(mode) = mode {
+                    self.permission_mode_is(mode, at);
+                }
+            }
+            Some("compact_boundary") => {
+                let text = compaction_text(v.get("compact_metadata").unwrap_or(&Value::Null));
+                let content = EntryContent::SystemMessage { text };
+                match self.compacting.take() {
+                    Some(index) => {
+                        self.log.replace(index, content);
+                        self.last_compaction = Some(index);
+                    }
+                    None => self.last_compaction = Some(self.log.push(content, at)),
+                }
+            }
+            Some("status") => self.status(v, at),
+            // A count of thinking tokens as they are spent: nothing a reader can use.
+            Some("thinking_tokens") => {}
+            Some("api_retry") => {
+                let attempt = first_count(v, &["attempt"]);
+                let max = first_count(v, &["max_retries"]);
+                let why = json::first_str(v, &["error"])
+                    .map(|e| e.replace('_', " "))
+                    .or_else(|| first_count(v, &["error_status"]).map(|s| format!("HTTP {s}")));
+                let mut text = String::from("API request failed");
+                if let Some(why) = why {
+                    text.push_str(&format!(" ({why})"));
+                }
+                text.push_str("; retrying");
+                match (attempt, max) {
+                    (Some(a), Some(m)) => text.push_str(&format!(" (attempt {a} of {m})")),
+                    (Some(a), None) => text.push_str(&format!(" (attempt {a})")),
+                    _ => {}
                 }
                 self.log.system(&text, at);
             }
-            Some("compact_boundary") => self.log.system("Conversation compacted", at),
             Some(other) => {
-                let detail = json::first_str(v, &["message", "text", "status"]).unwrap_or("");
+                let detail =
+                    json::first_str(v, &["message", "text", "content", "status"]).unwrap_or("");
                 let text = if detail.is_empty() {
                     format!("System event `{other}`")
                 } else {
@@ -122,6 +193,75 @@ impl ClaudeNormalizer {
             }
             None => {}
         }
+    }
+
+    /// A `status` event: the start (`compacting`) or end (`compact_result`) of a
+    /// compaction, or a new permission mode. The compaction shows as one entry, which
+    /// its `compact_boundary` completes; the rest of the status says nothing new.
+    fn status(&mut self, v: &Value, at: Option<DateTime<Utc>>) {
+        if str_of(v, "status") == Some("compacting") && self.compacting.is_none() {
+            self.compacting = Some(self.log.push(
+                EntryContent::SystemMessage {
+                    text: "Compacting the conversation…".to_owned(),
+                },
+                at,
+            ));
+        }
+        if let Some(result) = str_of(v, "compact_result").filter(|r| *r != "success") {
+            let mut text = format!("Conversation compaction {}", result.replace('_', " "));
+            if let Some(error) = json::first_str(v, &["compact_error", "error"]) {
+                text.push_str(&format!(": {error}"));
+            }
+            let content = EntryContent::SystemMessage { text };
+            match self.compacting.take().or(self.last_compaction) {
+                Some(index) => self.log.replace(index, content),
+                None => {
+                    self.log.push(content, at);
+                }
+            }
+        }
+        if let Some(mode) = str_of(v, "permissionMode").filter(|m| !m.is_empty()) {
+            self.permission_mode_is(mode, at);
+        }
+    }
+
+    /// Records the permission mode, saying so when it changed.
+    fn permission_mode_is(&mut self, mode: &str, at: Option<DateTime<Utc>>) {
+        if let Some(old) = self.permission_mode.as_deref()
+            && old != mode
+        {
+            self.log
+                .system(&format!("Permission mode changed to {mode}"), at);
+        }
+        self.permission_mode = Some(mode.to_owned());
+    }
+
+    /// `rate_limit_event`: quiet while the limit allows requests; a warning as it nears,
+    /// and the limit reached, are worth a line.
+    fn rate_limit(&mut self, v: &Value, at: Option<DateTime<Utc>>) {
+        let info = v.get("rate_limit_info").unwrap_or(&Value::Null);
+        let limit = str_of(info, "rateLimitType")
+            .map(|t| format!("{} limit", t.replace('_', "-")))
+            .unwrap_or_else(|| "rate limit".to_owned());
+        let resets = info
+            .get("resetsAt")
+            .and_then(json::time)
+            .map(|t| format!(" (resets {})", t.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default();
+        let text = match str_of(info, "status") {
+            Some("allowed_warning") => {
+                let used = info
+                    .get("utilization")
+                    .and_then(float)
+                    .map(|u| if u <= 1.0 { u * 100.0 } else { u })
+                    .map(|p| format!(": {p:.0}% used"))
+                    .unwrap_or_default();
+                format!("Nearing the {limit}{used}{resets}")
+            }
+            Some("rejected") => format!("Reached the {limit}{resets}"),
+            _ => return,
+        };
+        self.log.system(&text, at);
     }
 
     fn blocks(message: &Value) -> Vec<Value> {
@@ -239,6 +379,11 @@ impl ClaudeNormalizer {
     fn user(&mut self, v: &Value, at: Option<DateTime<Utc>>) {
         let parent = str_of(v, "parent_tool_use_id");
         let message = v.get("message").unwrap_or(&Value::Null);
+        // Text the CLI wrote itself (a compaction's summary, a hook's note) or echoed
+        // back (a local command such as `/compact` and its output) is no prompt.
+        let not_a_prompt = ["isSynthetic", "isReplay"]
+            .iter()
+            .any(|k| v.get(k).and_then(Value::as_bool) == Some(true));
         for block in Self::blocks(message) {
             match str_of(&block, "type") {
                 Some("tool_result") => {
@@ -248,7 +393,7 @@ impl ClaudeNormalizer {
                     self.tool_result(id, &content, is_error, at);
                 }
                 // A sub-agent's prompt already shows in its Task tool use.
-                Some("text") if parent.is_none() => {
+                Some("text") if parent.is_none() && !not_a_prompt => {
                     let text = str_of(&block, "text").unwrap_or("");
                     self.log.message(Stream::User, text, at);
                 }
@@ -292,13 +437,46 @@ impl ClaudeNormalizer {
         }
     }
 
+    /// A `result` ends a turn. Its `usage` is the turn's own loop; `total_cost_usd` and
+    /// `modelUsage` are the process's running totals, restated by every turn of a
+    /// stream-json conversation, so the turn's share is what they grew by (and
+    /// `modelUsage` alone counts a compaction's call).
     fn result(&mut self, v: &Value, at: Option<DateTime<Utc>>) {
         let usage = v.get("usage").unwrap_or(&Value::Null);
-        let cost = ["total_cost_usd", "cost_usd", "total_cost"]
+        let total_cost = ["total_cost_usd", "total_cost", "cost_usd"]
             .iter()
             .find_map(|k| v.get(k).and_then(float));
-        if !usage.is_null() || cost.is_some() {
-            let report = usage_of(usage, cost);
+        let cost = total_cost.map(|total| {
+            let before = self.cost_so_far.unwrap_or(0.0);
+            self.cost_so_far = Some(total);
+            // A total that shrank is a fresh count (never seen; safer than negative).
+            if total >= before {
+                total - before
+            } else {
+                total
+            }
+        });
+        let model_usage = v
+            .get("modelUsage")
+            .and_then(Value::as_object)
+            .filter(|m| !m.is_empty())
+            .map(|models| {
+                models.values().fold(TokenTotals::default(), |mut sum, m| {
+                    sum.add(&model_usage_of(m));
+                    sum
+                })
+            });
+        let turn = match model_usage {
+            Some(total) => {
+                let before = self.model_usage_so_far.unwrap_or_default();
+                self.model_usage_so_far = Some(total);
+                Some(growth(before, total))
+            }
+            None => (!usage.is_null()).then(|| usage_of(usage, None)),
+        };
+        if turn.is_some() || cost.is_some() {
+            let mut report = turn.unwrap_or_default();
+            report.cost_usd = cost;
             self.totals.add(&report);
             self.live.clear();
             self.log.push(
@@ -424,11 +602,93 @@ fn usage_of(usage: &Value, cost: Option<f64>) -> TokenTotals {
     }
 }
 
+/// One model's entry of `modelUsage` (camelCase counts), read like [`usage_of`].
+fn model_usage_of(m: &Value) -> TokenTotals {
+    let fresh = first_count(m, &["inputTokens", "input_tokens"]).unwrap_or(0);
+    let created = first_count(
+        m,
+        &["cacheCreationInputTokens", "cache_creation_input_tokens"],
+    )
+    .unwrap_or(0);
+    let read = first_count(m, &["cacheReadInputTokens", "cache_read_input_tokens"]).unwrap_or(0);
+    TokenTotals {
+        input_tokens: fresh.saturating_add(created).saturating_add(read),
+        output_tokens: first_count(m, &["outputTokens", "output_tokens"]).unwrap_or(0),
+        cached_input_tokens: read,
+        cost_usd: None,
+    }
+}
+
+/// What running totals grew by from `before` to `now`; totals that shrank are a fresh
+/// count, taken whole.
+fn growth(before: TokenTotals, now: TokenTotals) -> TokenTotals {
+    if now.input_tokens < before.input_tokens
+        || now.output_tokens < before.output_tokens
+        || now.cached_input_tokens < before.cached_input_tokens
+    {
+        return now;
+    }
+    TokenTotals {
+        input_tokens: now.input_tokens - before.input_tokens,
+        output_tokens: now.output_tokens - before.output_tokens,
+        cached_input_tokens: now.cached_input_tokens - before.cached_input_tokens,
+        cost_usd: None,
+    }
+}
+
+/// The one line a compaction shows: what triggered it and the context's size before
+/// and after (`compact_metadata`: `trigger`, `pre_tokens`, `post_tokens`).
+fn compaction_text(meta: &Value) -> String {
+    let mut text = String::from("Conversation compacted");
+    if let Some(trigger) = str_of(meta, "trigger").filter(|t| !t.is_empty()) {
+        let how = match trigger {
+            "auto" => "automatically".to_owned(),
+            "manual" => "on request (/compact)".to_owned(),
+            other => format!("({other})"),
+        };
+        text.push_str(&format!(" {how}"));
+    }
+    let pre = first_count(meta, &["pre_tokens", "preTokens"]);
+    let post = first_count(meta, &["post_tokens", "postTokens"]);
+    match (pre, post) {
+        (Some(pre), Some(post)) => text.push_str(&format!(
+            ": {} → {} tokens of context",
+            thousands(pre),
+            thousands(post)
+        )),
+        (Some(pre), None) => {
+            text.push_str(&format!(": {} tokens of context before", thousands(pre)))
+        }
+        (None, Some(post)) => {
+            text.push_str(&format!(": {} tokens of context after", thousands(post)))
+        }
+        (None, None) => {}
+    }
+    text
+}
+
+/// `152000` → `152,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn at_str(v: &Value, path: &[&str]) -> Option<String> {
     at(v, path).and_then(Value::as_str).map(str::to_owned)
 }
 
 impl Normalizer for ClaudeNormalizer {
+    fn read_at(&mut self, at: DateTime<Utc>) {
+        self.log.set_read_time(at);
+    }
+
     fn stdout_line(&mut self, line: &str) -> Vec<EntryPatch> {
         match json::parse_line(line) {
             Line::Empty => {}

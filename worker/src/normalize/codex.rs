@@ -13,6 +13,8 @@
 //!   `applyPatchApproval`), and responses (`thread/start` answers the thread id).
 //!
 //! A line with `method`, `id` or `result` is JSON-RPC; one with `type` is an exec event.
+//! Codex runs every command through a login shell (`bash -lc '…'`, `/bin/zsh -lc '…'`):
+//! entries show the command inside.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -20,9 +22,7 @@ use shared::logs::{EntryContent, FileChange, ToolAction, ToolStatus, ToolUse};
 
 use super::TokenTotals;
 use super::entries::{EntryLog, Stream};
-use super::json::{
-    self, MAX_RESULT, clip, command_of, excerpt, first_count, first_str, int, str_of,
-};
+use super::json::{self, MAX_RESULT, clip, excerpt, first_count, first_str, int, str_of};
 use super::tools::{self, Action, answer_text, set_result, todo_items};
 
 /// Usage counters as Codex reports them.
@@ -350,7 +350,10 @@ impl CodexNormalizer {
 
     fn command(&mut self, item: &Value, key: &str, phase: Phase, at: Option<DateTime<Utc>>) {
         let id = str_of(item, "id");
-        let command = item.get("command").and_then(command_of).unwrap_or_default();
+        let command = item
+            .get("command")
+            .and_then(tools::shell_command)
+            .unwrap_or_default();
         let output = first_str(item, &["aggregated_output", "aggregatedOutput"]).unwrap_or("");
         let exit_code = ["exit_code", "exitCode"]
             .iter()
@@ -594,7 +597,7 @@ impl CodexNormalizer {
         match method {
             "item/commandExecution/requestApproval" => {
                 let key = format!("item:{}", str_of(p, "itemId").unwrap_or(""));
-                let command = p.get("command").and_then(command_of);
+                let command = p.get("command").and_then(tools::shell_command);
                 self.pending(
                     &key,
                     "command_execution",
@@ -622,7 +625,10 @@ impl CodexNormalizer {
             "execCommandApproval" => {
                 let id = first_str(p, &["callId", "call_id"]);
                 let key = format!("call:{}", id.unwrap_or(""));
-                let command = p.get("command").and_then(command_of).unwrap_or_default();
+                let command = p
+                    .get("command")
+                    .and_then(tools::shell_command)
+                    .unwrap_or_default();
                 self.pending(
                     &key,
                     "exec_command",

@@ -3,8 +3,10 @@
 //! Events: `system`/`init` (session id, model), `message` (user or assistant, whole
 //! texts), `reasoning`, `tool_call` (`id`, `toolName`, `parameters`), `tool_result`
 //! (`id`, `isError`, `value` or `error.message`; a call the autonomy level refuses
-//! comes back as `tool execution cancelled`), `completion` (final text, usage) and
-//! `error`. Timestamps are Unix milliseconds.
+//! comes back as `tool execution cancelled`; a command's output ends with a
+//! `[Process exited with code N]` line; an edit's is a JSON document with a `diff` or
+//! `diffLines`), `completion` (final text, usage) and `error`. Timestamps are Unix
+//! milliseconds.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -134,19 +136,24 @@ impl DroidNormalizer {
                 .unwrap_or_else(|| answer_text(e)),
             None => v.get("value").map(answer_text).unwrap_or_default(),
         };
-        // ApplyPatch answers a JSON document with the real unified diff.
-        let structured: Option<Value> = v
-            .get("value")
-            .and_then(Value::as_str)
-            .filter(|s| s.trim_start().starts_with('{'))
-            .and_then(|s| serde_json::from_str(s).ok());
-        let diff = structured
-            .as_ref()
-            .and_then(|s| str_of(s, "diff"))
-            .map(str::to_owned);
+        // Edits answer a JSON document (as a string, or as it is) with what changed:
+        // ApplyPatch a unified `diff`, Edit, MultiEdit and Create a list of `diffLines`.
+        let structured: Option<Value> = match v.get("value") {
+            Some(Value::String(s)) if s.trim_start().starts_with('{') => {
+                serde_json::from_str(s).ok()
+            }
+            Some(doc @ Value::Object(_)) => Some(doc.clone()),
+            _ => None,
+        };
+        let diff = structured.as_ref().and_then(|s| {
+            str_of(s, "diff")
+                .filter(|d| !d.trim().is_empty())
+                .map(str::to_owned)
+                .or_else(|| s.get("diffLines").and_then(tools::diff_of_lines))
+        });
         let diff_path = structured
             .as_ref()
-            .and_then(|s| first_str(s, &["file_path", "path"]))
+            .and_then(|s| first_str(s, &["file_path", "path", "filePath"]))
             .map(str::to_owned);
         let exit_code = exit_code_in(&text);
         let status = if is_error {
@@ -171,7 +178,10 @@ impl DroidNormalizer {
                     }];
                     // The document repeats the whole file; the diff says it all.
                 }
-                _ => set_result(t, &text),
+                // A diff for another tool, or another file: the diff, not its JSON.
+                (Some(diff), _) => set_result(t, diff),
+                // A command's output ends with its exit line: the code is kept apart.
+                _ => set_result(t, tools::strip_exit_line(&text)),
             }
         });
         if !found {
@@ -182,7 +192,7 @@ impl DroidNormalizer {
                 status,
                 None,
             );
-            set_result(&mut t, &text);
+            set_result(&mut t, diff.as_deref().unwrap_or(&text));
             self.log.push_tools(&key, vec![t], at);
         }
     }

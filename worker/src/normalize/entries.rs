@@ -61,6 +61,9 @@ pub(crate) struct EntryLog {
     out: Vec<EntryPatch>,
     /// The list's length when `out` was last taken.
     taken_len: usize,
+    /// When the line being normalized was read: the time of entries whose event
+    /// carries none of its own.
+    read_at: Option<DateTime<Utc>>,
 }
 
 impl EntryLog {
@@ -71,7 +74,13 @@ impl EntryLog {
             open: None,
             out: Vec::new(),
             taken_len: 0,
+            read_at: None,
         }
+    }
+
+    /// Sets when the lines that follow were read (see [`super::Normalizer::read_at`]).
+    pub(crate) fn set_read_time(&mut self, at: DateTime<Utc>) {
+        self.read_at = Some(at);
     }
 
     /// The patches recorded since the last call, superseded replaces folded away.
@@ -89,13 +98,13 @@ impl EntryLog {
         self.entries.get(index)
     }
 
-    /// Appends an entry (at the event's time, or now) and returns its index. Any open
-    /// stream is closed: later deltas start a new entry.
+    /// Appends an entry (at the event's time, else when its line was read, else now)
+    /// and returns its index. Any open stream is closed: later deltas start a new entry.
     pub(crate) fn push(&mut self, content: EntryContent, at: Option<DateTime<Utc>>) -> usize {
         self.open = None;
         let content = bounded(content);
         let entry = LogEntry {
-            timestamp: at.unwrap_or_else(Utc::now),
+            timestamp: at.or(self.read_at).unwrap_or_else(Utc::now),
             content,
         };
         self.entries.push(entry.clone());
@@ -290,10 +299,23 @@ impl EntryLog {
         );
     }
 
-    /// A stderr line: an `error` entry (blank lines are dropped).
+    /// A stderr line: an `error` entry, unless it is a warning of the JavaScript
+    /// runtime or package manager the agent runs on (see [`is_runtime_notice`]), which
+    /// is stderr output. Blank lines are dropped.
     pub(crate) fn stderr(&mut self, line: &str) {
         let line = line.trim_end_matches(['\r', '\n']);
-        if !line.trim().is_empty() {
+        if line.trim().is_empty() {
+            return;
+        }
+        if is_runtime_notice(line) {
+            self.push(
+                EntryContent::Output {
+                    stream: OutputStream::Stderr,
+                    text: clip(line, MAX_LINE),
+                },
+                None,
+            );
+        } else {
             self.error(line, None);
         }
     }
@@ -368,6 +390,61 @@ impl EntryLog {
     pub(crate) fn last_index(&self) -> Option<usize> {
         self.entries.len().checked_sub(1)
     }
+}
+
+/// Whether a stderr line is npm's or Node's own notice rather than the agent's: `npm
+/// warn …` / `npm WARN …` / `npm notice …` (engine mismatches, deprecations, updates),
+/// `(node:1234) Warning: …` / `(node:1234) [DEP0040] DeprecationWarning: …` and the
+/// `(Use \`node --trace-warnings …\`)` hint after them, and bare `ExperimentalWarning:`
+/// / `DeprecationWarning:` lines. Agents installed through npm print these on every
+/// start; they say nothing about the run, so they must not look like its errors.
+pub(crate) fn is_runtime_notice(line: &str) -> bool {
+    let plain = strip_ansi(line);
+    let text = plain.trim_start();
+    let lower = text.to_ascii_lowercase();
+    if ["npm warn", "npm notice"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return true;
+    }
+    if let Some(rest) = text.strip_prefix("(node:")
+        && let Some((pid, _)) = rest.split_once(')')
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+    {
+        return true;
+    }
+    text.starts_with("(Use `node --trace-")
+        || text.starts_with("ExperimentalWarning:")
+        || text.starts_with("DeprecationWarning:")
+}
+
+/// `text` without ANSI escape sequences (npm colours its `warn`).
+fn strip_ansi(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\u{1b}') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        // CSI: ESC [ parameters… final byte in @..~; anything else: drop ESC and the next.
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The content with every text cut to its bound, so no agent output, however large or

@@ -7,6 +7,7 @@
 //! - `--output-format json`: a single object printed at the end (often pretty-printed
 //!   over many lines) with `response`, `stats.models.*.tokens` and `stats.tools`.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::logs::{EntryContent, ToolAction, ToolStatus};
 
@@ -292,6 +293,10 @@ impl GeminiJsonNormalizer {
 }
 
 impl Normalizer for GeminiJsonNormalizer {
+    fn read_at(&mut self, at: DateTime<Utc>) {
+        self.log.set_read_time(at);
+    }
+
     fn stdout_line(&mut self, line: &str) -> Vec<EntryPatch> {
         let line = line.trim_end_matches(['\r', '\n']);
         if self.buffer.is_empty() {

@@ -18,6 +18,9 @@
 //! - [`opencode`]: `opencode run --format json` and its server's event stream;
 //! - [`cursor`]: Cursor agent stream-json;
 //! - [`droid`]: Factory Droid stream-json.
+//!
+//! Before a line reaches a normalizer (or an agent's driver), [`pieces`] puts back
+//! together the long JSON lines the runner cut into pieces.
 
 pub mod acp;
 pub mod claude;
@@ -26,11 +29,13 @@ pub mod cursor;
 pub mod droid;
 pub mod gemini;
 pub mod opencode;
+pub mod pieces;
 
 mod entries;
 mod json;
 mod tools;
 
+use chrono::{DateTime, Utc};
 use shared::logs::{LogEntry, LogPatch, PatchOp};
 use std::fmt;
 use std::str::FromStr;
@@ -137,9 +142,14 @@ impl TokenTotals {
 
 /// Turns one agent's raw output into normalized entries, incrementally.
 pub trait Normalizer: Send {
+    /// When the lines fed from now on were read. An entry gets its event's own time
+    /// when the agent wrote one, else this one (else the time it was made), so a run
+    /// normalized again from its raw output keeps its times.
+    fn read_at(&mut self, at: DateTime<Utc>);
     /// One raw line of stdout (or one protocol message).
     fn stdout_line(&mut self, line: &str) -> Vec<EntryPatch>;
-    /// One raw line of stderr: it becomes an `error` entry.
+    /// One raw line of stderr: it becomes an `error` entry, or an `output` entry when it
+    /// is a warning of the runtime the agent runs on (npm, Node).
     fn stderr_line(&mut self, line: &str) -> Vec<EntryPatch>;
     /// The output ended: flush anything buffered.
     fn finish(&mut self) -> Vec<EntryPatch>;
@@ -236,6 +246,10 @@ impl FromStr for Protocol {
 macro_rules! json_lines_normalizer {
     ($ty:ty, $event:ident) => {
         impl $crate::normalize::Normalizer for $ty {
+            fn read_at(&mut self, at: chrono::DateTime<chrono::Utc>) {
+                self.log.set_read_time(at);
+            }
+
             fn stdout_line(&mut self, line: &str) -> Vec<$crate::normalize::EntryPatch> {
                 match $crate::normalize::json::parse_line(line) {
                     $crate::normalize::json::Line::Empty => {}
@@ -294,7 +308,6 @@ pub fn for_protocol(protocol: Protocol) -> Box<dyn Normalizer> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
     use shared::logs::{EntryContent, apply};
 
     fn entry(text: &str) -> LogEntry {

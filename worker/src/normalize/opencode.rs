@@ -365,6 +365,10 @@ fn is_quiet_server_event(t: &str) -> bool {
 }
 
 impl Normalizer for OpenCodeNormalizer {
+    fn read_at(&mut self, at: DateTime<Utc>) {
+        self.log.set_read_time(at);
+    }
+
     fn stdout_line(&mut self, line: &str) -> Vec<EntryPatch> {
         // The server announcing its address is the worker's business, not the team's.
         if line.starts_with("opencode server listening") {

@@ -292,9 +292,10 @@ pub(crate) fn classify(name: &str, input: &Value) -> Vec<Action> {
             }
         }
         "multiedit" => {
-            let changes: Vec<FileChange> = input
-                .get("edits")
-                .and_then(Value::as_array)
+            // Claude Code names the list `edits`, Droid `changes`.
+            let changes: Vec<FileChange> = ["edits", "changes"]
+                .iter()
+                .find_map(|k| input.get(k).and_then(Value::as_array))
                 .map(|edits| edits.iter().filter_map(replacement).collect())
                 .unwrap_or_default();
             ToolAction::FileEdit {
@@ -528,6 +529,284 @@ pub(crate) fn exit_code_in(text: &str) -> Option<i64> {
     })
 }
 
+/// `text` without the trailing `[Process exited with code N]` line Droid appends to a
+/// command's output (the code goes to the command's `exit_code`), nor the blank lines
+/// before it.
+pub(crate) fn strip_exit_line(text: &str) -> &str {
+    let trimmed = text.trim_end();
+    let (rest, last) = match trimmed.rsplit_once('\n') {
+        Some((rest, last)) => (rest, last),
+        None => ("", trimmed),
+    };
+    let last = last.trim();
+    if last.starts_with("[Process exited with code ") && last.ends_with(']') {
+        rest.trim_end()
+    } else {
+        text
+    }
+}
+
+/// The shells whose `-c` wrapper is dropped from a command (see [`unwrap_shell`]).
+const SHELLS: &[&str] = &["bash", "zsh", "sh", "dash", "ksh"];
+
+/// Whether `word` is a shell's name or path (`bash`, `/bin/zsh`).
+fn is_shell(word: &str) -> bool {
+    SHELLS.contains(&word.rsplit('/').next().unwrap_or(word))
+}
+
+/// Whether `flags` (the words between a shell and its script) end the options with
+/// `-c`: `-c`, `-lc`, `-l -c`, `--login -c`.
+fn runs_script(flags: &[&str]) -> bool {
+    let short = |f: &&str| {
+        f.len() > 1
+            && f.starts_with('-')
+            && !f.starts_with("--")
+            && f[1..].bytes().all(|b| b.is_ascii_alphabetic())
+    };
+    let long = |f: &&str| matches!(*f, "--login" | "--noprofile" | "--norc");
+    !flags.is_empty()
+        && flags.iter().all(|f| short(f) || long(f))
+        && flags.iter().any(|f| short(f) && f.contains('c'))
+}
+
+/// The script of a shell wrapper, `bash -lc 'ls -la'` (also `/bin/zsh -lc`,
+/// `/bin/bash -c`, `sh -c`) → `ls -la`: the one argument after `-c`, unquoted as the
+/// shell would (single quotes, `'\''` escapes, double quotes, backslashes). Anything
+/// else (no wrapper, more arguments after the script) gives `None`.
+pub(crate) fn unwrap_shell(command: &str) -> Option<String> {
+    let command = command.trim();
+    let (shell, mut rest) = command.split_once(char::is_whitespace)?;
+    if !is_shell(shell) {
+        return None;
+    }
+    let mut flags = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if !rest.starts_with('-') {
+            break;
+        }
+        let (flag, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        flags.push(flag);
+        rest = after;
+    }
+    if !runs_script(&flags) {
+        return None;
+    }
+    let (script, after) = shell_word(rest)?;
+    (after.trim().is_empty() && !script.trim().is_empty()).then_some(script)
+}
+
+/// The first shell word of `text` with its quoting removed, and the text after it.
+fn shell_word(text: &str) -> Option<(String, &str)> {
+    let mut word = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => return Some((word, &text[i..])),
+            '\'' => {
+                chars.next();
+                loop {
+                    match chars.next()? {
+                        (_, '\'') => break,
+                        (_, c) => word.push(c),
+                    }
+                }
+            }
+            '"' => {
+                chars.next();
+                loop {
+                    match chars.next()? {
+                        (_, '"') => break,
+                        (_, '\\') => match chars.next()? {
+                            (_, c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            (_, '\n') => {}
+                            (_, c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                        },
+                        (_, c) => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                chars.next();
+                match chars.next() {
+                    Some((_, '\n')) | None => {}
+                    Some((_, c)) => word.push(c),
+                }
+            }
+            c => {
+                chars.next();
+                word.push(c);
+            }
+        }
+    }
+    Some((word, ""))
+}
+
+/// A command given as a string or an argv list, without a shell's `-c` wrapper around
+/// it (Codex runs everything as `bash -lc '…'` or `/bin/zsh -lc '…'`).
+pub(crate) fn shell_command(v: &Value) -> Option<String> {
+    if let Some(argv) = v.as_array() {
+        let words: Vec<&str> = argv.iter().filter_map(Value::as_str).collect();
+        if let [shell, flags @ .., script] = words.as_slice()
+            && words.len() == argv.len()
+            && is_shell(shell)
+            && runs_script(flags)
+            && !script.trim().is_empty()
+        {
+            return Some((*script).to_owned());
+        }
+    }
+    let command = command_of(v)?;
+    Some(unwrap_shell(&command).unwrap_or(command))
+}
+
+/// A diff given as a list of lines (Droid's `diffLines`), as unified-diff hunks with
+/// three lines of context. A line is a string (`+added`, `-removed`, ` context`, or an
+/// `@@` header), an object with a kind (`type`/`kind`/`op`: added, removed, context…)
+/// and its text (`content`/`text`/`line`/`value`), or a `{value, added, removed}` part
+/// of a line diff, which may span several lines. Line numbers an object carries
+/// (`oldLineNumber`, `newLineNumber`) are kept; otherwise lines count from 1. `None`
+/// when nothing in the list adds or removes a line.
+pub(crate) fn diff_of_lines(lines: &Value) -> Option<String> {
+    let items = lines.as_array()?;
+    // (origin, text, old number, new number); origin '@' is a header kept as it is.
+    let mut parsed: Vec<(char, String, Option<u64>, Option<u64>)> = Vec::new();
+    for item in items {
+        match item {
+            Value::String(s) => {
+                let (origin, text) = match s.chars().next() {
+                    Some(c @ ('+' | '-' | ' ')) => (c, s[1..].to_owned()),
+                    _ if s.starts_with("@@") => ('@', s.clone()),
+                    _ => (' ', s.clone()),
+                };
+                parsed.push((origin, text, None, None));
+            }
+            Value::Object(_) => {
+                let kind = first_str(item, &["type", "kind", "op", "operation", "change"])
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                let flag = |k: &str| item.get(k).and_then(Value::as_bool) == Some(true);
+                let origin = if flag("added")
+                    || kind == "+"
+                    || ["add", "insert", "new"].iter().any(|p| kind.contains(p))
+                {
+                    '+'
+                } else if flag("removed")
+                    || kind == "-"
+                    || ["remov", "delet", "old"].iter().any(|p| kind.contains(p))
+                {
+                    '-'
+                } else if kind.contains("hunk") || kind.contains("header") {
+                    '@'
+                } else {
+                    ' '
+                };
+                let text = ["content", "text", "line", "value"]
+                    .iter()
+                    .find_map(|k| str_of(item, k))
+                    .unwrap_or("");
+                let number = |keys: &[&str]| {
+                    keys.iter()
+                        .find_map(|k| item.get(*k).and_then(super::json::count))
+                };
+                let old = number(&["oldLineNumber", "oldLine", "old_line", "oldNumber"]);
+                let new = number(&["newLineNumber", "newLine", "new_line", "newNumber"]);
+                if origin == '@' {
+                    parsed.push(('@', text.to_owned(), None, None));
+                    continue;
+                }
+                // A part of a line diff holds whole lines, each ending in a newline.
+                let text = text.strip_suffix('\n').unwrap_or(text);
+                for (i, line) in text.split('\n').enumerate() {
+                    let step = i as u64;
+                    parsed.push((
+                        origin,
+                        line.strip_suffix('\r').unwrap_or(line).to_owned(),
+                        old.map(|n| n + step),
+                        new.map(|n| n + step),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !parsed.iter().any(|(o, ..)| *o == '+' || *o == '-') {
+        return None;
+    }
+    // Headers given: the lines are hunks already.
+    if parsed.iter().any(|(o, ..)| *o == '@') {
+        let text: Vec<String> = parsed
+            .into_iter()
+            .map(|(o, t, ..)| if o == '@' { t } else { format!("{o}{t}") })
+            .collect();
+        return Some(clip(&text.join("\n"), MAX_RESULT));
+    }
+    // Each line's number in the old and the new file.
+    let (mut old_no, mut new_no) = (1u64, 1u64);
+    let mut numbered = Vec::with_capacity(parsed.len());
+    for (origin, text, old, new) in parsed {
+        if let Some(n) = old {
+            old_no = n;
+        }
+        if let Some(n) = new {
+            new_no = n;
+        }
+        numbered.push((origin, text, old_no, new_no));
+        match origin {
+            '+' => new_no += 1,
+            '-' => old_no += 1,
+            _ => {
+                old_no += 1;
+                new_no += 1;
+            }
+        }
+    }
+    const CONTEXT: usize = 3;
+    let changed: Vec<usize> = numbered
+        .iter()
+        .enumerate()
+        .filter(|(_, (o, ..))| *o != ' ')
+        .map(|(i, _)| i)
+        .collect();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for i in changed {
+        let (start, end) = (
+            i.saturating_sub(CONTEXT),
+            (i + CONTEXT + 1).min(numbered.len()),
+        );
+        match ranges.last_mut() {
+            Some(last) if start <= last.1 => last.1 = end,
+            _ => ranges.push((start, end)),
+        }
+    }
+    let mut out = Vec::new();
+    for (start, end) in ranges {
+        let hunk = &numbered[start..end];
+        let old_count = hunk.iter().filter(|(o, ..)| *o != '+').count() as u64;
+        let new_count = hunk.iter().filter(|(o, ..)| *o != '-').count() as u64;
+        let (_, _, old_start, new_start) = hunk[0];
+        // An empty side starts at the line before, as in `diff -u`.
+        let old_start = if old_count == 0 {
+            old_start.saturating_sub(1)
+        } else {
+            old_start
+        };
+        let new_start = if new_count == 0 {
+            new_start.saturating_sub(1)
+        } else {
+            new_start
+        };
+        out.push(format!(
+            "@@ -{old_start},{old_count} +{new_start},{new_count} @@"
+        ));
+        out.extend(hunk.iter().map(|(o, t, ..)| format!("{o}{t}")));
+    }
+    Some(clip(&out.join("\n"), MAX_RESULT))
+}
+
 /// Whether a failed tool's message says it was refused rather than that it failed.
 pub(crate) fn says_denied(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
@@ -661,6 +940,81 @@ mod tests {
         assert_eq!(exit_code_in("Exit code 127\nnot found"), Some(127));
         assert_eq!(exit_code_in("no code here"), None);
         assert_eq!(exit_code_in("grep: exit code 3 in the docs"), None);
+    }
+
+    #[test]
+    fn shell_wrappers_are_dropped_and_their_script_unquoted() {
+        assert_eq!(unwrap_shell("bash -lc ls").as_deref(), Some("ls"));
+        assert_eq!(
+            unwrap_shell("/bin/zsh -lc 'ls -la | head'").as_deref(),
+            Some("ls -la | head")
+        );
+        assert_eq!(
+            unwrap_shell(r#"/bin/bash -c 'echo '\''hi there'\'' "$HOME"'"#).as_deref(),
+            Some(r#"echo 'hi there' "$HOME""#)
+        );
+        assert_eq!(
+            unwrap_shell(r#"sh -c "grep \"a b\" x""#).as_deref(),
+            Some(r#"grep "a b" x"#)
+        );
+        assert_eq!(
+            unwrap_shell("bash -l -c 'make test'").as_deref(),
+            Some("make test")
+        );
+        // Not a wrapper: kept.
+        assert_eq!(unwrap_shell("bash script.sh"), None);
+        assert_eq!(unwrap_shell("bash -c 'echo $0' name"), None);
+        assert_eq!(unwrap_shell("bash -lc 'unterminated"), None);
+        assert_eq!(unwrap_shell("python -c 'print(1)'"), None);
+        assert_eq!(
+            shell_command(&json!(["bash", "-lc", "cargo test -p x"])).as_deref(),
+            Some("cargo test -p x")
+        );
+        assert_eq!(
+            shell_command(&json!(["git", "status"])).as_deref(),
+            Some("git status")
+        );
+    }
+
+    #[test]
+    fn droid_exit_lines_are_stripped_from_output() {
+        assert_eq!(
+            strip_exit_line("a\nb\n\n[Process exited with code 0]"),
+            "a\nb"
+        );
+        assert_eq!(strip_exit_line("\n\n[Process exited with code 1]"), "");
+        assert_eq!(strip_exit_line("no code\n"), "no code\n");
+    }
+
+    #[test]
+    fn line_lists_become_hunks_with_context() {
+        // A line diff's parts (`{value, added, removed}`), covering the whole file.
+        let parts = json!([
+            {"count": 5, "value": "1\n2\n3\n4\n5\n"},
+            {"count": 1, "removed": true, "value": "six\n"},
+            {"count": 1, "added": true, "value": "6\n"},
+            {"count": 5, "value": "7\n8\n9\n10\n11\n"}
+        ]);
+        assert_eq!(
+            diff_of_lines(&parts).as_deref(),
+            Some("@@ -3,7 +3,7 @@\n 3\n 4\n 5\n-six\n+6\n 7\n 8\n 9")
+        );
+        // Typed lines with their numbers.
+        let typed = json!([
+            {"type": "context", "content": "fn a() {", "oldLineNumber": 40, "newLineNumber": 40},
+            {"type": "removed", "content": "    1", "oldLineNumber": 41},
+            {"type": "added", "content": "    2", "newLineNumber": 41},
+            {"type": "unchanged", "content": "}"}
+        ]);
+        assert_eq!(
+            diff_of_lines(&typed).as_deref(),
+            Some("@@ -40,3 +40,3 @@\n fn a() {\n-    1\n+    2\n }")
+        );
+        assert_eq!(
+            diff_of_lines(&json!([{"type": "context", "content": "x"}])),
+            None
+        );
+        assert_eq!(diff_of_lines(&json!("not a list")), None);
     }
 
     #[test]

@@ -213,10 +213,12 @@ fn codex_command_has_its_exit_code_and_output() {
     );
     let tools = tools(&run.entries);
     assert_eq!(tools[0].status, ToolStatus::Success);
+    // Codex ran `bash -lc ls`: the entry shows the command, not the login shell.
+    assert_eq!(tools[0].summary, "ls");
     assert_eq!(
         tools[0].action,
         ToolAction::CommandRun {
-            command: "bash -lc ls".into(),
+            command: "ls".into(),
             exit_code: Some(0),
             output: Some("stream-output-1.jsonl\nstream-output-2.jsonl\ntest.js\n".into()),
         }

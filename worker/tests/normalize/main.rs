@@ -6,4 +6,5 @@
 mod fixtures;
 mod helpers;
 mod protocols;
+mod real_world;
 mod robustness;
