@@ -5,12 +5,20 @@ Run by deploy/check.sh (which installs what it needs), itself run by scripts/tes
 
 - images: the agent CLIs the worker image installs are exactly those the worker pins
   (worker/src/executors/mod.rs), and every place naming their binaries agrees; each
-  Dockerfile is multi-stage, builds with --locked, runs as a numeric non-root user with
-  an exec-form entrypoint, carries the OCI labels, and pins its base images.
-- compose: the services, health checks and start-up order of a single-host stack, and
-  the roles each service connects as.
+  Dockerfile is multi-stage, builds with --locked, runs with an exec-form entrypoint,
+  carries the OCI labels, and pins its base images; the api and scheduler run as the
+  numeric non-root user, the worker as root under tini (it builds the attempt sandbox).
+- compose: the services, health checks and start-up order of a single-host stack, the
+  roles each service connects as, and the split: every service without capabilities
+  and non-root but the worker, which keeps exactly the sandbox's capabilities.
 - deploy/k8s: every object against the Kubernetes schemas (--strict, 1.33 and the newest
-  bundled), and the rules Switchyard holds its pods to (hardening, probes, RBAC, names).
+  bundled), and the rules Switchyard holds its pods to (hardening, probes, RBAC, names,
+  Secret file modes, no secret in a ConfigMap).
+- worker pods: the Job a built switchyard-scheduler makes (`worker-job`) with the
+  settings of deploy/k8s and of every chart render, against the schemas and the
+  sandbox's shape (hostUsers: false, exactly the sandbox's capabilities, unmasked /proc,
+  read-only root, emptyDir and 0400 Secret volumes only, no token, no plain secret);
+  and mutated copies of it, which that check must refuse.
 - the chart: values.yaml and ci/*.yaml against values.schema.json (and mutated values
   against it, which it must refuse); every .Values reference in a template exists; the
   chart rendered with each ci/*.yaml by a Go-template subset (gotemplate.py), its objects
@@ -70,6 +78,22 @@ def scheduler_rules() -> dict[tuple[str, str], set[str]]:
 
 
 SCHEDULER_RULES = scheduler_rules()
+
+OBJECTS_RS = ROOT / "scheduler/src/capacity/kubernetes/objects.rs"
+
+
+def sandbox_capabilities() -> list[str]:
+    """SANDBOX_CAPABILITIES of the kubernetes backend, read from its source: the only
+    capabilities a worker container (and the compose worker) may keep."""
+    block = re.search(r"pub const SANDBOX_CAPABILITIES: \[&str; \d+\] = \[(.*?)\];", OBJECTS_RS.read_text(), re.S)
+    if block is None:
+        raise ValueError("no SANDBOX_CAPABILITIES in scheduler/src/capacity/kubernetes/objects.rs")
+    return re.findall(r'"([A-Z_]+)"', block.group(1))
+
+
+SANDBOX_CAPS = sandbox_capabilities()
+# The uids a pod's user namespace maps are 0-65535; 65534 is nobody, 65535 the overflow.
+MAX_POD_UID = 65533
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -344,6 +368,28 @@ def policy_checks(objects: list[tuple[str, dict]], check: Check, settings: "Sett
                     check.expect(not (n.startswith("SWITCHYARD__AUTH__SIGNING_KEYS") or n.startswith("SWITCHYARD__GITHUB__")), where, f"{cl}: holds {n}, which only the api needs")
         if obj["kind"] != "Deployment" or "scheduler" not in name:
             check.expect(spec.get("automountServiceAccountToken") is False or spec.get("serviceAccountName"), where, f"{label}: mounts a service-account token it has no use for")
+        for problem in secret_volume_problems(spec):
+            check.fail(where, f"{label}: {problem}")
+    # A namespace that enforces a Pod Security level must admit the worker pods, whose
+    # SYS_ADMIN and NET_ADMIN neither baseline nor restricted allow.
+    for where, obj in objects:
+        if obj["kind"] == "Namespace":
+            level = dig(obj, "metadata", "labels", "pod-security.kubernetes.io/enforce")
+            check.expect(level in (None, "privileged"), where, f"Namespace/{obj['metadata']['name']}: enforces {level!r}, which refuses the worker pods' sandbox capabilities")
+    # Nothing secret in a ConfigMap: no secret setting as a variable or in config.toml.
+    for where, obj in objects:
+        if obj["kind"] != "ConfigMap":
+            continue
+        for key, value in (obj.get("data") or {}).items():
+            check.expect(not (settings and settings.is_secret_env(key)), where, f"ConfigMap/{obj['metadata']['name']}: {key} is a secret setting")
+            check.expect(not re.search(r"://[^/@\s\"]*:[^/@\s\"]+@", str(value)), where, f"ConfigMap/{obj['metadata']['name']}: {key} holds a URL with a password")
+            if key.endswith(".toml") and settings:
+                try:
+                    tree = tomllib.loads(value)
+                except tomllib.TOMLDecodeError:
+                    continue
+                for path in settings.secret_paths():
+                    check.expect(dig(tree, *path) in (None, "", {}), where, f"ConfigMap/{obj['metadata']['name']}: {key} sets {'.'.join(path)}, a secret")
     # The api: probes on /healthz and /readyz.
     for where, obj in objects:
         if obj["kind"] == "Deployment" and obj["metadata"]["name"].endswith("-api"):
@@ -368,6 +414,165 @@ def policy_checks(objects: list[tuple[str, dict]], check: Check, settings: "Sett
     if policies:
         deny = [p for p in policies if set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"} and not p["spec"].get("ingress") and not p["spec"].get("egress")]
         check.expect(bool(deny), "NetworkPolicy", "no default-deny (Ingress and Egress, no rules) policy for worker pods")
+
+
+def secret_volume_problems(spec: dict) -> list[str]:
+    """Secret volumes readable beyond their owner: a Secret file is 0400 (or stricter),
+    never group- or world-readable; Kubernetes' own default (0644) is not."""
+    problems = []
+
+    def modes(source: dict, what: str) -> None:
+        mode = source.get("defaultMode")
+        if mode is None or mode & 0o077:
+            problems.append(f"{what}: defaultMode {oct(mode) if mode is not None else 'unset (0644)'} lets others read it; 0400")
+        for item in source.get("items") or []:
+            if item.get("mode") is not None and item["mode"] & 0o077:
+                problems.append(f"{what}: item {item.get('key')} has mode {oct(item['mode'])}")
+
+    for v in spec.get("volumes") or []:
+        if "secret" in v:
+            modes(v["secret"], f"Secret volume {v.get('name')}")
+        for source in dig(v, "projected", "sources") or []:
+            if "secret" in source:
+                modes({"defaultMode": dig(v, "projected", "defaultMode"), **source["secret"]}, f"projected Secret in volume {v.get('name')}")
+    return problems
+
+
+def check_worker_pod(job: dict, settings: "Settings", expect: dict[str, str] | None = None) -> list[str]:
+    """What a worker pod must hold to, beyond the schemas (docs/DEPLOY.md, "Worker pods");
+    empty when it does. `expect` names the seccomp and AppArmor profile types the
+    deployment configured (RuntimeDefault and Unconfined by default)."""
+    expect = expect or {"seccomp": "RuntimeDefault", "apparmor": "Unconfined"}
+    out: list[str] = []
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            out.append(message)
+
+    spec = pod_spec(job) or {}
+    need(job.get("kind") == "Job", f"not a Job but {job.get('kind')}")
+    need(spec.get("hostUsers") is False, "hostUsers is not false: the pod shares the node's user namespace, so its root is the node's")
+    need(spec.get("automountServiceAccountToken") is False, "mounts a service-account token")
+    for host in ("hostNetwork", "hostPID", "hostIPC"):
+        need(not spec.get(host), f"{host}")
+    containers = spec.get("containers") or []
+    need(len(containers) == 1 and not spec.get("initContainers") and not spec.get("ephemeralContainers"), "runs containers besides the worker")
+    psc = spec.get("securityContext") or {}
+    c = containers[0] if containers else {}
+    sc = c.get("securityContext") or {}
+    need(not sc.get("privileged"), "privileged")
+    need(sc.get("readOnlyRootFilesystem") is True, "the root filesystem is writable")
+    need(sc.get("procMount") == "Unmasked", f"procMount is {sc.get('procMount')!r}: the sandbox cannot mount a fresh /proc under a masked one")
+    caps = sc.get("capabilities") or {}
+    need(caps.get("drop") == ["ALL"], f"capabilities.drop is {caps.get('drop')}, not [ALL]")
+    added = caps.get("add") or []
+    need(sorted(added) == sorted(SANDBOX_CAPS) and len(added) == len(set(added)), f"adds capabilities {added}, not exactly the sandbox's {SANDBOX_CAPS}")
+    for what, field in (("seccomp", "seccompProfile"), ("apparmor", "appArmorProfile")):
+        profile = sc.get(field) or psc.get(field) or {}
+        need(profile.get("type") == expect[what], f"{field} is {profile.get('type')!r}, not the configured {expect[what]!r}")
+        need((profile.get("type") == "Localhost") == bool(profile.get("localhostProfile")), f"{field}: a localhostProfile exactly when Localhost")
+    need(c.get("args") in (None, []) or (len(c["args"]) == 2 and c["args"][0] == "--attempt" and re.fullmatch(r"[0-9a-f-]{36}", str(c["args"][1])) is not None), f"arguments {c.get('args')}: only --attempt <id>")
+    # Volumes: emptyDirs (the only writable places) and 0400 Secrets; nothing of the node.
+    volumes = {}
+    for v in spec.get("volumes") or []:
+        sources = [k for k in v if k != "name"]
+        volumes[v.get("name")] = sources
+        need(sources in (["emptyDir"], ["secret"]), f"volume {v.get('name')}: {sources}: only emptyDir and Secret volumes")
+    out.extend(secret_volume_problems(spec))
+    mounts = {m.get("mountPath"): m for m in c.get("volumeMounts") or []}
+    need("/workspace" in mounts and "/tmp" in mounts, "no /workspace and /tmp emptyDirs")
+    for path, m in mounts.items():
+        kind = volumes.get(m.get("name"), ["?"])
+        need(kind != ["secret"] or m.get("readOnly") is True, f"the Secret at {path} is mounted writable")
+    # Secrets only from a Secret: never a plain value, an argument or a ConfigMap key.
+    env = {e.get("name"): e for e in c.get("env") or []}
+    for name, e in env.items():
+        if settings.is_secret_env(name) or re.search(r"://[^/@]*:[^/@]+@", str(e.get("value", ""))):
+            need("value" not in e, f"{name} carries a secret in plain text")
+    for ef in c.get("envFrom") or []:
+        need(set(ef) - {"prefix"} <= {"configMapRef", "secretRef"}, f"envFrom {ef}")
+    value = lambda n: (env.get(n) or {}).get("value")
+    uid = value("SWITCHYARD__WORKER__SANDBOX__UID_BASE")
+    need(uid is not None and uid.isdigit() and 1 <= int(uid) <= MAX_POD_UID, f"the attempt uid {uid!r} is not one the pod's user namespace maps (1-{MAX_POD_UID})")
+    need(value("SWITCHYARD__WORKER__SANDBOX__UID_COUNT") == "1", "more than one attempt uid in a one-attempt pod")
+    for key in ("ENABLED", "NAMESPACES"):
+        need(value(f"SWITCHYARD__WORKER__SANDBOX__{key}") == "true", f"SWITCHYARD__WORKER__SANDBOX__{key} is not pinned to true")
+    return out
+
+
+# Worker pods that check_worker_pod must refuse: each breaks one rule of the sandbox.
+WORKER_MUTATIONS: list[tuple[str, Callable[[dict], None]]] = [
+    ("the node's user namespace", lambda j: pod_spec(j).update({"hostUsers": True})),
+    ("no hostUsers at all", lambda j: pod_spec(j).pop("hostUsers")),
+    ("a capability beyond the sandbox's", lambda j: pod_spec(j)["containers"][0]["securityContext"]["capabilities"]["add"].append("SYS_PTRACE")),
+    ("capabilities kept rather than dropped", lambda j: pod_spec(j)["containers"][0]["securityContext"]["capabilities"].update({"drop": []})),
+    ("a privileged container", lambda j: pod_spec(j)["containers"][0]["securityContext"].update({"privileged": True})),
+    ("a masked /proc", lambda j: pod_spec(j)["containers"][0]["securityContext"].update({"procMount": "Default"})),
+    ("a writable root", lambda j: pod_spec(j)["containers"][0]["securityContext"].update({"readOnlyRootFilesystem": False})),
+    ("a world-readable Secret file", lambda j: pod_spec(j)["volumes"].append({"name": "key", "secret": {"secretName": "github", "defaultMode": 0o644}})),
+    ("a Secret file with the default mode", lambda j: pod_spec(j)["volumes"].append({"name": "key", "secret": {"secretName": "github"}})),
+    ("a host path", lambda j: pod_spec(j)["volumes"].append({"name": "docker", "hostPath": {"path": "/var/run/docker.sock"}})),
+    ("a service-account token", lambda j: pod_spec(j).update({"automountServiceAccountToken": True})),
+    ("a database password in a plain variable", lambda j: pod_spec(j)["containers"][0]["env"].append({"name": "SWITCHYARD__DATABASE__URL", "value": "postgres://app:hunter2@db/sy"})),
+    ("an attempt uid the pod does not map", lambda j: [e.update({"value": "200000"}) for e in pod_spec(j)["containers"][0]["env"] if e["name"] == "SWITCHYARD__WORKER__SANDBOX__UID_BASE"]),
+    ("a sidecar", lambda j: pod_spec(j)["containers"].append(copy.deepcopy(pod_spec(j)["containers"][0]))),
+]
+
+
+class WorkerJobs:
+    """The worker Job a built switchyard-scheduler makes (`worker-job`) under a
+    deployment's settings: what its pods will really be."""
+
+    def __init__(self) -> None:
+        override = os.environ.get("SWITCHYARD_CHECK_SCHEDULER_BIN")
+        target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+        if not target.is_absolute():
+            target = ROOT / target
+        candidates = [Path(override)] if override else [target / "debug" / "switchyard-scheduler", target / "release" / "switchyard-scheduler"]
+        self.binary = next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
+        self.made = 0
+        self.stale = False
+        if self.binary and not override:
+            # A binary older than the backend's source would show yesterday's pod.
+            newest = max(f.stat().st_mtime for d in ("scheduler/src", "shared/src") for f in (ROOT / d).rglob("*.rs"))
+            if self.binary.stat().st_mtime < newest:
+                self.stale = True
+                return
+        self.stale = False
+
+    def job(self, config_toml: str | None, env: dict[str, str]) -> dict | str:
+        """The Job, or why there is none."""
+        assert self.binary is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUST_BACKTRACE": "0", "RUST_LOG": "off"}
+            run_env.update(env)
+            if config_toml is not None:
+                path = Path(tmp) / "config.toml"
+                path.write_text(config_toml)
+                run_env["SWITCHYARD_CONFIG"] = str(path)
+            out = subprocess.run([str(self.binary), "worker-job"], env=run_env, capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            return (out.stderr or out.stdout).strip()[:400]
+        self.made += 1
+        return json.loads(out.stdout)
+
+
+def check_worker_jobs(where: str, jobs: WorkerJobs, config_toml: str, env: dict[str, str], check: Check, settings: Settings, expect: dict[str, str] | None = None, mutate: bool = False) -> None:
+    """Makes the deployment's worker Job and holds it to the schemas and the sandbox's
+    shape; with `mutate`, also proves that check refuses each of WORKER_MUTATIONS."""
+    if jobs.binary is None or jobs.stale:
+        return
+    job = jobs.job(config_toml, env)
+    if not check.expect(isinstance(job, dict), where, f"switchyard-scheduler worker-job refused these settings: {job}"):
+        return
+    validate_objects([(f"{where} (worker-job)", job)], check)
+    for problem in check_worker_pod(job, settings, expect):
+        check.fail(f"{where} (worker-job)", problem)
+    if mutate:
+        for what, change in WORKER_MUTATIONS:
+            bad = copy.deepcopy(job)
+            change(bad)
+            check.expect(bool(check_worker_pod(bad, settings, expect)), "deploy/check/check_manifests.py", f"check_worker_pod accepts a worker pod with {what}")
 
 
 def env_checker(settings: Settings, check: Check) -> Callable[[str, list[str]], None]:
@@ -443,12 +648,19 @@ def check_images(check: Check, loader: Loader, settings: Settings) -> dict[str, 
         check.expect("--mount=type=cache" in text and "target=/src/target" in text, where, "no cache mount for the cargo registry and target/")
         final = text[text.rindex("\nFROM ") :]
         user = re.findall(r"^USER (\S+)$", final, re.M)
-        check.expect(user == [f"{IMAGE_UID}:{IMAGE_UID}"], where, f"the runtime stage's USER is {user}, not {IMAGE_UID}:{IMAGE_UID}")
+        # The worker alone runs as root: it holds the credentials and builds the sandbox
+        # its attempts run in as other uids; the api and scheduler never need root.
+        want_user = "0:0" if component == "worker" else f"{IMAGE_UID}:{IMAGE_UID}"
+        check.expect(user == [want_user], where, f"the runtime stage's USER is {user}, not {want_user}")
+        if component == "worker":
+            check.expect(re.search(r"^#.*credentials", final, re.M) is not None and "sandbox" in final, where, "does not say (in a comment) why the worker runs as root")
         entry = re.findall(r"^ENTRYPOINT (.+)$", final, re.M)
         if check.expect(len(entry) == 1, where, "one ENTRYPOINT in the runtime stage"):
             try:
                 argv = json.loads(entry[0])
                 check.expect(isinstance(argv, list) and argv[-1].endswith(f"switchyard-{component}"), where, f"ENTRYPOINT {argv} does not run switchyard-{component}")
+                if component == "worker":
+                    check.expect(argv[:2] == ["/usr/bin/tini", "--"], where, f"ENTRYPOINT {argv}: tini is not PID 1")
             except json.JSONDecodeError:
                 check.fail(where, "ENTRYPOINT is not in exec (JSON) form")
         for label in ("title", "description", "source", "licenses", "version", "revision"):
@@ -556,9 +768,25 @@ def check_compose(check: Check, loader: Loader, settings: Settings) -> None:
         check.expect(deps.get("migrate", {}).get("condition") == "service_completed_successfully", where, f"{name} does not wait for the migrations")
         svc = services.get(name, {})
         check.expect(svc.get("read_only") is True and svc.get("cap_drop") == ["ALL"], where, f"{name}: not read-only with every capability dropped")
+        check.expect(not svc.get("privileged"), where, f"{name}: privileged")
+        check.expect("no-new-privileges:true" in (svc.get("security_opt") or []), where, f"{name}: may gain privileges (no no-new-privileges:true)")
+        check.expect(not any(isinstance(v, str) and v.startswith(("/", "./", "../")) or isinstance(v, dict) and v.get("type") == "bind" for v in svc.get("volumes") or []), where, f"{name}: mounts a host path")
+        check.expect(str(svc.get("user", "")) not in ("0", "root", "0:0"), where, f"{name}: runs as root by `user`")
+        if name == "worker":
+            # The sandbox's capabilities, exactly, and the AppArmor exception its mounts
+            # need; seccomp stays Docker's default (it allows unshare and mount with SYS_ADMIN).
+            added = svc.get("cap_add") or []
+            check.expect(sorted(added) == sorted(SANDBOX_CAPS) and len(added) == len(set(added)), where, f"worker: cap_add {added} is not exactly the sandbox's {SANDBOX_CAPS}")
+            check.expect("apparmor:unconfined" in (svc.get("security_opt") or []), where, "worker: no apparmor:unconfined (Docker's default profile denies the sandbox's mounts)")
+            check.expect(not any("seccomp" in o and "unconfined" in o for o in svc.get("security_opt") or []), where, "worker: seccomp unconfined, which the sandbox does not need")
+        else:
+            check.expect(not svc.get("cap_add"), where, f"{name}: adds capabilities {svc.get('cap_add')}")
         db = svc.get("environment", {}).get("SWITCHYARD__DATABASE__URL", "")
         check.expect(db.startswith("postgres://switchyard_app:"), where, f"{name} does not connect as switchyard_app (row-level security)")
         check.expect("SWITCHYARD__DATABASE__MIGRATION_URL" not in svc.get("environment", {}), where, f"{name} holds the owner's credentials")
+    for name in ("migrate", "s3"):
+        svc = services.get(name, {})
+        check.expect(not svc.get("cap_add") and not svc.get("privileged") and svc.get("cap_drop") == ["ALL"], where, f"{name}: holds capabilities")
     for name, svc in services.items():
         if name != "api":
             for n in svc.get("environment") or {}:
@@ -588,7 +816,20 @@ def check_compose(check: Check, loader: Loader, settings: Settings) -> None:
 # --- plain manifests ------------------------------------------------------------------
 
 
-def check_k8s(check: Check, loader: Loader, settings: Settings, agent_commands: dict[str, str]) -> None:
+def scheduler_env(objects: list[tuple[str, dict]]) -> dict[str, str]:
+    """The plain variables of the scheduler Deployment's container (what it sets of
+    scheduler.kubernetes from other values), with stand-ins for the downward API."""
+    for _, obj in objects:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"].endswith("-scheduler"):
+            env = {}
+            for e in dig(pod_spec(obj), "containers", 0, "env") or []:
+                if "value" in e and e["name"].startswith("SWITCHYARD__SCHEDULER__"):
+                    env[e["name"]] = str(e["value"])
+            return env
+    return {}
+
+
+def check_k8s(check: Check, loader: Loader, settings: Settings, agent_commands: dict[str, str], jobs: WorkerJobs) -> None:
     section("plain manifests (deploy/k8s)")
     files = sorted((DEPLOY / "k8s").glob("*.yaml"))
     objects: list[tuple[str, dict]] = []
@@ -664,7 +905,12 @@ def check_k8s(check: Check, loader: Loader, settings: Settings, agent_commands: 
         problem = loader.load((DEPLOY / "docker/config/worker.toml").read_text(), {k: str(v) for k, v in worker.items()})
         check.expect(problem is None, "deploy/k8s", f"a worker pod's settings (image config + environment) are refused: {problem}")
         loaded = 2
-    print(f"    {count} objects in {len(files)} files, schema-valid for {' and '.join(K8S_VERSIONS)}; {kustomized}; {loaded} settings loaded by switchyard-api")
+    # The worker pods the scheduler will make with these settings, and proof that the
+    # check refuses what breaks the sandbox.
+    made = jobs.made
+    check_worker_jobs("deploy/k8s/config.yaml", jobs, config_text, scheduler_env(objects), check, settings, mutate=True)
+    worker_pods = f"its worker Job made by {rel(jobs.binary)} holds the sandbox, {len(WORKER_MUTATIONS)} broken copies refused" if jobs.made > made else "worker Job not made (no current switchyard-scheduler)"
+    print(f"    {count} objects in {len(files)} files, schema-valid for {' and '.join(K8S_VERSIONS)}; {kustomized}; {loaded} settings loaded by switchyard-api; {worker_pods}")
 
 
 # --- the chart ------------------------------------------------------------------------
@@ -731,10 +977,16 @@ MUTATIONS: list[tuple[str, Callable[[dict], None]]] = [
     ("an upper-case encryption key id", lambda v: v["secrets"]["encryptionKeys"].update({"keys": {"K1": "x"}})),
     ("a bad pull policy", lambda v: v["image"].update({"pullPolicy": "Sometimes"})),
     ("the dev key allowed", lambda v: v["config"]["secrets"].update({"allow_dev_key": True})),
+    ("api and scheduler pods as root", lambda v: v["podSecurityContext"].update({"runAsNonRoot": False, "runAsUser": 0})),
+    ("api and scheduler containers as root", lambda v: v["containerSecurityContext"].update({"runAsUser": 0})),
+    ("a capability for the api and scheduler", lambda v: v["containerSecurityContext"].update({"capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]}})),
+    ("a worker attempt uid the pod does not map", lambda v: v["worker"]["sandbox"].update({"uid": 200000})),
+    ("a Localhost seccomp profile without its file", lambda v: v["worker"]["sandbox"]["seccompProfile"].update({"type": "Localhost"})),
+    ("a seccomp profile type Kubernetes does not know", lambda v: v["worker"]["sandbox"]["seccompProfile"].update({"type": "Strict"})),
 ]
 
 
-def check_chart(check: Check, loader: Loader, settings: Settings, agent_commands: dict[str, str]) -> None:
+def check_chart(check: Check, loader: Loader, settings: Settings, agent_commands: dict[str, str], jobs: WorkerJobs) -> None:
     section("chart (helm/switchyard)")
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     check.expect(chart.get("apiVersion") == "v2" and chart.get("type") == "application", "helm/switchyard/Chart.yaml", "not a v2 application chart")
@@ -801,6 +1053,12 @@ def check_chart(check: Check, loader: Loader, settings: Settings, agent_commands
         rendered_objects += validate_objects(objects, check)
         policy_checks(objects, check, settings, namespaced_env=env_checker(settings, check))
         check_rendered(objects, merged, where, check, loader, settings)
+        # The worker pods the scheduler of this release will make.
+        config_map = next((o for _, o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config")), None)
+        if config_map is not None:
+            sandbox = merged["worker"]["sandbox"]
+            expect = {"seccomp": sandbox["seccompProfile"]["type"], "apparmor": sandbox["appArmorProfile"]["type"]}
+            check_worker_jobs(where, jobs, config_map["data"]["config.toml"], scheduler_env(objects), check, settings, expect)
     # Installs without the required secrets are refused, each with its reason.
     for missing in ("database", "redis", "s3", "encryptionKeys", "signingKeys"):
         incomplete = merge(values, yaml.safe_load((CHART / "ci/default-values.yaml").read_text()))
@@ -816,7 +1074,7 @@ def check_chart(check: Check, loader: Loader, settings: Settings, agent_commands
         check.fail("helm/switchyard/values.yaml", f"{p} is read by no template (in any ci/*.yaml render)")
     documented = check_values_documented(check, values, schema, settings)
     print(f"    {len(value_leaves)} values ({documented} documented rows), {strict} strict schema objects, {refused} bad values refused, {references} .Values references")
-    print(f"    {len(ci_files)} renders, {rendered_objects} objects schema-valid for {' and '.join(K8S_VERSIONS)}; {loader.runs} settings loads by switchyard-api so far")
+    print(f"    {len(ci_files)} renders, {rendered_objects} objects schema-valid for {' and '.join(K8S_VERSIONS)}; {loader.runs} settings loads by switchyard-api so far; {jobs.made} worker Jobs made by switchyard-scheduler so far")
 
 
 def check_rendered(objects: list[tuple[str, dict]], values: dict, where: str, check: Check, loader: Loader, settings: Settings) -> None:
@@ -986,6 +1244,11 @@ def main() -> int:
     loader = Loader()
     if not loader.binary:
         check.warn("no built switchyard-api (target/debug or SWITCHYARD_CHECK_API_BIN): settings checked against config.rs only, not loaded")
+    jobs = WorkerJobs()
+    if not jobs.binary:
+        check.warn("no built switchyard-scheduler (target/debug or SWITCHYARD_CHECK_SCHEDULER_BIN): the worker pods it makes are not checked (cargo build -p scheduler)")
+    elif jobs.stale:
+        check.warn(f"{rel(jobs.binary)} is older than scheduler/src or shared/src: the worker pods it makes are not checked (cargo build -p scheduler)")
     agent_commands: dict[str, str] = {}
 
     def run(name: str, step: Callable[[], Any]) -> Any:
@@ -998,8 +1261,8 @@ def main() -> int:
 
     agent_commands = run("images", lambda: check_images(check, loader, settings)) or {}
     run("compose", lambda: check_compose(check, loader, settings))
-    run("deploy/k8s", lambda: check_k8s(check, loader, settings, agent_commands))
-    run("chart", lambda: check_chart(check, loader, settings, agent_commands))
+    run("deploy/k8s", lambda: check_k8s(check, loader, settings, agent_commands, jobs))
+    run("chart", lambda: check_chart(check, loader, settings, agent_commands, jobs))
 
     def kubernetes_docs() -> None:
         section("kubernetes backend (scheduler.kubernetes)")

@@ -10,6 +10,9 @@
 #
 # At run time only /workspace (the attempt data: repository caches, worktrees, agent
 # homes) and /tmp are written, so the root filesystem can be read-only.
+#
+# Unlike the api and scheduler images, this one runs as root (see the end, and
+# docs/DEPLOY.md, "Worker pods").
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG NODE_IMAGE=node:24-bookworm-slim
@@ -47,17 +50,15 @@ ARG VERSION=dev
 ARG REVISION=unknown
 ARG SOURCE=https://github.com/switchyard/switchyard
 # tini is PID 1: it forwards SIGTERM to the worker and reaps the orphans an agent's
-# process group leaves behind.
+# process group leaves behind. No user is made for attempts: the worker writes the
+# passwd and group files they see inside each attempt's own mount namespace.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       bash ca-certificates curl git git-lfs jq less openssh-client procps python3 \
       ripgrep tini unzip xz-utils \
  && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 switchyard \
- && useradd --system --uid 10001 --gid 10001 --home-dir /workspace --no-create-home \
-      --shell /bin/bash switchyard \
  && mkdir -p /workspace \
- && chown 10001:10001 /workspace
+ && chmod 0755 /workspace
 # Node.js and npm from the official image (Debian's Node is older than the agents need).
 COPY --from=agents /usr/local/bin/node /usr/local/bin/node
 COPY --from=agents /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
@@ -74,7 +75,15 @@ ENV SWITCHYARD_CONFIG=/etc/switchyard/config.toml \
     PATH=/opt/switchyard/agents/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/workspace \
     TMPDIR=/tmp
-USER 10001:10001
+# Root, and tini (PID 1) with it: the worker holds the platform's credentials (database,
+# Redis and object-store keys, the keys that open org secrets, the GitHub App key) and
+# builds the sandbox every attempt runs in: each attempt process runs as an unprivileged
+# uid of its own (200000 and up on a host; one uid below 65536 in a Kubernetes pod) in
+# new pid, mount, network, IPC and UTS namespaces, with no_new_privs. So no process that
+# holds the worker's environment runs as, or can be traced by, an attempt's uid. In
+# Kubernetes this root is the root of the pod's user namespace (hostUsers: false), an
+# unprivileged uid on the node, and holds only the capabilities the sandbox needs.
+USER 0:0
 WORKDIR /workspace
 VOLUME ["/workspace"]
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/switchyard-worker"]

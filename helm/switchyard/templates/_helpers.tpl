@@ -187,8 +187,8 @@ would write 2592000 as 2.592e+06). Call with (dict "map" SETTINGS "prefix" "SWIT
 {{- end -}}
 
 {{/*
-The scheduler's kubernetes backend settings that follow from other values; as variables
-they override the same keys of config.toml.
+The scheduler's kubernetes backend settings that follow from other values (worker.sandbox
+among them); as variables they override the same keys of config.toml.
 */}}
 {{- define "switchyard.kubernetesEnv" -}}
 - name: SWITCHYARD__SCHEDULER__KUBERNETES__NAMESPACE
@@ -213,4 +213,19 @@ they override the same keys of config.toml.
   value: {{ include "switchyard.workerSecretName" . | quote }}
 - name: SWITCHYARD__SCHEDULER__KUBERNETES__LEADER__LEASE_NAME
   value: {{ printf "%s-scheduler" (include "switchyard.fullname" .) | quote }}
+{{- $sandbox := .Values.worker.sandbox }}
+- name: SWITCHYARD__SCHEDULER__KUBERNETES__SANDBOX__UID
+  value: {{ int64 $sandbox.uid | toString | quote }}
+- name: SWITCHYARD__SCHEDULER__KUBERNETES__SANDBOX__SECCOMP_PROFILE
+  value: {{ $sandbox.seccompProfile.type | quote }}
+{{- with $sandbox.seccompProfile.localhostProfile }}
+- name: SWITCHYARD__SCHEDULER__KUBERNETES__SANDBOX__SECCOMP_LOCALHOST_PROFILE
+  value: {{ . | quote }}
+{{- end }}
+- name: SWITCHYARD__SCHEDULER__KUBERNETES__SANDBOX__APPARMOR_PROFILE
+  value: {{ $sandbox.appArmorProfile.type | quote }}
+{{- with $sandbox.appArmorProfile.localhostProfile }}
+- name: SWITCHYARD__SCHEDULER__KUBERNETES__SANDBOX__APPARMOR_LOCALHOST_PROFILE
+  value: {{ . | quote }}
+{{- end }}
 {{- end -}}
