@@ -200,6 +200,10 @@ fn claude_noise_is_dropped_and_what_is_news_stays() {
     msgs.push(json!({"type":"system","subtype":"status","status":null,"permissionMode":"acceptEdits","session_id":"s1"}));
     msgs.push(json!({"type":"rate_limit_event","session_id":"s1","uuid":"z",
         "rate_limit_info":{"status":"rejected","rateLimitType":"seven_day","resetsAt":1_791_086_400}}));
+    msgs.push(
+        json!({"type":"system","subtype":"api_retry","attempt":2,"max_retries":10,
+        "retry_delay_ms":4000,"error_status":529,"error":"server_error","session_id":"s1"}),
+    );
     let mut next_model = init();
     next_model["model"] = json!("claude-opus-4-1");
     next_model["permissionMode"] = json!("acceptEdits");
@@ -212,6 +216,7 @@ fn claude_noise_is_dropped_and_what_is_news_stays() {
             "Nearing the five-hour limit: 91% used (resets 2026-10-04 04:00 UTC)",
             "Permission mode changed to acceptEdits",
             "Reached the seven-day limit (resets 2026-10-04 04:00 UTC)",
+            "API request failed (server error); retrying (attempt 2 of 10)",
             "Model changed to claude-opus-4-1"
         ]
     );
