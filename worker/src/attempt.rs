@@ -29,6 +29,7 @@ use crate::normalize;
 use crate::pump::ApprovalBroker;
 use crate::records::{self, AttemptContext, AttemptEnd, Guarded, ProcessEnd};
 use crate::runner::{self, KillReason, RunRequest};
+use crate::sandbox;
 use crate::sessions;
 use futures::FutureExt;
 
@@ -120,6 +121,7 @@ pub async fn execute(
             attempt,
             stop,
             abort,
+            sandbox: None,
         };
         let outcome = run.drive().await;
         heartbeat.finish().await;
@@ -154,6 +156,95 @@ struct AttemptRun<'a> {
     attempt: TaskAttempt,
     stop: CancellationToken,
     abort: CancellationToken,
+    /// Who and where the attempt's processes run, once the worktree is ready.
+    sandbox: Option<AttemptSandbox>,
+}
+
+/// The attempt's sandbox on this worker: its uid (held while the attempt runs here), its
+/// home, and what its processes see.
+struct AttemptSandbox {
+    identity: sandbox::Identity,
+    home: std::path::PathBuf,
+    worktree: std::path::PathBuf,
+    cache: std::path::PathBuf,
+    passwd: std::path::PathBuf,
+    group: std::path::PathBuf,
+}
+
+impl AttemptSandbox {
+    /// Takes a uid, gives it the worktree and a home, and writes its account files.
+    async fn enter(
+        worker: &Worker,
+        attempt_id: uuid::Uuid,
+        view: &git::WorktreeView,
+    ) -> anyhow::Result<AttemptSandbox> {
+        let settings = worker.settings.worker.sandbox.clone();
+        let data_dir = worker.data_dir.clone();
+        let view = view.clone();
+        blocking(move || -> anyhow::Result<AttemptSandbox> {
+            let identity =
+                sandbox::Identity::acquire(&settings, &data_dir).context("taking a sandbox uid")?;
+            let home = sessions::home_dir(&data_dir, attempt_id);
+            sandbox::passage_dir(home.parent().unwrap_or(&data_dir))?;
+            std::fs::create_dir_all(&home).context("create the attempt's home")?;
+            sandbox::chown_tree(&view.worktree, identity.uid)
+                .context("give the worktree to the sandbox")?;
+            sandbox::chown_tree(&home, identity.uid).context("give the home to the sandbox")?;
+            let (passwd, group) = sandbox::account_files(&data_dir, identity.uid, &home)?;
+            Ok(AttemptSandbox {
+                identity,
+                home,
+                worktree: view.worktree,
+                cache: view.cache,
+                passwd,
+                group,
+            })
+        })
+        .await?
+    }
+
+    /// The sandbox one process of the attempt runs in.
+    fn run(&self, worker: &Worker) -> runner::SandboxRun {
+        let settings = worker.settings.worker.sandbox.clone();
+        runner::SandboxRun {
+            launch: sandbox::Launch {
+                uid: self.identity.uid,
+                namespaces: settings.namespaces,
+                data_dir: worker.data_dir.clone(),
+                binds: vec![
+                    (self.worktree.clone(), true),
+                    (self.home.clone(), true),
+                    (self.cache.clone(), false),
+                ],
+                passwd: self.passwd.clone(),
+                group: self.group.clone(),
+                cwd: self.worktree.clone(),
+            },
+            settings,
+            bridge: Default::default(),
+        }
+    }
+
+    /// What every process of the attempt finds in its environment about where it is.
+    fn env(&self, namespaces: bool) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("HOME".to_owned(), self.home.display().to_string()),
+            ("USER".to_owned(), "sandbox".to_owned()),
+            ("LOGNAME".to_owned(), "sandbox".to_owned()),
+        ];
+        if namespaces {
+            env.extend(sandbox::net::proxy_env());
+        }
+        env
+    }
+}
+
+/// Replaces or adds each of `set` in `env` (the later value of a name wins).
+fn override_env(env: &mut Vec<(String, String)>, set: Vec<(String, String)>) {
+    for (k, v) in set {
+        env.retain(|(name, _)| *name != k);
+        env.push((k, v));
+    }
 }
 
 impl AttemptRun<'_> {
@@ -206,14 +297,23 @@ impl AttemptRun<'_> {
             }
         }
 
+        if self.worker.settings.worker.sandbox.enabled {
+            if !sandbox::can_switch_uid() {
+                let reason = "the worker cannot sandbox attempts: it is not root (set worker.sandbox.enabled = false only on a development machine)".to_owned();
+                return self.finish(&ctx, Verdict::Failed(reason), None, None).await;
+            }
+            self.sandbox =
+                Some(AttemptSandbox::enter(self.worker, self.attempt.id, &prepared.view).await?);
+        }
         let tracker = DiffTracker::resume(
             self.worker.store.clone(),
             self.redis.clone(),
             self.worker.keys.clone(),
             self.attempt.org_id,
             self.attempt.id,
-            prepared.path.clone(),
+            prepared.view.clone(),
             prepared.base_commit.clone(),
+            self.sandbox.as_ref().map(|s| s.identity.uid),
         )
         .await;
         let tracker = Arc::new(Mutex::new(tracker));
@@ -254,8 +354,8 @@ impl AttemptRun<'_> {
             Err(e) => tracing::warn!(error = format!("{e:#}"), "final diff not stored"),
         }
         let message = commit_message(&ctx, &self.attempt);
-        let path = prepared.path.clone();
-        let head = match blocking(move || git::commit_all(&path, &message)).await? {
+        let view = prepared.view.clone();
+        let head = match blocking(move || git::commit_all(&view, &message)).await? {
             Ok(head) => Some(head),
             Err(e) => {
                 tracing::warn!(error = %e, "changes not committed");
@@ -407,12 +507,14 @@ impl AttemptRun<'_> {
                 ("SWITCHYARD_BRANCH", self.attempt.branch.clone()),
             ]);
             let (lines, raw_lines) = mpsc::channel(logship::CHANNEL_CAPACITY);
+            let sandboxed = self.sandbox.as_ref().map(|s| s.run(self.worker));
             let mut request = RunRequest {
                 script: process.prompt.clone(),
                 cwd: worktree.to_path_buf(),
                 env: runner::executor_env(&env),
                 limits: settings.limits.clone(),
                 stdin: None,
+                sandbox: None,
             };
             let mut runner_stop = self.stop.clone();
             let run_done = CancellationToken::new();
@@ -427,6 +529,9 @@ impl AttemptRun<'_> {
                         .await?;
                     request.script = launch.script;
                     request.env = launch.env;
+                    if let (Some(driver), Some(sandboxed)) = (&launch.driver, &sandboxed) {
+                        driver.attach_sandbox(sandboxed.bridge.clone());
+                    }
                     request.stdin = launch.stdin;
                     home = Some(launch.home);
                     if let Some(driver) = &launch.driver {
@@ -450,7 +555,7 @@ impl AttemptRun<'_> {
                     };
                     let normalizer = normalize::for_protocol(executors::protocol_of(agent));
                     let raw_dir = self.worker.data_dir.join("raw");
-                    tokio::fs::create_dir_all(&raw_dir).await.context("create the raw output dir")?;
+                    sandbox::private_dir(&raw_dir).context("create the raw output dir")?;
                     let raw_path = raw_dir.join(format!("{}.jsonl", process.id));
                     raw_file = Some(raw_path.clone());
                     tokio::spawn(
@@ -467,6 +572,11 @@ impl AttemptRun<'_> {
                     )
                 }
             };
+            if let Some(s) = &self.sandbox {
+                let namespaces = self.worker.settings.worker.sandbox.namespaces;
+                override_env(&mut request.env, s.env(namespaces));
+            }
+            request.sandbox = sandboxed;
             tracing::info!("process started");
             let result = runner::run(request, lines, runner_stop, self.abort.clone()).await;
             run_done.cancel();
@@ -617,6 +727,12 @@ impl AttemptRun<'_> {
             Ok(0) => {}
             Ok(n) => tracing::info!(files = n, "agent session files restored"),
             Err(e) => tracing::warn!(error = format!("{e:#}"), "agent session files not restored"),
+        }
+        if let Some(s) = &self.sandbox {
+            let (home, uid) = (home.clone(), s.identity.uid);
+            blocking(move || sandbox::chown_tree(&home, uid))
+                .await?
+                .context("give the restored session files to the sandbox")?;
         }
         let resume = {
             let mut conn = self.worker.db.system().await?;

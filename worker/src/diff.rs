@@ -2,23 +2,23 @@
 //! index, untracked files included, `.gitignore` respected), as [`wire::Diff`]; and the
 //! tracker that uploads a new version to the object store whenever it changes.
 
-use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Patch, Repository};
+use crate::git::WorktreeView;
+use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Patch};
 use redis::aio::ConnectionManager;
 use shared::bus;
 use shared::keys::Keys;
 use shared::store::{self, ObjectStore};
 use shared::wire::{self, Diff, DiffLine, DiffSummary, FileChange, FileDiff, Hunk};
-use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 /// Files larger than this are shown as binary rather than as text hunks, so one generated
 /// file cannot make every diff version megabytes long.
 pub const MAX_TEXT_FILE_BYTES: i64 = 4 * 1024 * 1024;
 
-/// Computes the diff of `worktree` against `base_commit` (version 0; the tracker numbers
-/// versions). Blocking.
-pub fn compute(worktree: &Path, base_commit: &str) -> Result<Diff, git2::Error> {
-    let repo = Repository::open(worktree)?;
+/// Computes the diff of the working tree against `base_commit` (version 0; the tracker
+/// numbers versions), through the worker's own view of it. Blocking.
+pub fn compute(view: &WorktreeView, base_commit: &str) -> Result<Diff, git2::Error> {
+    let repo = view.open()?;
     let base = repo.find_commit(Oid::from_str(base_commit)?)?.tree()?;
     let mut opts = DiffOptions::new();
     opts.include_untracked(true)
@@ -44,6 +44,16 @@ pub fn compute(worktree: &Path, base_commit: &str) -> Result<Diff, git2::Error> 
             Delta::Renamed => FileChange::Renamed,
             Delta::Unmodified | Delta::Ignored | Delta::Unreadable | Delta::Conflicted => continue,
         };
+        // The attempt's own repository is not part of its work.
+        if delta
+            .new_file()
+            .path()
+            .or(delta.old_file().path())
+            .and_then(|p| p.components().next())
+            .is_some_and(|c| c.as_os_str() == ".git")
+        {
+            continue;
+        }
         let path_of = |f: git2::DiffFile<'_>| f.path().map(|p| p.to_string_lossy().into_owned());
         let new_path = path_of(delta.new_file());
         let old_path = path_of(delta.old_file());
@@ -129,8 +139,10 @@ fn hunks_of(patch: &Patch<'_>) -> Result<Vec<Hunk>, git2::Error> {
 pub struct DiffTracker {
     pub org_id: Uuid,
     pub attempt_id: Uuid,
-    pub worktree: PathBuf,
+    pub view: WorktreeView,
     pub base_commit: String,
+    /// The attempt's sandbox uid: the working tree is read with its rights while it runs.
+    pub reader_uid: Option<u32>,
     store: ObjectStore,
     redis: ConnectionManager,
     keys: Keys,
@@ -147,8 +159,9 @@ impl DiffTracker {
         keys: Keys,
         org_id: Uuid,
         attempt_id: Uuid,
-        worktree: PathBuf,
+        view: WorktreeView,
         base_commit: String,
+        reader_uid: Option<u32>,
     ) -> DiffTracker {
         let key = store::diff_key(org_id, attempt_id);
         let last = match store.get(&key).await {
@@ -162,8 +175,9 @@ impl DiffTracker {
         DiffTracker {
             org_id,
             attempt_id,
-            worktree,
+            view,
             base_commit,
+            reader_uid,
             store,
             redis,
             keys,
@@ -184,12 +198,17 @@ impl DiffTracker {
     /// Recomputes the diff and stores it when it changed. Returns the new version when
     /// one was stored; the caller then records it and [`DiffTracker::announce`]s it.
     pub async fn refresh(&mut self) -> anyhow::Result<Option<u64>> {
-        let worktree = self.worktree.clone();
+        let view = self.view.clone();
         let base = self.base_commit.clone();
+        let reader = self.reader_uid;
         let span = tracing::Span::current();
-        let mut diff =
-            tokio::task::spawn_blocking(move || span.in_scope(|| compute(&worktree, &base)))
-                .await??;
+        let mut diff = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let _as_attempt = reader.map(crate::sandbox::FsIdentity::assume);
+                compute(&view, &base)
+            })
+        })
+        .await??;
         if let Some(last) = &self.last
             && last.files == diff.files
             && last.base_commit == diff.base_commit

@@ -6,19 +6,27 @@
 //!   fetched into `refs/heads/`, and attempt branches live beside them;
 //! - `repos/<repository id>.lock` — serialises cache changes between worker processes
 //!   sharing the data dir;
-//! - `worktrees/<attempt id>` — the attempt's working tree on its own branch.
+//! - `worktrees/<attempt id>` — the attempt's working tree, given to the attempt's
+//!   sandbox uid: a repository of its own on the attempt's branch whose objects come from
+//!   the cache (`objects/info/alternates`, mounted read only in the sandbox), so the agent
+//!   can run git as it likes without write access to anything shared;
+//! - `indexes/<attempt id>` — the worker's own index of that working tree.
+//!
+//! The worker never opens the attempt's `.git` (its config, hooks and alternates are the
+//! agent's to write): it reads the working tree through its [`WorktreeView`], the cache
+//! (whose config only the worker writes) with the working tree as its workdir and the
+//! worker's own index, and commits to the branch in the cache, from where it pushes.
 
+use git2::build::CheckoutBuilder;
 use git2::{
-    AutotagOption, BranchType, Cred, CredentialType, FetchOptions, IndexAddOption, Oid,
-    PushOptions, RemoteCallbacks, Repository, ResetType, Signature, StatusOptions,
-    WorktreeAddOptions, WorktreePruneOptions,
+    AutotagOption, BranchType, Cred, CredentialType, FetchOptions, Index, IndexAddOption, Oid,
+    PushOptions, RemoteCallbacks, Repository, RepositoryInitOptions, Signature,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -90,14 +98,26 @@ impl std::fmt::Debug for GitAuth {
 /// Remote callbacks that answer one credential request with `auth`. libgit2 asks again
 /// when the remote refuses what it was given; the second request is refused here and
 /// recorded in `refused`, so the caller can tell a refused token from any other failure.
-fn callbacks<'a>(auth: Option<&'a GitAuth>, refused: &'a Cell<bool>) -> RemoteCallbacks<'a> {
+fn callbacks<'a>(
+    auth: Option<&'a GitAuth>,
+    refused: &'a Cell<bool>,
+    expected_url: &'a str,
+) -> RemoteCallbacks<'a> {
     let mut cbs = RemoteCallbacks::new();
     let asked = Cell::new(false);
-    cbs.credentials(move |_url, _user, allowed| {
+    cbs.credentials(move |url, _user, allowed| {
         let Some(auth) = auth else {
             refused.set(true);
             return Err(git2::Error::from_str("the remote asks for credentials"));
         };
+        // The token is for the repository's own host over its own scheme, never for a
+        // host a rewritten or redirected URL leads to.
+        if origin_of(url) != origin_of(expected_url) || !url.starts_with("https://") {
+            refused.set(true);
+            return Err(git2::Error::from_str(
+                "credentials asked for by another host than the repository's",
+            ));
+        }
         if asked.replace(true) || !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             refused.set(true);
             return Err(git2::Error::from_str("the remote refused the credentials"));
@@ -105,6 +125,33 @@ fn callbacks<'a>(auth: Option<&'a GitAuth>, refused: &'a Cell<bool>) -> RemoteCa
         Cred::userpass_plaintext("x-access-token", auth.token.expose_secret())
     });
     cbs
+}
+
+/// `scheme://host[:port]` of a URL, lower-cased; the whole string when it has no scheme.
+fn origin_of(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_ascii_lowercase();
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}").to_ascii_lowercase()
+}
+
+/// Stops libgit2 from reading any configuration but a repository's own: no system file,
+/// and no global one from `$HOME` (the agent's home is the agent's to write). Call once
+/// at start, before any repository is opened.
+pub fn isolate_config() -> Result<(), git2::Error> {
+    use git2::ConfigLevel;
+    for level in [
+        ConfigLevel::System,
+        ConfigLevel::XDG,
+        ConfigLevel::Global,
+        ConfigLevel::ProgramData,
+    ] {
+        // SAFETY: called at start-up, before any thread uses libgit2.
+        unsafe { git2::opts::set_search_path(level, "")? };
+    }
+    Ok(())
 }
 
 impl WorktreeSpec {
@@ -122,6 +169,22 @@ impl WorktreeSpec {
             .join(self.attempt_id.to_string())
     }
 
+    pub fn index_path(&self) -> PathBuf {
+        self.data_dir
+            .join("indexes")
+            .join(self.attempt_id.to_string())
+    }
+
+    /// How the worker reads and commits this attempt's working tree.
+    pub fn view(&self) -> WorktreeView {
+        WorktreeView {
+            cache: self.cache_path(),
+            worktree: self.worktree_path(),
+            index: self.index_path(),
+            branch: self.branch.clone(),
+        }
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.data_dir
             .join("repos")
@@ -135,8 +198,33 @@ pub struct PreparedWorktree {
     pub path: PathBuf,
     /// The commit the attempt's diff is taken against.
     pub base_commit: String,
-    /// False when an existing worktree (follow-up, retry) was reset and reused.
+    /// Always true: a follow-up's or retry's tree is made anew from the branch.
     pub created: bool,
+    pub view: WorktreeView,
+}
+
+/// The worker's trusted way into an attempt's working tree (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeView {
+    pub cache: PathBuf,
+    pub worktree: PathBuf,
+    pub index: PathBuf,
+    pub branch: String,
+}
+
+impl WorktreeView {
+    /// The cache, with the working tree as its workdir and the worker's index.
+    pub fn open(&self) -> Result<Repository, git2::Error> {
+        let repo = Repository::open_bare(&self.cache)?;
+        repo.set_workdir(&self.worktree, false)?;
+        let mut index = Index::open(&self.index)?;
+        repo.set_index(&mut index)?;
+        Ok(repo)
+    }
+
+    fn branch_ref(&self) -> String {
+        format!("refs/heads/{}", self.branch)
+    }
 }
 
 /// Makes the attempt's worktree ready:
@@ -145,29 +233,19 @@ pub struct PreparedWorktree {
 /// - a branch already in the cache gets a new worktree;
 /// - otherwise the repository is fetched and the branch created from the base branch.
 pub fn prepare_worktree(spec: &WorktreeSpec) -> Result<PreparedWorktree, GitError> {
-    std::fs::create_dir_all(spec.data_dir.join("repos"))?;
-    std::fs::create_dir_all(spec.data_dir.join("worktrees"))?;
+    for dir in ["", "repos", "worktrees", "indexes"] {
+        crate::sandbox::passage_dir(&spec.data_dir.join(dir))?;
+    }
     let _lock = FileLock::acquire(&spec.lock_path())?;
     let cache = open_or_init_cache(&spec.cache_path())?;
     let path = spec.worktree_path();
 
     if path.exists() {
-        match reuse_worktree(&path, &spec.branch) {
-            Ok(head) => {
-                let base_commit = spec.base_commit.clone().unwrap_or_else(|| head.to_string());
-                return Ok(PreparedWorktree {
-                    path,
-                    base_commit,
-                    created: false,
-                });
-            }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "worktree unusable; recreating it");
-                std::fs::remove_dir_all(&path)?;
-            }
-        }
+        // A turn of this attempt ran here before; the worker committed what it left, so
+        // the branch holds it. Whatever came after (a crashed run) is dropped with the
+        // tree, which is recreated from the branch below. Removal does not follow links.
+        std::fs::remove_dir_all(&path)?;
     }
-    prune_stale_worktree(&cache, &spec.attempt_id.to_string())?;
 
     let branch_exists = cache.find_branch(&spec.branch, BranchType::Local).is_ok();
     let base_commit = if branch_exists {
@@ -182,12 +260,10 @@ pub fn prepare_worktree(spec: &WorktreeSpec) -> Result<PreparedWorktree, GitErro
         }
     } else {
         fetch(&cache, &spec.url, spec.auth.as_ref())?;
-        // A branch an earlier run pushed (this attempt ran on another worker before) comes
-        // back with the fetch: go on from it.
         if let Ok(pushed) = cache.find_branch(&spec.branch, BranchType::Local) {
             let head = pushed.get().peel_to_commit()?.id().to_string();
             let base_commit = spec.base_commit.clone().unwrap_or(head);
-            return add_worktree(&cache, spec, path, base_commit);
+            return check_out(&cache, spec, path, base_commit);
         }
         let base = match spec
             .base_commit
@@ -208,22 +284,41 @@ pub fn prepare_worktree(spec: &WorktreeSpec) -> Result<PreparedWorktree, GitErro
         cache.branch(&spec.branch, &base, false)?;
         base.id().to_string()
     };
-    add_worktree(&cache, spec, path, base_commit)
+    check_out(&cache, spec, path, base_commit)
 }
 
-/// Checks the attempt's branch out in a new worktree at `path`.
-fn add_worktree(
+/// Makes the attempt's own repository at `path`: its objects from the cache, its branch at
+/// the cache's branch head, checked out; then the worker's index, from that checkout.
+fn check_out(
     cache: &Repository,
     spec: &WorktreeSpec,
     path: PathBuf,
     base_commit: String,
 ) -> Result<PreparedWorktree, GitError> {
-    let branch = cache.find_branch(&spec.branch, BranchType::Local)?;
-    let reference = branch.into_reference();
-    let mut opts = WorktreeAddOptions::new();
-    opts.reference(Some(&reference));
-    cache.worktree(&spec.attempt_id.to_string(), &path, Some(&opts))?;
+    let head = cache
+        .find_branch(&spec.branch, BranchType::Local)?
+        .get()
+        .peel_to_commit()?
+        .id();
+    let mut init = RepositoryInitOptions::new();
+    init.no_reinit(true).mkpath(true).initial_head(&spec.branch);
+    drop(Repository::init_opts(&path, &init)?);
+    let objects = cache.path().join("objects");
+    std::fs::write(
+        path.join(".git/objects/info/alternates"),
+        format!("{}\n", objects.display()),
+    )?;
+    let repo = Repository::open(&path)?;
+    let refname = format!("refs/heads/{}", spec.branch);
+    repo.reference(&refname, head, true, "switchyard: the attempt's branch")?;
+    let mut checkout = CheckoutBuilder::new();
+    checkout.force();
+    repo.checkout_head(Some(&mut checkout))?;
+    // The checkout's index carries the stat data of the files just written: the worker's
+    // own copy lets its diffs hash only what changes.
+    std::fs::copy(path.join(".git/index"), spec.index_path())?;
     Ok(PreparedWorktree {
+        view: spec.view(),
         path,
         base_commit,
         created: true,
@@ -262,7 +357,7 @@ fn fetch(cache: &Repository, url: &str, auth: Option<&GitAuth>) -> Result<(), Gi
     let mut remote = cache.remote_anonymous(url).map_err(fetch_err)?;
     let mut opts = FetchOptions::new();
     opts.download_tags(AutotagOption::None);
-    opts.remote_callbacks(callbacks(auth, &refused));
+    opts.remote_callbacks(callbacks(auth, &refused, url));
     remote
         .fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut opts), None)
         .map_err(fetch_err)?;
@@ -293,7 +388,7 @@ pub fn push_branch(spec: &WorktreeSpec) -> Result<(), GitError> {
         }
     };
     let mut remote = cache.remote_anonymous(url).map_err(push_err)?;
-    let mut cbs = callbacks(auth, &refused);
+    let mut cbs = callbacks(auth, &refused, url);
     cbs.push_update_reference(|_refname, status| {
         if let Some(status) = status {
             *rejected.borrow_mut() = Some(status.to_owned());
@@ -317,76 +412,34 @@ pub fn push_branch(spec: &WorktreeSpec) -> Result<(), GitError> {
     Ok(())
 }
 
-/// Drops worktree metadata whose directory is gone, so the name can be used again.
-fn prune_stale_worktree(cache: &Repository, name: &str) -> Result<(), GitError> {
-    if let Ok(wt) = cache.find_worktree(name) {
-        let mut opts = WorktreePruneOptions::new();
-        opts.valid(true).locked(true).working_tree(false);
-        wt.prune(Some(&mut opts))?;
-    }
-    Ok(())
-}
-
-/// Resets an existing worktree to its branch head and removes untracked files (ignored
-/// ones stay: they are build caches, not work). Returns the head commit.
-fn reuse_worktree(path: &Path, branch: &str) -> Result<Oid, GitError> {
-    let repo = Repository::open(path)?;
-    let refname = format!("refs/heads/{branch}");
-    let current = repo
-        .head()
-        .ok()
-        .and_then(|h| h.name().ok().map(str::to_owned));
-    if current.as_deref() != Some(refname.as_str()) {
-        repo.set_head(&refname)?;
-    }
-    let head = repo.find_reference(&refname)?.peel_to_commit()?;
-    repo.reset(head.as_object(), ResetType::Hard, None)?;
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(false)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let workdir = repo
-        .workdir()
-        .ok_or_else(|| git2::Error::from_str("worktree has no working directory"))?
-        .to_path_buf();
-    for entry in repo.statuses(Some(&mut opts))?.iter() {
-        if !entry.status().is_wt_new() {
-            continue;
-        }
-        let rel = std::ffi::OsStr::from_bytes(entry.path_bytes());
-        let target = workdir.join(rel);
-        let removed = if target.is_dir() {
-            std::fs::remove_dir_all(&target)
-        } else {
-            std::fs::remove_file(&target)
-        };
-        if let Err(e) = removed
-            && e.kind() != io::ErrorKind::NotFound
-        {
-            return Err(e.into());
-        }
-    }
-    Ok(head.id())
-}
-
-/// Commits everything in the worktree (untracked files included, `.gitignore` respected,
-/// deletions staged) on its branch. Returns the branch head, which is unchanged when there
-/// was nothing to commit.
-pub fn commit_all(worktree: &Path, message: &str) -> Result<String, GitError> {
-    let repo = Repository::open(worktree)?;
+/// Commits everything in the working tree (untracked files included, `.gitignore`
+/// respected, deletions staged) on its branch in the cache, through the worker's own
+/// index. Returns the branch head, which is unchanged when there was nothing to commit.
+/// Call only once nothing of the attempt runs any more (nothing can swap a file for a
+/// link while it is read).
+pub fn commit_all(view: &WorktreeView, message: &str) -> Result<String, GitError> {
+    let repo = view.open()?;
     let mut index = repo.index()?;
-    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+    // The attempt's own repository is not part of its work.
+    let mut skip_git = |path: &Path, _: &[u8]| -> i32 {
+        i32::from(
+            path.components()
+                .next()
+                .is_some_and(|c| c.as_os_str() == ".git"),
+        )
+    };
+    index.add_all(["*"], IndexAddOption::DEFAULT, Some(&mut skip_git))?;
     index.update_all(["*"], None)?;
     index.write()?;
-    let tree_id = index.write_tree()?;
-    let parent = repo.head()?.peel_to_commit()?;
+    let tree_id = index.write_tree_to(&repo)?;
+    let branch = view.branch_ref();
+    let parent = repo.find_reference(&branch)?.peel_to_commit()?;
     if parent.tree_id() == tree_id {
         return Ok(parent.id().to_string());
     }
     let tree = repo.find_tree(tree_id)?;
     let sig = Signature::now(AUTHOR_NAME, AUTHOR_EMAIL)?;
-    let oid = repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])?;
+    let oid = repo.commit(Some(&branch), &sig, &sig, message, &tree, &[&parent])?;
     Ok(oid.to_string())
 }
 

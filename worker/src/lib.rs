@@ -29,6 +29,7 @@ pub mod orphans;
 pub mod pump;
 pub mod records;
 pub mod runner;
+pub mod sandbox;
 pub mod sessions;
 
 use anyhow::Context;
@@ -80,6 +81,9 @@ impl Worker {
             .context("resolve the worker data dir")?;
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("create the worker data dir {}", data_dir.display()))?;
+        // Attempts' uids pass through the data dir to their own folders; none may list it.
+        sandbox::passage_dir(&data_dir).context("the worker data dir's permissions")?;
+        git::isolate_config().context("isolating libgit2 from global git configuration")?;
         let id = settings.worker.id.clone().unwrap_or_else(default_worker_id);
         let github = shared::github::GithubApp::from_settings(&settings.github)
             .context("the GitHub App settings")?

@@ -14,8 +14,9 @@
 //! group is dead, so the group id can never be recycled by an unrelated process while we
 //! still send signals to it.
 
+use crate::sandbox;
 use chrono::{DateTime, Utc};
-use shared::config::ExecutionLimits;
+use shared::config::{ExecutionLimits, SandboxSettings};
 use shared::logs::OutputStream;
 use std::collections::HashMap;
 use std::fmt;
@@ -61,6 +62,40 @@ pub struct RunRequest {
     /// What to write to the process's stdin, chunk by chunk; stdin closes when the sender
     /// is dropped. `None`: stdin is `/dev/null` (scripts must not wait for input).
     pub stdin: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+    /// Where the process runs: the attempt's sandbox, or (tests of the runner itself, a
+    /// development worker that is not root) as the worker's own user.
+    pub sandbox: Option<SandboxRun>,
+}
+
+/// A process's sandbox: who it runs as, what it sees, and its network.
+#[derive(Debug)]
+pub struct SandboxRun {
+    pub launch: sandbox::Launch,
+    pub settings: SandboxSettings,
+    /// Filled with the sandbox's network once it is up, for drivers that reach a server
+    /// the agent runs on its own loopback.
+    pub bridge: sandbox::net::Bridge,
+}
+
+/// Which processes make up a run: its process group, or (sandboxed) every process of the
+/// attempt's uid, which also finds what left the group with `setsid`.
+#[derive(Debug, Clone, Copy)]
+enum Members {
+    Group(libc::pid_t),
+    Uid(u32),
+}
+
+impl Members {
+    fn list(self) -> Vec<ProcStat> {
+        match self {
+            Members::Group(pgid) => group_members(pgid),
+            Members::Uid(uid) => sandbox::processes_of(uid)
+                .into_iter()
+                .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+                .filter_map(|text| parse_stat(&text))
+                .collect(),
+        }
+    }
 }
 
 /// Why the worker killed a process group.
@@ -163,13 +198,37 @@ pub async fn run(
     abort: CancellationToken,
 ) -> io::Result<RunResult> {
     let limits = request.limits.clone();
-    let mut child = spawn(&request)?;
+    let (mut child, gate) = spawn(&request)?;
     let pid = child
         .id()
         .ok_or_else(|| io::Error::other("child exited before its pid was read"))?
         as libc::pid_t;
     // After setsid the leader's pid is the group id.
     let pgid = pid;
+    let members = match &request.sandbox {
+        Some(s) => Members::Uid(s.launch.uid),
+        None => Members::Group(pgid),
+    };
+    let kill_rest = move || async move {
+        if let Members::Uid(uid) = members {
+            let _ = tokio::task::spawn_blocking(move || sandbox::kill_uid(uid)).await;
+        }
+    };
+    if let (Some(gate), Some(sandboxed)) = (gate, &request.sandbox) {
+        // The command waits at the gate until its loopback forwards and proxy listen.
+        match sandbox::net::SandboxNet::serve(pid, &sandboxed.settings).await {
+            Ok(net) => {
+                sandboxed.bridge.set(net);
+                gate.open()?;
+            }
+            Err(e) => {
+                drop(gate);
+                kill_group(pgid, Duration::ZERO).await;
+                let _ = child.wait().await;
+                return Err(io::Error::other(format!("the sandbox's network: {e}")));
+            }
+        }
+    }
 
     if let (Some(mut input), Some(mut stdin)) = (request.stdin.take(), child.stdin.take()) {
         // A process that stops reading (or exits) just ends the writer: the run goes on.
@@ -195,7 +254,7 @@ pub async fn run(
     }
 
     let mut exited = tokio::task::spawn_blocking(move || wait_exit_nowait(pid));
-    let mut watchdog = Watchdog::new(pgid, &limits);
+    let mut watchdog = Watchdog::new(members, &limits);
     let wall = Duration::from_secs(limits.wall_clock_secs);
     let mut leader_gone = false;
     let killed = tokio::select! {
@@ -218,8 +277,12 @@ pub async fn run(
         let _ = exited.await;
     }
     // The leader is a zombie that still pins the group id: kill whatever it left behind
-    // (background jobs), then reap it.
+    // (background jobs, and in a sandbox whatever escaped the group), then reap it.
     kill_group(pgid, Duration::ZERO).await;
+    kill_rest().await;
+    if let Some(sandboxed) = &request.sandbox {
+        sandboxed.bridge.clear();
+    }
     let status = child.wait().await?;
     let termination = match (status.code(), status.signal()) {
         (Some(code), _) => Termination::Exited(code),
@@ -244,7 +307,9 @@ pub async fn run(
     })
 }
 
-fn spawn(request: &RunRequest) -> io::Result<tokio::process::Child> {
+fn spawn(
+    request: &RunRequest,
+) -> io::Result<(tokio::process::Child, Option<sandbox::launch::Gate>)> {
     let limits = request.limits.clone();
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
@@ -261,9 +326,26 @@ fn spawn(request: &RunRequest) -> io::Result<tokio::process::Child> {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let cpu = limits.cpu_seconds;
-    let mem_bytes = address_space_backstop_mb(limits.memory_mb).saturating_mul(1024 * 1024);
     let nofile = limits.open_files;
     let nproc = limits.processes;
+    // The watchdog enforces the group's CPU total; the per-process rlimit is a backstop
+    // one second later (SIGXCPU), then SIGKILL one second after that.
+    let (cpu_soft, cpu_hard) = (cpu.saturating_add(1), cpu.saturating_add(2));
+    if let Some(sandboxed) = &request.sandbox {
+        // The attempt's own uid makes RLIMIT_NPROC count exactly its processes. No
+        // RLIMIT_AS: runtimes reserve far more address space than they use (Node's
+        // WebAssembly reserves ~10 GiB per memory); the watchdog limits resident memory.
+        let gate = sandboxed.launch.install(
+            &mut cmd,
+            vec![
+                (libc::RLIMIT_CPU, cpu_soft, cpu_hard),
+                (libc::RLIMIT_NOFILE, nofile, nofile),
+                (libc::RLIMIT_NPROC, nproc, nproc),
+            ],
+        )?;
+        return Ok((cmd.spawn()?, gate));
+    }
+    let mem_bytes = address_space_backstop_mb(limits.memory_mb).saturating_mul(1024 * 1024);
     // SAFETY: the closure runs in the forked child before exec and calls only setsid and
     // setrlimit, which are async-signal-safe system calls; it allocates nothing.
     unsafe {
@@ -271,22 +353,16 @@ fn spawn(request: &RunRequest) -> io::Result<tokio::process::Child> {
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
             }
-            // The watchdog enforces the group's CPU total; the per-process rlimit is a
-            // backstop one second later (SIGXCPU), then SIGKILL one second after that.
-            set_limit(
-                libc::RLIMIT_CPU,
-                cpu.saturating_add(1),
-                cpu.saturating_add(2),
-            )?;
+            set_limit(libc::RLIMIT_CPU, cpu_soft, cpu_hard)?;
             set_limit(libc::RLIMIT_AS, mem_bytes, mem_bytes)?;
             set_limit(libc::RLIMIT_NOFILE, nofile, nofile)?;
             // RLIMIT_NPROC counts every process of the user, not of the group: a fork-bomb
-            // backstop only (and ignored for root). Run workers as a dedicated user.
+            // backstop only (and ignored for root); sandboxed runs have a uid of their own.
             set_limit(libc::RLIMIT_NPROC, nproc, nproc)?;
             Ok(())
         });
     }
-    cmd.spawn()
+    Ok((cmd.spawn()?, None))
 }
 
 fn set_limit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
@@ -427,7 +503,7 @@ pub fn live_members(pgid: libc::pid_t) -> Vec<ProcStat> {
 
 /// Samples the group's resident memory and CPU time, and reports the first limit crossed.
 struct Watchdog {
-    pgid: libc::pid_t,
+    members: Members,
     memory_limit_bytes: u64,
     memory_mb: u64,
     cpu_limit_ticks: u64,
@@ -440,10 +516,10 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    fn new(pgid: libc::pid_t, limits: &ExecutionLimits) -> Watchdog {
+    fn new(members: Members, limits: &ExecutionLimits) -> Watchdog {
         let ticks_per_sec = sysconf(libc::_SC_CLK_TCK).unwrap_or(100);
         Watchdog {
-            pgid,
+            members,
             memory_limit_bytes: limits.memory_mb.saturating_mul(1024 * 1024),
             memory_mb: limits.memory_mb,
             cpu_limit_ticks: limits.cpu_seconds.saturating_mul(ticks_per_sec),
@@ -468,7 +544,7 @@ impl Watchdog {
 
     fn sample(&mut self) -> Option<KillReason> {
         let mut rss = 0u64;
-        for p in group_members(self.pgid) {
+        for p in self.members.list() {
             rss += p.rss_pages * self.page_bytes;
             self.cpu_seen.insert((p.pid, p.start_ticks), p.cpu_ticks);
         }

@@ -34,6 +34,9 @@ pub enum DriverEvent {
 
 /// The worker's side of one agent process's protocol.
 pub trait AgentDriver: Send + Sync {
+    /// Hands the driver the sandbox's network, for an agent whose server listens on the
+    /// sandbox's own loopback (the worker is outside it).
+    fn attach_sandbox(&self, _bridge: crate::sandbox::net::Bridge) {}
     /// Reads one stdout line; may answer on stdin right away (handshakes).
     fn observe(&self, line: &str) -> DriverEvent;
     /// Answers a permission request.

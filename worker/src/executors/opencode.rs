@@ -46,6 +46,8 @@ struct Inner {
     finished: CancellationToken,
     /// The server's base URL, once it listens.
     base: Mutex<Option<String>>,
+    /// The sandbox's network, when the server runs in one.
+    bridge: Mutex<Option<crate::sandbox::net::Bridge>>,
     /// The session this run works in, once opened.
     session: Mutex<Option<String>>,
     failure: Mutex<Option<String>>,
@@ -84,6 +86,7 @@ impl OpenCodeDriver {
             inject: Mutex::new(Some(cx.inject.downgrade())),
             finished: cx.finished.clone(),
             base: Mutex::new(None),
+            bridge: Mutex::new(None),
             session: Mutex::new(None),
             failure: Mutex::new(None),
         };
@@ -96,6 +99,20 @@ impl OpenCodeDriver {
 }
 
 impl Inner {
+    /// The server's URL as the worker reaches it: in a sandbox, through a port on the
+    /// host's loopback that leads to the sandbox's.
+    fn reachable(&self, url: &str) -> std::io::Result<String> {
+        let Some(bridge) = self.bridge.lock().ok().and_then(|b| b.clone()) else {
+            return Ok(url.to_owned());
+        };
+        let port = url
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .ok_or_else(|| std::io::Error::other(format!("no port in {url}")))?;
+        let host_port = bridge.expose(port)?;
+        Ok(format!("http://127.0.0.1:{host_port}"))
+    }
+
     fn session(&self) -> Option<String> {
         self.session.lock().ok().and_then(|s| s.clone())
     }
@@ -263,6 +280,12 @@ impl Inner {
 }
 
 impl AgentDriver for OpenCodeDriver {
+    fn attach_sandbox(&self, bridge: crate::sandbox::net::Bridge) {
+        if let Ok(mut slot) = self.inner.bridge.lock() {
+            *slot = Some(bridge);
+        }
+    }
+
     fn observe(&self, line: &str) -> DriverEvent {
         let inner = &self.inner;
         if let Some(at) = line.find(LISTENING)
@@ -283,6 +306,13 @@ impl AgentDriver for OpenCodeDriver {
                 .ok()
                 .and_then(|mut i| i.take())
                 .and_then(|weak| weak.upgrade());
+            let url = match inner.reachable(&url) {
+                Ok(url) => url,
+                Err(e) => {
+                    inner.fail(format!("the agent's server is out of reach: {e}"));
+                    return DriverEvent::Other;
+                }
+            };
             if let (Ok(mut base), Some(inject)) = (inner.base.lock(), inject) {
                 *base = Some(url.clone());
                 tokio::spawn(inner.clone().converse(url, inject));

@@ -70,7 +70,7 @@ fn diff_shows_an_edited_hunk_a_new_untracked_file_and_a_deleted_file() {
     let prepared = git::prepare_worktree(&spec(&root, &origin)).expect("prepare");
     make_changes(&prepared.path);
 
-    let d = diff::compute(&prepared.path, &prepared.base_commit).expect("diff");
+    let d = diff::compute(&prepared.view, &prepared.base_commit).expect("diff");
 
     let paths: Vec<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, vec!["README.md", "new.txt", "to_delete.txt"]);
@@ -122,7 +122,7 @@ fn binary_files_are_flagged_without_hunks() {
     )
     .expect("bin");
 
-    let d = diff::compute(&prepared.path, &prepared.base_commit).expect("diff");
+    let d = diff::compute(&prepared.view, &prepared.base_commit).expect("diff");
 
     assert_eq!(d.files.len(), 1);
     assert!(d.files[0].binary);
@@ -138,7 +138,7 @@ fn commit_on_the_branch_holds_the_changes_and_respects_gitignore() {
     let prepared = git::prepare_worktree(&spec).expect("prepare");
     make_changes(&prepared.path);
 
-    let head = git::commit_all(&prepared.path, "SY-1: change things").expect("commit");
+    let head = git::commit_all(&prepared.view, "SY-1: change things").expect("commit");
 
     assert_ne!(head, prepared.base_commit);
     let cache = spec.cache_path();
@@ -158,24 +158,24 @@ fn commit_on_the_branch_holds_the_changes_and_respects_gitignore() {
         "Switchyard <switchyard@localhost>|SY-1: change things"
     );
     // The diff against the base is the same before and after the commit.
-    let d = diff::compute(&prepared.path, &prepared.base_commit).expect("diff");
+    let d = diff::compute(&prepared.view, &prepared.base_commit).expect("diff");
     assert_eq!(d.summary.files_changed, 3);
     // Nothing left to commit: the head stays.
     assert_eq!(
-        git::commit_all(&prepared.path, "again").expect("commit"),
+        git::commit_all(&prepared.view, "again").expect("commit"),
         head
     );
     let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
-fn an_existing_worktree_is_reset_to_its_branch_and_cleaned() {
+fn an_existing_worktree_is_made_anew_from_its_branch() {
     let root = scratch();
     let origin = origin_repo(&root);
     let mut spec = spec(&root, &origin);
     let first = git::prepare_worktree(&spec).expect("prepare");
     std::fs::write(first.path.join("kept.txt"), "committed\n").expect("write");
-    let head = git::commit_all(&first.path, "first run").expect("commit");
+    let head = git::commit_all(&first.view, "first run").expect("commit");
     // A crashed run's leftovers: an edit, untracked files and dirs, an ignored cache.
     std::fs::write(first.path.join("README.md"), "scribbled\n").expect("edit");
     std::fs::write(first.path.join("leftover.txt"), "x").expect("write");
@@ -187,16 +187,19 @@ fn an_existing_worktree_is_reset_to_its_branch_and_cleaned() {
     spec.base_commit = Some(first.base_commit.clone());
     let again = git::prepare_worktree(&spec).expect("prepare again");
 
-    assert!(!again.created);
+    // The tree an earlier run's sandbox wrote is not trusted: it is made again from the
+    // branch, where the worker committed that run's work.
+    assert!(again.created);
     assert_eq!(again.base_commit, first.base_commit);
     assert_eq!(git(&again.path, &["rev-parse", "HEAD"]), head);
     assert_eq!(git(&again.path, &["status", "--porcelain"]), "");
     assert!(!again.path.join("leftover.txt").exists());
     assert!(!again.path.join("tmpdir").exists());
     assert!(again.path.join("kept.txt").exists());
-    assert!(
-        again.path.join("ignored/cache").exists(),
-        "ignored files are kept"
+    assert!(!again.path.join("ignored/cache").exists());
+    assert_eq!(
+        std::fs::read_to_string(again.path.join("README.md")).expect("read"),
+        "one\ntwo\nthree\nfour\nfive\n"
     );
     let _ = std::fs::remove_dir_all(root);
 }
@@ -208,7 +211,7 @@ fn a_branch_in_the_cache_without_its_worktree_gets_a_new_worktree() {
     let mut spec = spec(&root, &origin);
     let first = git::prepare_worktree(&spec).expect("prepare");
     std::fs::write(first.path.join("work.txt"), "done\n").expect("write");
-    let head = git::commit_all(&first.path, "first run").expect("commit");
+    let head = git::commit_all(&first.view, "first run").expect("commit");
     std::fs::remove_dir_all(&first.path).expect("lose the worktree");
 
     spec.base_commit = Some(first.base_commit.clone());

@@ -26,6 +26,7 @@ fn start(script: &str, limits: ExecutionLimits) -> Running {
         env: runner::executor_env(&[]),
         limits,
         stdin: None,
+        sandbox: None,
     };
     let handle = tokio::spawn(runner::run(request, tx, stop.clone(), abort.clone()));
     Running {
@@ -255,6 +256,7 @@ async fn a_missing_working_directory_is_a_start_error() {
         env: runner::executor_env(&[]),
         limits: limits(),
         stdin: None,
+        sandbox: None,
     };
     let result = runner::run(
         request,
@@ -322,6 +324,7 @@ async fn stdin_chunks_reach_the_process_and_closing_the_sender_ends_its_input() 
         env: runner::executor_env(&[]),
         limits: limits(),
         stdin: Some(stdin),
+        sandbox: None,
     };
     let run = tokio::spawn(runner::run(
         request,
@@ -357,6 +360,7 @@ async fn a_stop_sends_sigint_first_so_a_process_can_save_its_state() {
         env: runner::executor_env(&[]),
         limits: limits(),
         stdin: None,
+        sandbox: None,
     };
     let run = tokio::spawn(runner::run(
         request,
