@@ -40,8 +40,15 @@ impl Identity {
     /// Takes a free uid of the pool (a free slot's lock), kills whatever a crashed worker
     /// may have left running under it, and returns it. Blocking.
     pub fn acquire(settings: &SandboxSettings, data_dir: &Path) -> io::Result<Identity> {
-        let dir = data_dir.join("sandbox").join("uids");
-        private_dir(&dir)?;
+        // The pool is the host's, whatever data dir each worker on it has: the locks live
+        // in /run when it can hold them (a read-only root in a pod: the data dir).
+        let dir = [
+            PathBuf::from("/run/switchyard/sandbox-uids"),
+            data_dir.join("sandbox").join("uids"),
+        ]
+        .into_iter()
+        .find(|d| private_dir(d).is_ok())
+        .ok_or_else(|| io::Error::other("no folder for the sandbox uid locks"))?;
         let count = settings.uid_count.max(1);
         // Start at a different slot per worker process, so workers sharing a host rarely
         // contend for the same lock.

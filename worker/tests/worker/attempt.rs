@@ -137,7 +137,7 @@ impl Scenario {
     }
 
     /// Starts `worker::run` in the background.
-    fn spawn_worker(&self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    pub(crate) fn spawn_worker(&self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
         tokio::spawn(worker::run(self.settings(), CancellationToken::new()))
     }
 
@@ -249,7 +249,7 @@ impl Scenario {
             .expect("process")
     }
 
-    async fn wait_for_process_status(&self, id: Uuid, status: ProcessStatus) {
+    pub(crate) async fn wait_for_process_status(&self, id: Uuid, status: ProcessStatus) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.process_row(id).await.status != status {
             assert!(Instant::now() < deadline, "process never became {status}");
@@ -301,7 +301,7 @@ impl Scenario {
     }
 }
 
-fn texts(patches: &[LogPatch], stream: OutputStream) -> Vec<String> {
+pub(crate) fn texts(patches: &[LogPatch], stream: OutputStream) -> Vec<String> {
     patches
         .iter()
         .filter_map(|p| match &p.entry.content {
