@@ -1,0 +1,185 @@
+//! What the tests of the real agent CLIs share: the CLIs at their pinned versions (installed
+//! by `scripts/lib/agents.sh`, named by `SWITCHYARD_TEST_AGENTS`), a worker that runs them
+//! against a local fake of the vendor's model API, and the team's decisions on approvals.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use shared::db::schema::task_attempts;
+use shared::logs::{EntryContent, LogEntry, ToolAction, ToolStatus, ToolUse};
+use shared::testing::model_api::FakeModelApi;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::attempt::Scenario;
+
+/// A real agent's turn, with the CLI's start-up, stays well under this.
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(50);
+
+/// The installed CLIs: executor → the argv prefix that starts it. Fails the test (not
+/// skips it) when they are not installed.
+pub(crate) fn agent_commands() -> HashMap<String, Vec<String>> {
+    let path = std::env::var("SWITCHYARD_TEST_AGENTS").unwrap_or_else(|_| {
+        panic!(
+            "SWITCHYARD_TEST_AGENTS is not set: the real agent CLIs are installed by \
+             scripts/test, or by `source scripts/lib/agents.sh && ensure_agents`"
+        )
+    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("SWITCHYARD_TEST_AGENTS={path}: {e}"));
+    let commands: HashMap<String, Vec<String>> =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (agent, argv) in &commands {
+        for part in argv.iter().take(2).filter(|p| p.starts_with('/')) {
+            assert!(
+                std::path::Path::new(part).is_file(),
+                "{agent}: {part} is missing; run ensure_agents again"
+            );
+        }
+    }
+    commands
+}
+
+/// The scenario's settings with the real CLIs, and the fake's port reachable from the
+/// attempt's sandbox.
+pub(crate) fn settings(s: &Scenario, fake: &FakeModelApi) -> shared::config::Settings {
+    let mut settings = s.settings();
+    settings.worker.agent_commands = agent_commands();
+    settings.worker.sandbox.loopback_ports = vec![fake.port()];
+    settings
+}
+
+/// Runs a worker until it has run one attempt's turn.
+pub(crate) async fn run_worker(s: &Scenario, fake: &FakeModelApi) {
+    let run = worker::run(settings(s, fake), CancellationToken::new());
+    tokio::time::timeout(RUN_LIMIT, run)
+        .await
+        .expect("the worker finishes the real agent's turn in time")
+        .expect("the worker runs");
+}
+
+/// Starts a worker in the background.
+pub(crate) fn spawn_worker(
+    s: &Scenario,
+    fake: &FakeModelApi,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(worker::run(settings(s, fake), CancellationToken::new()))
+}
+
+/// Waits for a worker started by [`spawn_worker`].
+pub(crate) async fn join(worker: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    tokio::time::timeout(RUN_LIMIT, worker)
+        .await
+        .expect("the worker ends in time")
+        .expect("join")
+        .expect("the worker runs");
+}
+
+/// Answers the attempt's approval requests in the order they come: each `(tool name,
+/// approve)` must match the next request. Returns the inputs the team was shown.
+pub(crate) async fn decide_in_order(
+    s: &Scenario,
+    decisions: &[(&str, bool)],
+) -> Vec<serde_json::Value> {
+    let mut redis = s.redis().await;
+    let mut shown = Vec::new();
+    let deadline = Instant::now() + RUN_LIMIT;
+    while shown.len() < decisions.len() {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} approvals were requested",
+            shown.len(),
+            decisions.len()
+        );
+        for p in shared::approvals::pending(&mut redis, &s.keys, s.attempt)
+            .await
+            .expect("pending")
+        {
+            let Some(&(tool, approve)) = decisions.get(shown.len()) else {
+                panic!(
+                    "an approval beyond those expected: {} {}",
+                    p.tool_name, p.input
+                );
+            };
+            assert_eq!(p.tool_name, tool, "approval {}: {}", shown.len(), p.input);
+            let decision = shared::approvals::Decision {
+                approve,
+                reason: Some("not this one".into()),
+            };
+            assert!(
+                shared::approvals::decide(&mut redis, &s.keys, s.attempt, p.id, &decision)
+                    .await
+                    .expect("decide")
+            );
+            shown.push(p.input);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shown
+}
+
+/// Asks for the attempt to stop, as the api does.
+pub(crate) async fn request_stop(s: &Scenario) {
+    let mut conn = s.db.system().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::stop_requested.eq(true))
+        .execute(&mut conn)
+        .await
+        .expect("request stop");
+}
+
+/// The tool uses of a conversation.
+pub(crate) fn tool_uses(entries: &[LogEntry]) -> Vec<&ToolUse> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.content {
+            EntryContent::ToolUse(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The first tool use named `name`, failing the test with the conversation otherwise.
+pub(crate) fn tool_named<'a>(entries: &'a [LogEntry], name: &str) -> &'a ToolUse {
+    tool_uses(entries)
+        .into_iter()
+        .find(|t| t.tool_name == name)
+        .unwrap_or_else(|| panic!("no {name} tool use in {entries:#?}"))
+}
+
+/// Whether an assistant message says exactly `wanted`.
+pub(crate) fn says(entries: &[LogEntry], wanted: &str) -> bool {
+    entries.iter().any(
+        |e| matches!(&e.content, EntryContent::AssistantMessage { text } if text.trim() == wanted),
+    )
+}
+
+/// The token usage entries' (input, output) counts.
+pub(crate) fn usages(entries: &[LogEntry]) -> Vec<(u64, u64)> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.content {
+            EntryContent::TokenUsage {
+                input_tokens,
+                output_tokens,
+                ..
+            } => Some((*input_tokens, *output_tokens)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A command run's command and output, failing the test when the use is not one.
+pub(crate) fn command_of(tool: &ToolUse) -> (&str, Option<&str>) {
+    match &tool.action {
+        ToolAction::CommandRun {
+            command, output, ..
+        } => (command.as_str(), output.as_deref()),
+        other => panic!("{} is not a command run: {other:?}", tool.tool_name),
+    }
+}
+
+/// Asserts a tool use ended with `status`.
+pub(crate) fn assert_status(tool: &ToolUse, status: ToolStatus) {
+    assert_eq!(tool.status, status, "{tool:#?}");
+}
