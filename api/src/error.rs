@@ -67,6 +67,10 @@ pub enum ApiError {
     /// The body parsed but a value is not acceptable.
     #[error("{0}")]
     Validation(String),
+    /// A value is refused for a reason a client can act on, with its own code (a
+    /// repository host on a forbidden network, a forbidden environment variable).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     /// The project's repository is not a usable git repository.
     #[error("{0}")]
     InvalidRepository(String),
@@ -106,6 +110,7 @@ impl ApiError {
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::InvalidRepository(_) => "invalid_repository",
             ApiError::UnknownExecutor(_) => "unknown_executor",
             ApiError::UnknownProfile(_) => "unknown_profile",
@@ -151,6 +156,14 @@ impl ApiError {
     pub fn validation(message: impl Into<String>) -> ApiError {
         ApiError::Validation(message.into())
     }
+
+    /// 422 with a specific code (`repository_host_forbidden`, `profile_env_forbidden`, ...).
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -170,6 +183,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_)
+            | ApiError::Unprocessable { .. }
             | ApiError::InvalidRepository(_)
             | ApiError::UnknownExecutor(_)
             | ApiError::UnknownProfile(_)

@@ -72,6 +72,12 @@ pub struct ApiSettings {
     /// The built dashboard (`web/dist`), served at every path outside `/api` and the
     /// probes; `None` serves no dashboard (an api-only replica behind a CDN or proxy).
     pub web_dir: Option<PathBuf>,
+    /// Accept project repository URLs whose host is (or resolves to) a loopback, private,
+    /// CGNAT, IPv6 unique-local, unspecified, multicast or reserved address: for git
+    /// servers on the operator's own network. Link-local (cloud metadata) stays refused.
+    /// Off by default: tenants must not point the platform at its own network.
+    #[serde(default)]
+    pub allow_private_repository_hosts: bool,
 }
 
 /// Where the scheduler gets workers from.
@@ -594,6 +600,7 @@ impl Default for Settings {
                 max_body_bytes: 1024 * 1024,
                 sse_heartbeat_secs: 15,
                 web_dir: None,
+                allow_private_repository_hosts: false,
             },
             scheduler: SchedulerSettings {
                 // One indexed query when idle: cheap, and it bounds how long a new attempt waits.

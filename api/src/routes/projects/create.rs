@@ -26,7 +26,7 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "No such org for this token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid value, repository or executor", body = ErrorBody),
+        (status = 422, description = "Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address", body = ErrorBody),
     ),
     security(("token" = ["write"])))]
 pub async fn create(
@@ -47,7 +47,9 @@ pub async fn create(
     };
     let executor = body.default_executor.unwrap_or_else(|| "script".to_owned());
     check_executor(&executor)?;
-    let repo = repository::inspect(&body.repository_url, body.default_branch.as_deref()).await?;
+    let hosts = repository::HostPolicy::from_settings(&state.settings);
+    let repo =
+        repository::inspect(&body.repository_url, body.default_branch.as_deref(), &hosts).await?;
     let setup_script = optional_script(body.setup_script.as_deref());
     let cleanup_script = optional_script(body.cleanup_script.as_deref());
     let dev_script = optional_script(body.dev_script.as_deref());
