@@ -309,6 +309,17 @@ pub struct ProfileOptions {
 pub struct ProfileError {
     pub field: String,
     pub message: String,
+    /// What kind of mistake it is, so the api can give it its own error code.
+    pub kind: ProfileErrorKind,
+}
+
+/// The kinds of [`ProfileError`] a client handles differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileErrorKind {
+    /// A malformed or unsupported value.
+    Invalid,
+    /// An environment variable no profile may set ([`forbidden_env_var`]).
+    ForbiddenEnv,
 }
 
 impl ProfileError {
@@ -316,6 +327,7 @@ impl ProfileError {
         ProfileError {
             field: field.into(),
             message: message.into(),
+            kind: ProfileErrorKind::Invalid,
         }
     }
 
@@ -323,7 +335,7 @@ impl ProfileError {
     fn under(self, prefix: &str) -> ProfileError {
         ProfileError {
             field: format!("{prefix}.{}", self.field),
-            message: self.message,
+            ..self
         }
     }
 }
@@ -419,6 +431,13 @@ impl ProfileOptions {
         }
         for (name, value) in &self.env {
             check_env_name(name).map_err(|message| ProfileError::new("env", message))?;
+            if let Some(why) = forbidden_env_var(name) {
+                return Err(ProfileError {
+                    field: format!("env.{name}"),
+                    message: format!("{name} cannot be set by a profile: {why}"),
+                    kind: ProfileErrorKind::ForbiddenEnv,
+                });
+            }
             if value.len() > MAX_ENV_VALUE_BYTES {
                 return Err(ProfileError::new(
                     format!("env.{name}"),
@@ -467,8 +486,9 @@ fn check_model(model: &str) -> Result<(), ProfileError> {
     Ok(())
 }
 
-/// An environment variable name a profile may set: `^[A-Z_][A-Z0-9_]*$`, at most 128
-/// characters, not starting with `SWITCHYARD_`.
+/// The shape of an environment variable name a profile may set: `^[A-Z_][A-Z0-9_]*$`,
+/// at most 128 characters. Names of the right shape may still be forbidden
+/// ([`forbidden_env_var`]).
 pub fn check_env_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let first_ok = chars
@@ -480,12 +500,61 @@ pub fn check_env_name(name: &str) -> Result<(), String> {
             "{name:?} is not a valid variable name (upper-case letters, digits and '_', not starting with a digit, at most 128)"
         ));
     }
-    if name.starts_with(RESERVED_ENV_PREFIX) {
-        return Err(format!(
-            "{name:?} is reserved: the worker sets {RESERVED_ENV_PREFIX}* variables itself"
-        ));
-    }
     Ok(())
+}
+
+/// Why tenant input (a profile's `env`, an org secret's name) may not set the
+/// environment variable `name`, or `None` when it may. These variables change how
+/// programs are loaded or run (the dynamic loader, shells, language runtimes, git),
+/// which certificates are trusted and where traffic goes (the worker points the proxy
+/// variables at its egress proxy), or are set by the worker for the sandbox. Names are
+/// compared without regard to case, since several programs read both `http_proxy` and
+/// `HTTP_PROXY` (and profile and secret names are upper-case anyway).
+///
+/// The api refuses such names when a profile or secret is written; the worker calls
+/// this too, to drop them from profiles and secrets stored before the rule existed.
+pub fn forbidden_env_var(name: &str) -> Option<&'static str> {
+    const LOADER: &str = "it changes how the dynamic loader loads programs";
+    const SHELL: &str = "it changes how shells start or run commands";
+    const RUNTIME: &str = "it changes what a language runtime loads or runs at start";
+    const SANDBOX: &str = "the worker sets it for the sandbox";
+    const GIT: &str =
+        "it changes how git runs (its configuration, hooks, ssh command or credentials)";
+    const TLS: &str = "it changes which TLS certificates are trusted";
+    const PROXY: &str = "the worker points it at its egress proxy";
+    const LIBC: &str = "it changes what the C library loads or trusts (glibc ignores it for setuid programs for the same reason)";
+    let upper = name.to_ascii_uppercase();
+    let name = upper.as_str();
+    let prefixes: [(&str, &str); 5] = [
+        ("LD_", LOADER),
+        ("DYLD_", LOADER),
+        ("PYTHON", RUNTIME),
+        ("GIT_", GIT),
+        (
+            RESERVED_ENV_PREFIX,
+            "the worker sets SWITCHYARD_* variables itself",
+        ),
+    ];
+    if let Some((_, why)) = prefixes.iter().find(|(p, _)| name.starts_with(p)) {
+        return Some(why);
+    }
+    let why = match name {
+        "BASH_ENV" | "ENV" | "BASHOPTS" | "SHELLOPTS" | "PS4" | "PROMPT_COMMAND" | "IFS" => SHELL,
+        "NODE_OPTIONS" | "NODE_PATH" | "PERL5LIB" | "PERL5OPT" | "PERLLIB" | "RUBYOPT"
+        | "RUBYLIB" | "JAVA_TOOL_OPTIONS" | "_JAVA_OPTIONS" | "JDK_JAVA_OPTIONS" => RUNTIME,
+        "PATH" | "HOME" | "USER" | "LOGNAME" | "SHELL" | "TMPDIR" => SANDBOX,
+        "SSL_CERT_FILE"
+        | "SSL_CERT_DIR"
+        | "NODE_EXTRA_CA_CERTS"
+        | "CURL_CA_BUNDLE"
+        | "REQUESTS_CA_BUNDLE" => TLS,
+        "HTTP_PROXY" | "HTTPS_PROXY" | "ALL_PROXY" | "NO_PROXY" => PROXY,
+        "GCONV_PATH" | "GETCONF_DIR" | "GLIBC_TUNABLES" | "HOSTALIASES" | "LOCALDOMAIN"
+        | "LOCPATH" | "MALLOC_TRACE" | "NIS_PATH" | "NLSPATH" | "RESOLV_HOST_CONF"
+        | "RES_OPTIONS" | "TZDIR" => LIBC,
+        _ => return None,
+    };
+    Some(why)
 }
 
 /// Lower-case letters, digits and '-', starting with a letter or digit, at most `max + 1`
@@ -919,10 +988,11 @@ mod tests {
 
     #[test]
     fn env_names_must_be_shell_style_and_not_reserved() {
-        for good in ["FOO", "_X", "A_1", "NODE_OPTIONS"] {
+        for good in ["FOO", "_X", "A_1", "DISABLE_TELEMETRY"] {
             assert!(check_env_name(good).is_ok(), "{good}");
+            assert_eq!(forbidden_env_var(good), None, "{good}");
         }
-        for bad in ["", "foo", "1A", "A-B", "A B", "É", "SWITCHYARD_ATTEMPT_ID"] {
+        for bad in ["", "foo", "1A", "A-B", "A B", "É"] {
             assert!(check_env_name(bad).is_err(), "{bad}");
         }
         let options = ProfileOptions {
@@ -942,6 +1012,95 @@ mod tests {
                 .field,
             "env.OK"
         );
+    }
+
+    #[test]
+    fn variables_that_change_how_programs_load_or_run_are_forbidden() {
+        for name in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "LD_AUDIT",
+            "DYLD_INSERT_LIBRARIES",
+            "BASH_ENV",
+            "ENV",
+            "BASHOPTS",
+            "SHELLOPTS",
+            "PS4",
+            "PROMPT_COMMAND",
+            "IFS",
+            "NODE_OPTIONS",
+            "NODE_PATH",
+            "PYTHONPATH",
+            "PYTHONSTARTUP",
+            "PYTHONHOME",
+            "PERL5LIB",
+            "PERL5OPT",
+            "PERLLIB",
+            "RUBYOPT",
+            "RUBYLIB",
+            "JAVA_TOOL_OPTIONS",
+            "_JAVA_OPTIONS",
+            "JDK_JAVA_OPTIONS",
+            "PATH",
+            "HOME",
+            "USER",
+            "LOGNAME",
+            "SHELL",
+            "TMPDIR",
+            "GIT_SSH_COMMAND",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_ASKPASS",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "NODE_EXTRA_CA_CERTS",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+            "Https_Proxy",
+            "SWITCHYARD_ATTEMPT_ID",
+            "switchyard_token",
+            "GCONV_PATH",
+            "GLIBC_TUNABLES",
+        ] {
+            assert!(forbidden_env_var(name).is_some(), "{name}");
+        }
+        for allowed in [
+            "DISABLE_TELEMETRY",
+            "LDAP_URL",
+            "PATHS",
+            "MY_PATH",
+            "HOMEBREW_NO_ANALYTICS",
+            "GITHUB_TOKEN",
+            "NODE_ENV",
+            "ENVIRONMENT",
+            "RUST_LOG",
+            "HTTP_PROXY_URL",
+            "ANTHROPIC_API_KEY",
+        ] {
+            assert_eq!(forbidden_env_var(allowed), None, "{allowed}");
+        }
+        let options = ProfileOptions {
+            env: [("LD_PRELOAD".to_owned(), "/tmp/x.so".to_owned())].into(),
+            ..Default::default()
+        };
+        let err = options
+            .validate(ExecutorKind::Codex)
+            .expect_err("forbidden");
+        assert_eq!(err.kind, ProfileErrorKind::ForbiddenEnv);
+        assert_eq!(err.field, "env.LD_PRELOAD");
+        assert!(err.message.contains("LD_PRELOAD"), "{err}");
+        let nested = check_variants(
+            ExecutorKind::Codex,
+            &[("default".to_owned(), options)].into(),
+        )
+        .expect_err("forbidden in a variant");
+        assert_eq!(nested.kind, ProfileErrorKind::ForbiddenEnv);
+        assert_eq!(nested.field, "variants.default.env.LD_PRELOAD");
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub const NAME_CONSTRAINT: &str = "executor_profiles_scope_name_key";
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "No such org for this token", body = ErrorBody),
         (status = 409, description = "The org has a profile of that name", body = ErrorBody),
-        (status = 422, description = "Invalid name or options (the message names the field), or unknown executor", body = ErrorBody),
+        (status = 422, description = "Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it)", body = ErrorBody),
     ),
     security(("token" = ["write"])))]
 pub async fn create(

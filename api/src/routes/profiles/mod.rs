@@ -22,8 +22,8 @@ use serde::Deserialize;
 use shared::db::models::ExecutorProfileRow;
 use shared::db::schema::executor_profiles;
 use shared::executors::{
-    self, ExecutorKind, Profile, ProfileError, ProfileOptions, ProfileRef, ProfileSource,
-    ResolvedProfile,
+    self, ExecutorKind, Profile, ProfileError, ProfileErrorKind, ProfileOptions, ProfileRef,
+    ProfileSource, ResolvedProfile,
 };
 use shared::wire;
 use std::collections::BTreeMap;
@@ -49,9 +49,15 @@ pub struct ProjectProfilePath {
     pub name: String,
 }
 
+/// The code of a profile that sets an environment variable no profile may set.
+pub const ENV_FORBIDDEN: &str = "profile_env_forbidden";
+
 impl From<ProfileError> for ApiError {
     fn from(e: ProfileError) -> Self {
-        ApiError::Validation(e.to_string())
+        match e.kind {
+            ProfileErrorKind::ForbiddenEnv => ApiError::unprocessable(ENV_FORBIDDEN, e.to_string()),
+            ProfileErrorKind::Invalid => ApiError::Validation(e.to_string()),
+        }
     }
 }
 

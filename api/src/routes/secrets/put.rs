@@ -13,6 +13,9 @@ use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+/// The code of a secret whose name is an environment variable no org may set.
+pub const NAME_FORBIDDEN: &str = "secret_name_forbidden";
+
 /// Sets a secret's value (sealed under the active key, with a fresh nonce). The value
 /// is write-only: the answer shows the name, key id and times, never the value. 201 when
 /// the secret is new, 200 when its value was replaced.
@@ -30,7 +33,7 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the admin scope", body = ErrorBody),
         (status = 404, description = "No such org for this token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid name, or value empty or over 16 KiB", body = ErrorBody),
+        (status = 422, description = "Invalid name, or value empty or over 16 KiB; `secret_name_forbidden` when the name is an environment variable that changes how programs load or run, or that the worker sets (`LD_PRELOAD`, `PATH`, `GIT_*`, `HTTPS_PROXY`, ...)", body = ErrorBody),
     ),
     security(("token" = ["admin"])))]
 pub async fn put(
@@ -42,6 +45,14 @@ pub async fn put(
     let org_id = auth.org_id();
     let name = path.name.clone();
     secrets::check_name(&name).map_err(ApiError::Validation)?;
+    if let Some(why) = shared::executors::forbidden_env_var(&name) {
+        return Err(ApiError::unprocessable(
+            NAME_FORBIDDEN,
+            format!(
+                "a secret cannot be named {name}: secrets become environment variables of attempts, and {why}"
+            ),
+        ));
+    }
     let keyring = keyring(&state)?;
     let value = body.into_inner().value;
 

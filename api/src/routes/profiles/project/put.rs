@@ -35,7 +35,7 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "No such project in this org", body = ErrorBody),
-        (status = 422, description = "Invalid name or options (the message names the field), or unknown executor", body = ErrorBody),
+        (status = 422, description = "Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it)", body = ErrorBody),
     ),
     security(("token" = ["write"])))]
 pub async fn put(
