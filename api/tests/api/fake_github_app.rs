@@ -6,7 +6,8 @@
 //!
 //! Endpoints, as GitHub documents them:
 //! - `POST /app/installations/{id}/access_tokens` (JWT): 201 `{token, expires_at, ...}`;
-//!   `repository_ids` in the body scope the token; a suspended installation answers 403.
+//!   `repository_ids` in the body scope the token, `permissions` narrow it (a permission
+//!   the App lacks answers 422); a suspended installation answers 403.
 //! - `GET /app/installations/{id}` (JWT).
 //! - `GET /installation/repositories` (installation token): the token's repositories.
 //! - `GET /orgs/{org}/memberships/{username}` (installation token on that org).
@@ -117,7 +118,23 @@ struct IssuedToken {
     installation_id: i64,
     /// `None`: every repository of the installation.
     repository_ids: Option<Vec<i64>>,
+    /// What the request asked for; `None`: every permission of the App ([`APP_PERMISSIONS`]).
+    permissions: Option<BTreeMap<String, String>>,
     expires_at: DateTime<Utc>,
+}
+
+/// The permissions the test App is granted, as its installations show them.
+pub const APP_PERMISSIONS: &[(&str, &str)] = &[
+    ("contents", "write"),
+    ("issues", "write"),
+    ("members", "read"),
+    ("metadata", "read"),
+    ("pull_requests", "write"),
+];
+
+/// Whether `held` covers `wanted` (`write` covers `read`).
+fn level_covers(held: &str, wanted: &str) -> bool {
+    held == "write" || held == wanted
 }
 
 struct Member {
@@ -310,6 +327,29 @@ impl AppFake {
             .map(|t| t.repository_ids.clone())
     }
 
+    /// The permissions a live token was minted with, as the request asked for them
+    /// (`None`: the App's own, when the request named none).
+    pub fn token_permissions(&self, token: &str) -> Option<Option<BTreeMap<String, String>>> {
+        self.lock().tokens.get(token).map(|t| t.permissions.clone())
+    }
+
+    /// Whether a token holds `permission` at `level` (`read` or `write`): what GitHub
+    /// checks after the token reaches the repository.
+    pub fn token_permits(&self, token: &str, permission: &str, level: &str) -> bool {
+        let state = self.lock();
+        let Some(issued) = state.tokens.get(token) else {
+            return false;
+        };
+        let held = match &issued.permissions {
+            Some(asked) => asked.get(permission).map(String::as_str),
+            None => APP_PERMISSIONS
+                .iter()
+                .find(|(p, _)| *p == permission)
+                .map(|(_, l)| *l),
+        };
+        held.is_some_and(|held| level_covers(held, level))
+    }
+
     /// The repository `owner/name` when `token` is a live installation token that reaches
     /// it (its installation grants the repository and the token's scope includes it).
     pub fn token_reaches(&self, token: &str, full_name: &str) -> Option<FakeRepo> {
@@ -465,6 +505,8 @@ fn installation_json(id: i64, i: &Installation) -> Value {
 struct TokenRequest {
     #[serde(default)]
     repository_ids: Option<Vec<i64>>,
+    #[serde(default)]
+    permissions: Option<BTreeMap<String, String>>,
 }
 
 /// `POST /app/installations/{id}/access_tokens`
@@ -503,6 +545,20 @@ async fn access_tokens(
             "There is at least one repository that does not exist or is not accessible to the parent installation.",
         );
     }
+    if let Some(asked) = &request.permissions {
+        let granted = asked.iter().all(|(permission, level)| {
+            ["read", "write"].contains(&level.as_str())
+                && APP_PERMISSIONS
+                    .iter()
+                    .any(|(p, held)| p == permission && level_covers(held, level))
+        });
+        if !granted {
+            return rest_error(
+                422,
+                "The permissions requested are not granted to this installation.",
+            );
+        }
+    }
     let lifetime = state.token_lifetime.unwrap_or(Duration::from_secs(3600));
     let expires_at = Utc::now() + chrono::TimeDelta::from_std(lifetime).expect("lifetime");
     let token = format!(
@@ -518,14 +574,29 @@ async fn access_tokens(
         IssuedToken {
             installation_id: id,
             repository_ids: request.repository_ids.clone(),
+            permissions: request.permissions.clone(),
             expires_at,
         },
     );
     state.counts.tokens_minted += 1;
+    // GitHub answers with what the token holds: what was asked for (metadata read comes
+    // with every token), else the App's permissions.
+    let permissions: BTreeMap<String, String> = match &request.permissions {
+        Some(asked) => {
+            let mut held = asked.clone();
+            held.entry("metadata".into())
+                .or_insert_with(|| "read".into());
+            held
+        }
+        None => APP_PERMISSIONS
+            .iter()
+            .map(|(p, l)| ((*p).to_owned(), (*l).to_owned()))
+            .collect(),
+    };
     HttpResponse::Created().json(json!({
         "token": token,
         "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "permissions": {"contents": "write", "issues": "write", "pull_requests": "write", "metadata": "read", "members": "read"},
+        "permissions": permissions,
         "repository_selection": "selected",
     }))
 }

@@ -1,7 +1,10 @@
 //! The repository side of the fake GitHub ([`crate::fake_github::FakeGithub`] serves
 //! these routes on the same port): git smart HTTP for clone, fetch and push, and the REST
 //! endpoints an attempt's triggers and pull requests use. Every call needs an
-//! installation token that reaches the repository ([`AppFake::token_reaches`]).
+//! installation token that reaches the repository ([`AppFake::token_reaches`]) and holds
+//! the permission GitHub documents for it ([`AppFake::token_permits`]): `contents` read
+//! to fetch and write to push or merge, `pull_requests` write to open a pull request,
+//! `issues` or `pull_requests` write to comment; else 403.
 //!
 //! - `GET /{owner}/{name}.git/info/refs?service=…`, `POST /{owner}/{name}.git/git-upload-pack`
 //!   and `…/git-receive-pack`: served by the system git's `git http-backend` (CGI) on bare
@@ -75,6 +78,8 @@ struct State {
     /// Tokens used for a fetch are expired right after it (to test renewal).
     expire_tokens_after_fetch: bool,
     counts: GitCounts,
+    /// Every token a git request was let through with, in order.
+    git_tokens: Vec<String>,
 }
 
 /// The repository side's state, shared with the server.
@@ -153,6 +158,11 @@ impl RepoFake {
         self.lock().pulls.clone()
     }
 
+    /// The tokens git requests were let through with (fetches and pushes), in order.
+    pub fn git_tokens(&self) -> Vec<String> {
+        self.lock().git_tokens.clone()
+    }
+
     pub fn git_counts(&self) -> GitCounts {
         self.lock().counts.clone()
     }
@@ -194,6 +204,30 @@ impl RepoFake {
         match bearer(req) {
             Some(token) if app.token_reaches(token, &full_name).is_some() => Ok(full_name),
             _ => Err(Box::new(rest_error(401, "Bad credentials"))),
+        }
+    }
+
+    /// As [`RepoFake::check`], and the token must hold one of `needs` (permission, level).
+    fn check_with(
+        &self,
+        app: &AppFake,
+        req: &HttpRequest,
+        owner: &str,
+        name: &str,
+        needs: &[(&str, &str)],
+    ) -> Result<String, Box<HttpResponse>> {
+        let full_name = self.check(app, req, owner, name)?;
+        let token = bearer(req).unwrap_or_default();
+        if needs
+            .iter()
+            .any(|(permission, level)| app.token_permits(token, permission, level))
+        {
+            Ok(full_name)
+        } else {
+            Err(Box::new(rest_error(
+                403,
+                "Resource not accessible by integration",
+            )))
         }
     }
 }
@@ -261,6 +295,17 @@ async fn git_http(
             .insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"GitHub\""))
             .body("Invalid username or token.");
     }
+    let pushing = tail == "git-receive-pack" || req.query_string().contains("git-receive-pack");
+    let needed = if pushing { "write" } else { "read" };
+    let token = token.unwrap_or_default();
+    if !app.token_permits(&token, "contents", needed) {
+        return HttpResponse::Forbidden().body(if pushing {
+            "Write access to repository not granted."
+        } else {
+            "Read access to repository not granted."
+        });
+    }
+    fake.lock().git_tokens.push(token.clone());
     if !fake.bare_path(&full_name).exists() {
         return HttpResponse::NotFound().body("Repository not found.");
     }
@@ -341,10 +386,8 @@ async fn git_http(
         let mut state = fake.lock();
         if tail == "git-upload-pack" {
             state.counts.fetches += 1;
-            if state.expire_tokens_after_fetch
-                && let Some(t) = &token
-            {
-                app.expire_token(t);
+            if state.expire_tokens_after_fetch {
+                app.expire_token(&token);
             }
         } else if tail == "git-receive-pack" {
             state.counts.pushes += 1;
@@ -410,7 +453,13 @@ async fn create_comment(
     body: web::Json<CommentBody>,
 ) -> HttpResponse {
     let (owner, name, number) = path.into_inner();
-    let full_name = match fake.check(&app, &req, &owner, &name) {
+    let full_name = match fake.check_with(
+        &app,
+        &req,
+        &owner,
+        &name,
+        &[("issues", "write"), ("pull_requests", "write")],
+    ) {
         Ok(f) => f,
         Err(refusal) => return *refusal,
     };
@@ -464,7 +513,8 @@ async fn create_pull(
     body: web::Json<PullBody>,
 ) -> HttpResponse {
     let (owner, name) = path.into_inner();
-    let full_name = match fake.check(&app, &req, &owner, &name) {
+    let full_name = match fake.check_with(&app, &req, &owner, &name, &[("pull_requests", "write")])
+    {
         Ok(f) => f,
         Err(refusal) => return *refusal,
     };
@@ -517,7 +567,7 @@ async fn merge_pull(
     body: web::Json<MergeBody>,
 ) -> HttpResponse {
     let (owner, name, number) = path.into_inner();
-    let full_name = match fake.check(&app, &req, &owner, &name) {
+    let full_name = match fake.check_with(&app, &req, &owner, &name, &[("contents", "write")]) {
         Ok(f) => f,
         Err(refusal) => return *refusal,
     };

@@ -198,6 +198,16 @@ async fn an_attempt_on_a_github_repository_pushes_its_branch_with_an_installatio
             Some(Some(vec![HELLO_WORLD]))
         );
     }
+    // Git fetched and pushed with tokens that hold `contents: write` and nothing else.
+    let git_tokens = repos.git_tokens();
+    assert!(git_tokens.len() >= 2, "{git_tokens:?}");
+    for token in &git_tokens {
+        assert_eq!(
+            stack.fake.app().token_permissions(token),
+            Some(Some([("contents".to_owned(), "write".to_owned())].into())),
+            "a git token asked for more than contents: write"
+        );
+    }
     stack.assert_no_token_on_disk();
     stack.stop().await;
 }

@@ -69,6 +69,11 @@ async fn a_repository_token_reaches_only_that_repository() {
         fake.app().token_scope(token.expose()),
         Some(Some(vec![SPACE]))
     );
+    // Git's token asks for `contents: write` and nothing more.
+    assert_eq!(
+        fake.app().token_permissions(token.expose()),
+        Some(Some([("contents".to_owned(), "write".to_owned())].into()))
+    );
     #[derive(serde::Deserialize)]
     struct Listed {
         repositories: Vec<shared::github::GithubRepo>,
@@ -94,6 +99,70 @@ async fn a_repository_token_reaches_only_that_repository() {
         .await
         .expect("list");
     assert_eq!(all.len(), 2);
+}
+
+#[tokio::test]
+async fn git_tokens_carry_only_contents_write_and_api_tokens_the_apps_permissions() {
+    let (fake, app) = fake_and_app().await;
+    let git = app
+        .repository_token(INSTALLATION, HELLO_WORLD)
+        .await
+        .expect("git token");
+    let api = app
+        .token(TokenScope::RepositoryApi {
+            installation_id: INSTALLATION,
+            repository_id: HELLO_WORLD,
+        })
+        .await
+        .expect("api token");
+    assert_ne!(git.expose(), api.expose(), "two scopes, two tokens");
+    assert_eq!(
+        fake.app().token_permissions(git.expose()),
+        Some(Some([("contents".to_owned(), "write".to_owned())].into()))
+    );
+    assert!(fake.app().token_permits(git.expose(), "contents", "write"));
+    for permission in ["pull_requests", "issues", "members"] {
+        assert!(
+            !fake.app().token_permits(git.expose(), permission, "read"),
+            "{permission}"
+        );
+    }
+    // REST calls the platform makes (pull requests, comments) keep the App's permissions.
+    assert_eq!(fake.app().token_permissions(api.expose()), Some(None));
+    assert_eq!(
+        fake.app().token_scope(api.expose()),
+        Some(Some(vec![HELLO_WORLD]))
+    );
+    assert!(
+        fake.app()
+            .token_permits(api.expose(), "pull_requests", "write")
+    );
+
+    // The client comments with the App's token; git's token is refused for it.
+    app.comment(
+        INSTALLATION,
+        HELLO_WORLD,
+        "Codertocat/Hello-World",
+        1,
+        "Done",
+    )
+    .await
+    .expect("comment with the App's token");
+    assert_eq!(fake.repos().comments().len(), 1);
+    let refused = app
+        .json::<serde_json::Value>(
+            Auth::Installation(TokenScope::Repository {
+                installation_id: INSTALLATION,
+                repository_id: HELLO_WORLD,
+            }),
+            Method::POST,
+            "/repos/Codertocat/Hello-World/issues/1/comments",
+            Some(&serde_json::json!({"body": "from git's token"})),
+        )
+        .await
+        .expect_err("contents: write cannot comment");
+    assert_eq!(refused.status().map(|s| s.as_u16()), Some(403), "{refused}");
+    assert_eq!(fake.repos().comments().len(), 1);
 }
 
 #[tokio::test]

@@ -220,11 +220,20 @@ struct AccessTokenAnswer {
     expires_at: DateTime<Utc>,
 }
 
-/// The body of an access token request: scoped to the listed repository ids, if any.
+/// The body of an access token request: scoped to the listed repository ids, if any,
+/// and to the listed permissions, if any (else the App's own).
 #[derive(Serialize)]
 struct AccessTokenRequest {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     repository_ids: Vec<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<TokenPermissions>,
+}
+
+/// The permissions a token asks for, narrower than the App's.
+#[derive(Serialize)]
+struct TokenPermissions {
+    contents: &'static str,
 }
 
 /// `GET /installation/repositories`.
@@ -351,8 +360,8 @@ impl GithubApp {
         self.token(TokenScope::Installation(installation_id)).await
     }
 
-    /// A token for one repository of the installation (with the App's permissions on it):
-    /// what the worker clones, fetches and pushes with.
+    /// A token for one repository of the installation with only `contents: write`: what
+    /// the worker clones, fetches and pushes with.
     pub async fn repository_token(
         &self,
         installation_id: i64,
@@ -389,13 +398,22 @@ impl GithubApp {
         self.tokens.forget_installation(installation_id);
     }
 
-    /// `POST /app/installations/{id}/access_tokens`, scoped to the repository if any.
+    /// `POST /app/installations/{id}/access_tokens`, scoped to the repository if any, and
+    /// for git to `contents: write` alone.
     async fn mint(&self, scope: TokenScope) -> Result<InstallationToken, GithubError> {
         let installation_id = scope.installation_id();
-        let body = AccessTokenRequest {
-            repository_ids: match scope {
-                TokenScope::Installation(_) => Vec::new(),
-                TokenScope::Repository { repository_id, .. } => vec![repository_id],
+        let body = match scope {
+            TokenScope::Installation(_) => AccessTokenRequest {
+                repository_ids: Vec::new(),
+                permissions: None,
+            },
+            TokenScope::Repository { repository_id, .. } => AccessTokenRequest {
+                repository_ids: vec![repository_id],
+                permissions: Some(TokenPermissions { contents: "write" }),
+            },
+            TokenScope::RepositoryApi { repository_id, .. } => AccessTokenRequest {
+                repository_ids: vec![repository_id],
+                permissions: None,
             },
         };
         let path = format!("/app/installations/{installation_id}/access_tokens");
@@ -709,9 +727,9 @@ impl GithubApp {
     }
 }
 
-/// Authentication with the token of one repository.
+/// Authentication with the App's token of one repository (not git's contents-only one).
 fn repo_auth(installation_id: i64, repository_id: i64) -> Auth {
-    Auth::Installation(TokenScope::Repository {
+    Auth::Installation(TokenScope::RepositoryApi {
         installation_id,
         repository_id,
     })

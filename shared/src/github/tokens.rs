@@ -1,8 +1,9 @@
 //! Installation access tokens: what the App acts with inside one installation, for an
 //! hour. Each is minted for a [`TokenScope`] — the whole installation (listing its
-//! repositories) or one repository (everything an attempt does: clone, fetch, push, pull
-//! requests, comments) — and kept in this process until five minutes before it expires,
-//! then minted again. Tokens live only in memory, never in Redis, Postgres, a log or a git
+//! repositories), one repository's contents (what git clones, fetches and pushes with),
+//! or one repository with the App's permissions (the REST calls the platform makes:
+//! pull requests, merges, comments) — and kept in this process until five minutes
+//! before it expires, then minted again. Tokens live only in memory, never in Redis, Postgres, a log or a git
 //! config.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -19,8 +20,17 @@ pub const RENEW_BEFORE: TimeDelta = TimeDelta::minutes(5);
 pub enum TokenScope {
     /// Every repository the installation grants (used to list them).
     Installation(i64),
-    /// One repository of the installation, by GitHub's repository id.
+    /// One repository of the installation, by GitHub's repository id, with only
+    /// `contents: write`: what git clones, fetches and pushes with. A token git holds can
+    /// come within reach of the attempt, so it can do nothing else: no pull requests,
+    /// merges, issues, workflows or settings.
     Repository {
+        installation_id: i64,
+        repository_id: i64,
+    },
+    /// One repository with every permission the App holds: the REST calls the platform
+    /// makes itself (pull requests, merges, comments, branch lists). Never handed to git.
+    RepositoryApi {
         installation_id: i64,
         repository_id: i64,
     },
@@ -31,6 +41,9 @@ impl TokenScope {
         match self {
             TokenScope::Installation(id) => id,
             TokenScope::Repository {
+                installation_id, ..
+            }
+            | TokenScope::RepositoryApi {
                 installation_id, ..
             } => installation_id,
         }
