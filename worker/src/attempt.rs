@@ -313,9 +313,9 @@ impl AttemptRun<'_> {
             self.attempt.id,
             prepared.view.clone(),
             prepared.base_commit.clone(),
-            self.sandbox.as_ref().map(|s| s.identity.uid),
         )
-        .await;
+        .await
+        .read_as(self.sandbox.as_ref().map(|s| s.identity.uid));
         let tracker = Arc::new(Mutex::new(tracker));
 
         let mut verdict = Verdict::Succeeded;

@@ -161,7 +161,6 @@ impl DiffTracker {
         attempt_id: Uuid,
         view: WorktreeView,
         base_commit: String,
-        reader_uid: Option<u32>,
     ) -> DiffTracker {
         let key = store::diff_key(org_id, attempt_id);
         let last = match store.get(&key).await {
@@ -177,12 +176,18 @@ impl DiffTracker {
             attempt_id,
             view,
             base_commit,
-            reader_uid,
+            reader_uid: None,
             store,
             redis,
             keys,
             last,
         }
+    }
+
+    /// Reads the working tree as the attempt's sandbox `uid` from now on.
+    pub fn read_as(mut self, uid: Option<u32>) -> DiffTracker {
+        self.reader_uid = uid;
+        self
     }
 
     /// The object-store key of the attempt's diff.

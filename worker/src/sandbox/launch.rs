@@ -112,7 +112,6 @@ impl Launch {
     ) -> io::Result<Option<Gate>> {
         let mut binds = Vec::new();
         let mut mkdir_after = Vec::new();
-        let mut fd = FIRST_PARKED_FD;
         let targets = self
             .binds
             .iter()
@@ -121,7 +120,7 @@ impl Launch {
                 (self.passwd.clone(), PathBuf::from("/etc/passwd"), false),
                 (self.group.clone(), PathBuf::from("/etc/group"), false),
             ]);
-        for (source, target, writable) in targets {
+        for (fd, (source, target, writable)) in (FIRST_PARKED_FD..).zip(targets) {
             if let Ok(inside) = target.strip_prefix(&self.data_dir) {
                 for dir in ancestry(inside) {
                     let full = cstring(&self.data_dir.join(dir))?;
@@ -136,7 +135,6 @@ impl Launch {
                 writable,
                 CString::new(format!("/proc/self/fd/{fd}")).map_err(io::Error::other)?,
             ));
-            fd += 1;
         }
         let gate = if self.namespaces {
             let mut fds = [0; 2];

@@ -199,7 +199,7 @@ async fn rendezvous(listener: TcpListener) {
     }
     let ((mut a, a_line), mut b) = (a.expect("a"), b.expect("b"));
     b.get_mut()
-        .write_all(a_line["A ".len()..].as_bytes())
+        .write_all(&a_line.as_bytes()["A ".len()..])
         .await
         .expect("tell B");
     let mut done = String::new();
