@@ -4014,7 +4014,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid name or options (the message names the field), or unknown executor */
+            /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4181,7 +4181,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid options (the message names the field), or unknown executor */
+            /** @description Invalid options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5051,7 +5051,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid value, repository or executor */
+            /** @description Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5436,7 +5436,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid name or options (the message names the field), or unknown executor */
+            /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5985,7 +5985,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid name, or value empty or over 16 KiB */
+            /** @description Invalid name, or value empty or over 16 KiB; `secret_name_forbidden` when the name is an environment variable that changes how programs load or run, or that the worker sets (`LD_PRELOAD`, `PATH`, `GIT_*`, `HTTPS_PROXY`, ...) */
             422: {
                 headers: {
                     [name: string]: unknown;
