@@ -782,18 +782,41 @@ impl Default for KubernetesSettings {
 pub struct ConfigError(#[from] config::ConfigError);
 
 impl Settings {
-    /// Loads defaults, then `SWITCHYARD_CONFIG` (a TOML file) if set, then the environment.
+    /// Loads defaults, then `SWITCHYARD_CONFIG` (a TOML file) if set, or the JSON a parent
+    /// process handed over on the descriptor named by `SWITCHYARD_CONFIG_FD` (read once,
+    /// then closed: settings that never touch a disk), then the environment.
     pub fn load() -> Result<Settings, ConfigError> {
+        if let Some(fd) = std::env::var("SWITCHYARD_CONFIG_FD")
+            .ok()
+            .and_then(|v| v.parse::<std::os::fd::RawFd>().ok())
+        {
+            let json = read_config_fd(fd).map_err(|e| {
+                ConfigError(config::ConfigError::Message(format!(
+                    "reading the settings from descriptor {fd}: {e}"
+                )))
+            })?;
+            return Self::load_with(Some(config::File::from_str(
+                &json,
+                config::FileFormat::Json,
+            )));
+        }
         let file = std::env::var("SWITCHYARD_CONFIG").ok();
         Self::load_from(file.as_deref())
     }
 
     /// As [`Settings::load`], with the file named explicitly.
     pub fn load_from(file: Option<&str>) -> Result<Settings, ConfigError> {
+        Self::load_with(file.map(|path| config::File::with_name(path).required(true)))
+    }
+
+    fn load_with<S>(source: Option<S>) -> Result<Settings, ConfigError>
+    where
+        S: config::Source + Send + Sync + 'static,
+    {
         let defaults = config::Config::try_from(&Settings::default())?;
         let mut builder = config::Config::builder().add_source(defaults);
-        if let Some(path) = file {
-            builder = builder.add_source(config::File::with_name(path).required(true));
+        if let Some(source) = source {
+            builder = builder.add_source(source);
         }
         builder = builder.add_source(
             config::Environment::with_prefix("SWITCHYARD")
@@ -807,6 +830,25 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// Reads the whole of an inherited descriptor and closes it.
+fn read_config_fd(fd: std::os::fd::RawFd) -> std::io::Result<String> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::FileExt;
+    // SAFETY: the parent passed this descriptor to us for exactly this; we own it now.
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    // Sibling processes share the descriptor's offset: read by position, not by cursor.
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read_at(&mut chunk, bytes.len() as u64)?;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(bytes).map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use shared::config::Settings;
 use shared::shutdown::CancellationToken;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,18 +69,19 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let bin = worker_binary(&settings)?;
     std::fs::create_dir_all(&settings.worker.data_dir)?;
-    let config_path = settings.worker.data_dir.join("worker-config.json");
-    write_private(&config_path, &serde_json::to_vec_pretty(&settings)?)?;
+    // The settings hold every credential: they reach the workers in memory only, never
+    // as a file an attempt could find.
+    let config = std::sync::Arc::new(settings_memfd(&serde_json::to_vec(&settings)?)?);
     tracing::info!(workers = settings.scheduler.local_workers, bin = %bin.display(), "starting local workers");
 
     let mut slots = Vec::new();
     for slot in 0..settings.scheduler.local_workers {
         let bin = bin.clone();
-        let config_path = config_path.clone();
+        let config = config.clone();
         let pool = pool.clone();
         let shutdown = shutdown.clone();
         slots.push(tokio::spawn(async move {
-            keep_alive(slot, &bin, &config_path, pool, shutdown).await
+            keep_alive(slot, &bin, &config, pool, shutdown).await
         }));
     }
     for s in slots {
@@ -92,7 +94,7 @@ pub async fn run(
 async fn keep_alive(
     slot: usize,
     bin: &Path,
-    config: &Path,
+    config: &OwnedFd,
     pool: WorkerPool,
     shutdown: CancellationToken,
 ) {
@@ -134,13 +136,43 @@ async fn keep_alive(
     }
 }
 
-fn spawn_worker(slot: usize, bin: &Path, config: &Path) -> std::io::Result<Child> {
+/// The descriptor number a worker finds its settings on.
+const CONFIG_FD: RawFd = 3;
+
+fn spawn_worker(slot: usize, bin: &Path, config: &OwnedFd) -> std::io::Result<Child> {
     let mut cmd = Command::new(bin);
-    cmd.env("SWITCHYARD_CONFIG", config)
+    cmd.env_remove("SWITCHYARD_CONFIG")
+        .env("SWITCHYARD_CONFIG_FD", CONFIG_FD.to_string())
         .env("SWITCHYARD_WORKER_SLOT", slot.to_string())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
+    let source = config.as_raw_fd();
+    // SAFETY: dup2 between two descriptors is async-signal-safe; each worker gets its
+    // own copy of the settings descriptor as fd 3 (without close-on-exec).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(source, CONFIG_FD) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     cmd.spawn()
+}
+
+/// An anonymous in-memory file holding `bytes` (sealed against writes).
+fn settings_memfd(bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    use std::io::Write;
+    // SAFETY: memfd_create takes a NUL-terminated name and flags.
+    let fd = unsafe { libc::memfd_create(c"switchyard-settings".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just created and is ours alone.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(owned);
+    file.write_all(bytes)?;
+    Ok(OwnedFd::from(file))
 }
 
 async fn stop_worker(child: &mut Child) {
@@ -156,20 +188,4 @@ async fn stop_worker(child: &mut Child) {
     {
         let _ = child.kill().await;
     }
-}
-
-/// Writes the config (it holds credentials) readable by this user only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(tmp, path)
 }
