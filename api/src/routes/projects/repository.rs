@@ -192,9 +192,10 @@ fn normalized_literal(host: &str) -> Option<IpAddr> {
 }
 
 /// Refuses a remote repository whose host is, or resolves to, an address the policy
-/// does not permit. A name that does not resolve (yet) is accepted as before: the api
-/// does not depend on DNS for public names, and the worker's own connection is checked
-/// again where it is made.
+/// does not permit. A name that does not resolve (yet) is accepted as before, so the api
+/// does not depend on DNS for public names. A name's answer can change after this
+/// check: it keeps a URL out at the door, and later connections are judged by the same
+/// [`shared::netpolicy`] rules where they are made.
 pub async fn check_remote_host(url: &str, policy: &HostPolicy) -> Result<(), ApiError> {
     let (host, origin) = remote_host(url)?;
     if origin.is_some_and(|o| policy.trusted.contains(&o)) {
