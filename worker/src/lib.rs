@@ -30,6 +30,7 @@ pub mod pump;
 pub mod records;
 pub mod runner;
 pub mod sandbox;
+pub mod secretscan;
 pub mod sessions;
 
 use anyhow::Context;
