@@ -370,7 +370,41 @@ impl AttemptRun<'_> {
         let changed = head
             .as_deref()
             .is_some_and(|h| h != prepared.base_commit.as_str());
-        if changed && GithubTarget::of(&ctx.repository).is_some() {
+        let mut push = changed && GithubTarget::of(&ctx.repository).is_some();
+        // None of the org's secret values may leave with the branch (secretscan.rs): a
+        // finding, or a scan that cannot run, keeps the branch in the cache only.
+        if push && let Some(head) = head.clone() {
+            let secrets = {
+                let mut conn = self.worker.db.system().await?;
+                shared::secrets::decrypt_org_secrets(
+                    &mut conn,
+                    &self.worker.settings,
+                    self.attempt.org_id,
+                )
+                .await
+            };
+            let (cache, base) = (prepared.view.cache.clone(), prepared.base_commit.clone());
+            let refusal = match secrets {
+                Err(e) => Some(format!("the org's secrets could not be read to scan: {e}")),
+                Ok(secrets) => {
+                    let scan =
+                        move || crate::secretscan::find_secret(&cache, &base, &head, &secrets);
+                    match blocking(scan).await? {
+                        Ok(None) => None,
+                        Ok(Some(finding)) => Some(finding.to_string()),
+                        Err(e) => Some(e.to_string()),
+                    }
+                }
+            };
+            if let Some(refusal) = refusal {
+                tracing::warn!(reason = %refusal, "branch not pushed");
+                push = false;
+                if verdict != Verdict::Cancelled {
+                    verdict = Verdict::Failed(format!("refused to push: {refusal}"));
+                }
+            }
+        }
+        if push {
             let push_spec = spec.clone();
             let pushed = self
                 .with_git_auth(&ctx, move |auth| {
@@ -774,10 +808,30 @@ impl AttemptRun<'_> {
         extra.push(("HOME", home.display().to_string()));
         // The profile's variables, then the org's secrets: a secret wins over a profile
         // variable of the same name, since admins manage secrets and anyone can edit profiles.
-        extra.extend(options.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        // Profiles and secrets stored before the rule existed may still name a variable
+        // that changes how programs load or run: such a variable is left out here too.
+        let allowed = |name: &str| match shared::executors::forbidden_env_var(name) {
+            Some(why) => {
+                tracing::warn!(
+                    variable = name,
+                    why,
+                    "variable left out of the agent's environment"
+                );
+                false
+            }
+            None => true,
+        };
+        extra.extend(
+            options
+                .env
+                .iter()
+                .filter(|(k, _)| allowed(k))
+                .map(|(k, v)| (k.as_str(), v.clone())),
+        );
         extra.extend(
             secrets
                 .iter()
+                .filter(|(k, _)| allowed(k))
                 .map(|(k, v)| (k.as_str(), v.expose_secret().to_owned())),
         );
         let mut env = runner::executor_env(&extra);

@@ -112,7 +112,7 @@ fn callbacks<'a>(
         };
         // The token is for the repository's own host over its own scheme, never for a
         // host a rewritten or redirected URL leads to.
-        if origin_of(url) != origin_of(expected_url) || !url.starts_with("https://") {
+        if origin_of(url) != origin_of(expected_url) {
             refused.set(true);
             return Err(git2::Error::from_str(
                 "credentials asked for by another host than the repository's",
@@ -473,6 +473,30 @@ impl Drop for FileLock {
         // SAFETY: unlocking a descriptor we own; closing it would release the lock anyway.
         unsafe {
             libc::flock(self.file.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn credentials_go_only_to_the_repositorys_own_scheme_and_host() {
+        let real = "https://github.com/acme/app.git";
+        assert_eq!(origin_of("https://github.com/other/x"), origin_of(real));
+        assert_eq!(
+            origin_of("https://x-access-token@GitHub.com/acme/app"),
+            origin_of(real)
+        );
+        for other in [
+            "http://github.com/acme/app.git",
+            "https://github.com.evil.example/acme/app.git",
+            "https://evil.example/github.com/acme/app.git",
+            "https://github.com:8443/acme/app.git",
+            "ssh://git@github.com/acme/app.git",
+        ] {
+            assert_ne!(origin_of(other), origin_of(real), "{other}");
         }
     }
 }

@@ -267,3 +267,59 @@ fn a_missing_base_branch_is_named_in_the_error() {
     assert!(err.to_string().contains("'develop'"));
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_global_git_config_cannot_redirect_the_fetch_or_the_push() {
+    let root = scratch();
+    let work = origin_repo(&root);
+    // libgit2 pushes only to bare repositories on the local transport.
+    let origin = root.join("origin.git");
+    git(
+        &root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &work.display().to_string(),
+            "origin.git",
+        ],
+    );
+    let evil = root.join("evil");
+    std::fs::create_dir_all(&evil).expect("mkdir");
+    git(&evil, &["init", "-q", "--bare"]);
+    // What an agent can write: its own $HOME/.gitconfig, rewriting the real remote.
+    let home = root.join("agent-home");
+    std::fs::create_dir_all(&home).expect("home");
+    std::fs::write(
+        home.join(".gitconfig"),
+        format!(
+            "[url \"{}\"]\n\tinsteadOf = {}\n",
+            evil.display(),
+            origin.display()
+        ),
+    )
+    .expect("gitconfig");
+
+    // The control: a libgit2 that reads that home is redirected.
+    // SAFETY: this test process uses libgit2 from this thread only.
+    unsafe {
+        git2::opts::set_search_path(git2::ConfigLevel::Global, home.display().to_string())
+            .expect("search path");
+    }
+    let control = spec(&root, &origin);
+    git::prepare_worktree(&control).expect_err("the rewritten remote is an empty repository");
+
+    git::isolate_config().expect("isolate");
+    let spec = spec(&root, &origin);
+    let prepared = git::prepare_worktree(&spec).expect("prepare from the real remote");
+    std::fs::write(prepared.path.join("work.txt"), "work\n").expect("write");
+    let head = git::commit_all(&prepared.view, "work").expect("commit");
+    git::push_branch(&spec).expect("push");
+    assert_eq!(git(&origin, &["rev-parse", &spec.branch]), head);
+    assert_eq!(
+        git(&evil, &["for-each-ref"]),
+        "",
+        "nothing reached the other remote"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -39,6 +39,9 @@ for port in 5432 6379 {s3_port}; do
   reply=$( (exec 3<>/dev/tcp/127.0.0.1/3128 && printf 'CONNECT 127.0.0.1:%s HTTP/1.1\r\n\r\n' $port >&3 && head -c 12 <&3) 2>/dev/null)
   case "$reply" in *" 200"*) echo "HIT proxy $port";; esac
 done
+alt=$(cat .git/objects/info/alternates)
+(echo '[url "file:///elsewhere"]' >> "${{alt%/objects}}/config") 2>/dev/null && echo "HIT cache config writable"
+(echo x > "$alt/planted") 2>/dev/null && echo "HIT cache objects writable"
 for sock in /run/postgresql /var/run/postgresql /tmp/.s.PGSQL.5432; do
   [ -e "$sock" ] && echo "HIT socket $sock"
 done
