@@ -254,3 +254,71 @@ async fn a_repository_the_app_cannot_reach_fails_the_attempt_without_leaking_a_t
     assert!(!reason.contains("ghs_"), "{reason}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_branch_carrying_an_org_secret_is_not_pushed() {
+    use base64::Engine;
+    const SECRET: &str = "sk-live-push-guard-9f8e7d6c5b4a";
+    let stack = GithubStack::start().await;
+    let res = stack
+        .app
+        .request(reqwest::Method::PUT, "secrets/DEPLOY_TOKEN")
+        .json(&serde_json::json!({ "value": SECRET }))
+        .send()
+        .await
+        .expect("PUT secret");
+    assert!(res.status().is_success(), "{}", res.status());
+
+    // The control: with the secret set, a clean attempt is pushed.
+    let task = stack.app.create_task(stack.project.id, "Clean").await;
+    let clean = stack
+        .app
+        .start_attempt(task.id, "echo clean > clean.txt")
+        .await;
+    let clean = stack.finished(clean.id).await;
+    assert_eq!(clean.status, AttemptStatus::Succeeded, "{clean:?}");
+    assert_eq!(
+        stack.fake.repos().branch_head(FULL_NAME, &clean.branch),
+        clean.head_commit
+    );
+
+    // One agent writes the value as it is, another base64 of a text holding it (the
+    // value at byte offset 2, so its own base64 is not a substring of the file).
+    let plain = format!("mkdir -p config && printf 'TOKEN=%s\\n' '{SECRET}' > config/deploy.env");
+    let encoded = format!("printf 'xx%s and more' '{SECRET}' | base64 -w0 > blob.b64");
+    let text_b64 = base64::engine::general_purpose::STANDARD.encode(format!("xx{SECRET} and more"));
+    let own_b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(SECRET);
+    assert!(!text_b64.contains(&own_b64[..own_b64.len() - 1]));
+    for (script, file, encoding) in [
+        (plain, "config/deploy.env", "plain"),
+        (encoded, "blob.b64", "base64"),
+    ] {
+        let task = stack.app.create_task(stack.project.id, "Leak").await;
+        let attempt = stack.app.start_attempt(task.id, &script).await;
+        let done = stack.finished(attempt.id).await;
+        assert_eq!(done.status, AttemptStatus::Failed, "{done:?}");
+        let reason = done.failure_reason.clone().unwrap_or_default();
+        assert!(reason.starts_with("refused to push: "), "{reason}");
+        assert!(reason.contains(file), "{reason}");
+        assert!(reason.contains("DEPLOY_TOKEN"), "{reason}");
+        assert!(reason.contains(&format!("({encoding})")), "{reason}");
+        assert!(!reason.contains(SECRET), "the reason shows the value");
+        assert!(
+            !reason.contains(&own_b64[..12]),
+            "the reason shows the value"
+        );
+        // The commit is kept (in the worker's cache), but GitHub never got the branch.
+        assert!(done.head_commit.is_some(), "{done:?}");
+        assert_eq!(
+            stack.fake.repos().branch_head(FULL_NAME, &done.branch),
+            None,
+            "the branch reached GitHub"
+        );
+    }
+    assert_eq!(
+        stack.fake.repos().git_counts().pushes,
+        1,
+        "only the clean push"
+    );
+    stack.stop().await;
+}
