@@ -211,11 +211,14 @@ impl AttemptSandbox {
                 uid: self.identity.uid,
                 namespaces: settings.namespaces,
                 data_dir: worker.data_dir.clone(),
-                binds: vec![
+                binds: [
                     (self.worktree.clone(), true),
                     (self.home.clone(), true),
                     (self.cache.clone(), false),
-                ],
+                ]
+                .into_iter()
+                .chain(agent_program_dirs(&worker.settings.worker.agent_commands))
+                .collect(),
                 passwd: self.passwd.clone(),
                 group: self.group.clone(),
                 cwd: self.worktree.clone(),
@@ -237,6 +240,24 @@ impl AttemptSandbox {
         }
         env
     }
+}
+
+/// The folders of the absolute paths in the configured agent commands (a local install,
+/// the tests' fake agents), read only: what the operator chose to run must be there.
+fn agent_program_dirs(
+    commands: &std::collections::HashMap<String, Vec<String>>,
+) -> Vec<(std::path::PathBuf, bool)> {
+    let mut dirs: Vec<(std::path::PathBuf, bool)> = commands
+        .values()
+        .flatten()
+        .map(std::path::Path::new)
+        .filter(|p| p.is_absolute() && p.exists())
+        .filter_map(|p| p.parent().map(|d| (d.to_path_buf(), false)))
+        .filter(|(d, _)| d.as_os_str().len() > 1)
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
 }
 
 /// Replaces or adds each of `set` in `env` (the later value of a name wins).

@@ -32,7 +32,9 @@ pub struct Launch {
     pub namespaces: bool,
     /// The worker's data dir: inside the sandbox an empty tmpfs but for the binds.
     pub data_dir: PathBuf,
-    /// Directories of the data dir the sandbox gets back: (path, writable).
+    /// Folders the sandbox sees at their own paths, (path, writable): its worktree, home
+    /// and cache in the otherwise empty data dir, and the folders of the programs the
+    /// operator configured for agents, which a private /tmp may otherwise hide.
     pub binds: Vec<(PathBuf, bool)>,
     /// Replacement `/etc/passwd` and `/etc/group` (see `super::account_files`).
     pub passwd: PathBuf,
@@ -112,6 +114,10 @@ impl Launch {
     ) -> io::Result<Option<Gate>> {
         let mut binds = Vec::new();
         let mut mkdir_after = Vec::new();
+        let mut mkdir_before: Vec<CString> = ancestry(&self.data_dir)
+            .iter()
+            .map(|p| cstring(p))
+            .collect::<io::Result<_>>()?;
         let targets = self
             .binds
             .iter()
@@ -126,6 +132,15 @@ impl Launch {
                     let full = cstring(&self.data_dir.join(dir))?;
                     if !mkdir_after.contains(&full) {
                         mkdir_after.push(full);
+                    }
+                }
+            } else if source.is_dir() {
+                // Outside the data dir (a program the operator configured, perhaps under
+                // a /tmp the sandbox gets privately): its folders may need making again.
+                for dir in ancestry(&target) {
+                    let full = cstring(&dir)?;
+                    if !mkdir_before.contains(&full) {
+                        mkdir_before.push(full);
                     }
                 }
             }
@@ -158,10 +173,7 @@ impl Launch {
             limits,
             binds,
             data_dir: cstring(&self.data_dir)?,
-            mkdir_before: ancestry(&self.data_dir)
-                .iter()
-                .map(|p| cstring(p))
-                .collect::<io::Result<_>>()?,
+            mkdir_before,
             mkdir_after,
             cwd: cstring(&self.cwd)?,
             hostname: CString::new("sandbox").map_err(io::Error::other)?,
