@@ -9,7 +9,9 @@ SY_DEV="$SY_ROOT/.dev"
 SY_STARTED=()
 S3_ACCESS_KEY=switchyard
 S3_SECRET_KEY=switchyard-secret
-mkdir -p "$SY_DEV"
+# Attempts run as other uids: they may pass through .dev to their worktrees under
+# .dev/worker but list nothing, and the services' own folders are root's alone.
+mkdir -p "$SY_DEV" && chmod 711 "$SY_DEV"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
@@ -79,7 +81,7 @@ ensure_redis() {
   local port=56379
   if ! redis_answers 127.0.0.1 $port; then
     log "starting a throwaway Redis on port $port"
-    mkdir -p "$SY_DEV/redis"
+    mkdir -p "$SY_DEV/redis" && chmod 700 "$SY_DEV/redis"
     redis-server --port $port --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
       --dir "$SY_DEV/redis" --pidfile "$SY_DEV/redis/redis.pid" --logfile "$SY_DEV/redis/log" >/dev/null
     wait_tcp 127.0.0.1 $port
@@ -100,7 +102,7 @@ ensure_s3() {
     return
   fi
   port=$(free_port $port)
-  mkdir -p "$SY_DEV/s3/data"
+  mkdir -p "$SY_DEV/s3/data" && chmod 700 "$SY_DEV/s3"
   log "starting s3s-fs on port $port ($SY_DEV/s3/data)"
   s3s-fs --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" \
     "$SY_DEV/s3/data" >"$SY_DEV/s3/log" 2>&1 &
