@@ -10,6 +10,7 @@ mod git;
 mod helpers;
 mod logship;
 mod one_shot;
+mod real_acp;
 mod real_agents;
 mod real_claude;
 mod real_codex;

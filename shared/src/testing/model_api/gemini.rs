@@ -93,5 +93,7 @@ pub(super) fn answer(turn: &Turn, cx: &Context, stream: bool) -> Answer {
             stalled = true;
         }
     }
-    Answer::Stream(frames, None)
+    // A blank line between events is whitespace that Gemini's clients skip (their SSE
+    // reader allows it before `data:`), and a write tells the server the client is gone.
+    Answer::Stream(frames, Some("\n"))
 }
