@@ -177,6 +177,10 @@ async fn no_platform_secret_is_anywhere_a_hostile_attempt_can_look() {
         .expect("worker");
     assert!(status.success());
     let out = stdout_of(&s).await;
+    // For the record (`--no-capture`): where the unsandboxed hunt found the canaries.
+    for hit in out.iter().filter(|l| l.starts_with("HIT")) {
+        eprintln!("unsandboxed: {hit}");
+    }
     assert!(
         out.iter().any(|l| l.starts_with("HIT")),
         "without the sandbox the hunt finds the canaries: {out:?}"
