@@ -120,6 +120,39 @@ impl Scenario {
         .expect("enqueue");
     }
 
+    /// The real `switchyard-worker` binary, configured by environment alone (nothing
+    /// inherited) for this scenario's services, named `id`, with `database_url`.
+    pub(crate) fn worker_command(&self, id: &str, database_url: &str) -> tokio::process::Command {
+        let st = &self.env.settings;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard-worker"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SWITCHYARD__DATABASE__URL", database_url)
+            .env("SWITCHYARD__REDIS__URL", &st.redis.url)
+            .env("SWITCHYARD__REDIS__PREFIX", &st.redis.prefix)
+            .env(
+                "SWITCHYARD__S3__ENDPOINT",
+                st.s3.endpoint.clone().expect("endpoint"),
+            )
+            .env("SWITCHYARD__S3__BUCKET", &st.s3.bucket)
+            .env("SWITCHYARD__S3__ACCESS_KEY", &st.s3.access_key)
+            .env("SWITCHYARD__S3__SECRET_KEY", shared::testing::S3_SECRET_KEY)
+            .env("SWITCHYARD__WORKER__DATA_DIR", &st.worker.data_dir)
+            .env("SWITCHYARD__WORKER__ID", id)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Asks for the attempt to stop, as the api does.
+    pub(crate) async fn request_stop(&self) {
+        let mut conn = self.db.system().await.expect("conn");
+        diesel::update(task_attempts::table.find(self.attempt))
+            .set(task_attempts::stop_requested.eq(true))
+            .execute(&mut conn)
+            .await
+            .expect("request stop");
+    }
+
     pub(crate) fn settings(&self) -> shared::config::Settings {
         let mut settings = self.env.settings.clone();
         settings.worker.max_attempts = 1;
@@ -549,12 +582,7 @@ async fn a_stop_request_kills_the_process_and_cancels_the_attempt() {
     let members = queue::members(&mut redis, &s.keys).await.expect("members");
     assert!(!members.contains(&s.attempt));
 
-    let mut conn = s.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::stop_requested.eq(true))
-        .execute(&mut conn)
-        .await
-        .expect("request stop");
+    s.request_stop().await;
     tokio::time::timeout(Duration::from_secs(30), worker)
         .await
         .expect("the worker stops the run within 30 s")
@@ -774,20 +802,8 @@ async fn the_binary_exits_cleanly_on_sigterm_after_killing_its_run() {
     let s = scenario("echo \"pgid $$\"; sleep 1000 & sleep 1000", None, None).await;
     s.enqueue().await;
     let st = &s.env.settings;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard-worker"))
-        .env_remove("SWITCHYARD_CONFIG")
-        .env("SWITCHYARD__DATABASE__URL", &st.database.url)
-        .env("SWITCHYARD__REDIS__URL", &st.redis.url)
-        .env("SWITCHYARD__REDIS__PREFIX", &st.redis.prefix)
-        .env(
-            "SWITCHYARD__S3__ENDPOINT",
-            st.s3.endpoint.clone().expect("endpoint"),
-        )
-        .env("SWITCHYARD__S3__BUCKET", &st.s3.bucket)
-        .env("SWITCHYARD__S3__ACCESS_KEY", &st.s3.access_key)
-        .env("SWITCHYARD__S3__SECRET_KEY", shared::testing::S3_SECRET_KEY)
-        .env("SWITCHYARD__WORKER__DATA_DIR", &st.worker.data_dir)
-        .env("SWITCHYARD__WORKER__ID", "bin-worker")
+    let mut child = s
+        .worker_command("bin-worker", &st.database.url)
         .env("SWITCHYARD__WORKER__HEARTBEAT_MS", "500")
         .env("SWITCHYARD__WORKER__LEASE_MS", "3000")
         .kill_on_drop(true)

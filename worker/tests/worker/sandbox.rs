@@ -8,6 +8,7 @@ use diesel_async::RunQueryDsl;
 use shared::db::schema::task_attempts;
 use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::OutputStream;
+use shared::testing::canary::{canary_hunt, canary_parts};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -18,52 +19,11 @@ async fn stdout_of(s: &Scenario) -> Vec<String> {
     texts(&s.stored_log(s.process).await, OutputStream::Stdout)
 }
 
-/// A hostile attempt: looks for the canary prefix (assembled at run time, so the script's
-/// own command line does not hold it) in its environment, every process's environment
-/// and command line, and every file it can read; tries Postgres, Redis and S3 directly,
-/// through the egress proxy, and through their Unix sockets. Prints `HIT …` per find.
-fn canary_hunt(head: &str, tail: &str, s3_port: u16) -> String {
-    format!(
-        r#"
-pat=$(mktemp); printf '%s%s\n' {head} {tail} > "$pat"
-echo "uid=$(id -u)"
-echo "processes=$(ls -d /proc/[0-9]* | wc -l)"
-env | grep -qF -f "$pat" && echo "HIT env"
-for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do
-  tr '\0' '\n' < "$f" 2>/dev/null | grep -qF -f "$pat" && echo "HIT $f"
-done
-grep -rIlF -f "$pat" --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / 2>/dev/null \
-  | grep -vxF "$pat" | sed 's/^/HIT file /'
-for port in 5432 6379 {s3_port}; do
-  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && echo "HIT tcp $port"
-  reply=$( (exec 3<>/dev/tcp/127.0.0.1/3128 && printf 'CONNECT 127.0.0.1:%s HTTP/1.1\r\n\r\n' $port >&3 && head -c 12 <&3) 2>/dev/null)
-  case "$reply" in *" 200"*) echo "HIT proxy $port";; esac
-done
-alt=$(cat .git/objects/info/alternates)
-(echo '[url "file:///elsewhere"]' >> "${{alt%/objects}}/config") 2>/dev/null && echo "HIT cache config writable"
-(echo x > "$alt/planted") 2>/dev/null && echo "HIT cache objects writable"
-for sock in /run/postgresql /var/run/postgresql /tmp/.s.PGSQL.5432; do
-  [ -e "$sock" ] && echo "HIT socket $sock"
-done
-echo "hunt done"
-"#
-    )
-}
-
-/// A distinctive random string, split in two so a script can assemble it at run time.
-fn canary_parts() -> (String, String) {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    (format!("cnry{}", &id[..6]), id[6..16].to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn no_platform_secret_is_anywhere_a_hostile_attempt_can_look() {
     let (head, tail) = canary_parts();
     let canary = |what: &str| format!("{head}{tail}-{what}");
-    let s3_port: u16 = std::env::var("SWITCHYARD_TEST_S3_ENDPOINT")
-        .ok()
-        .and_then(|e| e.trim_end_matches('/').rsplit_once(':')?.1.parse().ok())
-        .unwrap_or(9000);
+    let s3_port = shared::testing::canary::s3_port();
     let s = scenario(&canary_hunt(&head, &tail, s3_port), None, None).await;
     s.enqueue().await;
     let st = &s.env.settings;
@@ -95,22 +55,8 @@ async fn no_platform_secret_is_anywhere_a_hostile_attempt_can_look() {
     );
 
     let run = |sandboxed: bool| {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard-worker"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SWITCHYARD_CONFIG", &config)
-            .env("SWITCHYARD__DATABASE__URL", &database_url)
-            .env("SWITCHYARD__REDIS__URL", &st.redis.url)
-            .env("SWITCHYARD__REDIS__PREFIX", &st.redis.prefix)
-            .env(
-                "SWITCHYARD__S3__ENDPOINT",
-                st.s3.endpoint.clone().expect("endpoint"),
-            )
-            .env("SWITCHYARD__S3__BUCKET", &st.s3.bucket)
-            .env("SWITCHYARD__S3__ACCESS_KEY", &st.s3.access_key)
-            .env("SWITCHYARD__S3__SECRET_KEY", shared::testing::S3_SECRET_KEY)
-            .env("SWITCHYARD__WORKER__DATA_DIR", &st.worker.data_dir)
-            .env("SWITCHYARD__WORKER__ID", "canary-worker")
+        let mut cmd = s.worker_command("canary-worker", &database_url);
+        cmd.env("SWITCHYARD_CONFIG", &config)
             .env("SWITCHYARD__WORKER__MAX_ATTEMPTS", "1")
             .env(
                 "SWITCHYARD__WORKER__SANDBOX__ENABLED",
@@ -350,12 +296,7 @@ async fn processes_that_escape_with_setsid_or_a_double_fork_die_with_the_attempt
     .expect("within 60 s")
     .expect("worker");
     assert_eq!(s.attempt_row().await.status, AttemptStatus::Succeeded);
-    for m in marks {
-        assert_eq!(
-            processes_running(&format!("sleep {m}")),
-            Vec::<String>::new()
-        );
-    }
+    assert_gone(&marks);
 
     // A stop in the middle.
     let s = scenario(&format!("{script}\nsleep 1000"), None, None).await;
@@ -374,22 +315,19 @@ async fn processes_that_escape_with_setsid_or_a_double_fork_die_with_the_attempt
     })
     .await
     .expect("the escapees start");
-    let mut conn = s.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::stop_requested.eq(true))
-        .execute(&mut conn)
-        .await
-        .expect("request stop");
+    s.request_stop().await;
     tokio::time::timeout(Duration::from_secs(30), worker)
         .await
         .expect("stopped within 30 s")
         .expect("join")
         .expect("worker");
     assert_eq!(s.attempt_row().await.status, AttemptStatus::Cancelled);
+    assert_gone(&marks);
+}
+
+fn assert_gone(marks: &[u32]) {
     for m in marks {
-        assert_eq!(
-            processes_running(&format!("sleep {m}")),
-            Vec::<String>::new()
-        );
+        let left = processes_running(&format!("sleep {m}"));
+        assert!(left.is_empty(), "sleep {m} survives as {left:?}");
     }
 }
