@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 
+pub mod canary;
 pub mod model_api;
 
 /// S3 credentials used by test servers.
