@@ -338,6 +338,12 @@ pub struct WorkerSettings {
     /// a local install or the fake agents of the tests; the arguments stay the real tool's.
     #[serde(default)]
     pub agent_commands: std::collections::HashMap<String, Vec<String>>,
+    /// Caches the agents share across attempts, prepared beforehand and only read by them
+    /// (scripts/lib/agents.sh): `copilot/` holds Copilot CLI's unpacked package, which it
+    /// would otherwise unpack (~235 MB) into every attempt's home. Unset leaves the agents
+    /// alone. Outside /tmp and the data dir, which the sandbox hides.
+    #[serde(default)]
+    pub agent_cache_dir: Option<PathBuf>,
     /// How long a supervised tool call waits for a decision before it is denied.
     pub approval_timeout_secs: u64,
     /// Take only attempts of this resource class from the queue (a warm pod of that
@@ -629,6 +635,7 @@ impl Default for Settings {
                 diff_interval_ms: 1_000,
                 max_attempts: 0,
                 agent_commands: std::collections::HashMap::new(),
+                agent_cache_dir: None,
                 approval_timeout_secs: 600,
                 resource_class: None,
                 sandbox: SandboxSettings::default(),

@@ -511,6 +511,7 @@ impl AttemptRun<'_> {
                     "executor '{executor}' needs the {:?} driver, which this worker does not have yet",
                     a.wire()
                 )),
+                Some(a) => executors::start_refusal(a, executor, self.attempt.executor_profile.as_ref(), self.sandbox.is_some()),
                 _ => None,
             };
             if let Some(reason) = unsupported {
@@ -855,6 +856,7 @@ impl AttemptRun<'_> {
                 .filter(|(k, _)| allowed(k))
                 .map(|(k, v)| (k.as_str(), v.expose_secret().to_owned())),
         );
+        extra.extend(agent.fixed_env(settings.agent_cache_dir.as_deref()));
         let mut env = runner::executor_env(&extra);
         // The agent's home is the attempt's, not the worker's.
         let last_home = env.iter().rposition(|(k, _)| k == "HOME");

@@ -35,6 +35,8 @@ const AUTHENTICATE: u64 = 6;
 
 /// ACP's `auth_required` error code.
 const AUTH_REQUIRED: i64 = -32000;
+/// JSON-RPC "method not found", for agent requests this client does not serve.
+const METHOD_NOT_FOUND: i64 = -32601;
 
 /// Where the conversation is.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +62,8 @@ struct State {
     /// The last session-opening request (id, method, params), to repeat after
     /// authenticating.
     opening: Option<(u64, &'static str, Value)>,
+    /// Why the turn failed, in the agent's words: some agents exit 0 after it.
+    failure: Option<String>,
 }
 
 /// The worker's side of one ACP agent process.
@@ -100,6 +104,7 @@ impl AcpDriver {
                 cancel_requested: false,
                 auth_method: None,
                 opening: None,
+                failure: None,
             }),
         };
         driver.request(
@@ -170,6 +175,7 @@ impl AcpDriver {
     fn response(&self, v: &Value) -> DriverEvent {
         let id = v.get("id").and_then(Value::as_u64);
         let failed = v.get("error").is_some_and(|e| !e.is_null());
+        let why = error_text(v);
         let result = v.get("result").unwrap_or(&Value::Null);
         let mut state = self.state();
         let auth_required = v.pointer("/error/code").and_then(Value::as_i64) == Some(AUTH_REQUIRED);
@@ -187,15 +193,14 @@ impl AcpDriver {
                     self.request(id, method, params);
                     DriverEvent::Other
                 }
-                _ => {
-                    state.phase = Phase::Done;
-                    DriverEvent::TurnEnded
-                }
+                _ => end(
+                    &mut state,
+                    format!("the agent refused to authenticate: {why}"),
+                ),
             },
             (Some(INITIALIZE), Phase::Initializing) => {
                 if failed {
-                    state.phase = Phase::Done;
-                    return DriverEvent::TurnEnded;
+                    return end(&mut state, format!("the agent refused initialize: {why}"));
                 }
                 let caps = result.get("agentCapabilities").unwrap_or(&Value::Null);
                 let can_resume = caps
@@ -226,13 +231,26 @@ impl AcpDriver {
             },
             (Some(NEW), Phase::Opening) => match result.get("sessionId").and_then(Value::as_str) {
                 Some(session) if !failed => self.prompt(&mut state, session.to_owned()),
-                _ => {
-                    state.phase = Phase::Done;
-                    DriverEvent::TurnEnded
-                }
+                _ if failed => end(
+                    &mut state,
+                    format!("the agent could not open a session: {why}"),
+                ),
+                _ => end(
+                    &mut state,
+                    "the agent opened a session without an id".to_owned(),
+                ),
             },
             (Some(PROMPT), Phase::Prompting(_)) => {
                 state.phase = Phase::Done;
+                let stop = result.get("stopReason").and_then(Value::as_str);
+                if failed {
+                    state.failure = Some(format!("agent turn failed: {why}"));
+                } else if stop == Some("refusal") {
+                    state.failure = Some(
+                        "agent turn failed: the agent refused to go on (stopReason refusal)"
+                            .to_owned(),
+                    );
+                }
                 DriverEvent::TurnEnded
             }
             _ => DriverEvent::Other,
@@ -247,7 +265,13 @@ impl AcpDriver {
             "session/request_permission" => None,
             "fs/read_text_file" => Some(self.read_file(params)),
             "fs/write_text_file" => Some(self.write_file(params)),
-            _ => Some(Err((-32601, format!("method not found: {method}")))),
+            // Anything else (terminals, an agent's own extensions such as Qwen Code's
+            // `craft/drainMidTurnQueue`, which then stops asking) is answered at once:
+            // an unanswered request would stall the turn.
+            _ => Some(Err((
+                METHOD_NOT_FOUND,
+                format!("method not found: {method}"),
+            ))),
         };
         if let Some(outcome) = served {
             let message = match outcome {
@@ -363,6 +387,36 @@ impl AcpDriver {
     }
 }
 
+/// Ends a conversation that could not get to its prompt, with the reason.
+fn end(state: &mut State, failure: String) -> DriverEvent {
+    state.phase = Phase::Done;
+    state.failure = Some(failure);
+    DriverEvent::TurnEnded
+}
+
+/// The agent's own words for an error response: its message, with the details it gave
+/// (`data`, a string or `data.details` / `data.message`) when they say more.
+fn error_text(response: &Value) -> String {
+    let Some(error) = response.get("error").filter(|e| !e.is_null()) else {
+        return String::new();
+    };
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .unwrap_or("the request failed");
+    let data = error.get("data").unwrap_or(&Value::Null);
+    let details = data
+        .as_str()
+        .or_else(|| data.get("details").and_then(Value::as_str))
+        .or_else(|| data.get("message").and_then(Value::as_str))
+        .filter(|d| !d.is_empty() && !message.contains(d));
+    match details {
+        Some(details) => format!("{message}: {details}"),
+        None => message.to_owned(),
+    }
+}
+
 /// The id of an authentication method of `initialize`'s result that takes an API key
 /// from the environment (Gemini's `gemini-api-key`, say): the only kind a worker can use.
 fn api_key_method(initialized: &Value) -> Option<String> {
@@ -453,6 +507,18 @@ impl AgentDriver for AcpDriver {
 
     fn end_input(&self) {
         self.stdin.close();
+    }
+
+    fn turn_failure(&self) -> Option<String> {
+        let state = self.state();
+        match (&state.failure, &state.phase) {
+            (Some(failure), _) => Some(failure.clone()),
+            // Asked once the output is over: an agent gone before answering the prompt
+            // did not finish its turn, whatever its exit code (a stop is told apart).
+            (None, Phase::Done) => None,
+            (None, _) if state.cancel_requested => None,
+            (None, _) => Some("the agent exited before its turn ended".to_owned()),
+        }
     }
 }
 
@@ -635,6 +701,77 @@ mod tests {
         let answer = next(&mut stdin);
         assert_eq!(answer["id"], "r9");
         assert_eq!(answer["error"]["code"], -32601);
+    }
+
+    #[test]
+    fn an_error_answer_to_the_prompt_fails_the_turn_with_the_agents_message() {
+        let (driver, _stdin) = prompting();
+        let failed = json!({"jsonrpc":"2.0","id":PROMPT,"error":{"code":-32603,
+            "message":"Internal error","data":{"details":"[API Error: 401 invalid api key]"}}});
+        assert_eq!(driver.observe(&failed.to_string()), DriverEvent::TurnEnded);
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("agent turn failed: Internal error: [API Error: 401 invalid api key]")
+        );
+
+        let (driver, _stdin) = prompting();
+        let refused = reply(PROMPT, json!({ "stopReason": "refusal" }));
+        assert_eq!(driver.observe(&refused), DriverEvent::TurnEnded);
+        let why = driver.turn_failure().expect("a refusal fails the turn");
+        assert!(why.contains("refusal"), "{why}");
+
+        let (driver, _stdin) = prompting();
+        driver.observe(&reply(PROMPT, json!({ "stopReason": "end_turn" })));
+        assert_eq!(driver.turn_failure(), None);
+    }
+
+    #[test]
+    fn a_conversation_that_never_reaches_its_prompt_fails() {
+        let Started { driver, .. } = AcpDriver::start("p", None, Path::new("/w"));
+        let refused = json!({"jsonrpc":"2.0","id":INITIALIZE,"error":{"code":-32600,"message":"bad version"}});
+        assert_eq!(driver.observe(&refused.to_string()), DriverEvent::TurnEnded);
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("the agent refused initialize: bad version")
+        );
+
+        // No API-key method to authenticate with: the refusal is the failure.
+        let Started { driver, .. } = AcpDriver::start("p", None, Path::new("/w"));
+        driver.observe(&reply(INITIALIZE, json!({ "protocolVersion": 1 })));
+        let needs_auth = json!({"jsonrpc":"2.0","id":NEW,"error":{"code":-32000,"message":"Authentication required"}});
+        assert_eq!(
+            driver.observe(&needs_auth.to_string()),
+            DriverEvent::TurnEnded
+        );
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("the agent could not open a session: Authentication required")
+        );
+
+        // Gone before answering the prompt (exit code 0 or not).
+        let (driver, _stdin) = prompting();
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("the agent exited before its turn ended")
+        );
+        // ...unless it was stopped.
+        driver.interrupt();
+        assert_eq!(driver.turn_failure(), None);
+    }
+
+    #[test]
+    fn qwen_codes_mid_turn_queue_drain_is_answered_at_once_with_method_not_found() {
+        let (driver, mut stdin) = prompting();
+        let drain = r#"{"jsonrpc":"2.0","id":0,"method":"craft/drainMidTurnQueue","params":{"sessionId":"s1","promptId":"p1"}}"#;
+        assert_eq!(driver.observe(drain), DriverEvent::Other);
+        let answer = next(&mut stdin);
+        assert_eq!(answer["id"], 0);
+        assert_eq!(answer["error"]["code"], METHOD_NOT_FOUND);
+        assert!(answer.get("result").is_none(), "{answer}");
+        // The turn goes on and ends normally.
+        let done = reply(PROMPT, json!({ "stopReason": "end_turn" }));
+        assert_eq!(driver.observe(&done), DriverEvent::TurnEnded);
+        assert_eq!(driver.turn_failure(), None);
     }
 
     #[test]

@@ -136,6 +136,44 @@ impl Agent {
         }
     }
 
+    /// Environment the worker gives the agent itself, set after the profile's variables
+    /// and the org's secrets so that neither turns it off by accident. `agent_cache` is
+    /// `worker.agent_cache_dir`.
+    ///
+    /// Gemini CLI ignores `--yolo` (and asks about every tool call) in a folder it does not
+    /// trust, and a fresh worktree is one: the worktree is the attempt's own, so it is
+    /// trusted. Copilot CLI unpacks its ~235 MB package under `$HOME/.cache` on first run,
+    /// once per attempt home; pointed at a copy unpacked beforehand (scripts/lib/agents.sh)
+    /// it only reads it, so the folder may be read-only and shared by every attempt's uid.
+    /// An empty folder would make it fail to unpack, so it is used only once it holds one.
+    pub fn fixed_env(self, agent_cache: Option<&std::path::Path>) -> Vec<(&'static str, String)> {
+        match self {
+            Agent::Gemini => vec![("GEMINI_CLI_TRUST_WORKSPACE", "true".to_owned())],
+            Agent::Copilot => agent_cache
+                .map(|dir| dir.join("copilot"))
+                .filter(|dir| dir.join("pkg").is_dir())
+                .map(|dir| vec![("COPILOT_PKG_CACHE_HOME", dir.display().to_string())])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Why the worker must not start the agent with these options, or `None`: Claude Code
+    /// exits at once when `--dangerously-skip-permissions` (the auto policy) runs as root,
+    /// unless told (`IS_SANDBOX=1`) that the machine is a sandbox. `sandboxed` says the
+    /// agent runs as an unprivileged uid (`worker.sandbox`), `root` that the worker is root.
+    pub fn refusal(self, opts: &ProfileOptions, sandboxed: bool, root: bool) -> Option<String> {
+        let skips_permissions = self == Agent::ClaudeCode
+            && self
+                .args(opts, "", None)
+                .iter()
+                .any(|a| a == "--dangerously-skip-permissions");
+        let declared_sandbox = opts.env.get("IS_SANDBOX").map(String::as_str) == Some("1");
+        (skips_permissions && root && !sandboxed && !declared_sandbox).then(|| {
+            "Claude Code refuses the auto policy as root: enable worker.sandbox or run the worker unprivileged".to_owned()
+        })
+    }
+
     /// The program part of the command line: the configured override, else npx or the binary.
     pub fn launcher(self, overrides: &HashMap<String, Vec<String>>) -> Vec<String> {
         if let Some(custom) = overrides.get(self.name()).filter(|c| !c.is_empty()) {
@@ -308,6 +346,23 @@ pub fn start_driver(agent: Agent, cx: &DriverContext<'_>) -> Option<driver::Star
     }
 }
 
+/// Why an attempt's agent must not start on this worker (see [`Agent::refusal`]), checked
+/// before anything starts so the process fails with a reason rather than the agent's exit.
+/// A profile that does not resolve is left to the start, which reports it.
+pub fn start_refusal(
+    agent: Agent,
+    executor: &str,
+    profile: Option<&serde_json::Value>,
+    sandboxed: bool,
+) -> Option<String> {
+    let options = shared::executors::ResolvedProfile::for_attempt(executor, profile)
+        .ok()?
+        .options;
+    // SAFETY: geteuid only reads this process's credentials.
+    let root = unsafe { libc::geteuid() } == 0;
+    agent.refusal(&options, sandboxed, root)
+}
+
 /// A prompt that carries the earlier turns, for agents that cannot resume a session.
 pub fn with_history(prompt: &str, history: &[String]) -> String {
     if history.is_empty() {
@@ -467,6 +522,89 @@ mod tests {
             None,
         );
         assert!(plan.windows(2).any(|w| w == ["--permission-mode", "plan"]));
+    }
+
+    #[test]
+    fn gemini_always_trusts_its_worktree_and_copilot_reads_a_prepared_cache() {
+        assert_eq!(
+            Agent::Gemini.fixed_env(None),
+            vec![("GEMINI_CLI_TRUST_WORKSPACE", "true".to_owned())]
+        );
+        for agent in [Agent::ClaudeCode, Agent::Codex, Agent::QwenCode] {
+            assert!(agent.fixed_env(None).is_empty(), "{agent:?}");
+        }
+        let cache = std::env::temp_dir().join(format!("agent-cache-{}", uuid::Uuid::now_v7()));
+        assert!(
+            Agent::Copilot.fixed_env(None).is_empty(),
+            "no cache configured"
+        );
+        assert!(
+            Agent::Copilot.fixed_env(Some(&cache)).is_empty(),
+            "an unprepared cache would make Copilot fail to unpack into it"
+        );
+        std::fs::create_dir_all(cache.join("copilot/pkg")).expect("mkdir");
+        assert_eq!(
+            Agent::Copilot.fixed_env(Some(&cache)),
+            vec![(
+                "COPILOT_PKG_CACHE_HOME",
+                cache.join("copilot").display().to_string()
+            )]
+        );
+        std::fs::remove_dir_all(&cache).expect("cleanup");
+    }
+
+    #[test]
+    fn claude_code_in_auto_as_root_without_a_sandbox_is_refused_before_it_starts() {
+        let auto = ProfileOptions::default();
+        assert_eq!(auto.permission_policy, PermissionPolicy::Auto);
+        let refused = Agent::ClaudeCode.refusal(&auto, false, true);
+        assert_eq!(
+            refused.as_deref(),
+            Some(
+                "Claude Code refuses the auto policy as root: enable worker.sandbox or run the worker unprivileged"
+            )
+        );
+        assert_eq!(
+            Agent::ClaudeCode.refusal(&auto, true, true),
+            None,
+            "sandboxed"
+        );
+        assert_eq!(
+            Agent::ClaudeCode.refusal(&auto, false, false),
+            None,
+            "not root"
+        );
+        let supervised = ProfileOptions {
+            permission_policy: PermissionPolicy::Supervised,
+            ..ProfileOptions::default()
+        };
+        assert_eq!(Agent::ClaudeCode.refusal(&supervised, false, true), None);
+        // The flag passed by hand counts as much as the policy.
+        let by_hand = ProfileOptions {
+            extra_args: vec!["--dangerously-skip-permissions".into()],
+            ..supervised.clone()
+        };
+        assert!(Agent::ClaudeCode.refusal(&by_hand, false, true).is_some());
+        // Claude Code itself accepts root on a machine declared a sandbox.
+        let declared = ProfileOptions {
+            env: [("IS_SANDBOX".to_owned(), "1".to_owned())].into(),
+            ..ProfileOptions::default()
+        };
+        assert_eq!(Agent::ClaudeCode.refusal(&declared, false, true), None);
+        for agent in [Agent::Codex, Agent::Gemini, Agent::Amp] {
+            assert_eq!(agent.refusal(&auto, false, true), None, "{agent:?}");
+        }
+        // The attempt's profile decides: the built-in claude-code profile is auto.
+        // SAFETY: geteuid only reads this process's credentials.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert_eq!(
+            start_refusal(Agent::ClaudeCode, "claude-code", None, false).is_some(),
+            root
+        );
+        assert_eq!(
+            start_refusal(Agent::ClaudeCode, "claude-code", None, true),
+            None
+        );
     }
 
     #[test]
