@@ -14,6 +14,7 @@ mod real_acp;
 mod real_agents;
 mod real_claude;
 mod real_codex;
+mod real_openai_chat;
 mod runner;
 mod sandbox;
 mod sessions;
