@@ -190,6 +190,10 @@ impl AttemptSandbox {
             sandbox::chown_tree(&view.worktree, identity.uid)
                 .context("give the worktree to the sandbox")?;
             sandbox::chown_tree(&home, identity.uid).context("give the home to the sandbox")?;
+            // Only the attempt's own uid may enter them.
+            for dir in [&view.worktree, &home] {
+                std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+            }
             let (passwd, group) = sandbox::account_files(&data_dir, identity.uid, &home)?;
             Ok(AttemptSandbox {
                 identity,
