@@ -10,7 +10,8 @@
 # package@version with a `.installed` marker written only after a whole install, so an
 # interrupted run leaves nothing that looks finished. Everything in it is readable and
 # executable by every uid: attempts run as unprivileged uids (worker.sandbox).
-# Exports SWITCHYARD_TEST_AGENTS (the JSON file's path) for the tests.
+# Exports SWITCHYARD_TEST_AGENTS (the JSON file's path) and SWITCHYARD_TEST_COPILOT_CACHE
+# (Copilot's runtime, unpacked once, for COPILOT_CACHE_HOME) for the tests.
 
 SY_ROOT=${SY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SY_AGENT_CACHE="${SWITCHYARD_CACHE_DIR:-/var/cache/switchyard}/agents"
@@ -67,6 +68,17 @@ install_agent_package() {
   fi
   mv "$tmp.log" "$tmp/install.log"
   mv "$tmp" "$dir"
+  if [[ "$spec" == @github/copilot@* ]]; then
+    # Copilot unpacks ~235 MB into its cache on first start: do it once here, so every
+    # attempt (its own home, its own uid) reads this copy through COPILOT_CACHE_HOME.
+    if ! HOME="$dir/home" COPILOT_CACHE_HOME="$dir/copilot-cache" \
+      "$node" "$dir/node_modules/@github/copilot/npm-loader.js" --version >>"$dir/install.log" 2>&1; then
+      echo "copilot did not unpack into $dir/copilot-cache; see $dir/install.log" >&2
+      rm -rf "$dir"
+      return 1
+    fi
+    rm -rf "$dir/home"
+  fi
   chmod -R a+rX "$dir"
   date -u +%FT%TZ >"$dir/.installed"
   log "  $spec installed ($((SECONDS - start)) s, $(du -sh "$dir" | cut -f1))"
@@ -102,6 +114,12 @@ ensure_agents() {
   write_agents_json "$node" "${pins[@]}" || { flock -u "$SY_AGENT_LOCK"; return 1; }
   flock -u "$SY_AGENT_LOCK"
   export SWITCHYARD_TEST_AGENTS="$SY_AGENTS_JSON"
+  # Copilot's unpacked runtime, for COPILOT_CACHE_HOME (read-only is enough).
+  local copilot
+  copilot=$(printf '%s\n' "${pins[@]}" | awk '$1 == "copilot" { print $2 }')
+  if [ -n "$copilot" ]; then
+    export SWITCHYARD_TEST_COPILOT_CACHE="$(agent_prefix "$copilot")/copilot-cache"
+  fi
 }
 
 # write_agents_json NODE "executor package binary"...: the argv prefix of every agent.

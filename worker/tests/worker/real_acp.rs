@@ -110,6 +110,11 @@ const COPILOT: AcpAgent = AcpAgent {
             "COPILOT_PROVIDER_BASE_URL": format!("{}/v1", fake.url()),
             "COPILOT_PROVIDER_API_KEY": "sk-fake-copilot",
             "COPILOT_MODEL": "gpt-5",
+            // Its runtime, unpacked once by scripts/lib/agents.sh, instead of ~235 MB
+            // into every attempt's home.
+            "COPILOT_CACHE_HOME": std::env::var("SWITCHYARD_TEST_COPILOT_CACHE").expect(
+                "SWITCHYARD_TEST_COPILOT_CACHE (set by ensure_agents in scripts/lib/agents.sh)"
+            ),
         })
     },
     write: |path, content| {
