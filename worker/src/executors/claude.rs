@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::driver::{AgentDriver, DriverEvent, Started, Stdin, ToolRequest};
 
@@ -15,6 +15,10 @@ pub struct ClaudeDriver {
     next_request: AtomicU64,
     /// Set when the turn's `result` reports an error.
     failure: std::sync::Mutex<Option<String>>,
+    /// The turn's `result` arrived.
+    ended: AtomicBool,
+    /// A stop interrupted the turn.
+    interrupted: AtomicBool,
 }
 
 impl ClaudeDriver {
@@ -25,6 +29,8 @@ impl ClaudeDriver {
             stdin,
             next_request: AtomicU64::new(0),
             failure: std::sync::Mutex::new(None),
+            ended: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
         };
         driver.control_request(json!({ "subtype": "initialize" }));
         driver.stdin.send(&json!({
@@ -73,11 +79,22 @@ impl AgentDriver for ClaudeDriver {
                 })
             }
             Some("result") => {
+                self.ended.store(true, Ordering::Relaxed);
                 if v.get("is_error").and_then(Value::as_bool) == Some(true) {
+                    // `errors` (the error subtypes) or `result` (an API error's text).
+                    let errors: Vec<&str> = v
+                        .get("errors")
+                        .and_then(Value::as_array)
+                        .map(|e| e.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let errors = errors.join("; ");
                     let why = v
                         .get("error")
-                        .or_else(|| v.get("result"))
                         .and_then(Value::as_str)
+                        .or_else(|| Some(errors.as_str()))
+                        .filter(|e| !e.is_empty())
+                        .or_else(|| v.get("result").and_then(Value::as_str))
+                        .filter(|e| !e.is_empty())
                         .or_else(|| v.get("subtype").and_then(Value::as_str))
                         .unwrap_or("the agent reported an error");
                     if let Ok(mut failure) = self.failure.lock() {
@@ -103,6 +120,7 @@ impl AgentDriver for ClaudeDriver {
     }
 
     fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::Relaxed);
         self.control_request(json!({ "subtype": "interrupt" }));
     }
 
@@ -111,7 +129,12 @@ impl AgentDriver for ClaudeDriver {
     }
 
     fn turn_failure(&self) -> Option<String> {
-        self.failure.lock().ok().and_then(|f| f.clone())
+        let failure = self.failure.lock().ok().and_then(|f| f.clone());
+        // Asked once the output is over: gone before its `result`, the turn did not
+        // finish, whatever the exit code (a stop is told apart).
+        let unfinished =
+            !self.ended.load(Ordering::Relaxed) && !self.interrupted.load(Ordering::Relaxed);
+        failure.or_else(|| unfinished.then(|| "the agent exited before its turn ended".to_owned()))
     }
 }
 
@@ -148,6 +171,10 @@ mod tests {
     #[test]
     fn permission_requests_and_results_are_recognised() {
         let Started { driver, .. } = ClaudeDriver::start("p");
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("the agent exited before its turn ended")
+        );
         let ask = r#"{"type":"control_request","request_id":"q","request":{"subtype":"can_use_tool","tool_name":"Bash","input":{"command":"ls"},"tool_use_id":"t1"}}"#;
         assert_eq!(
             driver.observe(ask),
@@ -172,5 +199,37 @@ mod tests {
             driver.observe(r#"{"type":"assistant"}"#),
             DriverEvent::Other
         );
+    }
+
+    #[test]
+    fn an_error_result_fails_with_the_cli_s_own_words() {
+        let failure = |line: &str| {
+            let Started { driver, .. } = ClaudeDriver::start("p");
+            assert_eq!(driver.observe(line), DriverEvent::TurnEnded);
+            driver.turn_failure()
+        };
+        assert_eq!(
+            failure(
+                r#"{"type":"result","subtype":"error_during_execution","is_error":true,"errors":["queryParams builder failed: x","second"]}"#
+            )
+            .as_deref(),
+            Some("agent turn failed: queryParams builder failed: x; second")
+        );
+        assert_eq!(
+            failure(
+                r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":401,"result":"API Error: 401 invalid x-api-key"}"#
+            )
+            .as_deref(),
+            Some("agent turn failed: API Error: 401 invalid x-api-key")
+        );
+        assert_eq!(
+            failure(r#"{"type":"result","subtype":"error_max_turns","is_error":true,"errors":[]}"#)
+                .as_deref(),
+            Some("agent turn failed: error_max_turns")
+        );
+        // A stopped turn is the stop's, not a failure.
+        let Started { driver, .. } = ClaudeDriver::start("p");
+        driver.interrupt();
+        assert_eq!(driver.turn_failure(), None);
     }
 }

@@ -54,6 +54,9 @@ struct State {
     turn_over: bool,
     /// Why the turn failed, when `turn/completed` said so.
     failure: Option<String>,
+    /// The last `error` notification of the turn that Codex would not retry: the reason
+    /// of a failed turn whose completion names none.
+    last_error: Option<String>,
     /// A stop was asked for: no turn starts, a running one is interrupted.
     interrupted: bool,
     interrupt_sent: bool,
@@ -142,6 +145,7 @@ impl CodexDriver {
                 turn_requested: false,
                 turn_over: false,
                 failure: None,
+                last_error: None,
                 interrupted: false,
                 interrupt_sent: false,
             }),
@@ -368,10 +372,20 @@ impl CodexDriver {
                     let why = params
                         .pointer("/turn/error/message")
                         .and_then(Value::as_str)
-                        .unwrap_or("the turn failed");
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_owned)
+                        .or_else(|| state.last_error.clone())
+                        .unwrap_or_else(|| "the turn failed".to_owned());
                     state.failure = Some(format!("agent turn failed: {why}"));
                 }
                 DriverEvent::TurnEnded
+            }
+            // A retried error (a dropped stream Codex reconnects) is not the turn's end.
+            "error" if ours && params.get("willRetry").and_then(Value::as_bool) != Some(true) => {
+                if let Some(message) = params.pointer("/error/message").and_then(Value::as_str) {
+                    state.last_error = Some(message.to_owned());
+                }
+                DriverEvent::Other
             }
             "item/started" => {
                 let item = params.get("item").unwrap_or(&Value::Null);
@@ -503,7 +517,13 @@ impl AgentDriver for CodexDriver {
     }
 
     fn turn_failure(&self) -> Option<String> {
-        self.state.lock().ok().and_then(|s| s.failure.clone())
+        let state = self.lock();
+        if state.failure.is_some() || state.interrupted {
+            return state.failure.clone();
+        }
+        // Asked once the output is over: a server gone before its turn completed did not
+        // finish it, whatever its exit code.
+        (!state.turn_over).then(|| "the agent exited before its turn ended".to_owned())
     }
 }
 
@@ -679,6 +699,53 @@ mod tests {
             stdin.try_recv(),
             Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
         ));
+    }
+
+    #[test]
+    fn a_failed_turn_fails_with_codexs_own_message() {
+        let running = || {
+            let Started { driver, mut stdin } =
+                CodexDriver::start("p", &ProfileOptions::default(), None, Path::new("/w"));
+            let thread = handshake(&*driver, &mut stdin);
+            driver.observe(
+                &json!({ "id": thread["id"], "result": { "thread": { "id": "thr" } } }).to_string(),
+            );
+            let turn = sent(&mut stdin);
+            driver.observe(
+                &json!({ "id": turn["id"], "result": { "turn": { "id": "t1", "status": "inProgress" } } })
+                    .to_string(),
+            );
+            driver
+        };
+        let driver = running();
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("the agent exited before its turn ended")
+        );
+        let retried = r#"{"method":"error","params":{"threadId":"thr","turnId":"t1","willRetry":true,"error":{"message":"stream disconnected; retrying"}}}"#;
+        let fatal = r#"{"method":"error","params":{"threadId":"thr","turnId":"t1","willRetry":false,"error":{"message":"unexpected status 401 Unauthorized","codexErrorInfo":"unauthorized"}}}"#;
+        let failed = r#"{"method":"turn/completed","params":{"threadId":"thr","turn":{"id":"t1","status":"failed","error":null}}}"#;
+        driver.observe(fatal);
+        driver.observe(retried);
+        assert_eq!(driver.observe(failed), DriverEvent::TurnEnded);
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("agent turn failed: unexpected status 401 Unauthorized")
+        );
+        // The completion's own error wins when it has one.
+        let driver = running();
+        driver.observe(fatal);
+        let named = r#"{"method":"turn/completed","params":{"threadId":"thr","turn":{"id":"t1","status":"failed","error":{"message":"Quota exceeded"}}}}"#;
+        driver.observe(named);
+        assert_eq!(
+            driver.turn_failure().as_deref(),
+            Some("agent turn failed: Quota exceeded")
+        );
+        // A retried error on a turn that then completes is no failure.
+        let driver = running();
+        driver.observe(retried);
+        driver.observe(r#"{"method":"turn/completed","params":{"threadId":"thr","turn":{"id":"t1","status":"completed"}}}"#);
+        assert_eq!(driver.turn_failure(), None);
     }
 
     #[test]

@@ -12,6 +12,12 @@ The prompt is a small script, one action per line:
   bash <command...>          an execute tool call, really run in the working directory
   wait <seconds>             idles (a `session/cancel` ends the turn early)
   history                    says how many earlier turns the loaded session holds
+  ask <method>               sends the client a request of its own (Qwen Code's
+                             `craft/drainMidTurnQueue`, say) and says how it was answered;
+                             like the real agent, waits for the answer before going on
+  fail <message...>          ends the turn by answering the prompt with a JSON-RPC error
+                             (as Qwen Code does when every model call failed)
+  refuse                     ends the turn with stopReason `refusal`
 Sessions are JSON files under $HOME/<the tool's session dir>/<id>.json; `session/load`
 replays one and `session/resume` (advertised by the gemini and qwen-code flavors) continues
 one without a replay; an unknown id is an error, as with the real tools.
@@ -83,6 +89,14 @@ def session_path(session_id):
 
 
 class Cancelled(Exception):
+    pass
+
+
+class TurnFailed(Exception):
+    """The prompt is answered with this error instead of a stop reason."""
+
+
+class Refused(Exception):
     pass
 
 
@@ -183,6 +197,23 @@ def run_turn(session_id, prompt, history, cwd):
                                     "toolCallId": call["toolCallId"], "status": "failed"})
         elif action == "wait":
             wait_for(lambda m: False, timeout=float(rest or "1"))
+        elif action == "ask":
+            next_request[0] += 1
+            request_id = 1000 + next_request[0]
+            emit({"id": request_id, "method": rest, "params": {"sessionId": session_id}})
+            answer = wait_for(lambda m: m.get("id") == request_id and "method" not in m, timeout=60)
+            if answer is None:
+                told = "was not answered"
+            elif answer.get("error"):
+                told = f"answered error {answer['error'].get('code')}"
+            else:
+                told = f"answered {json.dumps(answer.get('result'))}"
+            update(session_id, {"sessionUpdate": "agent_message_chunk",
+                                "content": {"type": "text", "text": f"{rest} {told}"}})
+        elif action == "fail":
+            raise TurnFailed(rest)
+        elif action == "refuse":
+            raise Refused()
         elif action == "history":
             turns = sum(1 for h in history if h.get("role") == "user")
             update(session_id, {"sessionUpdate": "agent_message_chunk", "content": {
@@ -244,14 +275,22 @@ def handle(msg):
             return
         prompt = "\n".join(b.get("text", "") for b in params.get("prompt", []) if b.get("type") == "text")
         session = sessions[session_id]
-        stop = "end_turn"
+        stop, failure = "end_turn", None
         try:
             run_turn(session_id, prompt, session["history"], session["cwd"])
         except Cancelled:
             stop = "cancelled"
+        except Refused:
+            stop = "refusal"
+        except TurnFailed as e:
+            stop, failure = "error", str(e)
         session["history"].append({"role": "user", "content": prompt})
         session["history"].append({"role": "agent", "content": "done" if stop == "end_turn" else stop})
         save(session_id)
+        if failure is not None:
+            emit({"id": msg_id, "error": {"code": -32603, "message": "Internal error",
+                                          "data": {"details": failure}}})
+            return
         words = len(prompt.split()) + 1
         respond(msg_id, {"stopReason": stop, "usage": {
             "inputTokens": 10 * words, "outputTokens": 7 * words, "totalTokens": 17 * words}})

@@ -12,6 +12,9 @@ one action per line:
   bash <command...>          a commandExecution item, really run (interruptible)
   env <NAME>                 says the value of an environment variable
   history                    says how many earlier turns the resumed thread holds
+  fail <message...>          the model call fails for good: an `error` notification (after
+                             a retried one), then the turn completes `failed`; the turn's
+                             own error is left empty, so the notification names the cause
 Under `approvalPolicy: "untrusted"` every write and command first asks the client
 (`item/fileChange/requestApproval`, `item/commandExecution/requestApproval`) and follows
 its decision. `turn/interrupt` stops the running turn, which completes as `interrupted`.
@@ -333,6 +336,7 @@ class Turn:
                                               "content": [{"type": "input_text", "text": prompt}]})
         self.session.user_turns += 1
         self.session.turns.append(self.id)
+        error = None
         try:
             for line in prompt.splitlines():
                 self.check()
@@ -351,6 +355,13 @@ class Turn:
                     self.say(f"{rest}={os.environ.get(rest, '')}")
                 elif action == "history":
                     self.say(f"resumed session with {earlier} earlier turns")
+                elif action == "fail":
+                    for retry in (True, False):
+                        self.event("error", {"turnId": self.id, "willRetry": retry, "error": {
+                            "message": "stream disconnected; reconnecting" if retry else rest,
+                            "codexErrorInfo": "other", "additionalDetails": None}})
+                    error = rest
+                    break
                 else:
                     self.say(f"I do not know how to {action}")
         except Interrupted:
@@ -366,7 +377,7 @@ class Turn:
         usage = lambda u: {**u, "totalTokens": u["inputTokens"] + u["outputTokens"], "reasoningOutputTokens": 0}
         self.event("thread/tokenUsage/updated", {"tokenUsage": {"total": usage(total), "last": usage(last),
                                                                 "modelContextWindow": 272000}})
-        status = "interrupted" if self.interrupted else "completed"
+        status = "interrupted" if self.interrupted else "failed" if error else "completed"
         notify("turn/completed", {"threadId": self.session.id,
                                   "turn": {"id": self.id, "items": [], "status": status, "error": None}})
 

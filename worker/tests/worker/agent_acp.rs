@@ -298,3 +298,83 @@ async fn a_stop_cancels_the_acp_turn_gracefully_and_the_attempt() {
         "the stop did not wait for the turn"
     );
 }
+
+/// Runs one ACP turn of `executor` on `prompt` (auto policy) and returns the attempt's
+/// status and failure reason with the process's.
+async fn one_acp_turn(
+    executor: &str,
+    prompt: &str,
+) -> (
+    Scenario,
+    AttemptStatus,
+    Option<String>,
+    ProcessStatus,
+    Option<String>,
+) {
+    let s = scenario(prompt, None, None).await;
+    make_acp_attempt(&s, executor, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    let attempt = s.attempt_row().await;
+    let process = s.process_row(s.process).await;
+    (
+        s,
+        attempt.status,
+        attempt.failure_reason,
+        process.status,
+        process.failure_reason,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acp_prompt_answered_with_an_error_fails_the_attempt_in_the_agents_words() {
+    // Qwen Code answers the prompt with an error once every model call failed, and then
+    // exits 0: the attempt must not read as a success.
+    let (s, attempt, reason, process, process_reason) = one_acp_turn(
+        "qwen-code",
+        "say trying\nfail [API Error: 401 invalid api key]",
+    )
+    .await;
+    assert_eq!(attempt, AttemptStatus::Failed, "{reason:?}");
+    assert_eq!(process, ProcessStatus::Failed);
+    let reason = reason.expect("a failure reason");
+    assert!(
+        reason.contains("agent turn failed") && reason.contains("[API Error: 401 invalid api key]"),
+        "{reason}"
+    );
+    assert_eq!(process_reason.as_deref(), Some(reason.as_str()));
+    let entries = entries_of(&s.stored_log(s.process).await);
+    assert!(says(&entries, "trying"), "{entries:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acp_turn_that_stops_on_a_refusal_fails_the_attempt() {
+    let (_s, attempt, reason, process, _) = one_acp_turn("gemini", "say hmm\nrefuse").await;
+    assert_eq!(attempt, AttemptStatus::Failed, "{reason:?}");
+    assert_eq!(process, ProcessStatus::Failed);
+    let reason = reason.expect("a failure reason");
+    assert!(reason.contains("refusal"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_own_mid_turn_request_is_answered_at_once_and_the_turn_goes_on() {
+    // Qwen Code asks `craft/drainMidTurnQueue` between tool batches and waits for the
+    // answer; method-not-found tells it to stop asking.
+    let (s, attempt, reason, _, _) = one_acp_turn(
+        "qwen-code",
+        "ask craft/drainMidTurnQueue\nwrite after.txt drained\nask x/y\nsay turn goes on",
+    )
+    .await;
+    assert_eq!(attempt, AttemptStatus::Succeeded, "{reason:?}");
+    let entries = entries_of(&s.stored_log(s.process).await);
+    assert!(
+        says(&entries, "craft/drainMidTurnQueue answered error -32601"),
+        "{entries:?}"
+    );
+    assert!(says(&entries, "x/y answered error -32601"), "{entries:?}");
+    assert!(says(&entries, "turn goes on"), "{entries:?}");
+    assert_eq!(
+        std::fs::read_to_string(s.worktree().join("after.txt")).expect("after.txt"),
+        "drained\n"
+    );
+}

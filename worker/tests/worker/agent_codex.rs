@@ -344,3 +344,35 @@ async fn stopping_a_codex_attempt_interrupts_its_turn_and_cancels_the_attempt() 
         "the thread can be resumed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_codex_turn_that_fails_fails_the_attempt_with_codexs_message() {
+    // The server exits 0 after a failed turn: its own word decides.
+    let s = scenario(
+        "say working on it\nfail unexpected status 401 Unauthorized: invalid api key\nsay never said",
+        None,
+        None,
+    )
+    .await;
+    make_codex_attempt(&s, "auto").await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    let attempt = s.attempt_row().await;
+    assert_eq!(
+        attempt.status,
+        AttemptStatus::Failed,
+        "{:?}",
+        attempt.failure_reason
+    );
+    let reason = attempt.failure_reason.expect("a failure reason");
+    assert_eq!(
+        reason,
+        "agent turn failed: unexpected status 401 Unauthorized: invalid api key"
+    );
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Failed);
+    assert_eq!(process.failure_reason.as_deref(), Some(reason.as_str()));
+    let entries = entries_of(&s.stored_log(s.process).await);
+    assert!(says(&entries, "working on it"), "{entries:?}");
+    assert!(!says(&entries, "never said"), "{entries:?}");
+}
