@@ -12,7 +12,10 @@
 //!
 //! The worker binary comes from the same target folder as this test
 //! (`cargo build -p worker` first; `scripts/test` builds every binary). What the pod
-//! takes from its ConfigMap and Secret comes from the test's settings, as a config file.
+//! takes from its ConfigMap and Secret comes from the test's settings, as a config file
+//! readable by root only (outside the pod's volumes); a test that gives the kubelet
+//! Secrets and ConfigMaps ([`Kubelet::start_with`]) gets them as the pod's `envFrom`
+//! names them, as environment variables, the way a kubelet hands them over.
 
 use serde_json::Value;
 use shared::config::Settings;
@@ -30,6 +33,25 @@ use crate::fake_kube::{FakeKube, Kind};
 pub struct Kubelet {
     task: JoinHandle<()>,
     pids: Arc<Mutex<HashMap<String, u32>>>,
+    uids: Arc<Mutex<HashMap<String, PodUid>>>,
+    root: PathBuf,
+}
+
+/// The uid a pod asked its attempts to run as, and the host uid that plays it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodUid {
+    /// `SWITCHYARD__WORKER__SANDBOX__UID_BASE` of the pod spec: the uid inside the pod's
+    /// user namespace.
+    pub in_pod: u32,
+    /// The host uid the kubelet leased for it, which attempts really run as here.
+    pub host: u32,
+}
+
+/// Secrets and ConfigMaps of the cluster, by name: each a set of variables.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSources {
+    pub secrets: HashMap<String, Vec<(String, String)>>,
+    pub config_maps: HashMap<String, Vec<(String, String)>>,
 }
 
 impl Drop for Kubelet {
@@ -56,9 +78,12 @@ pub fn worker_binary(settings: &Settings) -> PathBuf {
         .and_then(|m| m.modified())
         .expect("worker binary mtime");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Test support (`shared::testing`, behind a feature) is not part of the binary.
+    let test_support = root.join("shared/src/testing");
     let newest = ["worker/src", "shared/src"]
         .iter()
         .flat_map(|d| walk(&root.join(d)))
+        .filter(|f| !f.starts_with(&test_support) && !f.ends_with("shared/src/testing.rs"))
         .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
         .max();
     if let Some(newest) = newest {
@@ -92,19 +117,44 @@ impl Kubelet {
         root: &Path,
         run: impl Fn(&Value) -> bool + Send + 'static,
     ) -> Kubelet {
+        Kubelet::start_with(fake, settings, root, None, run)
+    }
+
+    /// As [`Kubelet::start`]; with `sources`, each pod gets the variables of every
+    /// Secret and ConfigMap its `envFrom` names (one it names and `sources` lacks fails
+    /// the test, as the pod would not start), before its own `env`, which wins.
+    pub fn start_with(
+        fake: Arc<FakeKube>,
+        settings: &Settings,
+        root: &Path,
+        sources: Option<EnvSources>,
+        run: impl Fn(&Value) -> bool + Send + 'static,
+    ) -> Kubelet {
         let bin = worker_binary(settings);
         std::fs::create_dir_all(root).expect("kubelet root");
         let config = root.join("worker-config.json");
-        std::fs::write(
-            &config,
-            serde_json::to_vec(settings).expect("settings json"),
-        )
-        .expect("write worker config");
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .mode(0o600)
+                .open(&config)
+                .expect("create worker config");
+            file.write_all(&serde_json::to_vec(settings).expect("settings json"))
+                .expect("write worker config");
+        }
+        let sources = Arc::new(sources);
         let pids: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+        let uids: Arc<Mutex<HashMap<String, PodUid>>> = Arc::default();
         let mut changes = fake.subscribe();
+        let kubelet_root = root.to_owned();
         let root = root.to_owned();
         let task = {
             let pids = pids.clone();
+            let uids = uids.clone();
             tokio::spawn(async move {
                 while let Ok(change) = changes.recv().await {
                     if change.kind != Kind::Pod {
@@ -116,7 +166,13 @@ impl Kubelet {
                         .to_owned();
                     match change.event {
                         "ADDED" if run(&change.object) => {
-                            start_pod(&fake, &bin, &config, &root, &change.object, &pids);
+                            let node = Node {
+                                bin: &bin,
+                                config: &config,
+                                root: &root,
+                                sources: sources.as_ref().as_ref(),
+                            };
+                            start_pod(&node, &fake, &change.object, &pids, &uids);
                         }
                         "DELETED" => {
                             if let Some(pid) = pids.lock().ok().and_then(|mut p| p.remove(&name)) {
@@ -131,7 +187,28 @@ impl Kubelet {
                 }
             })
         };
-        Kubelet { task, pids }
+        Kubelet {
+            task,
+            pids,
+            uids,
+            root: kubelet_root,
+        }
+    }
+
+    /// The uids of pod `name`, once it started.
+    pub fn uid_of(&self, name: &str) -> Option<PodUid> {
+        self.uids.lock().ok()?.get(name).copied()
+    }
+
+    /// The worker process of pod `name`, while it runs.
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        self.pids.lock().ok()?.get(name).copied()
+    }
+
+    /// The folders that play pod `name`'s emptyDirs: `workspace` and `tmp`.
+    pub fn volumes_of(&self, name: &str) -> [PathBuf; 2] {
+        let dir = self.root.join(name);
+        [dir.join("workspace"), dir.join("tmp")]
     }
 }
 
@@ -160,14 +237,27 @@ fn lease_uid() -> (u32, File) {
     panic!("every host uid in {HOST_UIDS:?} is held by a running pod");
 }
 
+/// What this kubelet starts every pod with.
+struct Node<'a> {
+    bin: &'a Path,
+    config: &'a Path,
+    root: &'a Path,
+    sources: Option<&'a EnvSources>,
+}
+
 fn start_pod(
+    node: &Node,
     fake: &Arc<FakeKube>,
-    bin: &Path,
-    config: &Path,
-    root: &Path,
     pod: &Value,
     pids: &Arc<Mutex<HashMap<String, u32>>>,
+    uids: &Arc<Mutex<HashMap<String, PodUid>>>,
 ) {
+    let Node {
+        bin,
+        config,
+        root,
+        sources,
+    } = *node;
     let name = pod["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
@@ -185,6 +275,24 @@ fn start_pod(
         cmd.arg(arg.as_str().unwrap_or_default());
     }
     cmd.env("SWITCHYARD_CONFIG", config);
+    if let Some(sources) = sources {
+        for from in container["envFrom"].as_array().into_iter().flatten() {
+            let (source, of_kind) = if from["secretRef"].is_object() {
+                (&from["secretRef"], &sources.secrets)
+            } else {
+                (&from["configMapRef"], &sources.config_maps)
+            };
+            let source_name = source["name"].as_str().unwrap_or_default();
+            let vars = of_kind.get(source_name);
+            assert!(
+                vars.is_some() || source["optional"] == true,
+                "{name}: no Secret or ConfigMap {source_name} for its envFrom"
+            );
+            for (key, value) in vars.into_iter().flatten() {
+                cmd.env(key, value);
+            }
+        }
+    }
     for e in container["env"].as_array().into_iter().flatten() {
         let key = e["name"].as_str().unwrap_or_default();
         if let Some(v) = e["value"].as_str() {
@@ -200,13 +308,24 @@ fn start_pod(
         .flatten()
         .find(|e| e["name"] == "SWITCHYARD__WORKER__SANDBOX__UID_BASE")
         .and_then(|e| e["value"].as_str());
-    assert!(asked.is_some(), "{name}: the pod names no sandbox uid");
+    let asked: u32 = asked
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: the pod names no sandbox uid"));
     let (uid, uid_lock) = lease_uid();
+    if let Ok(mut uids) = uids.lock() {
+        uids.insert(
+            name.clone(),
+            PodUid {
+                in_pod: asked,
+                host: uid,
+            },
+        );
+    }
     cmd.env("SWITCHYARD__WORKER__SANDBOX__UID_BASE", uid.to_string());
-    // The pod's emptyDirs, as folders of this test.
+    // The pod's emptyDirs, as folders of this test. TMPDIR stays the pod's `/tmp`: the
+    // worker hands it on to attempts, whose private `/tmp` has no folder of this test.
     cmd.env("SWITCHYARD__WORKER__DATA_DIR", &workspace)
         .env("HOME", &tmp)
-        .env("TMPDIR", &tmp)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {

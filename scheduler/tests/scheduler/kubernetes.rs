@@ -26,6 +26,8 @@ use crate::Ctx;
 use crate::fake_kube::{FakeKube, Kind, Logged, write_objects};
 use crate::kubelet::Kubelet;
 
+mod canary;
+
 /// The namespace of the fake cluster (from the kubeconfig's context).
 const NS: &str = "switchyard-test";
 /// The worker image the tests' classes name.

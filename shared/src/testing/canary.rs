@@ -7,11 +7,12 @@
 /// own command line does not hold it) in its environment, every process's environment
 /// and command line, and every file it can read; tries Postgres, Redis and S3 directly,
 /// through the egress proxy, and through their Unix sockets. Prints `uid=…` and
-/// `processes=…`, then `HIT …` per find, then `hunt done`.
+/// `processes=…`, then `HIT …` per find, then `hunt done`; fails when it cannot write its
+/// pattern file (a `TMPDIR` it cannot reach), rather than search for nothing.
 pub fn canary_hunt(head: &str, tail: &str, s3_port: u16) -> String {
     format!(
         r#"
-pat=$(mktemp); printf '%s%s\n' {head} {tail} > "$pat"
+pat=$(mktemp) && printf '%s%s\n' {head} {tail} > "$pat" || {{ echo "no pattern file: the hunt cannot search"; exit 1; }}
 echo "uid=$(id -u)"
 echo "processes=$(ls -d /proc/[0-9]* | wc -l)"
 env | grep -qF -f "$pat" && echo "HIT env"
