@@ -91,7 +91,7 @@ impl AgentDriver for ClaudeDriver {
                     let why = v
                         .get("error")
                         .and_then(Value::as_str)
-                        .or_else(|| Some(errors.as_str()))
+                        .or(Some(errors.as_str()))
                         .filter(|e| !e.is_empty())
                         .or_else(|| v.get("result").and_then(Value::as_str))
                         .filter(|e| !e.is_empty())
