@@ -238,6 +238,8 @@ impl AttemptSandbox {
             ("HOME".to_owned(), self.home.display().to_string()),
             ("USER".to_owned(), "sandbox".to_owned()),
             ("LOGNAME".to_owned(), "sandbox".to_owned()),
+            // The worker's own TMPDIR may be a folder the sandbox does not have.
+            ("TMPDIR".to_owned(), "/tmp".to_owned()),
         ];
         if namespaces {
             env.extend(sandbox::net::proxy_env());
