@@ -12,6 +12,7 @@ The prompt is a small script, one action per line:
   bash <command...>          an execute tool call, really run in the working directory
   wait <seconds>             idles (a `session/cancel` ends the turn early)
   history                    says how many earlier turns the loaded session holds
+  env <NAME>                 says the value of an environment variable
   ask <method>               sends the client a request of its own (Qwen Code's
                              `craft/drainMidTurnQueue`, say) and says how it was answered;
                              like the real agent, waits for the answer before going on
@@ -210,6 +211,9 @@ def run_turn(session_id, prompt, history, cwd):
                 told = f"answered {json.dumps(answer.get('result'))}"
             update(session_id, {"sessionUpdate": "agent_message_chunk",
                                 "content": {"type": "text", "text": f"{rest} {told}"}})
+        elif action == "env":
+            update(session_id, {"sessionUpdate": "agent_message_chunk", "content": {
+                "type": "text", "text": f"{rest}={os.environ.get(rest, '')}"}})
         elif action == "fail":
             raise TurnFailed(rest)
         elif action == "refuse":

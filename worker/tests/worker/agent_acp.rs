@@ -378,3 +378,26 @@ async fn an_agents_own_mid_turn_request_is_answered_at_once_and_the_turn_goes_on
         "drained\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gemini_trusts_the_attempts_worktree_whatever_its_profile_says() {
+    // Gemini CLI ignores --yolo in a folder it does not trust; a profile turning the
+    // trust off by accident must not make every tool call wait for a decision.
+    let s = scenario("env GEMINI_CLI_TRUST_WORKSPACE", None, None).await;
+    s.use_agent(
+        "gemini",
+        serde_json::json!({
+            "permission_policy": "auto",
+            "env": { "GEMINI_CLI_TRUST_WORKSPACE": "false" },
+        }),
+    )
+    .await;
+    s.enqueue().await;
+    run_agent_worker(&s).await;
+    s.assert_succeeded().await;
+    let entries = entries_of(&s.stored_log(s.process).await);
+    assert!(
+        says(&entries, "GEMINI_CLI_TRUST_WORKSPACE=true"),
+        "{entries:?}"
+    );
+}

@@ -1459,3 +1459,43 @@ pub(crate) async fn join(worker: tokio::task::JoinHandle<anyhow::Result<()>>) {
         .expect("join")
         .expect("the worker runs");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_code_in_auto_as_root_without_the_sandbox_fails_before_it_starts() {
+    // SAFETY: geteuid only reads this process's credentials.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the worker tests run as root (the sandbox needs it)"
+    );
+    let s = scenario("write notes.txt written as root", None, None).await;
+    let mut conn = s.db.system().await.expect("conn");
+    diesel::update(task_attempts::table.find(s.attempt))
+        .set(task_attempts::executor.eq("claude-code"))
+        .execute(&mut conn)
+        .await
+        .expect("claude attempt");
+    s.enqueue().await;
+    let mut settings = s.settings();
+    settings.worker.agent_commands = crate::fakes::agent_commands();
+    settings.worker.sandbox.enabled = false;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        worker::run(settings, CancellationToken::new()),
+    )
+    .await
+    .expect("the worker finishes within 60 s")
+    .expect("the worker runs");
+
+    let reason = "Claude Code refuses the auto policy as root: enable worker.sandbox or run the worker unprivileged";
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Failed);
+    assert_eq!(process.failure_reason.as_deref(), Some(reason));
+    let attempt = s.attempt_row().await;
+    assert_eq!(attempt.status, AttemptStatus::Failed);
+    assert_eq!(attempt.failure_reason.as_deref(), Some(reason));
+    assert!(
+        !s.worktree().join("notes.txt").exists(),
+        "the agent never started"
+    );
+}
