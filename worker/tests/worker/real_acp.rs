@@ -45,8 +45,7 @@ const GEMINI: AcpAgent = AcpAgent {
         json!({
             "GOOGLE_GEMINI_BASE_URL": fake.url(),
             "GEMINI_API_KEY": "fake-gemini-key",
-            // Without it Gemini CLI treats the worktree as untrusted and ignores --yolo.
-            "GEMINI_CLI_TRUST_WORKSPACE": "true",
+            // No GEMINI_CLI_TRUST_WORKSPACE: the worker trusts the worktree itself.
         })
     },
     write: |path, content| {
@@ -110,11 +109,6 @@ const COPILOT: AcpAgent = AcpAgent {
             "COPILOT_PROVIDER_BASE_URL": format!("{}/v1", fake.url()),
             "COPILOT_PROVIDER_API_KEY": "sk-fake-copilot",
             "COPILOT_MODEL": "gpt-5",
-            // Its runtime, unpacked once by scripts/lib/agents.sh, instead of ~235 MB
-            // into every attempt's home.
-            "COPILOT_CACHE_HOME": std::env::var("SWITCHYARD_TEST_COPILOT_CACHE").expect(
-                "SWITCHYARD_TEST_COPILOT_CACHE (set by ensure_agents in scripts/lib/agents.sh)"
-            ),
         })
     },
     write: |path, content| {
@@ -219,6 +213,17 @@ async fn edits_runs_and_follows_up(agent: &AcpAgent) {
     );
     assert_eq!(diff_paths(&s).await, ["notes.txt"]);
     assert_eq!(fake.remaining(), 0, "{}", offered(&fake));
+    // Copilot read its runtime from worker.agent_cache_dir instead of unpacking it here.
+    let home = worker::sessions::home_dir(
+        &std::path::absolute(&s.env.settings.worker.data_dir).expect("abs"),
+        s.attempt,
+    );
+    assert!(home.is_dir(), "{}", home.display());
+    assert!(
+        !home.join(".cache/copilot/pkg").exists(),
+        "{}: nothing unpacked into the attempt's home",
+        agent.executor
+    );
     let turns = fake.turn_requests();
     assert!(turns[0].body_text().contains("Write the release notes"));
     assert!(

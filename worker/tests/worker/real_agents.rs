@@ -40,11 +40,17 @@ pub(crate) fn agent_commands() -> HashMap<String, Vec<String>> {
     commands
 }
 
-/// The scenario's settings with the real CLIs, and the fake's port reachable from the
-/// attempt's sandbox.
+/// The scenario's settings with the real CLIs and the caches they share (as
+/// `scripts/run` configures them), and the fake's port reachable from the attempt's
+/// sandbox.
 pub(crate) fn settings(s: &Scenario, fake: &FakeModelApi) -> shared::config::Settings {
     let mut settings = s.settings();
     settings.worker.agent_commands = agent_commands();
+    settings.worker.agent_cache_dir = Some(
+        std::env::var("SWITCHYARD_TEST_AGENT_CACHE")
+            .expect("SWITCHYARD_TEST_AGENT_CACHE (worker.agent_cache_dir, set by ensure_agents)")
+            .into(),
+    );
     settings.worker.sandbox.loopback_ports = vec![fake.port()];
     settings
 }
