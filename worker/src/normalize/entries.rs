@@ -299,15 +299,15 @@ impl EntryLog {
         );
     }
 
-    /// A stderr line: an `error` entry, unless it is a warning of the JavaScript
-    /// runtime or package manager the agent runs on (see [`is_runtime_notice`]), which
-    /// is stderr output. Blank lines are dropped.
+    /// A stderr line: an `error` entry, unless it is a notice (see [`is_notice`]): a
+    /// warning of the JavaScript runtime or package manager the agent runs on, or the
+    /// tool's own informational notice, which is stderr output. Blank lines are dropped.
     pub(crate) fn stderr(&mut self, line: &str) {
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim().is_empty() {
             return;
         }
-        if is_runtime_notice(line) {
+        if is_notice(line) {
             self.push(
                 EntryContent::Output {
                     stream: OutputStream::Stderr,
@@ -392,15 +392,27 @@ impl EntryLog {
     }
 }
 
-/// Whether a stderr line is npm's or Node's own notice rather than the agent's: `npm
-/// warn …` / `npm WARN …` / `npm notice …` (engine mismatches, deprecations, updates),
-/// `(node:1234) Warning: …` / `(node:1234) [DEP0040] DeprecationWarning: …` and the
-/// `(Use \`node --trace-warnings …\`)` hint after them, and bare `ExperimentalWarning:`
-/// / `DeprecationWarning:` lines. Agents installed through npm print these on every
-/// start; they say nothing about the run, so they must not look like its errors.
-pub(crate) fn is_runtime_notice(line: &str) -> bool {
+/// Whether a stderr line is a notice (shown as output) rather than an error: agents
+/// print on stderr, on every start, lines about their runtime or their own setup that
+/// say nothing went wrong with the run, and a card for each would bury real failures.
+/// A notice is one of three kinds (see [`is_runtime_notice`], [`is_labelled_notice`],
+/// [`is_announced_choice`]): the runtime's own warnings, a line that labels itself a
+/// warning, note or info, and a line that announces a mode or fallback the tool chose.
+/// A line that labels itself an error (`Error: …`, `fatal: …`) is never a notice.
+pub(crate) fn is_notice(line: &str) -> bool {
     let plain = strip_ansi(line);
-    let text = plain.trim_start();
+    let text = plain.trim();
+    is_runtime_notice(text)
+        || (!leading_label(text).is_some_and(is_error_label)
+            && (is_labelled_notice(text) || is_announced_choice(text)))
+}
+
+/// Whether a line (ANSI stripped) is npm's or Node's own notice rather than the agent's:
+/// `npm warn …` / `npm WARN …` / `npm notice …` (engine mismatches, deprecations,
+/// updates), `(node:1234) Warning: …` / `(node:1234) [DEP0040] DeprecationWarning: …`
+/// and the `(Use \`node --trace-warnings …\`)` hint after them, and bare
+/// `ExperimentalWarning:` / `DeprecationWarning:` lines.
+fn is_runtime_notice(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
     if ["npm warn", "npm notice"]
         .iter()
@@ -418,6 +430,90 @@ pub(crate) fn is_runtime_notice(line: &str) -> bool {
     text.starts_with("(Use `node --trace-")
         || text.starts_with("ExperimentalWarning:")
         || text.starts_with("DeprecationWarning:")
+}
+
+/// The words a line can start with to say it is informational: `Warning: …`,
+/// `⚠  Warning: …` (Qwen Code), `[WARN] …`, `note: …`, `INFO …`.
+const NOTICE_LABELS: [&str; 10] = [
+    "warning",
+    "warnings",
+    "warn",
+    "notice",
+    "note",
+    "info",
+    "hint",
+    "tip",
+    "deprecated",
+    "deprecation",
+];
+
+/// The words a line can start with to say it is an error.
+const ERROR_LABELS: [&str; 6] = ["error", "errors", "err", "fatal", "panic", "exception"];
+
+/// The first word of a line and what follows it, past any decoration before it
+/// (whitespace, symbols such as `⚠` or `ℹ`, brackets) and a leading timestamp
+/// (`2025-06-01T10:00:00Z WARN …`, as tracing logs print).
+fn leading_label(text: &str) -> Option<(&str, &str)> {
+    let mut rest = text.trim_start_matches(|c: char| !c.is_alphanumeric());
+    if rest.starts_with(|c: char| c.is_ascii_digit())
+        && let Some((stamp, after)) = rest.split_once(char::is_whitespace)
+        && stamp.contains(['-', ':'])
+    {
+        rest = after.trim_start_matches(|c: char| !c.is_alphanumeric());
+    }
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    (end > 0).then(|| rest.split_at(end))
+}
+
+fn is_error_label((word, _): (&str, &str)) -> bool {
+    ERROR_LABELS.iter().any(|l| word.eq_ignore_ascii_case(l))
+}
+
+/// Whether a line labels itself informational: a notice word followed by `:`, `]`,
+/// `)` or `!` (`Warning: …`, `[WARN] …`), or written in capitals as log levels are
+/// (`WARN codex_core: …`). A sentence that merely starts with such a word (`Note the
+/// failing test`) is not labelled.
+fn is_labelled_notice(text: &str) -> bool {
+    let Some((word, after)) = leading_label(text) else {
+        return false;
+    };
+    if !NOTICE_LABELS.iter().any(|l| word.eq_ignore_ascii_case(l)) {
+        return false;
+    }
+    after.starts_with([':', ']', ')', '!'])
+        || (word.bytes().all(|b| b.is_ascii_uppercase())
+            && (after.is_empty() || after.starts_with(char::is_whitespace)))
+}
+
+/// Phrases by which a tool announces a choice it made for itself: a mode it runs in
+/// (Gemini CLI's `YOLO mode is enabled. All tool calls will be automatically
+/// approved.`), a fallback it took (`Ripgrep is not available. Falling back to
+/// GrepTool.`), a default it used, or a deprecation it warns of (`… is deprecated and
+/// will be removed …`). The tool goes on in each case, so none is the run's error.
+const CHOICE_PHRASES: [&str; 9] = [
+    " mode is enabled",
+    " mode is on",
+    " mode is active",
+    "falling back to ",
+    "fall back to ",
+    "defaulting to ",
+    "using default ",
+    " is deprecated",
+    " will be removed in a future",
+];
+
+/// Whether a line announces a mode, fallback, default or deprecation (see
+/// [`CHOICE_PHRASES`]) and names no error anywhere: `API Error: 404 the model is
+/// deprecated` is the run failing, not a notice.
+fn is_announced_choice(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let padded = format!(" {lower}");
+    CHOICE_PHRASES.iter().any(|p| padded.contains(p))
+        && !lower
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .any(|word| ERROR_LABELS.contains(&word))
 }
 
 /// `text` without ANSI escape sequences (npm colours its `warn`).

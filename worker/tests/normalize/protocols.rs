@@ -729,7 +729,7 @@ fn banners_become_output_entries_and_stderr_lines_become_errors() {
         apply_checked(&mut entries, n.stdout_line(""), "blank");
         apply_checked(
             &mut entries,
-            n.stderr_line("warning: low disk space"),
+            n.stderr_line("disk quota exceeded writing out.txt"),
             "stderr",
         );
         apply_checked(&mut entries, n.stderr_line("   "), "blank stderr");
@@ -739,7 +739,7 @@ fn banners_become_output_entries_and_stderr_lines_become_errors() {
             matches!(&entries[0].content, EntryContent::Output { text, .. } if text == "Welcome to the agent v1.2.3")
         );
         assert!(
-            matches!(&entries[1].content, EntryContent::Error { text } if text == "warning: low disk space")
+            matches!(&entries[1].content, EntryContent::Error { text } if text == "disk quota exceeded writing out.txt")
         );
     }
 }

@@ -1,7 +1,7 @@
 //! What real agent sessions showed the normalizers got wrong: running totals summed as
 //! if they were per turn, compactions shown as prompts, content-free noise, Droid's own
-//! edit and command shapes, Codex's login-shell wrapper, times, runtime warnings taken
-//! for errors, and long lines cut into pieces. Each case runs on a recorded transcript
+//! edit and command shapes, Codex's login-shell wrapper, times, runtime warnings and the
+//! agents' own notices taken for errors, and long lines cut into pieces. Each case runs on a recorded transcript
 //! where one shows it, else on the smallest input written from the agent's documented
 //! message shapes.
 
@@ -410,7 +410,7 @@ fn npm_and_node_warnings_on_stderr_are_output_not_errors() {
     ];
     let errors = [
         "Error: ENOENT: no such file or directory, open '/w/.qwen/settings.json'",
-        "warning: low disk space",
+        "fatal: not a git repository (or any of the parent directories): .git",
         "API Error: 401 invalid x-api-key",
     ];
     for protocol in Protocol::ALL {
@@ -442,6 +442,86 @@ fn npm_and_node_warnings_on_stderr_are_output_not_errors() {
             .collect();
         assert_eq!(error_texts, errors, "{protocol}");
     }
+}
+
+/// Feeds `lines` to every protocol's stderr and returns, per protocol, the texts that
+/// became stderr output and those that became errors.
+fn stderr_kinds(lines: &[&str]) -> Vec<(Protocol, Vec<String>, Vec<String>)> {
+    Protocol::ALL
+        .into_iter()
+        .map(|protocol| {
+            let mut n = for_protocol(protocol);
+            let mut entries = Vec::new();
+            for line in lines {
+                apply_checked(&mut entries, n.stderr_line(line), "stderr");
+            }
+            apply_checked(&mut entries, n.finish(), "finish");
+            let mut outputs = Vec::new();
+            let mut errors = Vec::new();
+            for e in &entries {
+                match &e.content {
+                    EntryContent::Output {
+                        stream: OutputStream::Stderr,
+                        text,
+                    } => outputs.push(text.clone()),
+                    EntryContent::Error { text } => errors.push(text.clone()),
+                    other => panic!("{protocol}: a stderr line became {other:?}"),
+                }
+            }
+            (protocol, outputs, errors)
+        })
+        .collect()
+}
+
+#[test]
+fn the_agents_own_notices_on_stderr_are_output_and_their_errors_stay_errors() {
+    // What the real CLIs print on stderr on every start (issue 12), as they print it.
+    let notices = [
+        // Gemini CLI 0.61 with --yolo and no ripgrep on PATH: no label, but a mode and a
+        // fallback the tool announces.
+        "YOLO mode is enabled. All tool calls will be automatically approved.",
+        "Ripgrep is not available. Falling back to GrepTool.",
+        // Qwen Code 0.24 started with --experimental-acp, in yellow with a sign.
+        "\u{1b}[33m\u{26a0}  Warning: --experimental-acp is deprecated and will be removed in a future release. Please use --acp instead.\u{1b}[0m",
+        // OpenCode's server (on stdout today; the same line on stderr is no error either).
+        "Warning: OPENCODE_SERVER_PASSWORD is not set; server is unsecured.",
+        // Other labelled notices: bracketed, lower case, a log level after a timestamp.
+        "[WARN] [MemoryDiscovery] Skipping unreadable GEMINI.md",
+        "warning: low disk space",
+        "note: the session file is newer than this CLI",
+        "2025-06-01T10:00:00.123456Z  WARN codex_core::config: unknown key `foo`",
+        "INFO starting the server",
+        "Failed to reload resumed session data from file; falling back to the in-memory conversation.",
+    ];
+    let errors = [
+        "Error: Please set an Auth method in your settings.json or specify GEMINI_API_KEY",
+        "API Error: 404 The model `gpt-3` is deprecated and will be removed",
+        "2025-06-01T10:00:00.123456Z ERROR codex_core::client: stream disconnected",
+        "\u{26a0} Error: the model gateway refused the request, falling back to nothing",
+        "Ripgrep is not available.",
+        "Note the failing test before you go on",
+        "Failed to connect to http://127.0.0.1:9/v1: connection refused",
+    ];
+    let lines: Vec<&str> = notices.iter().chain(&errors).copied().collect();
+    for (protocol, outputs, got_errors) in stderr_kinds(&lines) {
+        assert_eq!(outputs, notices, "{protocol}");
+        assert_eq!(got_errors, errors, "{protocol}");
+    }
+}
+
+#[test]
+fn opencodes_unsecured_server_warning_on_stdout_is_output() {
+    let run = run_lines(
+        Protocol::OpenCode,
+        &["Warning: OPENCODE_SERVER_PASSWORD is not set; server is unsecured."],
+    );
+    assert_eq!(
+        run.entries.iter().map(|e| &e.content).collect::<Vec<_>>(),
+        [&EntryContent::Output {
+            stream: OutputStream::Stdout,
+            text: "Warning: OPENCODE_SERVER_PASSWORD is not set; server is unsecured.".to_owned(),
+        }]
+    );
 }
 
 /// Cuts a line as the runner does: pieces of at most `MAX_LINE_BYTES`, on character
