@@ -32,14 +32,10 @@ agent_pins() {
 import re, sys
 text = open(sys.argv[1]).read()
 names = dict(re.findall(r'Agent::(\w+) => "([a-z-]+)"', text))
+# A binary with a "/" is a file inside the package (Droid's bin/droid in its platform
+# package, which declares no bin), as the worker's own launcher reads it.
 for variant, package, binary in re.findall(r'Agent::(\w+) => npm\("([^"]+)", "([^"]+)"\)', text):
-    name = names[variant]
-    if name == "droid" and package == "@factory/cli@0.225.1":
-        # @factory/cli@0.225.1's linux-x64 binary package is not on the registry (the only
-        # release of it there is 0.225.2, and there is no @factory/cli@0.225.2): install
-        # the platform package itself, whose bin/droid is the whole CLI.
-        package, binary = "@factory/cli-linux-x64@0.225.2", "bin/droid"
-    print(name, package, binary)
+    print(names[variant], package, binary)
 PY
 }
 

@@ -47,7 +47,8 @@ pub enum Wire {
 
 pub use shared::executors::{PermissionPolicy, ProfileOptions};
 
-/// A pinned npm package and the binary it provides, or a binary expected on PATH.
+/// A pinned npm package and the binary it provides, or a binary expected on PATH. A
+/// `bin` with a `/` is a file inside the package (one that declares no `bin` entry).
 struct Program {
     package: Option<&'static str>,
     bin: &'static str,
@@ -127,7 +128,10 @@ impl Agent {
             Agent::OpenCode => npm("opencode-ai@1.18.33", "opencode"),
             Agent::QwenCode => npm("@qwen-code/qwen-code@0.24.4", "qwen"),
             Agent::Copilot => npm("@github/copilot@1.0.102", "copilot"),
-            Agent::Droid => npm("@factory/cli@0.225.1", "droid"),
+            // @factory/cli@0.225.1's linux-x64 binary package is missing from the registry
+            // and there is no @factory/cli@0.225.2: the platform package's bin/droid is
+            // the whole CLI, though the package declares no `bin` for it.
+            Agent::Droid => npm("@factory/cli-linux-x64@0.225.2", "bin/droid"),
             // Cursor ships its agent as a binary of its own, not on npm.
             Agent::Cursor => Program {
                 package: None,
@@ -181,6 +185,12 @@ impl Agent {
         }
         let program = self.program();
         match program.package {
+            Some(package) if program.bin.contains('/') => {
+                let script = exec_package_file(package_name(package), program.bin);
+                ["npx", "-y", "-p", package, "sh", "-c", &script, self.name()]
+                    .map(String::from)
+                    .to_vec()
+            }
             Some(package) => ["npx", "-y", "-p", package, program.bin]
                 .map(String::from)
                 .to_vec(),
@@ -414,6 +424,25 @@ pub fn protocol_of(agent: Agent) -> Protocol {
     }
 }
 
+/// A package spec's name: `@scope/name@1.2.3` → `@scope/name`.
+fn package_name(spec: &str) -> &str {
+    match spec.rfind('@') {
+        Some(at) if at > 0 => &spec[..at],
+        _ => spec,
+    }
+}
+
+/// A `sh -c` script that execs `file` inside the npm package `package` with the script's
+/// arguments. npx puts the `node_modules/.bin` of the folder it installed the package in
+/// on `PATH` (and of the working folder's, where it may already be), but runs only a
+/// declared `bin`: the package's folder is the one beside such a `.bin`.
+fn exec_package_file(package: &str, file: &str) -> String {
+    let target = shell_quote(&format!("{package}/{file}"));
+    format!(
+        r#"IFS=:; for d in $PATH; do case $d in */node_modules/.bin) f="${{d%/.bin}}"/{target}; if [ -x "$f" ]; then exec "$f" "$@"; fi;; esac; done; echo "npx installed {package} but found no {file} in it" >&2; exit 127"#
+    )
+}
+
 /// Quotes one word for `bash -c`, so the runner's shell passes it through unchanged.
 pub fn shell_quote(word: &str) -> String {
     if !word.is_empty()
@@ -483,6 +512,18 @@ mod tests {
         );
         assert_eq!(claude[4], "claude");
         assert_eq!(Agent::Cursor.launcher(&none), vec!["cursor-agent"]);
+        for agent in Agent::ALL {
+            let launcher = agent.launcher(&none);
+            if launcher[0] == "npx" {
+                assert!(
+                    launcher[3]
+                        .rsplit_once('@')
+                        .is_some_and(|(name, version)| !name.is_empty()
+                            && version.starts_with(|c: char| c.is_ascii_digit())),
+                    "{agent:?} is pinned: {launcher:?}"
+                );
+            }
+        }
         let custom = HashMap::from([(
             "claude-code".to_owned(),
             vec!["python3".to_owned(), "fake.py".to_owned()],
@@ -491,6 +532,70 @@ mod tests {
             Agent::ClaudeCode.launcher(&custom),
             vec!["python3", "fake.py"]
         );
+    }
+
+    #[test]
+    fn droid_runs_the_binary_inside_its_platform_package() {
+        let launcher = Agent::Droid.launcher(&HashMap::new());
+        assert_eq!(
+            launcher[..6],
+            [
+                "npx",
+                "-y",
+                "-p",
+                "@factory/cli-linux-x64@0.225.2",
+                "sh",
+                "-c"
+            ]
+        );
+        assert_eq!(launcher[7], "droid", "the script's $0");
+        assert_eq!(
+            package_name("@factory/cli-linux-x64@0.225.2"),
+            "@factory/cli-linux-x64"
+        );
+        assert_eq!(package_name("opencode-ai@1.18.33"), "opencode-ai");
+        assert_eq!(package_name("opencode-ai"), "opencode-ai");
+
+        // The script as npx runs it: PATH holds the install's node_modules/.bin (which a
+        // package without `bin` entries leaves absent) among other folders.
+        let root = std::env::temp_dir().join(format!("npx-{}", uuid::Uuid::now_v7()));
+        let bin = root.join("node_modules/@factory/cli-linux-x64/bin");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        let droid = bin.join("droid");
+        std::fs::write(
+            &droid,
+            "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]' \"$a\"; done\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(&droid, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let path = format!(
+            "/nowhere/node_modules/.bin:{}:/usr/bin:/bin",
+            root.join("node_modules/.bin").display()
+        );
+        let mut argv = launcher[4..].to_vec();
+        argv.extend(["exec", "it's $HOME", "a\nb"].map(String::from));
+        let run = |path: &str| {
+            std::process::Command::new("bash")
+                .arg("-c")
+                .arg(exec_script(&argv))
+                .env("PATH", path)
+                .output()
+                .expect("bash")
+        };
+        let out = run(&path);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "[exec][it's $HOME][a\nb]"
+        );
+        let missing = run("/usr/bin:/bin");
+        assert_eq!(missing.status.code(), Some(127));
+        assert!(
+            String::from_utf8_lossy(&missing.stderr).contains("found no bin/droid"),
+            "{missing:?}"
+        );
+        std::fs::remove_dir_all(&root).expect("cleanup");
     }
 
     #[test]
