@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::helpers::{SseClient, TestApp, json_as};
 
 /// The api plus a scheduler running the local backend with `workers` worker processes.
-struct Stack {
-    app: TestApp,
+pub(crate) struct Stack {
+    pub(crate) app: TestApp,
     workers: WorkerPool,
     shutdown: CancellationToken,
     scheduler: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -29,6 +29,16 @@ impl Stack {
 
     /// With `redis`, every component uses that server instead of the shared one.
     async fn start_with(workers: usize, redis: Option<&OwnRedis>) -> Stack {
+        Self::start_configured(workers, redis, |_| {}).await
+    }
+
+    /// As [`Stack::start_with`], with `configure` applied last to the settings the
+    /// scheduler hands its local workers.
+    pub(crate) async fn start_configured(
+        workers: usize,
+        redis: Option<&OwnRedis>,
+        configure: impl FnOnce(&mut shared::config::Settings),
+    ) -> Stack {
         let redis_url = redis.map(|r| r.url.clone());
         let app = TestApp::spawn_with(|s| {
             if let Some(url) = &redis_url {
@@ -48,6 +58,7 @@ impl Stack {
             "claude-code".into(),
             vec!["python3".into(), fake.display().to_string()],
         );
+        configure(&mut settings);
         let pool = WorkerPool::default();
         let shutdown = CancellationToken::new();
         let scheduler = tokio::spawn(scheduler::run(settings, pool.clone(), shutdown.clone()));
@@ -59,7 +70,7 @@ impl Stack {
         }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(20), self.scheduler).await;
         self.app.stop().await;
@@ -94,12 +105,12 @@ impl Stack {
         }
     }
 
-    async fn wait_finished(&self, id: Uuid) -> wire::Attempt {
+    pub(crate) async fn wait_finished(&self, id: Uuid) -> wire::Attempt {
         self.wait_attempt(id, Duration::from_secs(90), |a| !a.status.is_active())
             .await
     }
 
-    async fn processes(&self, attempt: Uuid) -> Vec<wire::Process> {
+    pub(crate) async fn processes(&self, attempt: Uuid) -> Vec<wire::Process> {
         json_as(
             self.app.get(&format!("attempts/{attempt}/processes")).await,
             StatusCode::OK,
@@ -107,7 +118,7 @@ impl Stack {
         .await
     }
 
-    async fn logs(&self, process: Uuid) -> serde_json::Value {
+    pub(crate) async fn logs(&self, process: Uuid) -> serde_json::Value {
         json_as(
             self.app.get(&format!("processes/{process}/logs")).await,
             StatusCode::OK,

@@ -9,6 +9,7 @@ mod bad_input;
 mod comments;
 mod dashboard;
 mod e2e;
+mod e2e_real_agent;
 mod events;
 mod executors;
 mod fake_github;
