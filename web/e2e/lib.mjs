@@ -28,6 +28,8 @@ export const cfg = {
   bigLines: Number(need('SY_E2E_BIG_LINES')),
   shots: need('SY_E2E_SHOTS'),
   webDist: need('SY_E2E_WEB_DIST'),
+  /** Executor → { task, profile } for the real-agent scenarios. */
+  realAgents: JSON.parse(need('SY_E2E_REAL_AGENTS')),
 };
 
 export const links = {

@@ -17,6 +17,7 @@ import { commentsReachTheOtherPersonLive } from './scenarios/comments.mjs';
 import { droppedLogStreamResumesWithNoGap } from './scenarios/dropped-stream.mjs';
 import { screenshotsLightDarkLaptopPhone } from './scenarios/screenshots.mjs';
 import { boardFirstRender, initialJs, memoryWith100kEntries } from './scenarios/figures.mjs';
+import { realClaudeCodeConversation, realCodexConversation } from './scenarios/real-agents.mjs';
 import { cfg, launch } from './lib.mjs';
 
 const SCENARIO_LIMIT_MS = 120_000;
@@ -31,6 +32,9 @@ const scenarios = [
   initialJs,
   boardFirstRender,
   memoryWith100kEntries,
+  // Last: real agent CLIs load the machine, which the timed scenarios above must not see.
+  realClaudeCodeConversation,
+  realCodexConversation,
 ];
 
 /** What scenarios hand to later ones (the task the first one ran, ...). */

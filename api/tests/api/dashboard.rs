@@ -2,21 +2,32 @@
 //! Chromium) against the whole stack — the api serving `web/dist`, the scheduler with its
 //! local backend and real worker processes running `script` attempts — on real Postgres,
 //! Redis, S3 and git. This test sets the stack and its fixtures up, runs the suite, and
-//! fails with it. It never skips: without Chromium, Node.js, `web/node_modules` or a built
-//! `web/dist` it fails and says what to run (`scripts/test` provides all four).
+//! fails with it. It never skips: without Chromium, Node.js, `web/node_modules`, a built
+//! `web/dist` or the installed agent CLIs it fails and says what to run (`scripts/test`
+//! provides all five).
+//!
+//! Two scenarios run the real Claude Code and Codex CLIs (`SWITCHYARD_TEST_AGENTS`) from
+//! org executor profiles pointed at local fakes of their vendors' APIs, and screenshot
+//! their conversations for docs/screenshots/.
 
 use reqwest::StatusCode;
 use scheduler::WorkerPool;
+use serde_json::json;
 use shared::domain::{AttemptStatus, MemberRole};
 use shared::shutdown::CancellationToken;
+use shared::testing::model_api::{FakeModelApi, Turn};
 use shared::wire;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::e2e_real_agent::agent_commands;
 use crate::helpers::{TestApp, json_as};
 
-/// How long the browser suite may take before the test gives up on it.
-const SUITE_LIMIT: Duration = Duration::from_secs(240);
+/// How long the browser suite may take before the test gives up on it (two scenarios run
+/// real agent CLIs).
+const SUITE_LIMIT: Duration = Duration::from_secs(360);
+/// Codex's shell tool with the model's default metadata.
+const CODEX_SHELL: &str = "exec_command";
 /// Lines the big run prints: one conversation entry each.
 const BIG_RUN_LINES: u32 = 100_000;
 /// Tasks on the board whose first render is timed.
@@ -82,7 +93,11 @@ struct Stack {
 }
 
 impl Stack {
-    async fn start(web_dist: PathBuf) -> Stack {
+    /// `configure` is applied last to the settings the scheduler hands its workers.
+    async fn start(
+        web_dist: PathBuf,
+        configure: impl FnOnce(&mut shared::config::Settings),
+    ) -> Stack {
         let app = TestApp::spawn_with(|s| {
             s.api.web_dir = Some(web_dist);
             s.auth.dev_login = true;
@@ -91,6 +106,7 @@ impl Stack {
         .await;
         let mut settings = app.env.settings.clone();
         settings.scheduler.local_workers = 2;
+        configure(&mut settings);
         let shutdown = CancellationToken::new();
         let scheduler = tokio::spawn(scheduler::run(
             settings,
@@ -114,7 +130,24 @@ impl Stack {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_works_end_to_end_in_chromium() {
     let pre = prerequisites();
-    let stack = Stack::start(pre.web_dist.clone()).await;
+    // The real Claude Code and Codex, each against its own fake of its vendor's API.
+    let mut agents = agent_commands();
+    let claude = agents
+        .remove("claude-code")
+        .expect("claude-code among the installed agents");
+    let codex = agents
+        .remove("codex")
+        .expect("codex among the installed agents");
+    let claude_api = FakeModelApi::start();
+    let codex_api = FakeModelApi::start();
+    let ports = vec![claude_api.port(), codex_api.port()];
+    let stack = Stack::start(pre.web_dist.clone(), move |settings| {
+        let commands = &mut settings.worker.agent_commands;
+        commands.insert("claude-code".into(), claude);
+        commands.insert("codex".into(), codex);
+        settings.worker.sandbox.loopback_ports = ports;
+    })
+    .await;
     let app = &stack.app;
 
     // Two people, both members of acme: an owner and a member.
@@ -186,6 +219,8 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
+    let real_agents = real_agent_fixtures(app, &claude_api, &codex_api).await;
+
     let shots = repo_root().join("docs/screenshots");
     std::fs::create_dir_all(&shots).expect("docs/screenshots");
     let mut suite = tokio::process::Command::new("node");
@@ -208,6 +243,7 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
         .env("SY_E2E_BIG_LINES", BIG_RUN_LINES.to_string())
         .env("SY_E2E_SHOTS", &shots)
         .env("SY_E2E_WEB_DIST", &pre.web_dist)
+        .env("SY_E2E_REAL_AGENTS", real_agents.to_string())
         .kill_on_drop(true);
     if let Some(file) = std::env::var_os("SY_E2E_SERVE") {
         serve_until_removed(&suite, Path::new(&file)).await;
@@ -242,6 +278,16 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
     )
     .await;
     assert_eq!(big_now.status, AttemptStatus::Succeeded, "{big_now:?}");
+    // The conversations the browser showed came from the real CLIs talking to the fakes.
+    for (name, fake) in [("Claude Code", &claude_api), ("Codex", &codex_api)] {
+        assert_eq!(fake.remaining(), 0, "{name} asked for every scripted turn");
+        assert!(
+            fake.turn_requests()[0]
+                .body_text()
+                .contains("release notes"),
+            "{name} sent the browser's prompt"
+        );
+    }
     if let (Some(start), Some(end)) = (big_now.started_at, big_now.finished_at) {
         println!(
             "the {BIG_RUN_LINES}-line run: queued → running {:?}, ran {} ms",
@@ -250,6 +296,85 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
         );
     }
     stack.stop().await;
+}
+
+/// A project for the real agents, a task and an org executor profile for each of Claude
+/// Code and Codex pointed at its fake (as docs/EXECUTORS.md says a team points them at its
+/// gateway), and the model's turns scripted: a shell command writing a file and showing
+/// it, then a final answer. Returns what the suite's scenarios need, as JSON.
+async fn real_agent_fixtures(
+    app: &TestApp,
+    claude_api: &FakeModelApi,
+    codex_api: &FakeModelApi,
+) -> serde_json::Value {
+    let provider = format!(
+        r#"model_providers.fake={{name="fake",base_url="{}/v1",wire_api="responses",env_key="OPENAI_API_KEY"}}"#,
+        codex_api.url()
+    );
+    for profile in [
+        json!({
+            "name": "gateway-claude",
+            "executor": "claude-code",
+            "variants": { "default": {
+                "permission_policy": "auto",
+                "model": "claude-sonnet-4-5",
+                "env": {
+                    "ANTHROPIC_BASE_URL": claude_api.url(),
+                    "ANTHROPIC_API_KEY": "sk-ant-fake-key",
+                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                    "DISABLE_AUTOUPDATER": "1",
+                },
+            }},
+        }),
+        json!({
+            "name": "gateway-codex",
+            "executor": "codex",
+            "variants": { "default": {
+                "permission_policy": "auto",
+                "model": "gpt-5-codex",
+                "extra_args": ["-c", "model_provider=fake", "-c", provider],
+                "env": { "OPENAI_API_KEY": "sk-fake-codex" },
+            }},
+        }),
+    ] {
+        let res = app.post("executor-profiles", &profile).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{profile}");
+    }
+    claude_api.script([
+        Turn::tool(
+            "Bash",
+            json!({
+                "command": "printf '# Release notes\\n\\n- Real agents in the task view\\n' > NOTES.md && cat NOTES.md",
+                "description": "Write the release notes",
+            }),
+        )
+        .with_text("I'll write the release notes to NOTES.md.")
+        .with_usage(2140, 48),
+        Turn::text("The release notes are in **NOTES.md**: one entry, for real agents in the task view.")
+            .with_usage(2310, 27),
+    ]);
+    codex_api.script([
+        Turn::tool(
+            CODEX_SHELL,
+            json!({
+                "cmd": "printf '# Release notes\\n\\n- Real agents in the task view\\n' > NOTES.md && cat NOTES.md",
+            }),
+        )
+        .with_text("Writing the release notes to NOTES.md.")
+        .with_usage(3120, 52),
+        Turn::text("The release notes are in **NOTES.md**: one entry, for real agents in the task view.")
+            .with_usage(3290, 25),
+    ]);
+
+    let project = app.create_project("Real agents", None).await;
+    let claude_task = app
+        .create_task(project.id, "Release notes by Claude Code")
+        .await;
+    let codex_task = app.create_task(project.id, "Release notes by Codex").await;
+    json!({
+        "claude-code": { "task": claude_task.id, "profile": "gateway-claude" },
+        "codex": { "task": codex_task.id, "profile": "gateway-codex" },
+    })
 }
 
 /// For working on the suite: instead of running it, writes its environment to `file` as

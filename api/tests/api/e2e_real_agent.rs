@@ -15,7 +15,7 @@ use crate::e2e::Stack;
 use crate::helpers::json_as;
 
 /// The installed CLIs (executor → argv prefix); fails the test when they are missing.
-fn agent_commands() -> HashMap<String, Vec<String>> {
+pub(crate) fn agent_commands() -> HashMap<String, Vec<String>> {
     let path = std::env::var("SWITCHYARD_TEST_AGENTS").unwrap_or_else(|_| {
         panic!(
             "SWITCHYARD_TEST_AGENTS is not set: the real agent CLIs are installed by \
