@@ -4,11 +4,9 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use shared::db::schema::{execution_processes, task_attempts};
+use shared::db::schema::execution_processes;
 use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
-use shared::store;
-use shared::wire::Diff;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -97,22 +95,7 @@ async fn acp_agent_runs_normalized_and_resumes(executor: &str) {
         std::fs::read_to_string(s.worktree().join("notes.txt")).expect("notes.txt"),
         "written over acp\n"
     );
-    let diff: Diff = serde_json::from_slice(
-        &s.store
-            .get(&store::diff_key(s.org, s.attempt))
-            .await
-            .expect("get")
-            .expect("diff"),
-    )
-    .expect("diff json");
-    assert_eq!(
-        diff.files
-            .iter()
-            .map(|f| f.path.as_str())
-            .collect::<Vec<_>>(),
-        vec!["notes.txt"],
-        "{executor}"
-    );
+    assert_eq!(s.diff_paths().await, vec!["notes.txt"], "{executor}");
 
     let follow_up = follow_up_elsewhere(&s, "history").await;
     let second = s.attempt_row().await;
@@ -269,12 +252,7 @@ async fn a_stop_cancels_the_acp_turn_gracefully_and_the_attempt() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let started = Instant::now();
-    let mut conn = s.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::stop_requested.eq(true))
-        .execute(&mut conn)
-        .await
-        .expect("request stop");
+    s.request_stop().await;
     join(worker).await;
 
     let row = s.attempt_row().await;

@@ -3,11 +3,9 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use shared::db::schema::{execution_processes, task_attempts};
+use shared::db::schema::execution_processes;
 use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
-use shared::store;
-use shared::wire::Diff;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -120,21 +118,7 @@ async fn codex_edits_files_normalized_and_a_follow_up_resumes_its_thread_from_th
         std::fs::read_to_string(s.worktree().join("notes.txt")).expect("notes.txt"),
         "written by codex\n"
     );
-    let diff: Diff = serde_json::from_slice(
-        &s.store
-            .get(&store::diff_key(s.org, s.attempt))
-            .await
-            .expect("get")
-            .expect("diff"),
-    )
-    .expect("diff json");
-    assert_eq!(
-        diff.files
-            .iter()
-            .map(|f| f.path.as_str())
-            .collect::<Vec<_>>(),
-        vec!["notes.txt"]
-    );
+    assert_eq!(s.diff_paths().await, vec!["notes.txt"]);
     // The thread's rollout went to the object store with the rest of the agent's home.
     let saved = s
         .store
@@ -313,12 +297,7 @@ async fn stopping_a_codex_attempt_interrupts_its_turn_and_cancels_the_attempt() 
         assert!(Instant::now() < deadline, "the command never started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut conn = s.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::stop_requested.eq(true))
-        .execute(&mut conn)
-        .await
-        .expect("request stop");
+    s.request_stop().await;
     join(worker).await;
 
     let attempt = s.attempt_row().await;

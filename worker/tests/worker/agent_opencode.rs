@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use shared::db::schema::{execution_processes, task_attempts};
+use shared::db::schema::execution_processes;
 use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, LogEntry, ToolStatus};
 use std::time::{Duration, Instant};
@@ -262,12 +262,7 @@ async fn stopping_an_opencode_attempt_aborts_its_session_and_cancels_the_attempt
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let stopped_at = Instant::now();
-    let mut conn = s.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::stop_requested.eq(true))
-        .execute(&mut conn)
-        .await
-        .expect("request stop");
+    s.request_stop().await;
     join(worker).await;
     assert!(
         stopped_at.elapsed() < Duration::from_secs(20),

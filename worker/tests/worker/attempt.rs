@@ -153,6 +153,20 @@ impl Scenario {
             .expect("request stop");
     }
 
+    /// The paths of the attempt's stored diff, in its order.
+    pub(crate) async fn diff_paths(&self) -> Vec<String> {
+        let diff: Diff = serde_json::from_slice(
+            &self
+                .store
+                .get(&store::diff_key(self.org, self.attempt))
+                .await
+                .expect("get")
+                .expect("diff"),
+        )
+        .expect("diff json");
+        diff.files.into_iter().map(|f| f.path).collect()
+    }
+
     pub(crate) fn settings(&self) -> shared::config::Settings {
         let mut settings = self.env.settings.clone();
         settings.worker.max_attempts = 1;
@@ -1000,21 +1014,7 @@ async fn claude_code_runs_normalized_and_a_follow_up_resumes_its_session_from_th
             .any(|e| matches!(e.content, EntryContent::Output { .. })),
         "every line was understood: {shown}"
     );
-    let diff: Diff = serde_json::from_slice(
-        &s.store
-            .get(&store::diff_key(s.org, s.attempt))
-            .await
-            .expect("get")
-            .expect("diff"),
-    )
-    .expect("diff json");
-    assert_eq!(
-        diff.files
-            .iter()
-            .map(|f| f.path.as_str())
-            .collect::<Vec<_>>(),
-        vec!["notes.txt"]
-    );
+    assert_eq!(s.diff_paths().await, vec!["notes.txt"]);
 
     // The follow-up runs where the agent's home is gone (as on another worker): the
     // session files come back from the object store and the agent resumes by its id.

@@ -3,16 +3,14 @@
 //! model API: Gemini's `generateContent`, and OpenAI Chat Completions for the other two.
 
 use serde_json::{Value, json};
-use shared::domain::{AttemptStatus, ProcessStatus};
+use shared::domain::AttemptStatus;
 use shared::logs::{EntryContent, ToolStatus};
-use shared::store;
 use shared::testing::model_api::{FakeModelApi, Turn};
-use shared::wire::Diff;
-use std::time::Duration;
 
 use crate::attempt::{Scenario, entries_of, scenario};
 use crate::real_agents::{
-    decide_in_order, join, request_stop, run_worker, spawn_worker, tool_uses, usages,
+    decide_in_order, join, offered, run_worker, spawn_worker, stop_mid_stream, tool_uses, usages,
+    use_profile,
 };
 
 /// How one ACP agent is pointed at its fake, and the model's names for its tools.
@@ -134,23 +132,15 @@ const COPILOT: AcpAgent = AcpAgent {
 
 /// Makes the scenario's attempt one of `agent` under `policy`, talking to `fake`.
 async fn make_attempt(s: &Scenario, agent: &AcpAgent, fake: &FakeModelApi, policy: &str) {
-    s.use_agent(
+    use_profile(
+        s,
         agent.executor,
-        json!({ "permission_policy": policy, "model": agent.model, "env": (agent.env)(fake) }),
+        policy,
+        agent.model,
+        (agent.env)(fake),
+        &[],
     )
     .await;
-}
-
-async fn diff_paths(s: &Scenario) -> Vec<String> {
-    let diff: Diff = serde_json::from_slice(
-        &s.store
-            .get(&store::diff_key(s.org, s.attempt))
-            .await
-            .expect("get")
-            .expect("diff"),
-    )
-    .expect("diff json");
-    diff.files.into_iter().map(|f| f.path).collect()
 }
 
 /// ACP message chunks carry no message id: consecutive ones read as one message.
@@ -158,22 +148,6 @@ fn says(entries: &[shared::logs::LogEntry], wanted: &str) -> bool {
     entries.iter().any(
         |e| matches!(&e.content, EntryContent::AssistantMessage { text } if text.contains(wanted)),
     )
-}
-
-fn offered(fake: &FakeModelApi) -> String {
-    fake.requests()
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {} turn={:?} tools={:?}",
-                r.method,
-                r.path,
-                r.turn,
-                r.tool_names()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Auto policy: a file written and a command run; the diff, the normalized conversation
@@ -211,7 +185,7 @@ async fn edits_runs_and_follows_up(agent: &AcpAgent) {
         "{}",
         offered(&fake)
     );
-    assert_eq!(diff_paths(&s).await, ["notes.txt"]);
+    assert_eq!(s.diff_paths().await, ["notes.txt"]);
     assert_eq!(fake.remaining(), 0, "{}", offered(&fake));
     // Copilot read its runtime from worker.agent_cache_dir instead of unpacking it here.
     let home = worker::sessions::home_dir(
@@ -360,23 +334,7 @@ async fn stops_mid_stream(agent: &AcpAgent) {
     let fake = FakeModelApi::start();
     let s = scenario("Think at length", None, None).await;
     make_attempt(&s, agent, &fake, "auto").await;
-    fake.script([Turn::text("Let me think about this for a long while").stalled()]);
-    s.enqueue().await;
-    let worker = spawn_worker(&s, &fake);
-    fake.wait_stalled(Duration::from_secs(40)).await;
-    request_stop(&s).await;
-    join(worker).await;
-
-    assert_eq!(s.attempt_row().await.status, AttemptStatus::Cancelled);
-    let process = s.process_row(s.process).await;
-    assert_eq!(process.status, ProcessStatus::Killed);
-    assert_eq!(process.failure_reason.as_deref(), Some("stopped by user"));
-    fake.wait_for(
-        "the agent hang up on the stalled stream",
-        Duration::from_secs(10),
-        |r| r.iter().any(|r| r.turn == Some(0) && r.aborted),
-    )
-    .await;
+    stop_mid_stream(&s, &fake, "the agent").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,11 +2,11 @@
 //! by `scripts/lib/agents.sh`, named by `SWITCHYARD_TEST_AGENTS`), a worker that runs them
 //! against a local fake of the vendor's model API, and the team's decisions on approvals.
 
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use shared::db::schema::task_attempts;
+use serde_json::{Value, json};
+use shared::db::models::ExecutionProcess;
+use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, LogEntry, ToolAction, ToolStatus, ToolUse};
-use shared::testing::model_api::FakeModelApi;
+use shared::testing::model_api::{FakeModelApi, Turn};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -124,14 +124,64 @@ pub(crate) async fn decide_in_order(
     shown
 }
 
-/// Asks for the attempt to stop, as the api does.
-pub(crate) async fn request_stop(s: &Scenario) {
-    let mut conn = s.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::stop_requested.eq(true))
-        .execute(&mut conn)
-        .await
-        .expect("request stop");
+/// Makes the scenario's attempt one of `executor` under `policy`: the profile's model,
+/// its `env` (which points the agent at the fake) and, when not empty, `extra_args`.
+pub(crate) async fn use_profile(
+    s: &Scenario,
+    executor: &str,
+    policy: &str,
+    model: &str,
+    env: Value,
+    extra_args: &[&str],
+) {
+    let mut options = json!({ "permission_policy": policy, "model": model, "env": env });
+    if !extra_args.is_empty() {
+        options["extra_args"] = json!(extra_args);
+    }
+    s.use_agent(executor, options).await;
+}
+
+/// A stalled answer, a stop: the attempt ends cancelled, its process killed "stopped by
+/// user", and `who` hangs up on the model. Returns the stopped process.
+pub(crate) async fn stop_mid_stream(
+    s: &Scenario,
+    fake: &FakeModelApi,
+    who: &str,
+) -> ExecutionProcess {
+    fake.script([Turn::text("Let me think about this for a long while").stalled()]);
+    s.enqueue().await;
+    let worker = spawn_worker(s, fake);
+    fake.wait_stalled(Duration::from_secs(40)).await;
+    s.request_stop().await;
+    join(worker).await;
+    assert_eq!(s.attempt_row().await.status, AttemptStatus::Cancelled);
+    let process = s.process_row(s.process).await;
+    assert_eq!(process.status, ProcessStatus::Killed);
+    assert_eq!(process.failure_reason.as_deref(), Some("stopped by user"));
+    fake.wait_for(
+        &format!("{who} hang up on the stalled stream"),
+        Duration::from_secs(10),
+        |r| r.iter().any(|r| r.turn == Some(0) && r.aborted),
+    )
+    .await;
+    process
+}
+
+/// The fake's requests, one a line, for failure messages.
+pub(crate) fn offered(fake: &FakeModelApi) -> String {
+    fake.requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} turn={:?} tools={:?}",
+                r.method,
+                r.path,
+                r.turn,
+                r.tool_names()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The tool uses of a conversation.

@@ -3,47 +3,24 @@
 //! the worker normalizes what it prints, approvals, follow-ups and stops.
 
 use serde_json::json;
-use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, FileChange, ToolAction, ToolStatus};
-use shared::store;
 use shared::testing::model_api::{FakeModelApi, Turn};
-use shared::wire::Diff;
-use std::time::Duration;
 
 use crate::attempt::{Scenario, entries_of, scenario};
 use crate::real_agents::{
-    assert_status, command_of, decide_in_order, join, request_stop, run_worker, says, spawn_worker,
-    tool_named, usages,
+    assert_status, command_of, decide_in_order, join, run_worker, says, spawn_worker,
+    stop_mid_stream, tool_named, usages, use_profile,
 };
 
 /// Makes the scenario's attempt a Claude Code attempt under `policy`, talking to `fake`.
 async fn make_claude_attempt(s: &Scenario, fake: &FakeModelApi, policy: &str) {
-    s.use_agent(
-        "claude-code",
-        json!({
-            "permission_policy": policy,
-            "model": "claude-sonnet-4-5",
-            "env": {
-                "ANTHROPIC_BASE_URL": fake.url(),
-                "ANTHROPIC_API_KEY": "sk-ant-fake-key",
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                "DISABLE_AUTOUPDATER": "1",
-            },
-        }),
-    )
-    .await;
-}
-
-async fn diff_paths(s: &Scenario) -> Vec<String> {
-    let diff: Diff = serde_json::from_slice(
-        &s.store
-            .get(&store::diff_key(s.org, s.attempt))
-            .await
-            .expect("get")
-            .expect("diff"),
-    )
-    .expect("diff json");
-    diff.files.into_iter().map(|f| f.path).collect()
+    let env = json!({
+        "ANTHROPIC_BASE_URL": fake.url(),
+        "ANTHROPIC_API_KEY": "sk-ant-fake-key",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+    });
+    use_profile(s, "claude-code", policy, "claude-sonnet-4-5", env, &[]).await;
 }
 
 /// Auto policy: the model writes a file and runs a command; the diff, the normalized
@@ -80,7 +57,7 @@ async fn real_claude_code_edits_runs_commands_and_resumes_its_session_on_another
         std::fs::read_to_string(&notes).expect("notes.txt"),
         "written by claude\n"
     );
-    assert_eq!(diff_paths(&s).await, ["notes.txt"]);
+    assert_eq!(s.diff_paths().await, ["notes.txt"]);
     assert_eq!(fake.remaining(), 0, "every scripted turn was asked for");
     let turns = fake.turn_requests();
     assert_eq!(turns[0].header("x-api-key"), Some("sk-ant-fake-key"));
@@ -237,24 +214,8 @@ async fn stopping_real_claude_code_mid_stream_cancels_the_attempt() {
     let fake = FakeModelApi::start();
     let s = scenario("Think at length", None, None).await;
     make_claude_attempt(&s, &fake, "supervised").await;
-    fake.script([Turn::text("Let me think about this for a long while").stalled()]);
-    s.enqueue().await;
-    let worker = spawn_worker(&s, &fake);
-    fake.wait_stalled(Duration::from_secs(40)).await;
-    request_stop(&s).await;
-    join(worker).await;
+    stop_mid_stream(&s, &fake, "Claude Code").await;
 
-    let attempt = s.attempt_row().await;
-    assert_eq!(attempt.status, AttemptStatus::Cancelled);
-    let process = s.process_row(s.process).await;
-    assert_eq!(process.status, ProcessStatus::Killed);
-    assert_eq!(process.failure_reason.as_deref(), Some("stopped by user"));
-    fake.wait_for(
-        "Claude Code hang up on the stalled stream",
-        Duration::from_secs(10),
-        |r| r.iter().any(|r| r.turn == Some(0) && r.aborted),
-    )
-    .await;
     let entries = entries_of(&s.stored_log(s.process).await);
     assert!(
         !says(&entries, "Let me think about this for a long while"),

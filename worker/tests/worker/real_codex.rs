@@ -3,17 +3,13 @@
 //! `OPENAI_BASE_URL`: the profile's arguments add a model provider pointing at the fake.
 
 use serde_json::json;
-use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, ToolStatus};
-use shared::store;
 use shared::testing::model_api::{FakeModelApi, Turn};
-use shared::wire::Diff;
-use std::time::Duration;
 
 use crate::attempt::{Scenario, entries_of, scenario};
 use crate::real_agents::{
-    assert_status, command_of, decide_in_order, join, request_stop, run_worker, says, spawn_worker,
-    tool_uses, usages,
+    assert_status, command_of, decide_in_order, join, run_worker, says, spawn_worker,
+    stop_mid_stream, tool_uses, usages, use_profile,
 };
 
 /// Codex's shell tool with the model's default metadata (no `apply_patch` is offered to
@@ -26,28 +22,15 @@ async fn make_codex_attempt(s: &Scenario, fake: &FakeModelApi, policy: &str) {
         r#"model_providers.fake={{name="fake",base_url="{}/v1",wire_api="responses",env_key="OPENAI_API_KEY"}}"#,
         fake.url()
     );
-    s.use_agent(
+    use_profile(
+        s,
         "codex",
-        json!({
-            "permission_policy": policy,
-            "model": "gpt-5-codex",
-            "extra_args": ["-c", "model_provider=fake", "-c", provider],
-            "env": { "OPENAI_API_KEY": "sk-fake-codex" },
-        }),
+        policy,
+        "gpt-5-codex",
+        json!({ "OPENAI_API_KEY": "sk-fake-codex" }),
+        &["-c", "model_provider=fake", "-c", &provider],
     )
     .await;
-}
-
-async fn diff_paths(s: &Scenario) -> Vec<String> {
-    let diff: Diff = serde_json::from_slice(
-        &s.store
-            .get(&store::diff_key(s.org, s.attempt))
-            .await
-            .expect("get")
-            .expect("diff"),
-    )
-    .expect("diff json");
-    diff.files.into_iter().map(|f| f.path).collect()
 }
 
 /// Auto policy: a command writes a file; the diff, the normalized conversation and the
@@ -76,7 +59,7 @@ async fn real_codex_runs_a_command_that_edits_and_resumes_its_thread_on_another_
         std::fs::read_to_string(s.worktree().join("notes.txt")).expect("notes.txt"),
         "written by codex\n"
     );
-    assert_eq!(diff_paths(&s).await, ["notes.txt"]);
+    assert_eq!(s.diff_paths().await, ["notes.txt"]);
     assert_eq!(fake.remaining(), 0);
     let turns = fake.turn_requests();
     assert_eq!(
@@ -193,27 +176,12 @@ async fn stopping_real_codex_mid_stream_interrupts_its_turn() {
     let fake = FakeModelApi::start();
     let s = scenario("Think at length", None, None).await;
     make_codex_attempt(&s, &fake, "auto").await;
-    fake.script([Turn::text("Let me think about this for a long while").stalled()]);
-    s.enqueue().await;
-    let worker = spawn_worker(&s, &fake);
-    fake.wait_stalled(Duration::from_secs(40)).await;
-    request_stop(&s).await;
-    join(worker).await;
+    let process = stop_mid_stream(&s, &fake, "Codex").await;
 
-    assert_eq!(s.attempt_row().await.status, AttemptStatus::Cancelled);
-    let process = s.process_row(s.process).await;
-    assert_eq!(process.status, ProcessStatus::Killed);
-    assert_eq!(process.failure_reason.as_deref(), Some("stopped by user"));
     assert!(
         process.agent_session_id.is_some(),
         "the thread can be resumed"
     );
-    fake.wait_for(
-        "Codex hang up on the stalled stream",
-        Duration::from_secs(10),
-        |r| r.iter().any(|r| r.turn == Some(0) && r.aborted),
-    )
-    .await;
     let entries = entries_of(&s.stored_log(s.process).await);
     assert!(
         entries.iter().any(|e| matches!(&e.content, EntryContent::SystemMessage { text } if text == "Turn interrupted")),

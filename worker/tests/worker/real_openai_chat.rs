@@ -5,45 +5,15 @@
 //! names.
 
 use serde_json::{Value, json};
-use shared::domain::{AttemptStatus, ProcessStatus};
+use shared::domain::AttemptStatus;
 use shared::logs::{EntryContent, ToolAction, ToolStatus};
-use shared::store;
 use shared::testing::model_api::{FakeModelApi, Turn};
-use shared::wire::Diff;
-use std::time::Duration;
 
 use crate::attempt::{Scenario, entries_of, scenario};
 use crate::real_agents::{
-    decide_in_order, join, request_stop, run_worker, says, spawn_worker, tool_uses, usages,
+    decide_in_order, join, offered, run_worker, says, spawn_worker, stop_mid_stream, tool_uses,
+    usages, use_profile,
 };
-
-async fn diff_paths(s: &Scenario) -> Vec<String> {
-    let diff: Diff = serde_json::from_slice(
-        &s.store
-            .get(&store::diff_key(s.org, s.attempt))
-            .await
-            .expect("get")
-            .expect("diff"),
-    )
-    .expect("diff json");
-    diff.files.into_iter().map(|f| f.path).collect()
-}
-
-fn offered(fake: &FakeModelApi) -> String {
-    fake.requests()
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {} turn={:?} tools={:?}",
-                r.method,
-                r.path,
-                r.turn,
-                r.tool_names()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// Makes the attempt an OpenCode attempt under `policy` whose only provider is the fake.
 async fn make_opencode_attempt(s: &Scenario, fake: &FakeModelApi, policy: &str) {
@@ -62,13 +32,13 @@ async fn make_opencode_attempt(s: &Scenario, fake: &FakeModelApi, policy: &str) 
         "autoupdate": false,
         "share": "disabled",
     });
-    s.use_agent(
+    use_profile(
+        s,
         "opencode",
-        json!({
-            "permission_policy": policy,
-            "model": "fake/fake-coder",
-            "env": { "OPENCODE_CONFIG_CONTENT": config.to_string() },
-        }),
+        policy,
+        "fake/fake-coder",
+        json!({ "OPENCODE_CONFIG_CONTENT": config.to_string() }),
+        &[],
     )
     .await;
 }
@@ -122,13 +92,13 @@ async fn droid_scenario(prompt: &str, fake: &FakeModelApi) -> (Scenario, Readabl
     });
     let settings = ReadableFile::new("droid-settings.json", &custom.to_string());
     let s = scenario(prompt, None, None).await;
-    s.use_agent(
+    use_profile(
+        &s,
         "droid",
-        json!({
-            "permission_policy": "auto",
-            "model": "custom:Fake-0",
-            "env": { "FACTORY_RUNTIME_SETTINGS_PATH": settings.0.display().to_string() },
-        }),
+        "auto",
+        "custom:Fake-0",
+        json!({ "FACTORY_RUNTIME_SETTINGS_PATH": settings.0.display().to_string() }),
+        &[],
     )
     .await;
     (s, settings)
@@ -165,7 +135,7 @@ async fn check_edit_run(s: &Scenario, fake: &FakeModelApi) -> Vec<shared::logs::
         "{}",
         offered(fake)
     );
-    assert_eq!(diff_paths(s).await, ["notes.txt"]);
+    assert_eq!(s.diff_paths().await, ["notes.txt"]);
     assert_eq!(fake.remaining(), 0, "{}", offered(fake));
     let turns = fake.turn_requests();
     assert!(turns[0].body_text().contains("Write the release notes"));
@@ -241,27 +211,6 @@ async fn check_follow_up(s: &Scenario, fake: &FakeModelApi) {
     assert!(says(&entries, "Still on it."), "{entries:#?}");
 }
 
-/// A stalled answer, a stop: the attempt ends cancelled and the agent hangs up on the
-/// model.
-async fn check_stop(s: &Scenario, fake: &FakeModelApi) {
-    fake.script([Turn::text("Let me think about this for a long while").stalled()]);
-    s.enqueue().await;
-    let worker = spawn_worker(s, fake);
-    fake.wait_stalled(Duration::from_secs(40)).await;
-    request_stop(s).await;
-    join(worker).await;
-    assert_eq!(s.attempt_row().await.status, AttemptStatus::Cancelled);
-    let process = s.process_row(s.process).await;
-    assert_eq!(process.status, ProcessStatus::Killed);
-    assert_eq!(process.failure_reason.as_deref(), Some("stopped by user"));
-    fake.wait_for(
-        "the agent hang up on the stalled stream",
-        Duration::from_secs(10),
-        |r| r.iter().any(|r| r.turn == Some(0) && r.aborted),
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn real_opencode_edits_runs_and_resumes_its_session_on_another_worker() {
     let fake = FakeModelApi::start();
@@ -325,7 +274,7 @@ async fn stopping_real_opencode_mid_stream_cancels_the_attempt() {
     let fake = FakeModelApi::start();
     let s = scenario("Think at length", None, None).await;
     make_opencode_attempt(&s, &fake, "auto").await;
-    check_stop(&s, &fake).await;
+    stop_mid_stream(&s, &fake, "the agent").await;
 }
 
 /// Auto policy (`--auto high`; Droid's stream-json has no approvals to supervise).
@@ -362,5 +311,5 @@ async fn real_droid_edits_and_runs_commands() {
 async fn stopping_real_droid_mid_stream_cancels_the_attempt() {
     let fake = FakeModelApi::start();
     let (s, _settings) = droid_scenario("Think at length", &fake).await;
-    check_stop(&s, &fake).await;
+    stop_mid_stream(&s, &fake, "the agent").await;
 }
