@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::attempt::Scenario;
+use crate::attempt::{Scenario, entries_of};
 
 /// A real agent's turn, with the CLI's start-up, stays well under this.
 pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(50);
@@ -165,6 +165,37 @@ pub(crate) async fn stop_mid_stream(
     )
     .await;
     process
+}
+
+/// After a first turn that left `session`: a follow-up ("Now add a title") on another
+/// worker, without the agent's home, resumes that session, and the model gets each of
+/// `earlier` in the history.
+pub(crate) async fn follow_up_resumes(
+    s: &Scenario,
+    fake: &FakeModelApi,
+    session: &str,
+    earlier: &[&str],
+) {
+    fake.script([Turn::text("Still on it.")]);
+    s.drop_agent_home();
+    let follow_up = s.queue_follow_up("Now add a title").await;
+    run_worker(s, fake).await;
+    s.assert_succeeded().await;
+    let resumed = s.process_row(follow_up).await;
+    assert_eq!(resumed.agent_session_id.as_deref(), Some(session));
+    let sent = fake
+        .turn_requests()
+        .pop()
+        .expect("the follow-up's turn")
+        .body_text();
+    for earlier in earlier {
+        assert!(
+            sent.contains(earlier),
+            "{earlier:?} is in the resumed history"
+        );
+    }
+    let entries = entries_of(&s.stored_log(follow_up).await);
+    assert!(says(&entries, "Still on it."), "{entries:#?}");
 }
 
 /// The fake's requests, one a line, for failure messages.

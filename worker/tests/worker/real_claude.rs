@@ -8,8 +8,8 @@ use shared::testing::model_api::{FakeModelApi, Turn};
 
 use crate::attempt::{Scenario, entries_of, scenario};
 use crate::real_agents::{
-    assert_status, command_of, decide_in_order, join, run_worker, says, spawn_worker,
-    stop_mid_stream, tool_named, usages, use_profile,
+    assert_status, command_of, decide_in_order, follow_up_resumes, join, run_worker, says,
+    spawn_worker, stop_mid_stream, tool_named, usages, use_profile,
 };
 
 /// Makes the scenario's attempt a Claude Code attempt under `policy`, talking to `fake`.
@@ -113,29 +113,19 @@ async fn real_claude_code_edits_runs_commands_and_resumes_its_session_on_another
 
     // The follow-up runs on a worker without the agent's home: the session comes back
     // from the object store and Claude Code sends the model the whole conversation.
-    fake.script([Turn::text("Still on it.")]);
-    s.drop_agent_home();
-    let follow_up = s.queue_follow_up("Now add a title").await;
-    run_worker(&s, &fake).await;
-    s.assert_succeeded().await;
-    let resumed = s.process_row(follow_up).await;
-    assert_eq!(resumed.agent_session_id.as_deref(), Some(session.as_str()));
-    let last = fake.turn_requests().pop().expect("the follow-up's turn");
-    let sent = last.body_text();
-    for earlier in [
-        "Write the release notes",
-        "I'll write the notes.",
-        "written by claude",
-        "The notes are written.",
-        "Now add a title",
-    ] {
-        assert!(
-            sent.contains(earlier),
-            "{earlier:?} is in the resumed history"
-        );
-    }
-    let entries = entries_of(&s.stored_log(follow_up).await);
-    assert!(says(&entries, "Still on it."), "{entries:#?}");
+    follow_up_resumes(
+        &s,
+        &fake,
+        &session,
+        &[
+            "Write the release notes",
+            "I'll write the notes.",
+            "written by claude",
+            "The notes are written.",
+            "Now add a title",
+        ],
+    )
+    .await;
 }
 
 /// Supervised: Claude Code asks before each tool; the approved write happens, the denied

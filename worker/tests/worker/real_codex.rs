@@ -8,8 +8,8 @@ use shared::testing::model_api::{FakeModelApi, Turn};
 
 use crate::attempt::{Scenario, entries_of, scenario};
 use crate::real_agents::{
-    assert_status, command_of, decide_in_order, join, run_worker, says, spawn_worker,
-    stop_mid_stream, tool_uses, usages, use_profile,
+    assert_status, command_of, decide_in_order, follow_up_resumes, join, run_worker, says,
+    spawn_worker, stop_mid_stream, tool_uses, usages, use_profile,
 };
 
 /// Codex's shell tool with the model's default metadata (no `apply_patch` is offered to
@@ -101,32 +101,19 @@ async fn real_codex_runs_a_command_that_edits_and_resumes_its_thread_on_another_
         "every line was understood: {shown}"
     );
 
-    fake.script([Turn::text("Still on it.")]);
-    s.drop_agent_home();
-    let follow_up = s.queue_follow_up("Now add a title").await;
-    run_worker(&s, &fake).await;
-    s.assert_succeeded().await;
-    let resumed = s.process_row(follow_up).await;
-    assert_eq!(resumed.agent_session_id.as_deref(), Some(thread.as_str()));
-    let sent = fake
-        .turn_requests()
-        .pop()
-        .expect("the follow-up's turn")
-        .body_text();
-    for earlier in [
-        "Write the release notes",
-        "Writing the notes.",
-        "written by codex",
-        "The notes are written.",
-        "Now add a title",
-    ] {
-        assert!(
-            sent.contains(earlier),
-            "{earlier:?} is in the resumed history"
-        );
-    }
-    let entries = entries_of(&s.stored_log(follow_up).await);
-    assert!(says(&entries, "Still on it."), "{entries:#?}");
+    follow_up_resumes(
+        &s,
+        &fake,
+        &thread,
+        &[
+            "Write the release notes",
+            "Writing the notes.",
+            "written by codex",
+            "The notes are written.",
+            "Now add a title",
+        ],
+    )
+    .await;
 }
 
 /// Supervised: each command waits for the team; the approved one runs, the denied one
