@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use shared::domain::AttemptStatus;
+use shared::logs::OutputStream;
 use shared::logs::{EntryContent, ToolStatus};
 use shared::testing::model_api::{FakeModelApi, Turn};
 
@@ -232,9 +233,15 @@ async fn edits_runs_and_follows_up(agent: &AcpAgent) {
         "token usage: {shown}"
     );
     assert!(
-        !entries
-            .iter()
-            .any(|e| matches!(e.content, EntryContent::Output { .. })),
+        !entries.iter().any(|e| matches!(
+            e.content,
+            EntryContent::Output {
+                stream: OutputStream::Stdout,
+                ..
+            }
+        )),
+        // The agent's own notices on stderr are plain output; every protocol line on
+        // stdout must have been understood.
         "every line was understood: {shown}"
     );
 
