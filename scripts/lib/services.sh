@@ -97,12 +97,13 @@ ensure_s3() {
     cargo install s3s-fs --version 0.14.1 --features binary --locked --quiet
   fi
   local port=9310 pidfile="$SY_DEV/s3/s3s-fs.pid"
+  # Every org's logs are in there: root's alone, also when an older run made it.
+  mkdir -p "$SY_DEV/s3/data" && chmod 700 "$SY_DEV/s3"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && tcp_open 127.0.0.1 $port; then
     SY_S3_ENDPOINT=http://127.0.0.1:$port
     return
   fi
   port=$(free_port $port)
-  mkdir -p "$SY_DEV/s3/data" && chmod 700 "$SY_DEV/s3"
   log "starting s3s-fs on port $port ($SY_DEV/s3/data)"
   s3s-fs --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" \
     "$SY_DEV/s3/data" >"$SY_DEV/s3/log" 2>&1 &
