@@ -10,6 +10,7 @@
 //!   sandboxed agent runs on its own loopback (OpenCode's).
 
 use shared::config::{SandboxEgress, SandboxSettings};
+use shared::netpolicy::AddressPolicy;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -292,23 +293,15 @@ async fn refuse(client: &mut TcpStream, status: u16, reason: &str) -> io::Result
     client.shutdown().await
 }
 
-/// The first address of `host` the policy lets the sandbox reach; every address the name
-/// resolves to must be allowed, so a name cannot mix a public and a private answer.
+/// The first address of `host` the policy lets the sandbox reach (every address the
+/// name resolves to must be public: `shared::netpolicy::resolve_checked`).
 async fn egress_target(host: &str, port: u16, egress: SandboxEgress) -> Result<SocketAddr, String> {
     if egress == SandboxEgress::None {
         return Err("outbound connections are off for attempts".into());
     }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+    let addrs = shared::netpolicy::resolve_checked(host, port, AddressPolicy::PublicOnly)
         .await
-        .map_err(|e| format!("{host} does not resolve: {e}"))?
-        .collect();
-    if let Some(bad) = addrs.iter().find(|a| !shared::netpolicy::is_public(a.ip())) {
-        return Err(format!(
-            "{host} resolves to {}, which is {}",
-            bad.ip(),
-            shared::netpolicy::classify(bad.ip()).describe()
-        ));
-    }
+        .map_err(|e| e.to_string())?;
     addrs
         .first()
         .copied()
