@@ -89,11 +89,7 @@ impl Members {
     fn list(self) -> Vec<ProcStat> {
         match self {
             Members::Group(pgid) => group_members(pgid),
-            Members::Uid(uid) => sandbox::processes_of(uid)
-                .into_iter()
-                .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-                .filter_map(|text| parse_stat(&text))
-                .collect(),
+            Members::Uid(uid) => sandbox::processes_of(uid),
         }
     }
 }

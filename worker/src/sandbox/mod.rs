@@ -111,28 +111,24 @@ pub fn chown_tree(root: &Path, uid: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Pids of the live (not zombie) processes whose real uid is `uid`.
-pub fn processes_of(uid: u32) -> Vec<libc::pid_t> {
+/// The live (not zombie) processes of `uid`. The owner of `/proc/<pid>` is the
+/// process's effective uid, which for an attempt is its uid for good (it holds no
+/// capability and `no_new_privs` stops setuid programs), so one `stat` per entry picks
+/// them out before their `stat` file is read: this runs on the watchdog's every tick.
+pub fn processes_of(uid: u32) -> Vec<crate::runner::ProcStat> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
-        .filter(|pid| {
-            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-                return false;
-            };
-            let field = |name: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(str::trim)
-                    .map(str::to_owned)
-            };
-            let real_uid = field("Uid:").and_then(|v| v.split_whitespace().next()?.parse().ok());
-            let state = field("State:").unwrap_or_default();
-            real_uid == Some(uid) && !state.starts_with('Z') && !state.starts_with('X')
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
         })
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|text| crate::runner::parse_stat(&text))
+        .filter(|p| p.state != 'Z' && p.state != 'X')
         .collect()
 }
 
@@ -146,10 +142,10 @@ pub fn kill_uid(uid: u32) {
         if pids.is_empty() {
             return;
         }
-        for pid in pids {
+        for p in pids {
             // SAFETY: kill only sends a signal.
             unsafe {
-                libc::kill(pid, libc::SIGKILL);
+                libc::kill(p.pid, libc::SIGKILL);
             }
         }
         if Instant::now() >= deadline {
