@@ -48,11 +48,12 @@ export function StartAttempt({ org, task, project, onStarted, onCancel }: StartA
     if (project && !baseBranch) setBaseBranch(project.default_branch);
   }, [project, baseBranch]);
 
-  // The project's default executor's profile first, else the first one.
+  // The project's default executor's profile first, else the first one. The update keeps a
+  // choice made between the options' first paint and this effect (a fast user, a test).
   useEffect(() => {
     if (!profiles || profiles.length === 0 || profile) return;
     const preferred = profiles.find((p) => p.name === project?.default_executor) ?? profiles[0];
-    if (preferred) setProfile(preferred.name);
+    if (preferred) setProfile((current) => current || preferred.name);
   }, [profiles, profile, project]);
 
   const chosen = profiles?.find((p) => p.name === profile);
