@@ -8,17 +8,63 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod boards;
 pub mod bootstrap;
 pub mod error;
+pub mod events;
 pub mod github;
 pub mod hub;
+pub mod lookup;
 pub mod openapi;
+pub mod profiles;
 pub mod ratelimit;
+pub mod repository;
 pub mod request_id;
 pub mod routes;
+pub mod runs;
 pub mod sse;
 pub mod state;
 pub mod web;
 
 pub use app::{ApiHandle, RunningApi, spawn, spawn_with_shutdown};
 pub use error::ApiError;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every `.rs` file under `dir`, with its path relative to `src/`.
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for entry in std::fs::read_dir(dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(&src).expect("under src");
+                let text = std::fs::read_to_string(&path).expect("read source");
+                out.push((relative.display().to_string(), text));
+            }
+        }
+    }
+
+    /// Routes and GitHub handlers call the services (`boards`, `runs`, ...), never each
+    /// other: outside `routes/`, only the router and the OpenAPI document name a route.
+    #[test]
+    fn nothing_outside_the_routes_reaches_into_them() {
+        let mut files = Vec::new();
+        sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        assert!(files.iter().any(|(path, _)| path == "runs.rs"));
+        let offenders: Vec<&str> = files
+            .iter()
+            .filter(|(path, _)| !path.starts_with("routes/"))
+            .filter(|(path, _)| !["app.rs", "openapi.rs", "lib.rs"].contains(&path.as_str()))
+            .filter(|(_, text)| text.contains("crate::routes::"))
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert!(offenders.is_empty(), "{offenders:?} import from routes/");
+    }
+}

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::events::{Delivery, HandlerError, Outcome};
 use crate::error::ApiError;
-use crate::routes::emit;
+use crate::events::emit;
 use crate::state::AppState;
 
 /// Longest pull request body taken from a task description, in characters.
@@ -52,7 +52,7 @@ async fn load(
     org_id: Uuid,
     attempt_id: Uuid,
 ) -> Result<PullContext, ApiError> {
-    let attempt = crate::routes::lookup::attempt_for_update(conn, org_id, attempt_id).await?;
+    let attempt = crate::lookup::attempt_for_update(conn, org_id, attempt_id).await?;
     let (task, project, repository): (Task, Project, Repository) = tasks::table
         .inner_join(projects::table.inner_join(repositories::table))
         .filter(tasks::id.eq(attempt.task_id))

@@ -17,22 +17,22 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
-use shared::db::models::{NewAuditEvent, NewTask, Project, Task};
+use shared::db::models::{NewAuditEvent, Project, Task};
 use shared::db::schema::{
     audit_events, github_triggers, organizations, projects, repositories, task_attempts, tasks,
 };
 use shared::domain::{ActorType, TaskOrigin, TaskPriority, TaskStatus};
 use shared::github::GithubApp;
 use shared::github::client::Account;
-use shared::wire::{self, StartAttempt};
+use shared::wire::StartAttempt;
 use uuid::Uuid;
 
 use super::events::{Delivery, HandlerError, Outcome};
 use super::sanitize::sanitize;
+use crate::boards::{self, NewCard};
 use crate::error::ApiError;
-use crate::routes::attempts::follow_up::queue_follow_up;
-use crate::routes::attempts::start::{QueuedRun, branch_name, queue_attempt, resolve_profile};
-use crate::routes::emit;
+use crate::events::Events;
+use crate::runs::{self, QueuedRun};
 use crate::state::AppState;
 
 /// Longest task title kept from an issue title, in characters.
@@ -423,7 +423,7 @@ async fn start_run(
         base_branch: None,
         profile: profile.map(str::to_owned),
     };
-    let resolved = match resolve_profile(&mut conn, org_id, &target.project, &request).await {
+    let resolved = match runs::resolve_profile(&mut conn, org_id, &target.project, &request).await {
         Ok(resolved) => resolved,
         Err(
             e @ (ApiError::UnknownExecutor(_)
@@ -448,9 +448,9 @@ async fn start_run(
                 // Another run of this handler got here first.
                 return Ok(None);
             };
-            let (task, created) =
+            let (task, mut events) =
                 issue_task(conn, target, issue.number, &title, &description).await?;
-            let branch = branch_name(&project.key_prefix, task.number, attempt_id);
+            let branch = runs::branch_name(&project.key_prefix, task.number, attempt_id);
             let run = QueuedRun {
                 org_id,
                 project_id: project.id,
@@ -463,7 +463,8 @@ async fn start_run(
                 prompt: &prompt,
                 trace_context: shared::telemetry::current_traceparent(),
             };
-            let (attempt, processes, moved) = queue_attempt(conn, &run).await?;
+            let (attempt, queued) = runs::queue_attempt(conn, &run).await?;
+            events.extend(queued);
             record_run(
                 conn,
                 target,
@@ -473,11 +474,11 @@ async fn start_run(
                 (task.id, attempt.id),
             )
             .await?;
-            Ok(Some((trigger_id, task, created, attempt, processes, moved)))
+            Ok(Some((trigger_id, task, events)))
         })
         .await
         .map_err(api_to_handler)?;
-    let Some((trigger_id, task, created, attempt, processes, moved)) = started else {
+    let Some((trigger_id, task, events)) = started else {
         let row = find_trigger(&mut conn, key).await?;
         drop(conn);
         return match row {
@@ -487,35 +488,7 @@ async fn start_run(
     };
     drop(conn);
 
-    let prefix = &project.key_prefix;
-    let task_wire = wire::Task::from_row(moved.unwrap_or(task.clone()), prefix);
-    emit(
-        state,
-        org_id,
-        if created {
-            "task.created"
-        } else {
-            "task.updated"
-        },
-        &task_wire,
-    )
-    .await;
-    emit(
-        state,
-        org_id,
-        "attempt.created",
-        &wire::Attempt::from(attempt),
-    )
-    .await;
-    for process in processes {
-        emit(
-            state,
-            org_id,
-            "process.created",
-            &wire::Process::from(process),
-        )
-        .await;
-    }
+    events.emit(state, org_id).await;
     tracing::info!(task.id = %task.id, attempt.id = %attempt_id, "run started from GitHub");
     let row = TriggerRow {
         id: trigger_id,
@@ -527,14 +500,14 @@ async fn start_run(
 }
 
 /// The issue's task in the project, made from the issue when there is none yet (then
-/// `true`).
+/// with its `task.created` event).
 async fn issue_task(
     conn: &mut AsyncPgConnection,
     target: &Target,
     issue_number: i64,
     title: &str,
     description: &str,
-) -> Result<(Task, bool), ApiError> {
+) -> Result<(Task, Events), ApiError> {
     let existing: Option<Task> = tasks::table
         .filter(tasks::project_id.eq(target.project.id))
         .filter(tasks::github_issue_number.eq(issue_number))
@@ -543,42 +516,23 @@ async fn issue_task(
         .await
         .optional()?;
     if let Some(task) = existing {
-        return Ok((task, false));
+        return Ok((task, Events::default()));
     }
-    let number: i64 = diesel::update(projects::table.find(target.project.id))
-        .set(projects::task_counter.eq(projects::task_counter + 1))
-        .returning(projects::task_counter)
-        .get_result(conn)
-        .await?;
-    let position: Option<f64> = tasks::table
-        .filter(tasks::project_id.eq(target.project.id))
-        .filter(tasks::status.eq(TaskStatus::Todo))
-        .select(diesel::dsl::max(tasks::position))
-        .first(conn)
-        .await?;
-    let task: Task = diesel::insert_into(tasks::table)
-        .values((
-            NewTask {
-                id: Uuid::now_v7(),
-                org_id: target.org_id,
-                project_id: target.project.id,
-                number,
-                title,
-                description,
-                status: TaskStatus::Todo,
-                position: position.unwrap_or(0.0) + 1024.0,
-                priority: TaskPriority::None,
-                labels: Vec::new(),
-                assignee_ids: Vec::new(),
-                parent_task_id: None,
-                origin: TaskOrigin::Github,
-            },
-            tasks::github_issue_number.eq(issue_number),
-        ))
-        .returning(Task::as_returning())
-        .get_result(conn)
-        .await?;
-    Ok((task, true))
+    let card = NewCard {
+        project_id: target.project.id,
+        title,
+        description,
+        status: TaskStatus::Todo,
+        position: None,
+        priority: TaskPriority::None,
+        labels: Vec::new(),
+        assignee_ids: &[],
+        parent_task_id: None,
+        origin: TaskOrigin::Github,
+        github_issue_number: Some(issue_number),
+    };
+    let (task, _, events) = boards::create_task(conn, target.org_id, card).await?;
+    Ok((task, events))
 }
 
 /// Records a refused trigger and comments why (once).
@@ -744,7 +698,7 @@ async fn follow_up(
             else {
                 return Ok(None);
             };
-            let (attempt, process, moved) = queue_follow_up(
+            let (attempt, _, events) = runs::queue_follow_up(
                 conn,
                 org_id,
                 attempt_id,
@@ -761,11 +715,11 @@ async fn follow_up(
                 (attempt.task_id, attempt.id),
             )
             .await?;
-            Ok(Some((trigger_id, attempt, process, moved)))
+            Ok(Some((trigger_id, attempt, events)))
         })
         .await;
     drop(conn);
-    let (trigger_id, attempt, process, moved) = match queued {
+    let (trigger_id, attempt, events) = match queued {
         Ok(Some(done)) => done,
         Ok(None) => return Ok(Outcome::Processed),
         Err(ApiError::Conflict { message, .. }) => {
@@ -784,23 +738,7 @@ async fn follow_up(
         Err(e) => return Err(api_to_handler(e)),
     };
     let task_id = attempt.task_id;
-    emit(
-        state,
-        org_id,
-        "attempt.updated",
-        &wire::Attempt::from(attempt),
-    )
-    .await;
-    emit(
-        state,
-        org_id,
-        "process.created",
-        &wire::Process::from(process),
-    )
-    .await;
-    if let Some(task) = moved {
-        emit(state, org_id, "task.updated", &task).await;
-    }
+    events.emit(state, org_id).await;
     let row = TriggerRow {
         id: trigger_id,
         task_id: Some(task_id),

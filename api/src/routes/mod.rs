@@ -9,7 +9,6 @@ pub mod executors;
 pub mod github;
 pub mod health;
 pub mod invitations;
-pub mod lookup;
 pub mod members;
 pub mod orgs;
 pub mod paging;
@@ -27,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::state::AppState;
+pub use crate::events::emit;
+pub use crate::lookup;
 
 /// `/orgs/{org}/...` paths.
 #[derive(Debug, Deserialize)]
@@ -208,12 +208,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .delete(secrets::delete::delete),
                 ),
         );
-}
-
-/// Publishes an org event after the write committed, best effort (see `shared::bus::emit`).
-pub async fn emit<T: Serialize>(state: &AppState, org_id: Uuid, kind: &str, data: &T) {
-    let mut redis = state.redis();
-    shared::bus::emit(&mut redis, &state.keys, org_id, kind, data).await;
 }
 
 /// Records the attempt a request is about on the request span.

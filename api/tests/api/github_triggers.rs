@@ -516,3 +516,35 @@ async fn a_projects_trigger_label_and_merge_method_are_its_own() {
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_triggered_card_lands_one_board_step_after_the_last_card() {
+    let stack = GithubStack::start().await;
+    stack
+        .fake
+        .repos()
+        .set_permission(FULL_NAME, "Codertocat", "write");
+    let mut last = None;
+    for title in ["first", "second"] {
+        let res = stack
+            .app
+            .post(
+                &format!("projects/{}/tasks", stack.project.id),
+                &json!({ "title": title }),
+            )
+            .await;
+        let card: wire::Task = json_as(res, StatusCode::CREATED).await;
+        last = Some(card.position);
+    }
+    let last = last.expect("two cards");
+    let guid = deliver_ok(&stack.app, "issues", &labeled("Switchyard", "true")).await;
+    wait_for(&stack.app, &guid, DeliveryStatus::Processed).await;
+
+    // Made in the to-do column after its last card, by the board's own step (the
+    // attempt then moves it to in progress where it stands).
+    let (task, attempt) = issue_attempt(&stack).await;
+    assert_eq!(task.origin, TaskOrigin::Github);
+    assert_eq!(task.position, last + 1000.0, "{task:?}");
+    stack.finished(attempt.id).await;
+    stack.stop().await;
+}

@@ -1,17 +1,13 @@
 //! `POST /orgs/{org}/attempts/{id}/follow-up`
 
 use actix_web::{HttpResponse, web};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
-use shared::db::models::{ExecutionProcess, TaskAttempt};
-use shared::db::schema::{projects, task_attempts, tasks};
-use shared::domain::{AttemptStatus, RunReason};
+use diesel_async::AsyncConnection;
 use shared::wire::{self, ErrorBody, FollowUp};
 
-use super::{check_prompt, insert_process, set_task_in_progress};
 use crate::auth::{OrgAuth, Runs};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{IdPath, emit, lookup, record_attempt};
+use crate::routes::{IdPath, record_attempt};
+use crate::runs;
 use crate::state::AppState;
 
 /// Continues a finished (succeeded or failed) attempt on its branch: a queued follow-up
@@ -42,82 +38,16 @@ pub async fn follow_up(
     let org_id = auth.org_id();
     let id = path.id;
     record_attempt(id);
-    check_prompt(&body.prompt)?;
+    runs::check_prompt(&body.prompt)?;
     let trace_context = shared::telemetry::current_traceparent();
     let mut conn = state.db.org(auth.org_id()).await?;
-    let (attempt, process, moved) = conn
+    let (_, process, events) = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            queue_follow_up(conn, org_id, id, &body.prompt, trace_context).await
+            runs::queue_follow_up(conn, org_id, id, &body.prompt, trace_context).await
         })
         .await?;
     drop(conn);
-
+    events.emit(&state, org_id).await;
     let process = wire::Process::from(process);
-    emit(
-        &state,
-        org_id,
-        "attempt.updated",
-        &wire::Attempt::from(attempt),
-    )
-    .await;
-    emit(&state, org_id, "process.created", &process).await;
-    if let Some(task) = moved {
-        emit(&state, org_id, "task.updated", &task).await;
-    }
     Ok(HttpResponse::Created().json(process))
-}
-
-/// Queues a follow-up process on a finished (succeeded or failed) attempt and puts the
-/// attempt back in the queue with a fresh retry budget, inside the caller's transaction;
-/// any other state is 409 `attempt_busy`. Shared with `/switchyard follow-up` comments.
-pub async fn queue_follow_up(
-    conn: &mut diesel_async::AsyncPgConnection,
-    org_id: uuid::Uuid,
-    id: uuid::Uuid,
-    prompt: &str,
-    trace_context: Option<String>,
-) -> Result<(TaskAttempt, ExecutionProcess, Option<wire::Task>), ApiError> {
-    let current = lookup::attempt_for_update(conn, org_id, id).await?;
-    if !matches!(
-        current.status,
-        AttemptStatus::Succeeded | AttemptStatus::Failed
-    ) {
-        return Err(ApiError::conflict(
-            "attempt_busy",
-            format!(
-                "the attempt is {}; a follow-up needs a succeeded or failed attempt",
-                current.status
-            ),
-        ));
-    }
-    let process = insert_process(conn, org_id, id, RunReason::FollowUp, prompt).await?;
-    let attempt: TaskAttempt = diesel::update(task_attempts::table.find(id))
-        .set((
-            task_attempts::status.eq(AttemptStatus::Queued),
-            task_attempts::failure_reason.eq(None::<String>),
-            task_attempts::stop_requested.eq(false),
-            task_attempts::finished_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-            task_attempts::retry_count.eq(0),
-            task_attempts::queued_at.eq(diesel::dsl::now),
-            task_attempts::scheduled_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-            task_attempts::worker_id.eq(None::<String>),
-            task_attempts::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-            task_attempts::trace_context.eq(&trace_context),
-        ))
-        .returning(TaskAttempt::as_returning())
-        .get_result(conn)
-        .await?;
-    let moved = match set_task_in_progress(conn, current.task_id).await? {
-        Some(task) => {
-            let prefix: String = projects::table
-                .inner_join(tasks::table)
-                .filter(tasks::id.eq(task.id))
-                .select(projects::key_prefix)
-                .first(conn)
-                .await?;
-            Some(wire::Task::from_row(task, &prefix))
-        }
-        None => None,
-    };
-    Ok((attempt, process, moved))
 }

@@ -1,9 +1,5 @@
 //! Executor profiles: the built-in ones (`shared::executors`), the org's own, and
-//! per-project overrides, and how a start-attempt request's profile resolves.
-//!
-//! Names resolve most specific first: a project's override, then the org's profile, then
-//! the built-in profile of that name. An org profile named like a built-in one replaces
-//! it for the whole org; a project override replaces either for that project.
+//! per-project overrides (how a name resolves: [`crate::profiles`]).
 //!
 //! Project overrides live at `/orgs/{org}/projects/{id}/executor-profiles/{name}`
 //! (rows of `executor_profiles` with a `project_id`), so a project can tune one profile
@@ -22,14 +18,14 @@ use serde::Deserialize;
 use shared::db::models::ExecutorProfileRow;
 use shared::db::schema::executor_profiles;
 use shared::executors::{
-    self, ExecutorKind, Profile, ProfileError, ProfileErrorKind, ProfileOptions, ProfileRef,
-    ProfileSource, ResolvedProfile,
+    self, ExecutorKind, Profile, ProfileError, ProfileErrorKind, ProfileOptions, ProfileSource,
 };
 use shared::wire;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::profiles::row_profile;
 
 /// Most profiles an org may define (project overrides count per project).
 pub const MAX_PROFILES: i64 = 100;
@@ -87,27 +83,6 @@ pub fn variants_json(
 ) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(variants)
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("encoding variants")))
-}
-
-/// A stored row as a profile (rows are validated before they are written; a row the
-/// catalogue no longer understands is a server-side problem, not the caller's).
-pub fn row_profile(row: &ExecutorProfileRow) -> Result<Profile, ApiError> {
-    let executor: ExecutorKind = row
-        .executor
-        .parse()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored profile {:?}: {e}", row.name)))?;
-    let variants: BTreeMap<String, ProfileOptions> = serde_json::from_value(row.variants.clone())
-        .map_err(|e| {
-        ApiError::Internal(anyhow::Error::new(e).context(format!(
-            "stored profile {:?} has unreadable variants",
-            row.name
-        )))
-    })?;
-    Ok(Profile {
-        name: row.name.clone(),
-        executor,
-        variants,
-    })
 }
 
 /// The wire form of a built-in profile.
@@ -211,42 +186,4 @@ pub fn merge(
 /// What a profile of `name` would hide in the org (a built-in one), for org rows.
 pub fn org_hides(name: &str) -> Option<ProfileSource> {
     executors::builtin_profile(name).map(|_| ProfileSource::Builtin)
-}
-
-/// Resolves `reference` for a project: its override, else the org's profile, else the
-/// built-in one; then the variant. Unknown names and variants answer 422
-/// `unknown_profile`.
-pub async fn resolve(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    project_id: Uuid,
-    reference: &ProfileRef,
-) -> Result<ResolvedProfile, ApiError> {
-    let rows: Vec<ExecutorProfileRow> = executor_profiles::table
-        .filter(executor_profiles::org_id.eq(org_id))
-        .filter(executor_profiles::name.eq(&reference.name))
-        .filter(
-            executor_profiles::project_id
-                .is_null()
-                .or(executor_profiles::project_id.eq(project_id)),
-        )
-        .select(ExecutorProfileRow::as_select())
-        .load(conn)
-        .await?;
-    let project = rows.iter().find(|r| r.project_id.is_some());
-    let org = rows.iter().find(|r| r.project_id.is_none());
-    let (profile, source) = match (project, org) {
-        (Some(row), _) => (row_profile(row)?, ProfileSource::Project),
-        (None, Some(row)) => (row_profile(row)?, ProfileSource::Org),
-        (None, None) => match executors::builtin_profile(&reference.name) {
-            Some(p) => (p, ProfileSource::Builtin),
-            None => {
-                return Err(ApiError::UnknownProfile(format!(
-                    "no executor profile named {:?} for this project (GET executor-profiles lists them)",
-                    reference.name
-                )));
-            }
-        },
-    };
-    ResolvedProfile::pick(&profile, source, &reference.variant).map_err(ApiError::UnknownProfile)
 }

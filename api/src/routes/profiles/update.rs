@@ -9,11 +9,10 @@ use shared::executors::{self, ExecutorKind, Profile, ProfileOptions};
 use shared::wire::{self, ErrorBody, UpdateExecutorProfile};
 use uuid::Uuid;
 
-use super::{
-    ProfilePath, builtin_wire, check_name, org_hides, row_profile, row_wire, variants_json,
-};
+use super::{ProfilePath, builtin_wire, check_name, org_hides, row_wire, variants_json};
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult};
+use crate::profiles::row_profile;
 use crate::routes::emit;
 use crate::state::AppState;
 

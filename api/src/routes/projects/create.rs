@@ -9,9 +9,10 @@ use shared::db::schema::{projects, repositories};
 use shared::wire::{self, CreateProject, ErrorBody};
 use uuid::Uuid;
 
-use super::{check_executor, check_key_prefix, default_key_prefix, repository};
+use super::{check_executor, check_key_prefix, default_key_prefix};
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult};
+use crate::repository;
 use crate::routes::{OrgPath, emit, optional_script, required_text};
 use crate::state::AppState;
 

@@ -7,9 +7,10 @@ use shared::db::models::Project;
 use shared::db::schema::projects;
 use shared::wire::{self, ErrorBody, UpdateProject};
 
-use super::{check_executor, repository};
+use super::check_executor;
 use crate::auth::{OrgAuth, Write};
 use crate::error::ApiResult;
+use crate::repository;
 use crate::routes::{IdPath, emit, lookup, optional_script, required_text};
 use crate::state::AppState;
 

@@ -77,9 +77,7 @@ pub async fn branches(
 
 /// The branches of a local repository.
 async fn local_branches(url: &str) -> Result<Vec<Branch>, ApiError> {
-    let crate::routes::projects::repository::Location::Local(path) =
-        crate::routes::projects::repository::classify(url)?
-    else {
+    let crate::repository::Location::Local(path) = crate::repository::classify(url)? else {
         return Err(ApiError::BadRequest {
             code: "branches_unavailable",
             message: "the repository is remote and not on GitHub: its branches are not listed"

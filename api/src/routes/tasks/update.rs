@@ -8,8 +8,9 @@ use shared::db::schema::{projects, tasks};
 use shared::domain::{TaskPriority, TaskStatus};
 use shared::wire::{self, ErrorBody, UpdateTask};
 
-use super::{check_assignees, check_description, check_position, clean_labels, end_of_column};
+use super::{check_description, check_position, clean_labels};
 use crate::auth::{OrgAuth, Write};
+use crate::boards::{check_assignees, end_of_column};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{IdPath, emit, required_text};
 use crate::state::AppState;
