@@ -18,6 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use diesel::result::DatabaseErrorKind;
 use shared::db::DbError;
 use shared::domain::TokenScope;
+pub use shared::error_code::ErrorCode;
 use shared::logstore::LogReadError;
 use shared::store::StoreError;
 use shared::wire::{ErrorBody, ErrorDetail};
@@ -43,13 +44,13 @@ pub enum ApiError {
     Unauthorized,
     /// The token belongs to the org but lacks the scope the route needs.
     #[error("{message}")]
-    AuthFailed { code: &'static str, message: String },
+    AuthFailed { code: ErrorCode, message: String },
     #[error("this credential lacks the `{0}` permission")]
     Forbidden(TokenScope),
     #[error("{message}")]
-    Refused { code: &'static str, message: String },
+    Refused { code: ErrorCode, message: String },
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     #[error("GitHub could not be reached or failed; retry shortly")]
     Upstream(String),
     /// No such resource in the caller's org (or in any org: the two are not told apart).
@@ -61,7 +62,7 @@ pub enum ApiError {
     MethodNotAllowed,
     /// The request conflicts with the resource's current state.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// The body parsed but a value is not acceptable.
@@ -70,7 +71,7 @@ pub enum ApiError {
     /// A value is refused for a reason a client can act on, with its own code (a
     /// repository host on a forbidden network, a forbidden environment variable).
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    Unprocessable { code: ErrorCode, message: String },
     /// The project's repository is not a usable git repository.
     #[error("{0}")]
     InvalidRepository(String),
@@ -92,45 +93,44 @@ pub enum ApiError {
 
 impl ApiError {
     /// The stable machine-readable code of the envelope.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidJson(_) => "invalid_json",
-            ApiError::InvalidId(_) => "invalid_id",
-            ApiError::InvalidQuery(_) => "invalid_query",
-            ApiError::InvalidHeader(_) => "invalid_header",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::InvalidJson(_) => ErrorCode::InvalidJson,
+            ApiError::InvalidId(_) => ErrorCode::InvalidId,
+            ApiError::InvalidQuery(_) => ErrorCode::InvalidQuery,
+            ApiError::InvalidHeader(_) => ErrorCode::InvalidHeader,
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::AuthFailed { code, .. }
             | ApiError::Refused { code, .. }
-            | ApiError::BadRequest { code, .. } => code,
-            ApiError::Upstream(_) => "upstream_unavailable",
-            ApiError::NotFound(_) | ApiError::NoRoute(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Conflict { code, .. } => code,
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Validation(_) => "validation_failed",
-            ApiError::Unprocessable { code, .. } => code,
-            ApiError::InvalidRepository(_) => "invalid_repository",
-            ApiError::UnknownExecutor(_) => "unknown_executor",
-            ApiError::UnknownProfile(_) => "unknown_profile",
-            ApiError::ExecutorUnavailable(_) => "executor_unavailable",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal",
+            | ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => *code,
+            ApiError::Upstream(_) => ErrorCode::UpstreamUnavailable,
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::Validation(_) => ErrorCode::ValidationFailed,
+            ApiError::InvalidRepository(_) => ErrorCode::InvalidRepository,
+            ApiError::UnknownExecutor(_) => ErrorCode::UnknownExecutor,
+            ApiError::UnknownProfile(_) => ErrorCode::UnknownProfile,
+            ApiError::ExecutorUnavailable(_) => ErrorCode::ExecutorUnavailable,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
     /// Shorthand for a 409 with its own code.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::Conflict {
             code,
             message: message.into(),
         }
     }
 
-    /// Shorthand for a 422 `validation_failed`.
     /// 401 with a specific code (an expired session, a replayed refresh token, ...).
-    pub fn auth_failed(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn auth_failed(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::AuthFailed {
             code,
             message: message.into(),
@@ -138,7 +138,7 @@ impl ApiError {
     }
 
     /// 403 with a specific code (a missing CSRF token, a disabled sign-in, ...).
-    pub fn refused(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::Refused {
             code,
             message: message.into(),
@@ -146,19 +146,20 @@ impl ApiError {
     }
 
     /// 400 with a specific code (an OAuth state mismatch, a pending device grant, ...).
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::BadRequest {
             code,
             message: message.into(),
         }
     }
 
+    /// Shorthand for a 422 `validation_failed`.
     pub fn validation(message: impl Into<String>) -> ApiError {
         ApiError::Validation(message.into())
     }
 
     /// 422 with a specific code (`repository_host_forbidden`, `profile_env_forbidden`, ...).
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::Unprocessable {
             code,
             message: message.into(),
@@ -215,12 +216,9 @@ impl ResponseError for ApiError {
 }
 
 /// The envelope body for a code and message.
-pub fn envelope(code: &str, message: String) -> ErrorBody {
+pub fn envelope(code: ErrorCode, message: String) -> ErrorBody {
     ErrorBody {
-        error: ErrorDetail {
-            code: code.to_owned(),
-            message,
-        },
+        error: ErrorDetail { code, message },
     }
 }
 
@@ -240,12 +238,15 @@ impl From<diesel::result::Error> for ApiError {
             E::NotFound => ApiError::NotFound("resource"),
             E::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 tracing::info!(detail = info.message(), "unique violation");
-                ApiError::conflict("conflict", "a resource with these values exists already")
+                ApiError::conflict(
+                    ErrorCode::Conflict,
+                    "a resource with these values exists already",
+                )
             }
             E::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
                 tracing::info!(detail = info.message(), "foreign key violation");
                 ApiError::conflict(
-                    "conflict",
+                    ErrorCode::Conflict,
                     "the change conflicts with resources that refer to this one",
                 )
             }

@@ -21,7 +21,7 @@ use shared::ratelimit::{Bucket, Decision};
 use std::time::Duration;
 
 use crate::auth::{Credential, credential};
-use crate::error::envelope;
+use crate::error::{ErrorCode, envelope};
 use crate::state::AppState;
 
 /// Requests left right now in the tightest budget that applied.
@@ -55,7 +55,7 @@ pub async fn limit<B: MessageBody>(
             .insert_header((header::RETRY_AFTER, retry_after.to_string()))
             .insert_header((RATELIMIT_REMAINING, "0"))
             .json(envelope(
-                "rate_limited",
+                ErrorCode::RateLimited,
                 format!("too many requests; retry in {retry_after} s"),
             ));
         return Ok(req.into_response(response).map_into_right_body());

@@ -15,7 +15,7 @@ use std::time::Duration;
 use shared::config::Settings;
 use shared::netpolicy::{self, AddressClass, AddressPolicy};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// What the api stores about a checked repository.
 #[derive(Debug, Clone)]
@@ -103,9 +103,6 @@ impl HostPolicy {
 /// How long the api waits for a repository host's name to resolve; a name that does
 /// not resolve in time is treated like one that does not resolve at all.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The stable code of a refused repository host.
-pub const HOST_FORBIDDEN: &str = "repository_host_forbidden";
 
 /// A remote URL's host as git would connect to it: from the authority of a scheme URL
 /// (IPv6 brackets removed, WHATWG IPv4 forms normalized for http and https) or from
@@ -208,7 +205,7 @@ pub async fn check_remote_host(url: &str, policy: &HostPolicy) -> Result<(), Api
             "; an operator can allow such hosts with api.allow_private_repository_hosts"
         };
         ApiError::unprocessable(
-            HOST_FORBIDDEN,
+            ErrorCode::RepositoryHostForbidden,
             if host == addr.to_string() {
                 format!("repository host {host:?} is {}{hint}", class.describe())
             } else {

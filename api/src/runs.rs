@@ -17,7 +17,7 @@ use shared::executors::{ExecutorKind, ProfileRef, ResolvedProfile};
 use shared::wire::{self, StartAttempt};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::events::Events;
 use crate::lookup;
 use crate::state::AppState;
@@ -208,7 +208,7 @@ pub async fn queue_follow_up(
         AttemptStatus::Succeeded | AttemptStatus::Failed
     ) {
         return Err(ApiError::conflict(
-            "attempt_busy",
+            ErrorCode::AttemptBusy,
             format!(
                 "the attempt is {}; a follow-up needs a succeeded or failed attempt",
                 current.status

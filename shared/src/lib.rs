@@ -7,6 +7,7 @@ pub mod bus;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod error_code;
 pub mod executors;
 pub mod github;
 pub mod keys;

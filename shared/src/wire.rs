@@ -11,6 +11,7 @@ use crate::domain::{
     AttemptStatus, MemberRole, MergeMethod, ProcessStatus, RunReason, TaskOrigin, TaskPriority,
     TaskStatus,
 };
+use crate::error_code::ErrorCode;
 use crate::executors::{ExecutorKind, ProfileOptions, ProfileSource, ResolvedProfile};
 
 /// The error envelope every failing request answers with.
@@ -22,7 +23,7 @@ pub struct ErrorBody {
 /// A stable, snake_case `code` for programs and a `message` for people.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 

@@ -26,7 +26,7 @@ use shared::domain::{ActorType, MemberRole, TokenScope};
 use std::marker::PhantomData;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub mod github;
@@ -282,7 +282,7 @@ impl FromRequest for UserAuth {
             match credential {
                 Credential::None => Err(ApiError::Unauthorized),
                 Credential::ApiToken(_) => Err(ApiError::refused(
-                    "person_required",
+                    ErrorCode::PersonRequired,
                     "this route is for signed-in people; org API tokens cannot use it",
                 )),
                 Credential::Access { token, from_cookie } => {

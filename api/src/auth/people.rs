@@ -8,7 +8,7 @@ use shared::db::schema::users;
 use uuid::Uuid;
 
 use super::github::GithubUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Creates or refreshes the user of a GitHub account, keyed by its GitHub id (logins
@@ -47,7 +47,7 @@ pub async fn upsert_github_user(state: &AppState, gh: &GithubUser) -> Result<Use
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
             ) => ApiError::conflict(
-                "login_taken",
+                ErrorCode::LoginTaken,
                 format!("another account already uses the login {:?}", gh.login),
             ),
             other => other.into(),
@@ -71,7 +71,7 @@ pub async fn dev_user(state: &AppState, login: &str) -> Result<User, ApiError> {
         .await?;
     if user.github_id.is_some() {
         return Err(ApiError::conflict(
-            "login_taken",
+            ErrorCode::LoginTaken,
             "that login belongs to a GitHub account: sign in with GitHub",
         ));
     }

@@ -18,7 +18,7 @@ use shared::domain::SessionMethod;
 use uuid::Uuid;
 
 use super::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Refresh tokens start with this, so they are told apart from API tokens where they leak.
@@ -95,8 +95,12 @@ pub async fn refresh(
     secret: &str,
     csrf: Option<Option<&str>>,
 ) -> Result<Issued, ApiError> {
-    let invalid =
-        || ApiError::auth_failed("invalid_refresh_token", "the refresh token is not valid");
+    let invalid = || {
+        ApiError::auth_failed(
+            ErrorCode::InvalidRefreshToken,
+            "the refresh token is not valid",
+        )
+    };
     if !secret.starts_with(REFRESH_PREFIX) || secret.len() > 128 {
         return Err(invalid());
     }
@@ -123,7 +127,7 @@ pub async fn refresh(
             let now = Utc::now();
             if session.revoked_at.is_some() || session.expires_at <= now {
                 return Err(ApiError::auth_failed(
-                    "session_revoked",
+                    ErrorCode::SessionRevoked,
                     "this session has ended: sign in again",
                 ));
             }
@@ -154,7 +158,7 @@ pub async fn refresh(
         Rotation::Replayed => {
             tracing::warn!("a used refresh token was presented again: session revoked");
             Err(ApiError::auth_failed(
-                "refresh_token_reused",
+                ErrorCode::RefreshTokenReused,
                 "this refresh token was already used; the session has been revoked for safety",
             ))
         }
@@ -231,7 +235,7 @@ fn issue(
 
 fn csrf_failed() -> ApiError {
     ApiError::refused(
-        "csrf_failed",
+        ErrorCode::CsrfFailed,
         format!(
             "a cookie-authenticated write must send the {CSRF_COOKIE} cookie's value in {CSRF_HEADER}"
         ),

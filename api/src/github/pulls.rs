@@ -14,7 +14,7 @@ use shared::wire::{self, DiffSummary};
 use uuid::Uuid;
 
 use super::events::{Delivery, HandlerError, Outcome};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::events::emit;
 use crate::state::AppState;
 
@@ -40,7 +40,7 @@ impl PullContext {
         ) {
             (Some(installation), Some(repo), Some(name)) => Ok((installation, repo, name)),
             _ => Err(ApiError::BadRequest {
-                code: "not_on_github",
+                code: ErrorCode::NotOnGithub,
                 message: "the project's repository is not reached through the GitHub App".into(),
             }),
         }
@@ -76,7 +76,7 @@ fn app(state: &AppState) -> Result<&GithubApp, ApiError> {
         .github_app
         .as_deref()
         .ok_or_else(|| ApiError::BadRequest {
-            code: "github_app_not_configured",
+            code: ErrorCode::GithubAppNotConfigured,
             message: "the GitHub App is not configured on this server".into(),
         })
 }
@@ -87,7 +87,10 @@ fn github_error(e: shared::github::GithubError, what: &str) -> ApiError {
         tracing::warn!(error = %e, "GitHub unavailable for {what}");
         return ApiError::Upstream(format!("GitHub could not {what} just now"));
     }
-    ApiError::conflict("github_refused", format!("GitHub refused to {what}: {e}"))
+    ApiError::conflict(
+        ErrorCode::GithubRefused,
+        format!("GitHub refused to {what}: {e}"),
+    )
 }
 
 /// The pull request's body: the task's description, the attempt's summary and a link.
@@ -139,7 +142,7 @@ pub async fn open(
     let (installation, repo_id, full_name) = ctx.github()?;
     if ctx.attempt.pr_number.is_some() {
         return Err(ApiError::conflict(
-            "pull_request_exists",
+            ErrorCode::PullRequestExists,
             "the attempt already has a pull request",
         ));
     }
@@ -148,7 +151,7 @@ pub async fn open(
         AttemptStatus::Succeeded | AttemptStatus::Failed
     ) {
         return Err(ApiError::conflict(
-            "attempt_busy",
+            ErrorCode::AttemptBusy,
             format!(
                 "the attempt is {}; a pull request needs a finished attempt",
                 ctx.attempt.status
@@ -157,7 +160,7 @@ pub async fn open(
     }
     if ctx.attempt.head_commit.is_none() || ctx.attempt.head_commit == ctx.attempt.base_commit {
         return Err(ApiError::conflict(
-            "nothing_to_merge",
+            ErrorCode::NothingToMerge,
             "the attempt's branch has no commits of its own",
         ));
     }
@@ -213,7 +216,7 @@ pub async fn merge(
     let (installation, repo_id, full_name) = ctx.github()?;
     let Some(number) = ctx.attempt.pr_number else {
         return Err(ApiError::conflict(
-            "no_pull_request",
+            ErrorCode::NoPullRequest,
             "the attempt has no pull request; open one first",
         ));
     };

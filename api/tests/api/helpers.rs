@@ -331,7 +331,11 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Stri
     );
     let body: wire::ErrorBody = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("not an error envelope ({e}): {text}"));
-    assert_eq!(body.error.code, code, "unexpected code; body: {text}");
+    assert_eq!(
+        body.error.code.as_str(),
+        code,
+        "unexpected code; body: {text}"
+    );
     assert!(!body.error.message.is_empty());
     body.error.message
 }

@@ -1,6 +1,10 @@
 //! The OpenAPI document.
 
 use reqwest::StatusCode;
+use serde_json::json;
+use shared::error_code::ErrorCode;
+use shared::wire;
+use std::collections::BTreeSet;
 
 use crate::helpers::{TestApp, json_as};
 
@@ -151,4 +155,62 @@ async fn the_openapi_document_lists_every_route() {
         doc["components"]["securitySchemes"]["token"]["scheme"].as_str(),
         Some("bearer")
     );
+}
+
+/// The error codes are one list: `ErrorCode`, which the OpenAPI document gives as the
+/// envelope's `code` enum and docs/API.md as its errors table; an envelope cannot carry
+/// a code outside it.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_code_is_in_the_openapi_document_and_in_docs_api_md() {
+    let codes: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(
+        codes.len(),
+        ErrorCode::ALL.len(),
+        "a code is declared twice"
+    );
+    for code in ErrorCode::ALL {
+        assert_eq!(
+            serde_json::to_value(code).expect("encode"),
+            json!(code.as_str())
+        );
+    }
+    let made_up = json!({"error": {"code": "made_up", "message": "no such code"}});
+    assert!(serde_json::from_value::<wire::ErrorBody>(made_up).is_err());
+
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("GET");
+    let doc: serde_json::Value = json_as(res, StatusCode::OK).await;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["ErrorDetail"]["properties"]["code"]["$ref"],
+        json!("#/components/schemas/ErrorCode")
+    );
+    let listed: BTreeSet<&str> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode is a string enum")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(listed, codes);
+
+    let api_md = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/API.md"),
+    )
+    .expect("docs/API.md");
+    let errors = api_md
+        .split_once("\n## Errors\n")
+        .expect("an Errors section")
+        .1;
+    let documented: BTreeSet<&str> = errors
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`'))
+        .map(|(code, _)| code)
+        .collect();
+    assert_eq!(documented, codes, "docs/API.md's errors table");
 }

@@ -1445,9 +1445,15 @@ export interface components {
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
+        /**
+         * @description A stable, machine-readable reason a request failed. The HTTP status comes
+         *     with it; docs/API.md gives both for each code.
+         * @enum {string}
+         */
+        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "rate_limited" | "internal" | "upstream_unavailable" | "unavailable";
         /** @description A stable, snake_case `code` for programs and a `message` for people. */
         ErrorDetail: {
-            code: string;
+            code: components["schemas"]["ErrorCode"];
             message: string;
         };
         /** @description One executor and how many running workers can run it. */

@@ -5,7 +5,7 @@ use shared::domain::SessionMethod;
 use shared::wire::{self, DevLogin, ErrorBody};
 
 use crate::auth::{people, sessions};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// DEVELOPMENT ONLY: signs in as `login` without GitHub, creating the person on first use.
@@ -27,7 +27,7 @@ pub async fn login(
 ) -> ApiResult<HttpResponse> {
     if !state.settings.auth.dev_login {
         return Err(ApiError::refused(
-            "dev_login_disabled",
+            ErrorCode::DevLoginDisabled,
             "development sign-in is disabled on this server: sign in with GitHub",
         ));
     }

@@ -9,7 +9,7 @@ use shared::wire::{self, DeviceCode, DeviceTokenRequest, ErrorBody};
 use super::github::{github_error, not_configured};
 use crate::auth::github::DevicePoll;
 use crate::auth::{people, sessions};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// Starts a device sign-in: the codes to show and where the person enters them.
@@ -60,25 +60,25 @@ pub async fn token(
         DevicePoll::Authorized(access) => access,
         DevicePoll::Pending => {
             return Err(ApiError::bad_request(
-                "authorization_pending",
+                ErrorCode::AuthorizationPending,
                 "the person has not approved this sign-in yet: poll again after the interval",
             ));
         }
         DevicePoll::SlowDown { interval } => {
             return Err(ApiError::bad_request(
-                "slow_down",
+                ErrorCode::SlowDown,
                 format!("polling too fast: wait {interval} s between polls"),
             ));
         }
         DevicePoll::Expired => {
             return Err(ApiError::bad_request(
-                "expired_token",
+                ErrorCode::ExpiredToken,
                 "this device code expired: start again",
             ));
         }
         DevicePoll::Denied => {
             return Err(ApiError::bad_request(
-                "access_denied",
+                ErrorCode::AccessDenied,
                 "the person declined this sign-in",
             ));
         }

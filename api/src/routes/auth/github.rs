@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 
 use crate::auth::github::GithubError;
 use crate::auth::{people, sessions};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// Cookie binding a pending sign-in to the browser that started it.
@@ -104,13 +104,13 @@ pub async fn callback(
     let github = state.github.as_ref().ok_or_else(not_configured)?;
     if let Some(error) = &query.error {
         return Err(ApiError::bad_request(
-            "oauth_denied",
+            ErrorCode::OauthDenied,
             format!("GitHub did not sign you in ({error})"),
         ));
     }
     let (Some(code), Some(oauth_state)) = (&query.code, &query.state) else {
         return Err(ApiError::bad_request(
-            "oauth_state_mismatch",
+            ErrorCode::OauthStateMismatch,
             "the callback lacks its code or state",
         ));
     };
@@ -166,7 +166,7 @@ fn safe_return_to(requested: Option<&str>) -> String {
 
 fn state_mismatch() -> ApiError {
     ApiError::bad_request(
-        "oauth_state_mismatch",
+        ErrorCode::OauthStateMismatch,
         "this sign-in was not started by this browser, expired, or was already used: start again",
     )
 }
@@ -179,7 +179,7 @@ pub(super) fn not_configured() -> ApiError {
 pub(super) fn github_error(e: GithubError) -> ApiError {
     match e {
         GithubError::Rejected { code, message } => ApiError::bad_request(
-            "github_rejected",
+            ErrorCode::GithubRejected,
             format!("GitHub refused the sign-in: {code}: {message}"),
         ),
         GithubError::Unavailable(cause) => ApiError::Upstream(cause),

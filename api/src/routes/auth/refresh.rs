@@ -8,7 +8,7 @@ use shared::db::schema::users;
 use shared::wire::{self, ErrorBody, RefreshRequest};
 
 use crate::auth::{REFRESH_COOKIE, sessions};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// Exchanges a refresh token for a new access token and a new refresh token; the old
@@ -35,7 +35,7 @@ pub async fn refresh(
             Some(cookie) => (cookie.value().to_owned(), true),
             None => {
                 return Err(ApiError::auth_failed(
-                    "invalid_refresh_token",
+                    ErrorCode::InvalidRefreshToken,
                     "send refresh_token in the body, or the sy_refresh cookie",
                 ));
             }

@@ -5,12 +5,12 @@ pub mod install;
 pub mod setup;
 pub mod webhook;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The App's settings are missing (`github.app_id`, key, slug or webhook secret).
 pub fn not_configured(what: &str) -> ApiError {
     ApiError::conflict(
-        "github_app_not_configured",
+        ErrorCode::GithubAppNotConfigured,
         format!("the GitHub App is not configured on this server ({what})"),
     )
 }

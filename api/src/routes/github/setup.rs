@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use super::install::PendingInstall;
 use crate::auth::UserAuth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::github::installations::{self, Actor, LinkError};
 use crate::state::AppState;
 
@@ -69,7 +69,7 @@ pub async fn setup(
         .ok_or_else(|| super::not_configured("github.app_id"))?;
     let installation_id = query.installation_id.ok_or_else(|| {
         ApiError::bad_request(
-            "missing_installation_id",
+            ErrorCode::MissingInstallationId,
             "GitHub sent no installation_id (an installation request awaits an owner's approval)",
         )
     })?;
@@ -82,7 +82,7 @@ pub async fn setup(
                 .and_then(|row| row.org_id);
             let org_id = linked.ok_or_else(|| {
                 ApiError::bad_request(
-                    "github_state_invalid",
+                    ErrorCode::GithubStateInvalid,
                     "start from the org's install link: the callback came without its state",
                 )
             })?;
@@ -93,7 +93,7 @@ pub async fn setup(
     let installation = app.installation(installation_id).await.map_err(|e| {
         if e.is_not_found() {
             ApiError::bad_request(
-                "unknown_installation",
+                ErrorCode::UnknownInstallation,
                 format!("GitHub knows no installation {installation_id} of this App"),
             )
         } else {
@@ -106,7 +106,7 @@ pub async fn setup(
             .await
             .map_err(|e| match e {
                 LinkError::LinkedElsewhere => ApiError::conflict(
-                    "installation_linked_elsewhere",
+                    ErrorCode::InstallationLinkedElsewhere,
                     "this installation is linked to another organization",
                 ),
                 LinkError::Db(db) => db.into(),
@@ -138,7 +138,7 @@ pub async fn setup(
 async fn take_state(state: &AppState, nonce: &str, user_id: Uuid) -> ApiResult<Uuid> {
     let invalid = || {
         ApiError::bad_request(
-            "github_state_invalid",
+            ErrorCode::GithubStateInvalid,
             "the install link is unknown, used or expired: start again from the org's settings",
         )
     };
@@ -172,7 +172,7 @@ async fn require_admin(state: &AppState, org_id: Uuid, user_id: Uuid) -> ApiResu
     let (slug, role) = found.ok_or(ApiError::NotFound("organization"))?;
     if !matches!(role, MemberRole::Owner | MemberRole::Admin) {
         return Err(ApiError::refused(
-            "admin_required",
+            ErrorCode::AdminRequired,
             "only an owner or admin of the org can link a GitHub installation",
         ));
     }
@@ -187,13 +187,13 @@ async fn verify_control(
 ) -> ApiResult<()> {
     let Some(github_id) = user.github_id else {
         return Err(ApiError::refused(
-            "github_account_required",
+            ErrorCode::GithubAccountRequired,
             "sign in with GitHub to link a GitHub installation",
         ));
     };
     let not_yours = || {
         ApiError::refused(
-            "installation_not_yours",
+            ErrorCode::InstallationNotYours,
             format!(
                 "your GitHub account does not control {}, where this installation lives",
                 installation.account.login

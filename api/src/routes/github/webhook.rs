@@ -21,7 +21,7 @@ use shared::github::webhook::{self, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEA
 use shared::wire::{ErrorBody, WebhookReceipt};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::github::events;
 use crate::state::AppState;
 
@@ -67,27 +67,30 @@ pub async fn receive(
     let signature = header_str(&req, SIGNATURE_HEADER);
     if signature.is_none() {
         return Err(ApiError::auth_failed(
-            "missing_signature",
+            ErrorCode::MissingSignature,
             "the delivery has no X-Hub-Signature-256 header",
         ));
     }
     if !webhook::verify(secret.expose_secret().as_bytes(), &body, signature) {
         return Err(ApiError::auth_failed(
-            "invalid_signature",
+            ErrorCode::InvalidSignature,
             "X-Hub-Signature-256 does not match the body",
         ));
     }
     let event = header_str(&req, EVENT_HEADER)
         .filter(|e| valid_name(e, 100))
         .ok_or_else(|| {
-            ApiError::bad_request("missing_event", "the delivery has no valid X-GitHub-Event")
+            ApiError::bad_request(
+                ErrorCode::MissingEvent,
+                "the delivery has no valid X-GitHub-Event",
+            )
         })?
         .to_owned();
     let delivery_id = header_str(&req, DELIVERY_HEADER)
         .filter(|d| valid_name(d, 200))
         .ok_or_else(|| {
             ApiError::bad_request(
-                "missing_delivery_id",
+                ErrorCode::MissingDeliveryId,
                 "the delivery has no valid X-GitHub-Delivery",
             )
         })?
@@ -156,7 +159,10 @@ async fn read_limited(mut payload: web::Payload, limit: usize) -> ApiResult<web:
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge { limit },
-            other => ApiError::bad_request("unreadable_body", format!("reading the body: {other}")),
+            other => ApiError::bad_request(
+                ErrorCode::UnreadableBody,
+                format!("reading the body: {other}"),
+            ),
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });

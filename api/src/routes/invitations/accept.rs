@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::SECRET_PREFIX;
 use crate::auth::{Actor, AuditActor, UserAuth};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::emit;
 use crate::routes::members::member;
 use crate::state::AppState;
@@ -55,7 +55,7 @@ pub async fn accept(
     let invitation = found.ok_or(ApiError::NotFound("invitation"))?;
     if !is_for(&invitation, &user) {
         return Err(ApiError::refused(
-            "invitation_mismatch",
+            ErrorCode::InvitationMismatch,
             "this invitation is for someone else: sign in as the person it was sent to",
         ));
     }
@@ -169,7 +169,7 @@ fn usable(invitation: &Invitation) -> Result<(), ApiError> {
     }
     if invitation.revoked_at.is_some() {
         return Err(ApiError::bad_request(
-            "invitation_revoked",
+            ErrorCode::InvitationRevoked,
             "this invitation was revoked; ask for a new one",
         ));
     }
@@ -181,15 +181,21 @@ fn usable(invitation: &Invitation) -> Result<(), ApiError> {
 
 fn expired() -> ApiError {
     ApiError::bad_request(
-        "invitation_expired",
+        ErrorCode::InvitationExpired,
         "this invitation has expired; ask for a new one",
     )
 }
 
 fn used() -> ApiError {
-    ApiError::bad_request("invitation_used", "this invitation was accepted already")
+    ApiError::bad_request(
+        ErrorCode::InvitationUsed,
+        "this invitation was accepted already",
+    )
 }
 
 fn already_member() -> ApiError {
-    ApiError::conflict("already_member", "you are already a member of this org")
+    ApiError::conflict(
+        ErrorCode::AlreadyMember,
+        "you are already a member of this org",
+    )
 }

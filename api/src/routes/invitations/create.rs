@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{SECRET_PREFIX, valid_email};
 use crate::auth::people::valid_login;
 use crate::auth::{Admin, OrgAuth};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::OrgPath;
 use crate::routes::members::lower;
 use crate::state::AppState;
@@ -61,7 +61,7 @@ pub async fn create(
     }
     if body.role == MemberRole::Owner && auth.role != Some(MemberRole::Owner) {
         return Err(ApiError::refused(
-            "owner_required",
+            ErrorCode::OwnerRequired,
             "only an owner of the org may invite an owner",
         ));
     }
@@ -81,7 +81,7 @@ pub async fn create(
     let already: i64 = members.count().get_result(&mut conn).await?;
     if already > 0 {
         return Err(ApiError::conflict(
-            "already_member",
+            ErrorCode::AlreadyMember,
             "that person is already a member of the org",
         ));
     }

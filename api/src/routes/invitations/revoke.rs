@@ -8,7 +8,7 @@ use shared::db::schema::invitations;
 use shared::wire::ErrorBody;
 
 use crate::auth::{Admin, OrgAuth};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::IdPath;
 use crate::state::AppState;
 
@@ -56,7 +56,7 @@ pub async fn revoke(
             .ok_or(ApiError::NotFound("invitation"))?;
         if row.accepted_at.is_some() {
             return Err(ApiError::conflict(
-                "invitation_used",
+                ErrorCode::InvitationUsed,
                 "the invitation was accepted already; remove the member instead",
             ));
         }

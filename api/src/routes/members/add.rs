@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{lock_owners, lower, member, require_owner};
 use crate::auth::{Admin, OrgAuth};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{OrgPath, emit};
 use crate::state::AppState;
 
@@ -62,7 +62,7 @@ pub async fn add(
                 .map_err(|e| match e {
                     DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                         ApiError::conflict(
-                            "already_member",
+                            ErrorCode::AlreadyMember,
                             format!("{} is already a member of the org", user.login),
                         )
                     }

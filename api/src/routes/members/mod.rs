@@ -21,7 +21,7 @@ use shared::wire;
 use uuid::Uuid;
 
 use crate::auth::Actor;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 diesel::define_sql_function! {
     /// SQL `lower(text)`: logins and emails compare case-insensitively, as GitHub's do.
@@ -89,7 +89,7 @@ pub fn require_owner(actor: &Actor, owners: &[Uuid], what: &str) -> Result<(), A
     match actor.user_id() {
         Some(id) if owners.contains(&id) => Ok(()),
         _ => Err(ApiError::refused(
-            "owner_required",
+            ErrorCode::OwnerRequired,
             format!("only an owner of the org may {what}"),
         )),
     }
@@ -99,7 +99,7 @@ pub fn require_owner(actor: &Actor, owners: &[Uuid], what: &str) -> Result<(), A
 pub fn keep_an_owner(owners: &[Uuid]) -> Result<(), ApiError> {
     if owners.len() <= 1 {
         return Err(ApiError::conflict(
-            "last_owner",
+            ErrorCode::LastOwner,
             "the org's last owner cannot leave, be removed or be demoted; make someone else owner first",
         ));
     }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::check_slug;
 use crate::auth::{Actor, AuditActor, UserAuth};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::required_text;
 use crate::state::AppState;
 
@@ -59,7 +59,7 @@ pub async fn create(
                 .map_err(|e| match e {
                     DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                         ApiError::conflict(
-                            "slug_taken",
+                            ErrorCode::SlugTaken,
                             format!("the slug {:?} is taken; choose another", body.slug),
                         )
                     }

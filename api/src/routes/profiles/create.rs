@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{MAX_PROFILES, check_body, check_name, org_hides, row_wire, variants_json};
 use crate::auth::{OrgAuth, Write};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{OrgPath, emit};
 use crate::state::AppState;
 
@@ -78,7 +78,7 @@ pub async fn create(
                 .optional()?;
             row.ok_or_else(|| {
                 ApiError::conflict(
-                    "profile_exists",
+                    ErrorCode::ProfileExists,
                     format!(
                         "the org has a profile named {:?} already; PATCH it instead",
                         body.name

@@ -24,7 +24,7 @@ use shared::wire;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::profiles::row_profile;
 
 /// Most profiles an org may define (project overrides count per project).
@@ -45,13 +45,12 @@ pub struct ProjectProfilePath {
     pub name: String,
 }
 
-/// The code of a profile that sets an environment variable no profile may set.
-pub const ENV_FORBIDDEN: &str = "profile_env_forbidden";
-
 impl From<ProfileError> for ApiError {
     fn from(e: ProfileError) -> Self {
         match e.kind {
-            ProfileErrorKind::ForbiddenEnv => ApiError::unprocessable(ENV_FORBIDDEN, e.to_string()),
+            ProfileErrorKind::ForbiddenEnv => {
+                ApiError::unprocessable(ErrorCode::ProfileEnvForbidden, e.to_string())
+            }
             ProfileErrorKind::Invalid => ApiError::Validation(e.to_string()),
         }
     }

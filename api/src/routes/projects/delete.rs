@@ -8,7 +8,7 @@ use shared::domain::AttemptStatus;
 use shared::wire::ErrorBody;
 
 use crate::auth::{OrgAuth, Write};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{Deleted, IdPath, emit};
 use crate::state::AppState;
 
@@ -65,7 +65,7 @@ pub async fn delete(
             .await?;
         if active > 0 {
             return Err(ApiError::conflict(
-                "project_busy",
+                ErrorCode::ProjectBusy,
                 format!("{active} attempt(s) of this project are still active; stop them first"),
             ));
         }

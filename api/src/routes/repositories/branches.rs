@@ -8,7 +8,7 @@ use shared::db::schema::repositories;
 use shared::wire::{Branch, ErrorBody};
 
 use crate::auth::{OrgAuth, Read};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::IdPath;
 use crate::state::AppState;
 
@@ -58,7 +58,7 @@ pub async fn branches(
                     ApiError::Upstream("GitHub could not list the branches just now".into())
                 } else {
                     ApiError::BadRequest {
-                        code: "branches_unavailable",
+                        code: ErrorCode::BranchesUnavailable,
                         message: format!("GitHub refused to list the branches: {e}"),
                     }
                 }
@@ -79,14 +79,14 @@ pub async fn branches(
 async fn local_branches(url: &str) -> Result<Vec<Branch>, ApiError> {
     let crate::repository::Location::Local(path) = crate::repository::classify(url)? else {
         return Err(ApiError::BadRequest {
-            code: "branches_unavailable",
+            code: ErrorCode::BranchesUnavailable,
             message: "the repository is remote and not on GitHub: its branches are not listed"
                 .into(),
         });
     };
     tokio::task::spawn_blocking(move || {
         let unavailable = |e: git2::Error| ApiError::BadRequest {
-            code: "branches_unavailable",
+            code: ErrorCode::BranchesUnavailable,
             message: format!("the repository cannot be read: {}", e.message()),
         };
         let repo = git2::Repository::open(&path).map_err(unavailable)?;

@@ -10,11 +10,8 @@ use shared::wire::{self, ErrorBody, PutSecret};
 
 use super::{SecretPath, info, keyring};
 use crate::auth::{Admin, OrgAuth};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
-
-/// The code of a secret whose name is an environment variable no org may set.
-pub const NAME_FORBIDDEN: &str = "secret_name_forbidden";
 
 /// Sets a secret's value (sealed under the active key, with a fresh nonce). The value
 /// is write-only: the answer shows the name, key id and times, never the value. 201 when
@@ -47,7 +44,7 @@ pub async fn put(
     secrets::check_name(&name).map_err(ApiError::Validation)?;
     if let Some(why) = shared::executors::forbidden_env_var(&name) {
         return Err(ApiError::unprocessable(
-            NAME_FORBIDDEN,
+            ErrorCode::SecretNameForbidden,
             format!(
                 "a secret cannot be named {name}: secrets become environment variables of attempts, and {why}"
             ),

@@ -7,7 +7,7 @@ use shared::db::schema::{task_attempts, tasks};
 use shared::wire::ErrorBody;
 
 use crate::auth::{OrgAuth, Write};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::projects::delete::ACTIVE;
 use crate::routes::{Deleted, IdPath, emit};
 use crate::state::AppState;
@@ -57,7 +57,7 @@ pub async fn delete(
             .await?;
         if active > 0 {
             return Err(ApiError::conflict(
-                "task_busy",
+                ErrorCode::TaskBusy,
                 format!("{active} attempt(s) of this task are still active; stop them first"),
             ));
         }
