@@ -98,7 +98,7 @@ pub async fn mint_token(
     expires_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<String> {
     use anyhow::Context;
-    let minted = shared::tokens::mint();
+    let minted = crate::auth::tokens::mint();
     let mut conn = db.system().await?;
     diesel::insert_into(api_tokens::table)
         .values(NewApiToken {

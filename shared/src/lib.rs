@@ -15,7 +15,6 @@ pub mod logs;
 pub mod logstore;
 pub mod netpolicy;
 pub mod queue;
-pub mod ratelimit;
 pub mod redis_conn;
 pub mod secrets;
 pub mod shutdown;
@@ -23,6 +22,5 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
-pub mod tokens;
 pub mod wire;
 pub mod workers;

@@ -33,6 +33,7 @@ pub mod github;
 pub mod jwt;
 pub mod people;
 pub mod sessions;
+pub mod tokens;
 
 /// Cookie holding the dashboard's access token (HttpOnly).
 pub const ACCESS_COOKIE: &str = "sy_access";
@@ -70,7 +71,7 @@ pub fn credential(req: &HttpRequest) -> Credential {
             return Credential::None;
         }
         let secret = secret.trim();
-        if shared::tokens::looks_valid(secret) {
+        if tokens::looks_valid(secret) {
             return Credential::ApiToken(secret.to_owned());
         }
         if secret.len() <= MAX_JWT_LEN && secret.split('.').count() == 3 {
@@ -346,7 +347,7 @@ async fn authenticate_token(
     state: &AppState,
     secret: &str,
 ) -> Result<(ApiToken, Organization), ApiError> {
-    let hash = shared::tokens::hash(secret);
+    let hash = tokens::hash(secret);
     let mut conn = state.db.system().await?;
     let found: Option<(ApiToken, Organization)> = api_tokens::table
         .inner_join(organizations::table)

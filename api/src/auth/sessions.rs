@@ -63,7 +63,7 @@ pub async fn start(
         created_at: now,
         updated_at: now,
     };
-    let minted = shared::tokens::mint_secret(REFRESH_PREFIX);
+    let minted = crate::auth::tokens::mint_secret(REFRESH_PREFIX);
     let mut conn = state.db.untenanted().await?;
     conn.transaction::<_, ApiError, _>(async |conn| {
         diesel::insert_into(user_sessions::table)
@@ -104,8 +104,8 @@ pub async fn refresh(
     if !secret.starts_with(REFRESH_PREFIX) || secret.len() > 128 {
         return Err(invalid());
     }
-    let hash = shared::tokens::hash(secret);
-    let minted = shared::tokens::mint_secret(REFRESH_PREFIX);
+    let hash = crate::auth::tokens::hash(secret);
+    let minted = crate::auth::tokens::mint_secret(REFRESH_PREFIX);
     let mut conn = state.db.untenanted().await?;
     let outcome = conn
         .transaction::<_, ApiError, _>(async |conn| {
@@ -175,7 +175,7 @@ pub async fn revoke(state: &AppState, session_id: Uuid, reason: &str) -> Result<
 pub async fn session_of_refresh(state: &AppState, secret: &str) -> Result<Option<Uuid>, ApiError> {
     let mut conn = state.db.untenanted().await?;
     Ok(refresh_tokens::table
-        .filter(refresh_tokens::token_hash.eq(shared::tokens::hash(secret)))
+        .filter(refresh_tokens::token_hash.eq(crate::auth::tokens::hash(secret)))
         .select(refresh_tokens::session_id)
         .first(&mut conn)
         .await

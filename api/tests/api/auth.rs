@@ -31,7 +31,7 @@ async fn missing_token_is_unauthorized() {
 #[tokio::test(flavor = "multi_thread")]
 async fn garbled_or_unknown_tokens_are_unauthorized() {
     let app = TestApp::spawn().await;
-    let unknown = shared::tokens::mint().secret;
+    let unknown = api::auth::tokens::mint().secret;
     for header in [
         "Bearer nonsense".to_owned(),
         format!("Basic {}", app.token),
@@ -63,7 +63,7 @@ async fn revoked_token_is_unauthorized() {
 
     let mut conn = app.db.system().await.expect("conn");
     diesel::update(
-        api_tokens::table.filter(api_tokens::token_hash.eq(shared::tokens::hash(&token))),
+        api_tokens::table.filter(api_tokens::token_hash.eq(api::auth::tokens::hash(&token))),
     )
     .set(api_tokens::revoked_at.eq(diesel::dsl::now))
     .execute(&mut conn)
@@ -246,7 +246,7 @@ async fn token_use_is_recorded() {
 async fn last_used(app: &TestApp, token: &str) -> Option<chrono::DateTime<Utc>> {
     let mut conn = app.db.system().await.expect("conn");
     api_tokens::table
-        .filter(api_tokens::token_hash.eq(shared::tokens::hash(token)))
+        .filter(api_tokens::token_hash.eq(api::auth::tokens::hash(token)))
         .select(api_tokens::last_used_at)
         .first(&mut conn)
         .await

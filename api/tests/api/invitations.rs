@@ -194,7 +194,7 @@ async fn an_invitation_for_someone_else_is_refused() {
         .await
         .expect("POST");
     assert_error(res, StatusCode::FORBIDDEN, "person_required").await;
-    let unknown = shared::tokens::mint_secret("syi_").secret;
+    let unknown = api::auth::tokens::mint_secret("syi_").secret;
     for token in [unknown.as_str(), "garbage", ""] {
         let res = accept(&app, &bob, token).await;
         assert_error(res, StatusCode::NOT_FOUND, "not_found").await;

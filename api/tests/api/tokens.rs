@@ -141,7 +141,7 @@ async fn token_listings_never_contain_secrets() {
     let names: Vec<&str> = page.items.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["bootstrap", "deploy"]);
     assert_eq!(page.items[1].prefix, created.api_token.prefix);
-    assert_eq!(page.items[1].prefix.len(), shared::tokens::VISIBLE_LEN);
+    assert_eq!(page.items[1].prefix.len(), api::auth::tokens::VISIBLE_LEN);
 
     let first: Page<wire::ApiTokenInfo> =
         json_as(app.get("tokens?limit=1").await, StatusCode::OK).await;

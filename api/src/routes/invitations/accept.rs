@@ -46,7 +46,7 @@ pub async fn accept(
     // The org is not known until the invitation is: a system read by the secret's hash.
     let mut conn = state.db.system().await?;
     let found: Option<Invitation> = invitations::table
-        .filter(invitations::token_hash.eq(shared::tokens::hash(&secret)))
+        .filter(invitations::token_hash.eq(crate::auth::tokens::hash(&secret)))
         .select(Invitation::as_select())
         .first(&mut conn)
         .await

@@ -96,7 +96,7 @@ pub async fn create(
                 "auth.invitation_ttl_secs ({ttl_secs}) is out of range"
             ))
         })?;
-    let secret = shared::tokens::mint_secret(SECRET_PREFIX);
+    let secret = crate::auth::tokens::mint_secret(SECRET_PREFIX);
     let row: Invitation = diesel::insert_into(invitations::table)
         .values((
             invitations::id.eq(Uuid::now_v7()),

@@ -53,7 +53,7 @@ pub async fn create(
         }
     };
 
-    let minted = shared::tokens::mint();
+    let minted = crate::auth::tokens::mint();
     let org_id = auth.org_id();
     let mut conn = state.db.org(org_id).await?;
     let row: ApiToken = diesel::insert_into(api_tokens::table)

@@ -1,5 +1,5 @@
 //! Request budgets per org API token, per signed-in person and per source address,
-//! shared by every replica through Redis ([`shared::ratelimit`]).
+//! shared by every replica through Redis ([`gcra`]).
 //!
 //! Every request counts against its source address (the TCP peer; `X-Forwarded-For` is
 //! not trusted), plus its org API token when it carries one (keyed by the token's hash,
@@ -17,12 +17,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
-use shared::ratelimit::{Bucket, Decision};
 use std::time::Duration;
 
 use crate::auth::{Credential, credential};
 use crate::error::{ErrorCode, envelope};
 use crate::state::AppState;
+use gcra::{Bucket, Decision};
+
+mod gcra;
 
 /// Requests left right now in the tightest budget that applied.
 pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -97,7 +99,7 @@ async fn decide(state: &AppState, req: &ServiceRequest) -> Option<Decision> {
         ));
     }
     let mut redis = state.redis();
-    let check = shared::ratelimit::check_all(&mut redis, &buckets);
+    let check = gcra::check_all(&mut redis, &buckets);
     match tokio::time::timeout(LIMITER_TIMEOUT, check).await {
         Ok(Ok(decision)) => Some(decision),
         Ok(Err(e)) => {

@@ -1,6 +1,5 @@
-//! Request budgets shared by every api replica: GCRA (the generic cell rate algorithm)
-//! over Redis, one Lua script per check so concurrent replicas cannot both spend the last
-//! request.
+//! The limiter behind the budgets: GCRA (the generic cell rate algorithm) over Redis,
+//! one Lua script per check so concurrent replicas cannot both spend the last request.
 //!
 //! A budget of N per minute lets a quiet caller burst N requests, then one more every
 //! 60/N s. Each bucket is a single key holding its "theoretical arrival time" (TAT), which
@@ -14,7 +13,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::keys::Keys;
+use shared::keys::Keys;
 
 /// Checks every bucket of a request in one step and spends one request from each only if
 /// all of them allow it, so a refusal by one bucket does not drain the others.
@@ -101,7 +100,7 @@ impl Bucket<'_> {
         match self {
             Bucket::Token(secret) => format!(
                 "{prefix}:ratelimit:token:{}",
-                hex::encode(crate::tokens::hash(secret))
+                hex::encode(crate::auth::tokens::hash(secret))
             ),
             Bucket::User(id) => format!("{prefix}:ratelimit:user:{id}"),
             Bucket::Address(ip) => match ip.to_canonical() {
@@ -116,16 +115,6 @@ impl Bucket<'_> {
             },
         }
     }
-}
-
-/// Counts one request against the bucket `key` with a budget of `per_minute` (a burst of
-/// `per_minute`, then one every `60 / per_minute` s). A budget of 0 means no limit.
-pub async fn check<C: ConnectionLike + Send + Sync>(
-    conn: &mut C,
-    key: &str,
-    per_minute: u32,
-) -> redis::RedisResult<Decision> {
-    check_all(conn, &[(key, per_minute)]).await
 }
 
 /// Counts one request against every `(key, per_minute)` bucket at once: allowed only if
@@ -162,6 +151,16 @@ mod tests {
     use super::*;
     use redis::aio::MultiplexedConnection;
     use std::time::Instant;
+
+    /// Counts one request against the bucket `key` with a budget of `per_minute` (a burst
+    /// of `per_minute`, then one every `60 / per_minute` s). A budget of 0 means no limit.
+    async fn check(
+        conn: &mut MultiplexedConnection,
+        key: &str,
+        per_minute: u32,
+    ) -> redis::RedisResult<Decision> {
+        check_all(conn, &[(key, per_minute)]).await
+    }
 
     fn redis_url() -> String {
         std::env::var("SWITCHYARD_TEST_REDIS_URL")

@@ -1,4 +1,5 @@
-//! Org API tokens: random, shown once, stored only as a SHA-256 hash.
+//! Org API tokens: random, shown once, stored only as a SHA-256 hash; and the other
+//! secrets minted the same way (refresh tokens, invitations).
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
