@@ -10,6 +10,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use shared::attempts::{self, Requeue};
 use shared::db::models::{ExecutionProcess, NewTaskAttempt, Project, Task, TaskAttempt};
 use shared::db::schema::{execution_processes, projects, task_attempts, tasks};
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
@@ -203,10 +204,8 @@ pub async fn queue_follow_up(
     trace_context: Option<String>,
 ) -> Result<(TaskAttempt, ExecutionProcess, Events), ApiError> {
     let current = lookup::attempt_for_update(conn, org_id, id).await?;
-    if !matches!(
-        current.status,
-        AttemptStatus::Succeeded | AttemptStatus::Failed
-    ) {
+    let Some(attempt) = attempts::requeue(conn, id, Requeue::FollowUp { trace_context }).await?
+    else {
         return Err(ApiError::conflict(
             ErrorCode::AttemptBusy,
             format!(
@@ -214,24 +213,8 @@ pub async fn queue_follow_up(
                 current.status
             ),
         ));
-    }
+    };
     let process = insert_process(conn, org_id, id, RunReason::FollowUp, prompt).await?;
-    let attempt: TaskAttempt = diesel::update(task_attempts::table.find(id))
-        .set((
-            task_attempts::status.eq(AttemptStatus::Queued),
-            task_attempts::failure_reason.eq(None::<String>),
-            task_attempts::stop_requested.eq(false),
-            task_attempts::finished_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-            task_attempts::retry_count.eq(0),
-            task_attempts::queued_at.eq(diesel::dsl::now),
-            task_attempts::scheduled_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-            task_attempts::worker_id.eq(None::<String>),
-            task_attempts::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-            task_attempts::trace_context.eq(&trace_context),
-        ))
-        .returning(TaskAttempt::as_returning())
-        .get_result(conn)
-        .await?;
     let mut events = Events::default();
     events.push("attempt.updated", &wire::Attempt::from(attempt.clone()));
     events.push("process.created", &wire::Process::from(process.clone()));
@@ -259,46 +242,34 @@ pub async fn stop(
 ) -> Result<(TaskAttempt, Events), ApiError> {
     let current = lookup::attempt_for_update(conn, org_id, id).await?;
     let mut events = Events::default();
-    match current.status {
-        AttemptStatus::Queued | AttemptStatus::Scheduled => {
-            let attempt: TaskAttempt = diesel::update(task_attempts::table.find(id))
-                .set((
-                    task_attempts::status.eq(AttemptStatus::Cancelled),
-                    task_attempts::stop_requested.eq(true),
-                    task_attempts::finished_at.eq(diesel::dsl::now),
-                ))
-                .returning(TaskAttempt::as_returning())
-                .get_result(conn)
-                .await?;
-            let killed: Vec<ExecutionProcess> = diesel::update(
-                execution_processes::table
-                    .filter(execution_processes::attempt_id.eq(id))
-                    .filter(execution_processes::status.eq(ProcessStatus::Queued)),
-            )
-            .set((
-                execution_processes::status.eq(ProcessStatus::Killed),
-                execution_processes::failure_reason.eq("stopped before it ran"),
-                execution_processes::finished_at.eq(diesel::dsl::now),
-            ))
-            .returning(ExecutionProcess::as_returning())
-            .get_results(conn)
-            .await?;
-            events.push("attempt.updated", &wire::Attempt::from(attempt.clone()));
-            for process in killed {
-                events.push("process.updated", &wire::Process::from(process));
-            }
-            Ok((attempt, events))
+    // Not yet with a worker: cancelled at once, with the processes that would have run.
+    if let Some(attempt) = attempts::cancel_unstarted(conn, id).await? {
+        let killed: Vec<ExecutionProcess> = diesel::update(
+            execution_processes::table
+                .filter(execution_processes::attempt_id.eq(id))
+                .filter(execution_processes::status.eq(ProcessStatus::Queued)),
+        )
+        .set((
+            execution_processes::status.eq(ProcessStatus::Killed),
+            execution_processes::failure_reason.eq("stopped before it ran"),
+            execution_processes::finished_at.eq(diesel::dsl::now),
+        ))
+        .returning(ExecutionProcess::as_returning())
+        .get_results(conn)
+        .await?;
+        events.push("attempt.updated", &wire::Attempt::from(attempt.clone()));
+        for process in killed {
+            events.push("process.updated", &wire::Process::from(process));
         }
-        AttemptStatus::Running if !current.stop_requested => {
-            let attempt: TaskAttempt = diesel::update(task_attempts::table.find(id))
-                .set(task_attempts::stop_requested.eq(true))
-                .returning(TaskAttempt::as_returning())
-                .get_result(conn)
-                .await?;
+        return Ok((attempt, events));
+    }
+    // Running: its worker stops it. Finished, or already asked: nothing to do.
+    match attempts::request_stop(conn, id).await? {
+        Some(attempt) => {
             events.push("attempt.updated", &wire::Attempt::from(attempt.clone()));
             Ok((attempt, events))
         }
-        _ => Ok((current, events)),
+        None => Ok((current, events)),
     }
 }
 

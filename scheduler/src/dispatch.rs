@@ -1,15 +1,19 @@
 //! Moves queued attempts to scheduled, within each org's concurrency limit and fairly
 //! across orgs, then hands them to the Redis queue.
 
-use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use redis::aio::ConnectionManager;
+use shared::attempts;
+use shared::bus;
 use shared::db::Db;
+use shared::db::models::TaskAttempt;
 use shared::db::schema::task_attempts;
 use shared::domain::AttemptStatus;
 use shared::keys::Keys;
 use shared::queue::{self, QueueEntry};
+use shared::wire;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 diesel::define_sql_function! {
@@ -29,11 +33,11 @@ const FAIR_CANDIDATES: &str = "
         SELECT org_id, count(*) AS n FROM task_attempts
         WHERE status IN ('scheduled', 'running') GROUP BY org_id
     ), ranked AS (
-        SELECT id, org_id, trace_context, queued_at,
+        SELECT id, org_id, queued_at,
                row_number() OVER (PARTITION BY org_id ORDER BY queued_at, id) AS rank
         FROM task_attempts WHERE status = 'queued'
     )
-    SELECT r.id, r.org_id, r.trace_context
+    SELECT r.id
     FROM ranked r
     JOIN organizations o ON o.id = r.org_id
     LEFT JOIN active a ON a.org_id = r.org_id
@@ -46,10 +50,6 @@ const FAIR_CANDIDATES: &str = "
 struct Candidate {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    org_id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    trace_context: Option<String>,
 }
 
 /// One dispatch round; returns how many attempts were scheduled.
@@ -60,7 +60,7 @@ pub async fn dispatch_once(
     batch: i64,
 ) -> anyhow::Result<usize> {
     let mut conn = db.system().await?;
-    let picked: Vec<QueueEntry> = conn
+    let picked: Vec<(QueueEntry, TaskAttempt)> = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn| {
             let locked: bool = diesel::select(pg_try_advisory_xact_lock(DISPATCH_LOCK))
                 .get_result(conn)
@@ -85,20 +85,22 @@ pub async fn dispatch_once(
                 .skip_locked()
                 .load(conn)
                 .await?;
-            diesel::update(task_attempts::table.filter(task_attempts::id.eq_any(&locked)))
-                .set((
-                    task_attempts::status.eq(AttemptStatus::Scheduled),
-                    task_attempts::scheduled_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
-            Ok(candidates
+            let mut scheduled: HashMap<Uuid, TaskAttempt> = attempts::schedule(conn, &locked)
+                .await?
                 .into_iter()
-                .filter(|c| locked.contains(&c.id))
-                .map(|c| QueueEntry {
-                    attempt_id: c.id,
-                    org_id: c.org_id,
-                    traceparent: c.trace_context,
+                .map(|a| (a.id, a))
+                .collect();
+            // In the fair order the candidates came in.
+            Ok(candidates
+                .iter()
+                .filter_map(|c| scheduled.remove(&c.id))
+                .map(|a| {
+                    let entry = QueueEntry {
+                        attempt_id: a.id,
+                        org_id: a.org_id,
+                        traceparent: a.trace_context.clone(),
+                    };
+                    (entry, a)
                 })
                 .collect())
         })
@@ -106,10 +108,22 @@ pub async fn dispatch_once(
     if picked.is_empty() {
         return Ok(0);
     }
-    // After commit, keyed by attempt id: if this push fails, the reconciler re-enqueues.
-    queue::enqueue(redis, keys, &picked).await?;
-    for entry in &picked {
+    // After commit, the dashboards first: no worker can have the attempt yet, so no
+    // board hears of it running before it hears of it scheduled.
+    let mut entries = Vec::with_capacity(picked.len());
+    for (entry, row) in picked {
         tracing::debug!(attempt.id = %entry.attempt_id, org.id = %entry.org_id, "attempt scheduled");
+        bus::emit(
+            redis,
+            keys,
+            entry.org_id,
+            "attempt.updated",
+            &wire::Attempt::from(row),
+        )
+        .await;
+        entries.push(entry);
     }
-    Ok(picked.len())
+    // Keyed by attempt id: if this push fails, the reconciler re-enqueues.
+    queue::enqueue(redis, keys, &entries).await?;
+    Ok(entries.len())
 }

@@ -7,6 +7,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use redis::aio::ConnectionManager;
+use shared::attempts::{self, Requeue};
 use shared::bus;
 use shared::db::Db;
 use shared::db::models::{ExecutionProcess, NewExecutionProcess, TaskAttempt};
@@ -50,7 +51,7 @@ pub async fn reap_expired_leases(
                 .await?;
             let mut out = Vec::with_capacity(expired.len());
             for attempt in expired {
-                out.push(requeue_or_fail(conn, attempt, LOST_WORKER_REASON, true).await?);
+                out.extend(requeue_or_fail(conn, attempt, LOST_WORKER_REASON, true).await?);
             }
             Ok(out)
         })
@@ -116,9 +117,7 @@ pub async fn end_lost_attempt(
             let Some(attempt) = found.optional()? else {
                 return Ok(None);
             };
-            Ok(Some(
-                requeue_or_fail(conn, attempt, &reason_owned, retry).await?,
-            ))
+            requeue_or_fail(conn, attempt, &reason_owned, retry).await
         })
         .await?;
     let Some(reaped) = reaped else {
@@ -188,14 +187,29 @@ async fn publish(
 }
 
 /// Sends `attempt` back to `queued` (when `retry_allowed` and retries remain) or fails it,
-/// failing its running processes with `reason` either way.
+/// failing its running processes with `reason` either way. `None` when the attempt is no
+/// longer scheduled or running.
 async fn requeue_or_fail(
     conn: &mut diesel_async::AsyncPgConnection,
     attempt: TaskAttempt,
     reason: &str,
     retry_allowed: bool,
-) -> Result<Reaped, diesel::result::Error> {
+) -> Result<Option<Reaped>, diesel::result::Error> {
     let retry = retry_allowed && attempt.retry_count < attempt.max_retries;
+    let moved = if retry {
+        attempts::requeue(conn, attempt.id, Requeue::Retry).await?
+    } else if retry_allowed {
+        let reason = format!(
+            "{reason}; no retries left after {} attempts",
+            attempt.retry_count + 1
+        );
+        attempts::fail_lost(conn, attempt.id, &reason).await?
+    } else {
+        attempts::fail_lost(conn, attempt.id, reason).await?
+    };
+    let Some(attempt) = moved else {
+        return Ok(None);
+    };
     let lost: Vec<ExecutionProcess> = diesel::update(
         execution_processes::table
             .filter(execution_processes::attempt_id.eq(attempt.id))
@@ -211,7 +225,7 @@ async fn requeue_or_fail(
     .await?;
 
     let mut created = Vec::new();
-    let attempt = if retry {
+    if retry {
         // The retry runs the interrupted processes again, as new processes with logs of their own.
         for p in &lost {
             let copy = NewExecutionProcess {
@@ -230,17 +244,6 @@ async fn requeue_or_fail(
                     .await?,
             );
         }
-        diesel::update(task_attempts::table.find(attempt.id))
-            .set((
-                task_attempts::status.eq(AttemptStatus::Queued),
-                task_attempts::retry_count.eq(attempt.retry_count + 1),
-                task_attempts::worker_id.eq(None::<String>),
-                task_attempts::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-                task_attempts::queued_at.eq(now),
-            ))
-            .returning(TaskAttempt::as_returning())
-            .get_result(conn)
-            .await?
     } else {
         diesel::update(
             execution_processes::table
@@ -254,31 +257,12 @@ async fn requeue_or_fail(
         ))
         .execute(conn)
         .await?;
-        let reason = if retry_allowed {
-            format!(
-                "{reason}; no retries left after {} attempts",
-                attempt.retry_count + 1
-            )
-        } else {
-            reason.to_owned()
-        };
-        diesel::update(task_attempts::table.find(attempt.id))
-            .set((
-                task_attempts::status.eq(AttemptStatus::Failed),
-                task_attempts::failure_reason.eq(reason),
-                task_attempts::worker_id.eq(None::<String>),
-                task_attempts::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-                task_attempts::finished_at.eq(now),
-            ))
-            .returning(TaskAttempt::as_returning())
-            .get_result(conn)
-            .await?
-    };
-    Ok(Reaped {
+    }
+    Ok(Some(Reaped {
         attempt,
         lost,
         created,
-    })
+    }))
 }
 
 /// Enqueues again every scheduled attempt the Redis queue no longer holds. Entries stuck

@@ -145,6 +145,20 @@ impl AttemptStatus {
             AttemptStatus::Queued | AttemptStatus::Scheduled | AttemptStatus::Running
         )
     }
+
+    /// Whether an attempt may go from this status to `to` in one step (the moves of
+    /// `shared::attempts`): dispatch, claim, a recorded end, a stop before any worker
+    /// took it, a lost worker's retry or failure, a follow-up. A cancelled attempt is final.
+    pub fn can_move_to(self, to: AttemptStatus) -> bool {
+        use AttemptStatus::*;
+        matches!(
+            (self, to),
+            (Queued, Scheduled | Cancelled)
+                | (Scheduled, Running | Queued | Failed | Cancelled)
+                | (Running, Succeeded | Failed | Cancelled | Queued)
+                | (Succeeded | Failed, Queued)
+        )
+    }
 }
 
 text_enum!(
@@ -199,3 +213,71 @@ text_enum!(
         Ignored => "ignored",
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::AttemptStatus::{self, *};
+
+    #[test]
+    fn attempt_moves_follow_the_lifecycle() {
+        // (from, to, legal): every pair of statuses, spelled out.
+        let table = [
+            (Queued, Queued, false),
+            (Queued, Scheduled, true),
+            (Queued, Running, false),
+            (Queued, Succeeded, false),
+            (Queued, Failed, false),
+            (Queued, Cancelled, true),
+            (Scheduled, Queued, true),
+            (Scheduled, Scheduled, false),
+            (Scheduled, Running, true),
+            (Scheduled, Succeeded, false),
+            (Scheduled, Failed, true),
+            (Scheduled, Cancelled, true),
+            (Running, Queued, true),
+            (Running, Scheduled, false),
+            (Running, Running, false),
+            (Running, Succeeded, true),
+            (Running, Failed, true),
+            (Running, Cancelled, true),
+            (Succeeded, Queued, true),
+            (Succeeded, Scheduled, false),
+            (Succeeded, Running, false),
+            (Succeeded, Succeeded, false),
+            (Succeeded, Failed, false),
+            (Succeeded, Cancelled, false),
+            (Failed, Queued, true),
+            (Failed, Scheduled, false),
+            (Failed, Running, false),
+            (Failed, Succeeded, false),
+            (Failed, Failed, false),
+            (Failed, Cancelled, false),
+            (Cancelled, Queued, false),
+            (Cancelled, Scheduled, false),
+            (Cancelled, Running, false),
+            (Cancelled, Succeeded, false),
+            (Cancelled, Failed, false),
+            (Cancelled, Cancelled, false),
+        ];
+        assert_eq!(table.len(), AttemptStatus::ALL.len().pow(2));
+        for (from, to, legal) in table {
+            assert_eq!(from.can_move_to(to), legal, "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn only_finished_attempts_are_continued_and_a_cancelled_one_is_final() {
+        for &s in AttemptStatus::ALL {
+            assert_eq!(
+                s.can_move_to(Queued),
+                !matches!(s, Queued | Cancelled),
+                "{s}"
+            );
+        }
+        assert!(
+            AttemptStatus::ALL
+                .iter()
+                .all(|&to| !Cancelled.can_move_to(to))
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! object store, configuration, telemetry and shutdown.
 
 pub mod approvals;
+pub mod attempts;
 pub mod bus;
 pub mod config;
 pub mod db;

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::Worker;
-use crate::claim::{self, Heartbeat, Lease};
+use crate::claim::{Heartbeat, Lease};
 use crate::diff::DiffTracker;
 use crate::executors::driver::AgentDriver;
 use crate::executors::{self, Agent, ProfileOptions};
@@ -27,11 +27,12 @@ use crate::github::{self, GithubTarget};
 use crate::logship::{self, ShipTarget};
 use crate::normalize;
 use crate::pump::ApprovalBroker;
-use crate::records::{self, AttemptContext, AttemptEnd, Guarded, ProcessEnd};
+use crate::records::{self, AttemptContext, Guarded, ProcessEnd};
 use crate::runner::{self, KillReason, RunRequest};
 use crate::sandbox;
 use crate::sessions;
 use futures::FutureExt;
+use shared::attempts::AttemptEnd;
 
 /// The only executor this worker runs so far: `bash -c <prompt>`.
 pub const SCRIPT_EXECUTOR: &str = "script";
@@ -72,7 +73,7 @@ pub async fn execute(
         };
         let claimed = async {
             let mut conn = worker.db.system().await?;
-            let row = claim::claim(
+            let row = shared::attempts::claim(
                 &mut conn,
                 lease.attempt_id,
                 &lease.worker_id,

@@ -1,13 +1,11 @@
-//! Claiming an attempt and holding it: the guarded `scheduled → running` transition, the
-//! lease every later write is checked against, and the heartbeat that renews the lease
-//! and notices stop requests.
+//! Holding a claimed attempt (the claim itself is `shared::attempts::claim`): the lease
+//! every later write is checked against, and the heartbeat that renews the lease and
+//! notices stop requests.
 
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use shared::attempts::lease_until;
 use shared::db::Db;
-use shared::db::models::TaskAttempt;
 use shared::db::schema::task_attempts;
 use shared::domain::AttemptStatus;
 use std::time::Duration;
@@ -15,15 +13,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// `now() + lease`, on the database's clock (the reaper compares against the same clock).
-fn lease_until(lease: Duration) -> diesel::expression::SqlLiteral<Nullable<Timestamptz>> {
-    // The number comes from our own configuration, never from a request.
-    sql::<Nullable<Timestamptz>>(&format!(
-        "now() + make_interval(secs => {:.3})",
-        lease.as_secs_f64()
-    ))
-}
 
 /// One worker's hold on one attempt: which row, who holds it, for how long per renewal.
 #[derive(Debug, Clone)]
@@ -50,31 +39,6 @@ impl Lease {
         .await
         .optional()
     }
-}
-
-/// Moves a scheduled attempt to running under this worker. `None` when it is not (or no
-/// longer) scheduled: another worker has it, it was stopped, or the entry was a duplicate.
-pub async fn claim(
-    conn: &mut AsyncPgConnection,
-    attempt_id: Uuid,
-    worker_id: &str,
-    lease: Duration,
-) -> QueryResult<Option<TaskAttempt>> {
-    diesel::update(
-        task_attempts::table
-            .filter(task_attempts::id.eq(attempt_id))
-            .filter(task_attempts::status.eq(AttemptStatus::Scheduled)),
-    )
-    .set((
-        task_attempts::status.eq(AttemptStatus::Running),
-        task_attempts::worker_id.eq(worker_id),
-        task_attempts::lease_expires_at.eq(lease_until(lease)),
-        task_attempts::started_at.eq(sql::<Nullable<Timestamptz>>("coalesce(started_at, now())")),
-    ))
-    .returning(TaskAttempt::as_returning())
-    .get_result(conn)
-    .await
-    .optional()
 }
 
 /// Renews the lease every `every` in the background. Cancels `stop` when someone asks the

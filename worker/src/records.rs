@@ -5,6 +5,7 @@
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shared::attempts::{self, AttemptEnd};
 use shared::db::models::{ExecutionProcess, Project, Repository, Task, TaskAttempt};
 use shared::db::schema::{execution_processes, projects, repositories, task_attempts, tasks};
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
@@ -294,16 +295,6 @@ pub async fn kill_queued_processes(
     .await
 }
 
-/// How an attempt ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttemptEnd {
-    pub status: AttemptStatus,
-    pub failure_reason: Option<String>,
-    pub head_commit: Option<String>,
-    pub diff_summary: Option<serde_json::Value>,
-    pub diff_object_key: Option<String>,
-}
-
 /// Records the attempt's end and releases the lease; a succeeded or failed attempt moves
 /// its task to review (unless someone already moved it past in-progress). Returns the
 /// attempt row and, when it changed, the task row.
@@ -318,20 +309,12 @@ pub async fn finish_attempt(
         if lease.renew(conn).await?.is_none() {
             return Ok(Guarded::LeaseLost);
         }
-        let attempt = diesel::update(task_attempts::table.find(lease.attempt_id))
-            .set((
-                task_attempts::status.eq(end.status),
-                task_attempts::failure_reason.eq(end.failure_reason),
-                task_attempts::head_commit.eq(end.head_commit),
-                task_attempts::diff_summary.eq(end.diff_summary),
-                task_attempts::diff_object_key.eq(end.diff_object_key),
-                task_attempts::finished_at.eq(now),
-                task_attempts::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-            ))
-            .returning(TaskAttempt::as_returning())
-            .get_result(conn)
-            .await?;
-        let task = if matches!(end.status, AttemptStatus::Succeeded | AttemptStatus::Failed) {
+        let status = end.status;
+        let Some(attempt) = attempts::finish(conn, lease.attempt_id, &lease.worker_id, end).await?
+        else {
+            return Ok(Guarded::LeaseLost);
+        };
+        let task = if matches!(status, AttemptStatus::Succeeded | AttemptStatus::Failed) {
             diesel::update(
                 tasks::table
                     .find(task_id)

@@ -24,9 +24,7 @@ async fn process_rows(app: &TestApp, attempt: Uuid) -> Vec<ExecutionProcess> {
 
 async fn set_attempt_status(app: &TestApp, attempt: Uuid, status: AttemptStatus) {
     let mut conn = app.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(attempt))
-        .set(task_attempts::status.eq(status))
-        .execute(&mut conn)
+    shared::attempts::force_status(&mut conn, attempt, status)
         .await
         .expect("set status");
 }
@@ -235,9 +233,11 @@ async fn a_follow_up_requeues_a_finished_attempt_with_a_fresh_retry_budget() {
     let attempt = app.start_attempt(task.id, "echo").await;
     {
         let mut conn = app.db.system().await.expect("conn");
+        shared::attempts::force_status(&mut conn, attempt.id, AttemptStatus::Failed)
+            .await
+            .expect("fail attempt");
         diesel::update(task_attempts::table.find(attempt.id))
             .set((
-                task_attempts::status.eq(AttemptStatus::Failed),
                 task_attempts::failure_reason.eq("worker lost"),
                 task_attempts::retry_count.eq(2),
                 task_attempts::stop_requested.eq(true),

@@ -402,6 +402,42 @@ async fn a_task_runs_end_to_end_with_live_logs_diff_and_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_org_stream_shows_an_attempt_queued_then_scheduled_then_running() {
+    let stack = Stack::start(1).await;
+    let app = &stack.app;
+    let project = app.create_project("Stream", None).await;
+    let task = app.create_task(project.id, "Watch it move").await;
+    let mut events = app.sse("events", None).await;
+    let attempt = app.start_attempt(task.id, "sleep 1; echo done").await;
+
+    // What a dashboard reads: each attempt event's status, a repeat counted once.
+    let mut seen: Vec<String> = Vec::new();
+    while seen
+        .last()
+        .is_none_or(|s| !["succeeded", "failed", "cancelled"].contains(&s.as_str()))
+    {
+        let e = events
+            .next_within(Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("the attempt's events stopped after {seen:?}"));
+        let event: serde_json::Value = e.json();
+        let kind = event["kind"].as_str().unwrap_or_default();
+        if !kind.starts_with("attempt.") || event["data"]["id"] != attempt.id.to_string() {
+            continue;
+        }
+        let status = event["data"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if seen.last() != Some(&status) {
+            seen.push(status);
+        }
+    }
+    assert_eq!(seen, ["queued", "scheduled", "running", "succeeded"]);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_run_loses_its_lease_and_the_attempt_is_retried() {
     let stack = Stack::start(2).await;
     let app = &stack.app;

@@ -54,9 +54,7 @@ async fn dispatch_schedules_no_more_than_the_org_limit() {
     assert_eq!(members, attempts[..2].iter().copied().collect());
 
     // A finished attempt frees its slot.
-    diesel::update(task_attempts::table.find(attempts[0]))
-        .set(task_attempts::status.eq(AttemptStatus::Succeeded))
-        .execute(&mut conn)
+    shared::attempts::force_status(&mut conn, attempts[0], AttemptStatus::Succeeded)
         .await
         .unwrap();
     assert_eq!(dispatch_once(&db, &mut redis, &keys, 100).await.unwrap(), 1);

@@ -245,35 +245,24 @@ impl Cluster {
     /// Plays the worker recording `attempt`'s successful end.
     async fn record_success(&self, attempt: Uuid) {
         let mut conn = self.ctx.db.system().await.expect("conn");
-        diesel::update(task_attempts::table.find(attempt))
-            .set((
-                task_attempts::status.eq(AttemptStatus::Succeeded),
-                task_attempts::finished_at.eq(chrono::Utc::now()),
-            ))
-            .execute(&mut conn)
+        shared::attempts::force_status(&mut conn, attempt, AttemptStatus::Succeeded)
             .await
             .expect("finish");
+        diesel::update(task_attempts::table.find(attempt))
+            .set(task_attempts::finished_at.eq(chrono::Utc::now()))
+            .execute(&mut conn)
+            .await
+            .expect("finish time");
     }
 
     /// Plays a worker in `pod` claiming `attempt`: running, leased to the pod, its
     /// process running.
     async fn claim_as(&self, attempt: Uuid, pod: &str) {
         let mut conn = self.ctx.db.system().await.expect("conn");
-        let claimed = diesel::update(
-            task_attempts::table
-                .filter(task_attempts::id.eq(attempt))
-                .filter(task_attempts::status.eq(AttemptStatus::Scheduled)),
-        )
-        .set((
-            task_attempts::status.eq(AttemptStatus::Running),
-            task_attempts::worker_id.eq(pod),
-            task_attempts::lease_expires_at.eq(chrono::Utc::now() + chrono::Duration::seconds(120)),
-            task_attempts::started_at.eq(chrono::Utc::now()),
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("claim");
-        assert_eq!(claimed, 1, "the attempt was scheduled");
+        let claimed = shared::attempts::claim(&mut conn, attempt, pod, Duration::from_secs(120))
+            .await
+            .expect("claim");
+        assert!(claimed.is_some(), "the attempt was scheduled");
         diesel::update(
             execution_processes::table.filter(execution_processes::attempt_id.eq(attempt)),
         )

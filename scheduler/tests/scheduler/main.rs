@@ -6,6 +6,7 @@ mod fake_kube;
 mod kubelet;
 mod kubernetes;
 mod reaper;
+mod transitions;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;

@@ -36,9 +36,11 @@ async fn expire(
     process: Uuid,
     retry_count: i32,
 ) {
+    shared::attempts::force_status(conn, attempt, AttemptStatus::Running)
+        .await
+        .unwrap();
     diesel::update(task_attempts::table.find(attempt))
         .set((
-            task_attempts::status.eq(AttemptStatus::Running),
             task_attempts::worker_id.eq("gone-worker"),
             task_attempts::retry_count.eq(retry_count),
             task_attempts::lease_expires_at.eq(Utc::now() - chrono::Duration::seconds(1)),

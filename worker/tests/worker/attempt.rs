@@ -205,9 +205,7 @@ impl Scenario {
             .execute(&mut conn)
             .await
             .expect("insert follow-up");
-        diesel::update(task_attempts::table.find(self.attempt))
-            .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-            .execute(&mut conn)
+        shared::attempts::force_status(&mut conn, self.attempt, AttemptStatus::Scheduled)
             .await
             .expect("schedule again");
         self.enqueue().await;
@@ -682,9 +680,7 @@ async fn a_follow_up_continues_on_the_same_branch_and_diff_versions() {
         .execute(&mut conn)
         .await
         .expect("insert follow-up");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-        .execute(&mut conn)
+    shared::attempts::force_status(&mut conn, s.attempt, AttemptStatus::Scheduled)
         .await
         .expect("schedule again");
     s.enqueue().await;
@@ -723,9 +719,7 @@ async fn a_follow_up_continues_on_the_same_branch_and_diff_versions() {
 async fn an_entry_for_an_attempt_that_is_not_scheduled_is_acknowledged_and_skipped() {
     let s = scenario("echo never", None, None).await;
     let mut conn = s.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Cancelled))
-        .execute(&mut conn)
+    shared::attempts::force_status(&mut conn, s.attempt, AttemptStatus::Cancelled)
         .await
         .expect("cancel");
     s.enqueue().await;

@@ -5,7 +5,6 @@
 use crate::attempt::{Scenario, scenario, texts};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::RunQueryDsl;
-use shared::db::schema::task_attempts;
 use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::OutputStream;
 use shared::testing::canary::{canary_hunt, canary_parts};
@@ -102,9 +101,7 @@ async fn no_platform_secret_is_anywhere_a_hostile_attempt_can_look() {
     // The control: the same hunt run the way attempts ran before the sandbox finds the
     // worker's secrets, so the hunt is able to see them.
     let mut conn = s.db.system().await.expect("conn");
-    diesel::update(task_attempts::table.find(s.attempt))
-        .set(task_attempts::status.eq(AttemptStatus::Scheduled))
-        .execute(&mut conn)
+    shared::attempts::force_status(&mut conn, s.attempt, AttemptStatus::Scheduled)
         .await
         .expect("reschedule");
     diesel::update(shared::db::schema::execution_processes::table.find(s.process))
