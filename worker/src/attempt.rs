@@ -6,7 +6,7 @@ use redis::aio::ConnectionManager;
 use secrecy::ExposeSecret;
 use shared::bus;
 use shared::db::models::{ExecutionProcess, TaskAttempt};
-use shared::domain::{AttemptStatus, ProcessStatus, RunReason};
+use shared::domain::{AttemptStatus, RunReason};
 use shared::queue::Delivery;
 use shared::telemetry;
 use shared::wire;
@@ -28,9 +28,10 @@ use crate::logship::{self, ShipTarget};
 use crate::normalize;
 use crate::pump::ApprovalBroker;
 use crate::records::{self, AttemptContext, Guarded, ProcessEnd};
-use crate::runner::{self, KillReason, RunRequest};
+use crate::runner::{self, RunRequest};
 use crate::sandbox;
 use crate::sessions;
+use crate::verdict::{self, ProcessOutcome, ProcessVerdict, Ran, Verdict};
 use futures::FutureExt;
 use shared::attempts::AttemptEnd;
 
@@ -132,22 +133,6 @@ pub async fn execute(
     }
     .instrument(span)
     .await
-}
-
-/// How the processes of an attempt went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
-    Succeeded,
-    Failed(String),
-    Cancelled,
-}
-
-/// How one process went.
-enum ProcessVerdict {
-    Succeeded,
-    Failed(String),
-    Stopped,
-    Abandoned,
 }
 
 struct AttemptRun<'a> {
@@ -387,9 +372,8 @@ impl AttemptRun<'_> {
             Ok(head) => Some(head),
             Err(e) => {
                 tracing::warn!(error = %e, "changes not committed");
-                if verdict == Verdict::Succeeded {
-                    verdict = Verdict::Failed(format!("could not commit the changes: {e}"));
-                }
+                verdict =
+                    verdict.unless_failed_after(|| format!("could not commit the changes: {e}"));
                 None
             }
         };
@@ -446,9 +430,8 @@ impl AttemptRun<'_> {
                 Ok(()) => tracing::info!(branch = %spec.branch, "branch pushed"),
                 Err(e) => {
                     tracing::warn!(error = %e, "branch not pushed");
-                    if verdict == Verdict::Succeeded {
-                        verdict = Verdict::Failed(format!("could not push the branch: {e}"));
-                    }
+                    verdict =
+                        verdict.unless_failed_after(|| format!("could not push the branch: {e}"));
                 }
             }
         }
@@ -485,7 +468,7 @@ impl AttemptRun<'_> {
     }
 
     /// Runs one process: marks it running, runs it while shipping its output and keeping
-    /// the diff current, then records its end.
+    /// the diff current, then records its end as [`verdict::judge`] reads it.
     async fn run_process(
         &mut self,
         process: ExecutionProcess,
@@ -505,250 +488,277 @@ impl AttemptRun<'_> {
             };
             self.emit_process(&process).await;
 
-            let executor = &self.attempt.executor;
             // Setup scripts always run with bash; otherwise the attempt's executor runs.
             let agent = (process.run_reason != RunReason::SetupScript)
-                .then(|| Agent::from_name(executor))
+                .then(|| Agent::from_name(&self.attempt.executor))
                 .flatten();
-            let unsupported = match agent {
-                None if process.run_reason != RunReason::SetupScript && executor != SCRIPT_EXECUTOR => {
-                    Some(format!("executor '{executor}' is not supported by this worker"))
-                }
-                Some(a) if !a.wire().is_supported() => Some(format!(
-                    "executor '{executor}' needs the {:?} driver, which this worker does not have yet",
-                    a.wire()
-                )),
-                Some(a) => executors::start_refusal(a, executor, self.attempt.executor_profile.as_ref(), self.sandbox.is_some()),
-                _ => None,
-            };
-            if let Some(reason) = unsupported {
-                let end = ProcessEnd {
-                    status: ProcessStatus::Failed,
-                    exit_code: None,
-                    failure_reason: Some(reason.clone()),
-                    entry_count: 0,
-                    agent_session_id: None,
-                    usage: Default::default(),
-                };
+            if let Some(reason) = self.refusal(&process, agent) {
+                let outcome = ProcessOutcome::failed(reason);
                 return self
-                    .record_process_end(&process, end, Some(0))
-                    .await
-                    .map(|lost| {
-                        if lost {
-                            ProcessVerdict::Abandoned
-                        } else {
-                            ProcessVerdict::Failed(reason)
-                        }
+                    .record_outcome(&process, outcome, None, Default::default())
+                    .await;
+            }
+
+            let ran = self
+                .run_and_ship(&process, agent, worktree, tracker)
+                .await?;
+            let outcome = match &ran.result {
+                Err(e) => ProcessOutcome::not_started(e),
+                Ok(result) => {
+                    let judged = verdict::judge(Ran {
+                        result,
+                        limits: &self.worker.settings.worker.limits,
+                        agent: agent.is_some(),
+                        stop_requested: self.stop.is_cancelled(),
+                        driver_finished: ran.driver_finished,
+                        turn_failure: ran.report.as_ref().and_then(|r| r.turn_failure.as_deref()),
                     });
-            }
-
-            let settings = &self.worker.settings.worker;
-            let (changes, shipper) = logship::spawn(ShipTarget {
-                redis: self.redis.clone(),
-                store: self.worker.store.clone(),
-                keys: self.worker.keys.clone(),
-                org_id: process.org_id,
-                process_id: process.id,
-                max_entries: settings.segment_max_entries.max(1),
-                flush: Duration::from_millis(settings.segment_flush_ms),
-            });
-            let diff_done = CancellationToken::new();
-            let diff_loop = tokio::spawn(
-                keep_diff_current(
-                    tracker.clone(),
-                    self.worker.clone(),
-                    self.lease.clone(),
-                    Duration::from_millis(settings.diff_interval_ms.max(50)),
-                    diff_done.clone(),
-                )
-                .in_current_span(),
-            );
-            let mut env = crate::orphans::markers(&self.worker.id, &self.worker.data_dir).to_vec();
-            env.extend([
-                ("SWITCHYARD_ATTEMPT_ID", self.attempt.id.to_string()),
-                ("SWITCHYARD_PROCESS_ID", process.id.to_string()),
-                ("SWITCHYARD_BRANCH", self.attempt.branch.clone()),
-            ]);
-            let (lines, raw_lines) = mpsc::channel(logship::CHANNEL_CAPACITY);
-            let sandboxed = self.sandbox.as_ref().map(|s| s.run(self.worker));
-            let mut request = RunRequest {
-                script: process.prompt.clone(),
-                cwd: worktree.to_path_buf(),
-                env: runner::executor_env(&env),
-                limits: settings.limits.clone(),
-                stdin: None,
-                sandbox: None,
-            };
-            let mut runner_stop = self.stop.clone();
-            let run_done = CancellationToken::new();
-            let mut home = None;
-            let mut finished = None;
-            let mut raw_file: Option<std::path::PathBuf> = None;
-            let pump = match agent {
-                None => tokio::spawn(crate::pump::verbatim(raw_lines, changes).map(|()| None)),
-                Some(agent) => {
-                    let launch = self
-                        .prepare_agent(agent, &process, &env, worktree, lines.clone())
-                        .await?;
-                    request.script = launch.script;
-                    request.env = launch.env;
-                    if let (Some(driver), Some(sandboxed)) = (&launch.driver, &sandboxed) {
-                        driver.attach_sandbox(sandboxed.bridge.clone());
-                    }
-                    request.stdin = launch.stdin;
-                    home = Some(launch.home);
-                    if let Some(driver) = &launch.driver {
-                        // Stop asks the agent to interrupt its turn first; the group is
-                        // killed only if it has not ended a few seconds later.
-                        runner_stop = graceful_stop(self.stop.clone(), driver.clone(), run_done.clone());
-                    }
-                    // An agent that does not exit by itself is stopped once its driver says
-                    // the turn is over.
-                    runner_stop = either(runner_stop, launch.finished.clone(), run_done.clone());
-                    finished = Some(launch.finished.clone());
-                    let broker = ApprovalBroker {
-                        redis: self.redis.clone(),
-                        redis_url: self.worker.settings.redis.url.clone(),
-                        keys: self.worker.keys.clone(),
-                        org_id: process.org_id,
-                        attempt_id: self.attempt.id,
-                        process_id: process.id,
-                        timeout: Duration::from_secs(settings.approval_timeout_secs),
-                        policy: launch.options.permission_policy,
-                    };
-                    let normalizer = normalize::for_protocol(executors::protocol_of(agent));
-                    let raw_dir = self.worker.data_dir.join("raw");
-                    sandbox::private_dir(&raw_dir).context("create the raw output dir")?;
-                    let raw_path = raw_dir.join(format!("{}.jsonl", process.id));
-                    raw_file = Some(raw_path.clone());
-                    tokio::spawn(
-                        crate::pump::agent(
-                            raw_lines,
-                            normalizer,
-                            launch.driver,
-                            broker,
-                            launch.redactor,
-                            Some(raw_path),
-                            changes,
-                        )
-                        .map(Some),
-                    )
-                }
-            };
-            if let Some(s) = &self.sandbox {
-                let namespaces = self.worker.settings.worker.sandbox.namespaces;
-                override_env(&mut request.env, s.env(namespaces));
-            }
-            request.sandbox = sandboxed;
-            tracing::info!("process started");
-            let result = runner::run(request, lines, runner_stop, self.abort.clone()).await;
-            run_done.cancel();
-            let report = pump.await.ok().flatten();
-            if let (Some(agent), Some(home)) = (agent, &home) {
-                let prefix = sessions::prefix(process.org_id, self.attempt.id);
-                if let Err(e) = sessions::save(&self.worker.store, home, agent.session_dir(), &prefix).await {
-                    tracing::warn!(error = format!("{e:#}"), "agent session files not saved; a follow-up elsewhere starts fresh");
-                }
-            }
-            if let Some(path) = raw_file {
-                self.keep_raw_output(&process, &path).await;
-            }
-            let agent_session_id = report.as_ref().and_then(|r| r.session_id.clone());
-            let usage = report
-                .as_ref()
-                .map(|r| wire::Usage {
-                    input_tokens: i64::try_from(r.tokens.input_tokens).unwrap_or(i64::MAX),
-                    output_tokens: i64::try_from(r.tokens.output_tokens).unwrap_or(i64::MAX),
-                    cost_usd: r.tokens.cost_usd,
-                })
-                .unwrap_or_default();
-            if let Some(r) = &report {
-                tracing::info!(
-                    session_id = ?r.session_id, input_tokens = r.tokens.input_tokens,
-                    output_tokens = r.tokens.output_tokens, "agent turn ended"
-                );
-            }
-            diff_done.cancel();
-            let _ = diff_loop.await;
-            let shipped = shipper.await.context("log shipper")?;
-
-            let (end, verdict) = match result {
-                Err(e) => {
-                    let reason = format!("could not start the process: {e}");
-                    (
-                        ProcessEnd {
-                            status: ProcessStatus::Failed,
-                            exit_code: None,
-                            failure_reason: Some(reason.clone()),
-                            entry_count: shipped.total as i64,
-                            agent_session_id: agent_session_id.clone(),
-                            usage: usage.clone(),
-                        },
-                        ProcessVerdict::Failed(reason),
-                    )
-                }
-                Ok(r) => {
-                    let limits = &settings.limits;
-                    let kill = r.kill_reason(limits);
-                    if kill == Some(KillReason::Aborted) {
+                    let Some(outcome) = judged else {
                         tracing::warn!("process aborted; leaving the attempt to the lease reaper");
                         return Ok(ProcessVerdict::Abandoned);
-                    }
-                    // An agent whose driver ended the run (a server that does not exit) ended
-                    // normally, unless someone asked for a stop.
-                    let ended_by_driver = finished.as_ref().is_some_and(|f| f.is_cancelled()) && !self.stop.is_cancelled();
-                    let kill = if ended_by_driver && kill == Some(KillReason::Stopped) { None } else { kill };
-                    // An agent that ended its turn on our interrupt was stopped too.
-                    let interrupted = kill.is_none() && agent.is_some() && self.stop.is_cancelled();
-                    let kill = if interrupted { Some(KillReason::Stopped) } else { kill };
-                    // An agent may exit 0 after a failed turn: its own word decides then.
-                    let turn_failure = report.as_ref().and_then(|r| r.turn_failure.clone());
-                    let reason = if interrupted {
-                        Some(KillReason::Stopped.to_string())
-                    } else {
-                        r.failure_reason(limits).or_else(|| turn_failure.clone())
-                    };
-                    let exited_cleanly = r.exit_code() == Some(0) || ended_by_driver;
-                    let reason = if ended_by_driver { turn_failure.clone() } else { reason };
-                    let status = match kill {
-                        Some(_) => ProcessStatus::Killed,
-                        None if exited_cleanly && turn_failure.is_none() => ProcessStatus::Succeeded,
-                        None => ProcessStatus::Failed,
-                    };
-                    let verdict = match (kill, &reason) {
-                        (Some(KillReason::Stopped), _) => ProcessVerdict::Stopped,
-                        (_, Some(reason)) => ProcessVerdict::Failed(reason.clone()),
-                        (_, None) => ProcessVerdict::Succeeded,
                     };
                     tracing::info!(
-                        status = %status, exit_code = ?r.exit_code(), reason = ?reason,
-                        peak_rss_bytes = r.peak_rss_bytes, entries = shipped.total,
-                        "process ended"
+                        status = %outcome.status, exit_code = ?result.exit_code(),
+                        reason = ?outcome.failure_reason, peak_rss_bytes = result.peak_rss_bytes,
+                        entries = ran.shipped.total, "process ended"
                     );
-                    (
-                        ProcessEnd {
-                            status,
-                            exit_code: r.exit_code(),
-                            failure_reason: reason,
-                            entry_count: shipped.total as i64,
-                            agent_session_id: agent_session_id.clone(),
-                            usage: usage.clone(),
-                        },
-                        verdict,
-                    )
+                    outcome
                 }
             };
-            let durable_total = shipped.durable.then_some(shipped.total);
-            if self
-                .record_process_end(&process, end, durable_total)
-                .await?
-            {
-                return Ok(ProcessVerdict::Abandoned);
-            }
-            Ok(verdict)
+            self.record_outcome(&process, outcome, Some(&ran), ran.usage())
+                .await
         }
         .instrument(span)
         .await
+    }
+
+    /// Why this worker will not run the process with `agent` (or as a script), if it will not.
+    fn refusal(&self, process: &ExecutionProcess, agent: Option<Agent>) -> Option<String> {
+        let executor = &self.attempt.executor;
+        match agent {
+            None if process.run_reason != RunReason::SetupScript && executor != SCRIPT_EXECUTOR => {
+                Some(format!(
+                    "executor '{executor}' is not supported by this worker"
+                ))
+            }
+            Some(a) if !a.wire().is_supported() => Some(format!(
+                "executor '{executor}' needs the {:?} driver, which this worker does not have yet",
+                a.wire()
+            )),
+            Some(a) => executors::start_refusal(
+                a,
+                executor,
+                self.attempt.executor_profile.as_ref(),
+                self.sandbox.is_some(),
+            ),
+            None => None,
+        }
+    }
+
+    /// Records a process's outcome (with what its run shipped, when it ran) and hands
+    /// back its verdict, or `Abandoned` when the lease was lost meanwhile.
+    async fn record_outcome(
+        &mut self,
+        process: &ExecutionProcess,
+        outcome: ProcessOutcome,
+        ran: Option<&ProcessRun>,
+        usage: wire::Usage,
+    ) -> anyhow::Result<ProcessVerdict> {
+        let end = ProcessEnd {
+            status: outcome.status,
+            exit_code: ran.and_then(|r| r.result.as_ref().ok()?.exit_code()),
+            failure_reason: outcome.failure_reason,
+            entry_count: ran.map_or(0, |r| r.shipped.total as i64),
+            agent_session_id: ran
+                .and_then(|r| r.report.as_ref())
+                .and_then(|r| r.session_id.clone()),
+            usage,
+        };
+        // A process that never ran has an empty, complete log.
+        let log_total = match ran {
+            Some(r) => r.shipped.durable.then_some(r.shipped.total),
+            None => Some(0),
+        };
+        if self.record_process_end(process, end, log_total).await? {
+            return Ok(ProcessVerdict::Abandoned);
+        }
+        Ok(outcome.verdict)
+    }
+
+    /// Runs the process to its end while its output is shipped and the diff kept
+    /// current; saves an agent's session files and raw output afterwards.
+    async fn run_and_ship(
+        &mut self,
+        process: &ExecutionProcess,
+        agent: Option<Agent>,
+        worktree: &std::path::Path,
+        tracker: &Arc<Mutex<DiffTracker>>,
+    ) -> anyhow::Result<ProcessRun> {
+        let settings = &self.worker.settings.worker;
+        let (changes, shipper) = logship::spawn(ShipTarget {
+            redis: self.redis.clone(),
+            store: self.worker.store.clone(),
+            keys: self.worker.keys.clone(),
+            org_id: process.org_id,
+            process_id: process.id,
+            max_entries: settings.segment_max_entries.max(1),
+            flush: Duration::from_millis(settings.segment_flush_ms),
+        });
+        let diff_done = CancellationToken::new();
+        let diff_loop = tokio::spawn(
+            keep_diff_current(
+                tracker.clone(),
+                self.worker.clone(),
+                self.lease.clone(),
+                Duration::from_millis(settings.diff_interval_ms.max(50)),
+                diff_done.clone(),
+            )
+            .in_current_span(),
+        );
+        let mut env = crate::orphans::markers(&self.worker.id, &self.worker.data_dir).to_vec();
+        env.extend([
+            ("SWITCHYARD_ATTEMPT_ID", self.attempt.id.to_string()),
+            ("SWITCHYARD_PROCESS_ID", process.id.to_string()),
+            ("SWITCHYARD_BRANCH", self.attempt.branch.clone()),
+        ]);
+        let (lines, raw_lines) = mpsc::channel(logship::CHANNEL_CAPACITY);
+        let sandboxed = self.sandbox.as_ref().map(|s| s.run(self.worker));
+        let mut request = RunRequest {
+            script: process.prompt.clone(),
+            cwd: worktree.to_path_buf(),
+            env: runner::executor_env(&env),
+            limits: settings.limits.clone(),
+            stdin: None,
+            sandbox: None,
+        };
+        let run_done = CancellationToken::new();
+        let (pump, side, runner_stop) = match agent {
+            None => (
+                tokio::spawn(crate::pump::verbatim(raw_lines, changes).map(|()| None)),
+                None,
+                self.stop.clone(),
+            ),
+            Some(agent) => {
+                let launch = self
+                    .prepare_agent(agent, process, &env, worktree, lines.clone())
+                    .await?;
+                self.start_agent_pump(
+                    agent,
+                    process,
+                    launch,
+                    &mut request,
+                    sandboxed.as_ref(),
+                    raw_lines,
+                    changes,
+                    &run_done,
+                )?
+            }
+        };
+        if let Some(s) = &self.sandbox {
+            let namespaces = self.worker.settings.worker.sandbox.namespaces;
+            override_env(&mut request.env, s.env(namespaces));
+        }
+        request.sandbox = sandboxed;
+        tracing::info!("process started");
+        let result = runner::run(request, lines, runner_stop, self.abort.clone()).await;
+        run_done.cancel();
+        let report = pump.await.ok().flatten();
+        if let (Some(agent), Some(side)) = (agent, &side) {
+            let prefix = sessions::prefix(process.org_id, self.attempt.id);
+            if let Err(e) =
+                sessions::save(&self.worker.store, &side.home, agent.session_dir(), &prefix).await
+            {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "agent session files not saved; a follow-up elsewhere starts fresh"
+                );
+            }
+            self.keep_raw_output(process, &side.raw_file).await;
+        }
+        if let Some(r) = &report {
+            tracing::info!(
+                session_id = ?r.session_id, input_tokens = r.tokens.input_tokens,
+                output_tokens = r.tokens.output_tokens, "agent turn ended"
+            );
+        }
+        diff_done.cancel();
+        let _ = diff_loop.await;
+        let shipped = shipper.await.context("log shipper")?;
+        Ok(ProcessRun {
+            result,
+            report,
+            shipped,
+            driver_finished: side.is_some_and(|s| s.finished.is_cancelled()),
+        })
+    }
+
+    /// Starts the pump that normalizes an agent's output and answers its protocol; sets
+    /// the request's command, environment and stdin. Returns the pump, what to keep of
+    /// the run afterwards, and the token that stops the runner.
+    #[allow(clippy::too_many_arguments)]
+    fn start_agent_pump(
+        &self,
+        agent: Agent,
+        process: &ExecutionProcess,
+        launch: AgentLaunch,
+        request: &mut RunRequest,
+        sandboxed: Option<&runner::SandboxRun>,
+        raw_lines: mpsc::Receiver<runner::OutputLine>,
+        changes: mpsc::Sender<crate::logship::EntryChange>,
+        run_done: &CancellationToken,
+    ) -> anyhow::Result<(
+        tokio::task::JoinHandle<Option<crate::pump::AgentReport>>,
+        Option<AgentSide>,
+        CancellationToken,
+    )> {
+        request.script = launch.script;
+        request.env = launch.env;
+        request.stdin = launch.stdin;
+        if let (Some(driver), Some(sandboxed)) = (&launch.driver, sandboxed) {
+            driver.attach_sandbox(sandboxed.bridge.clone());
+        }
+        let mut runner_stop = self.stop.clone();
+        if let Some(driver) = &launch.driver {
+            // Stop asks the agent to interrupt its turn first; the group is killed only
+            // if it has not ended a few seconds later.
+            runner_stop = graceful_stop(self.stop.clone(), driver.clone(), run_done.clone());
+        }
+        // An agent that does not exit by itself is stopped once its driver says the turn
+        // is over.
+        let runner_stop = either(runner_stop, launch.finished.clone(), run_done.clone());
+        let settings = &self.worker.settings.worker;
+        let broker = ApprovalBroker {
+            redis: self.redis.clone(),
+            redis_url: self.worker.settings.redis.url.clone(),
+            keys: self.worker.keys.clone(),
+            org_id: process.org_id,
+            attempt_id: self.attempt.id,
+            process_id: process.id,
+            timeout: Duration::from_secs(settings.approval_timeout_secs),
+            policy: launch.options.permission_policy,
+        };
+        let normalizer = normalize::for_protocol(executors::protocol_of(agent));
+        let raw_dir = self.worker.data_dir.join("raw");
+        sandbox::private_dir(&raw_dir).context("create the raw output dir")?;
+        let raw_file = raw_dir.join(format!("{}.jsonl", process.id));
+        let pump = tokio::spawn(
+            crate::pump::agent(
+                raw_lines,
+                normalizer,
+                launch.driver,
+                broker,
+                launch.redactor,
+                Some(raw_file.clone()),
+                changes,
+            )
+            .map(Some),
+        );
+        let side = AgentSide {
+            home: launch.home,
+            finished: launch.finished,
+            raw_file,
+        };
+        Ok((pump, Some(side), runner_stop))
     }
 
     /// Uploads an agent process's raw output beside its normalized log, then drops the
@@ -952,11 +962,7 @@ impl AttemptRun<'_> {
                 }
             }
         }
-        let (status, failure_reason) = match verdict {
-            Verdict::Succeeded => (AttemptStatus::Succeeded, None),
-            Verdict::Failed(reason) => (AttemptStatus::Failed, Some(reason)),
-            Verdict::Cancelled => (AttemptStatus::Cancelled, None),
-        };
+        let (status, failure_reason) = verdict.end();
         let current = tracker.and_then(|t| t.current().map(|d| (t.key(), d.summary.clone())));
         let (diff_object_key, diff_summary) = match current {
             Some((key, summary)) => (Some(key), serde_json::to_value(summary).ok()),
@@ -1091,6 +1097,37 @@ struct AgentLaunch {
     redactor: Option<std::sync::Arc<shared::secrets::Redactor>>,
     /// Cancelled by the driver when an agent that does not exit by itself is done.
     finished: CancellationToken,
+}
+
+/// What is kept of an agent's run once it ends: its home (session files), the token
+/// its driver cancels when the turn is over, and its raw output.
+struct AgentSide {
+    home: std::path::PathBuf,
+    finished: CancellationToken,
+    raw_file: std::path::PathBuf,
+}
+
+/// What the worker saw of a process that ran, for [`verdict::judge`] and the record.
+struct ProcessRun {
+    result: std::io::Result<runner::RunResult>,
+    report: Option<crate::pump::AgentReport>,
+    shipped: logship::ShipSummary,
+    /// The agent's driver ended the run (a server that does not exit by itself).
+    driver_finished: bool,
+}
+
+impl ProcessRun {
+    /// Tokens and cost the agent reported (zero for scripts).
+    fn usage(&self) -> wire::Usage {
+        self.report
+            .as_ref()
+            .map(|r| wire::Usage {
+                input_tokens: i64::try_from(r.tokens.input_tokens).unwrap_or(i64::MAX),
+                output_tokens: i64::try_from(r.tokens.output_tokens).unwrap_or(i64::MAX),
+                cost_usd: r.tokens.cost_usd,
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// A token cancelled when either `a` or `b` is; it stops watching once `done` is.

@@ -2,7 +2,7 @@
 //! prepares a git worktree, runs the attempt's processes under resource limits, ships
 //! their logs and the attempt's diff, and records the outcome (DESIGN.md §3).
 //!
-//! - [`claim`]: the guarded claim, the lease and its heartbeat;
+//! - [`claim`]: the lease of a claimed attempt and its heartbeat;
 //! - [`git`]: the repository cache, worktrees, the final commit and the push;
 //! - [`github`]: installation tokens for git on GitHub repositories;
 //! - [`diff`]: the attempt's diff and its versions in the object store;
@@ -14,6 +14,7 @@
 //! - [`normalize`]: each agent's output protocol turned into normalized entries;
 //! - [`records`]: lease-guarded writes to Postgres;
 //! - [`orphans`]: executors a dead worker left behind;
+//! - [`verdict`]: how a process ended, read from what the worker saw (pure);
 //! - [`attempt`]: one attempt end to end.
 
 pub mod attempt;
@@ -32,6 +33,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod secretscan;
 pub mod sessions;
+pub mod verdict;
 
 use anyhow::Context;
 use redis::aio::ConnectionManager;

@@ -5,6 +5,8 @@
 //!   from settings and the attempt row alone;
 //! - [`fate`]: a pod's or Job's status read as what happened to the attempt;
 //! - [`egress`]: the NetworkPolicies (baseline for every worker, one per org);
+//! - [`plan`]: what a reconcile pass should create, delete or end, from what it read
+//!   (pure);
 //! - [`reconcile`]: watches of Jobs and Pods, and the loop that compares them with the
 //!   attempts in Postgres and acts: creates Jobs and warm pods within the caps, ends
 //!   attempts whose pods died with a readable reason, deletes orphans, labels warm pods
@@ -18,6 +20,7 @@
 pub mod egress;
 pub mod fate;
 pub mod objects;
+pub mod plan;
 pub mod reconcile;
 
 use k8s_openapi::api::batch::v1::Job;

@@ -18,19 +18,21 @@
 //! 5. a scheduled attempt without a Job gets one — unless an idle warm pod of its class
 //!    can take it (for up to `warm_claim_timeout_ms`), or a cap is reached;
 //! 6. the warm pool is topped up to each class's `warm_pods`.
+//!
+//! [`plan`] decides all of it from what the pass read; this file reads, and acts.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Resource, ResourceExt};
 use rand::Rng;
-use shared::config::{KubernetesSettings, ResourceClass};
+use shared::config::KubernetesSettings;
 use shared::db::schema::{repositories, task_attempts};
 use shared::domain::AttemptStatus;
 use shared::executors::ResolvedProfile;
@@ -44,15 +46,13 @@ use uuid::Uuid;
 
 use super::Cluster;
 use super::egress::{self, Resolver};
-use super::fate::{self, Failure, JobFate, PodFate};
+use super::fate::{self, Failure, JobFate};
 use super::objects::{self, AttemptSpec, labels};
+use super::plan::{self, End, Live, Picture, WarmChange};
 use crate::Services;
 use crate::leader::{is_conflict, is_not_found};
 use crate::reaper::{self, Lost};
 
-/// How long the started pod of an attempt that has ended may take to exit by itself
-/// before its Job is deleted.
-const ORPHAN_GRACE: Duration = Duration::from_secs(60);
 /// A name we created stays counted against the caps this long while the watch has not
 /// shown it yet.
 const CREATED_GRACE: Duration = Duration::from_secs(30);
@@ -225,14 +225,6 @@ impl Backoff for RetryBackoff {
     }
 }
 
-/// A scheduled or running attempt, as a pass needs it.
-#[derive(Debug, Clone)]
-struct Live {
-    spec: AttemptSpec,
-    status: AttemptStatus,
-    worker_id: Option<String>,
-}
-
 struct Reconciler {
     k: KubernetesSettings,
     cluster: Cluster,
@@ -241,136 +233,66 @@ struct Reconciler {
     pods: Store<Pod>,
     egress: EgressState,
     /// Jobs and warm pods created and not yet seen in a watch: name → when.
-    created: HashMap<String, (Instant, Option<Uuid>)>,
+    created: plan::Created,
     /// Active Jobs whose attempt has ended, since when (they get `ORPHAN_GRACE`).
     orphaned: HashMap<String, Instant>,
-}
-
-/// What one pass read, indexed.
-struct Picture {
-    jobs: Vec<Arc<Job>>,
-    pods: Vec<Arc<Pod>>,
-    live: Vec<Live>,
-    jobs_by_name: HashMap<String, Arc<Job>>,
-    pods_by_name: HashMap<String, Arc<Pod>>,
-    pods_by_job: HashMap<String, Vec<Arc<Pod>>>,
-}
-
-impl Picture {
-    fn new(jobs: Vec<Arc<Job>>, pods: Vec<Arc<Pod>>, live: Vec<Live>) -> Picture {
-        let jobs_by_name = jobs.iter().map(|j| (j.name_any(), j.clone())).collect();
-        let pods_by_name = pods.iter().map(|p| (p.name_any(), p.clone())).collect();
-        let mut pods_by_job: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
-        for p in &pods {
-            if let Some(job) = job_of_pod(p) {
-                pods_by_job
-                    .entry(job.to_owned())
-                    .or_default()
-                    .push(p.clone());
-            }
-        }
-        Picture {
-            jobs,
-            pods,
-            live,
-            jobs_by_name,
-            pods_by_name,
-            pods_by_job,
-        }
-    }
-
-    fn pod(&self, name: &str) -> Option<&Pod> {
-        self.pods_by_name.get(name).map(|p| p.as_ref())
-    }
-
-    fn job(&self, name: &str) -> Option<&Job> {
-        self.jobs_by_name.get(name).map(|j| j.as_ref())
-    }
-
-    fn pods_of_job<'a>(&'a self, job: &str) -> impl Iterator<Item = &'a Pod> + 'a {
-        self.pods_by_job
-            .get(job)
-            .into_iter()
-            .flatten()
-            .map(|p| p.as_ref())
-    }
-
-    fn jobs_of_attempt(&self, attempt: Uuid) -> impl Iterator<Item = &Job> + '_ {
-        let id = attempt.to_string();
-        self.jobs
-            .iter()
-            .filter(move |j| label(j.as_ref(), labels::ATTEMPT) == Some(id.as_str()))
-            .map(|j| j.as_ref())
-    }
-}
-
-fn label<'a, R: Resource>(r: &'a R, key: &str) -> Option<&'a str> {
-    r.meta()
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(key))
-        .map(String::as_str)
-}
-
-fn job_of_pod(pod: &Pod) -> Option<&str> {
-    label(pod, labels::JOB_NAME).or_else(|| label(pod, labels::JOB_NAME_LEGACY))
-}
-
-fn is_warm(pod: &Pod) -> bool {
-    label(pod, labels::ROLE) == Some(objects::ROLE_WARM)
-}
-
-/// A worker id this backend's pods could carry (Job pods and warm pods are named so).
-fn is_our_worker(worker_id: &str) -> bool {
-    worker_id.starts_with("sy-")
-}
-
-/// The class's memory limit and the pod's deadline, for failure reasons.
-fn reason_context<'a>(
-    class: Option<&'a ResourceClass>,
-    pod: &Pod,
-    job: Option<&Job>,
-) -> (Option<&'a str>, Option<i64>) {
-    let deadline = job
-        .and_then(|j| j.spec.as_ref())
-        .and_then(|s| s.active_deadline_seconds)
-        .or_else(|| pod.spec.as_ref().and_then(|s| s.active_deadline_seconds));
-    (class.map(|c| c.memory_limit.as_str()), deadline)
-}
-
-/// Why a pod that never started is still pending, from its scheduling condition.
-fn pending_reason(pod: &Pod) -> Option<String> {
-    let status = pod.status.as_ref()?;
-    if status.phase.as_deref() != Some("Pending") {
-        return None;
-    }
-    status
-        .conditions
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-        .map(|c| {
-            format!(
-                "{}: {}",
-                c.reason.as_deref().unwrap_or("Unschedulable"),
-                c.message.as_deref().unwrap_or("not scheduled")
-            )
-        })
-}
-
-/// An attempt to end, and how.
-struct End {
-    attempt: Uuid,
-    expect_status: AttemptStatus,
-    expect_worker: Option<String>,
-    failure: Failure,
 }
 
 impl Reconciler {
     async fn pass(&mut self) -> anyhow::Result<()> {
         let (jobs, pods) = (self.jobs.state(), self.pods.state());
         let picture = Picture::new(jobs, pods, self.load_live().await?);
+        self.forget_created(&picture).await?;
+
+        // 1 to 3, from the picture alone.
+        let previously = std::mem::take(&mut self.orphaned);
+        let plan = plan::cleanup(
+            &picture,
+            &self.k,
+            &self.created,
+            &previously,
+            Instant::now(),
+        );
+        self.orphaned = plan.orphaned;
+        // Act on what ended first: a pod deleted before its attempt is ended would read
+        // as "deleted under it" on the next pass.
+        for e in plan.ends {
+            self.end(e).await?;
+        }
+        for a in plan.confirm_gone {
+            self.confirm_gone(&picture, a).await?;
+        }
+        for (pod, a) in plan.adopt {
+            self.adopt(&picture, &pod, &a).await?;
+        }
+        for name in &plan.delete_jobs {
+            tracing::info!(job = %name, "deleting a Job no attempt needs");
+            self.delete_job(name).await?;
+        }
+        for name in &plan.delete_pods {
+            tracing::info!(pod = %name, "deleting a pod no attempt needs");
+            self.delete_pod(name).await?;
+        }
+
+        // 4: egress before any new pod of an org.
+        self.egress
+            .ensure(
+                &self.k,
+                &self.cluster,
+                &self.services,
+                &plan::egress_orgs(&picture),
+            )
+            .await?;
+
+        // 5, 6: capacity.
+        self.create_capacity(&picture, &plan.need_job, &plan.delete_jobs)
+            .await
+    }
+
+    /// Drops the names created that the watches now show, or that are too old to wait
+    /// for; looks up those unseen for a while (perhaps deleted before the watch showed
+    /// them: their DELETED event names nothing the store knew).
+    async fn forget_created(&mut self, picture: &Picture) -> anyhow::Result<()> {
         let seen: HashSet<String> = picture
             .jobs
             .iter()
@@ -379,8 +301,6 @@ impl Reconciler {
             .collect();
         self.created
             .retain(|name, (at, _)| !seen.contains(name) && at.elapsed() < CREATED_GRACE);
-        // Made, never seen, and a while ago: perhaps deleted before the watch showed it
-        // (its DELETED event names nothing the store knew). Ask.
         let unseen: Vec<String> = self
             .created
             .iter()
@@ -397,261 +317,7 @@ impl Reconciler {
                 self.created.remove(&name);
             }
         }
-
-        let grace = Duration::from_secs(self.k.image_pull_grace_secs);
-        let mut ends: Vec<End> = Vec::new();
-        let mut delete_jobs: BTreeSet<String> = BTreeSet::new();
-        let mut delete_pods: BTreeSet<String> = BTreeSet::new();
-        let mut adopt: Vec<(String, Live)> = Vec::new();
-        let mut confirm_gone: Vec<Live> = Vec::new();
-        let mut need_job: Vec<Live> = Vec::new();
-
-        // 1, 2: running attempts whose pod ended, and warm pods to adopt.
-        for a in picture
-            .live
-            .iter()
-            .filter(|a| a.status == AttemptStatus::Running)
-        {
-            let Some(worker) = a.worker_id.as_deref() else {
-                continue;
-            };
-            let Some(pod) = picture.pod(worker) else {
-                if is_our_worker(worker) {
-                    confirm_gone.push(a.clone());
-                }
-                continue;
-            };
-            let class = self.k.resource_classes.get(&a.spec.class);
-            let job = job_of_pod(pod).and_then(|j| picture.job(j));
-            let end = |failure: Failure| End {
-                attempt: a.spec.id,
-                expect_status: AttemptStatus::Running,
-                expect_worker: Some(worker.to_owned()),
-                failure,
-            };
-            if let Some(JobFate::Failed {
-                reason,
-                deadline: true,
-            }) = job.map(fate::job_fate)
-            {
-                ends.push(end(Failure {
-                    reason,
-                    retry: false,
-                }));
-                continue;
-            }
-            let (memory, deadline) = reason_context(class, pod, job);
-            match fate::pod_fate(pod, memory, deadline, grace) {
-                PodFate::Failed(f) => ends.push(end(f)),
-                PodFate::Succeeded => ends.push(end(Failure {
-                    reason: "the worker pod exited before recording the attempt's end".to_owned(),
-                    retry: true,
-                })),
-                PodFate::Alive { .. } | PodFate::Stuck { .. } => {
-                    if is_warm(pod) && label(pod, labels::ATTEMPT).is_none() {
-                        adopt.push((worker.to_owned(), a.clone()));
-                    }
-                }
-            }
-        }
-
-        // 1: scheduled attempts whose Job failed before its worker claimed them.
-        for a in picture
-            .live
-            .iter()
-            .filter(|a| a.status == AttemptStatus::Scheduled)
-        {
-            let end = |failure: Failure| End {
-                attempt: a.spec.id,
-                expect_status: AttemptStatus::Scheduled,
-                expect_worker: None,
-                failure,
-            };
-            let Some(class) = self.k.resource_classes.get(&a.spec.class) else {
-                let known: Vec<&str> = self.k.resource_classes.keys().map(String::as_str).collect();
-                ends.push(end(Failure {
-                    reason: format!(
-                        "resource class {:?} is not configured on this cluster (known: {})",
-                        a.spec.class,
-                        known.join(", ")
-                    ),
-                    retry: false,
-                }));
-                continue;
-            };
-            let name = a.spec.job_name();
-            let Some(job) = picture.job(&name) else {
-                if !self.created.contains_key(&name) {
-                    need_job.push(a.clone());
-                }
-                continue;
-            };
-            let pods: Vec<&Pod> = picture.pods_of_job(&name).collect();
-            match fate::job_fate(job) {
-                JobFate::Failed { reason, deadline } => {
-                    // The pod says more than the Job, unless time ran out.
-                    let pod_failure = pods.iter().find_map(|p| {
-                        match fate::pod_fate(p, Some(&class.memory_limit), None, grace) {
-                            PodFate::Failed(f) => Some(f),
-                            _ => None,
-                        }
-                    });
-                    let failure = match (deadline, pod_failure) {
-                        (false, Some(f)) => f,
-                        (true, _) => Failure {
-                            reason: fate::deadline_reason(
-                                job.spec.as_ref().and_then(|s| s.active_deadline_seconds),
-                                pods.iter().find_map(|p| pending_reason(p)).as_deref(),
-                            ),
-                            retry: false,
-                        },
-                        (false, None) => Failure {
-                            reason,
-                            retry: true,
-                        },
-                    };
-                    ends.push(end(failure));
-                }
-                JobFate::Complete => ends.push(end(Failure {
-                    reason: "the worker pod ended without claiming the attempt".to_owned(),
-                    retry: true,
-                })),
-                JobFate::Active => {
-                    for p in pods {
-                        match fate::pod_fate(p, Some(&class.memory_limit), None, grace) {
-                            PodFate::Stuck {
-                                reason,
-                                for_long: true,
-                            } => {
-                                ends.push(end(Failure {
-                                    reason,
-                                    retry: false,
-                                }));
-                                delete_jobs.insert(name.clone());
-                            }
-                            PodFate::Failed(f) => ends.push(end(f)),
-                            _ => {}
-                        }
-                    }
-                }
-            }
-        }
-
-        // 3: orphans.
-        let live_by_id: HashMap<Uuid, &Live> =
-            picture.live.iter().map(|a| (a.spec.id, a)).collect();
-        let mut orphaned: HashMap<String, Instant> = HashMap::new();
-        let previously = std::mem::take(&mut self.orphaned);
-        for job in &picture.jobs {
-            if fate::job_finished(job) || job.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            let name = job.name_any();
-            let Some(attempt) =
-                label(job.as_ref(), labels::ATTEMPT).and_then(|s| s.parse::<Uuid>().ok())
-            else {
-                continue;
-            };
-            let keep = match live_by_id.get(&attempt) {
-                // The attempt ended (or went back to the queue): a pod that has started
-                // gets time to finish on its own (its worker is recording the end, or
-                // will notice its lost lease or stop request); one that has not is
-                // freed now.
-                None => {
-                    let started = picture.pods_of_job(&name).any(|p| {
-                        !matches!(
-                            fate::pod_fate(p, None, None, Duration::MAX),
-                            PodFate::Alive { running: false } | PodFate::Stuck { .. }
-                        )
-                    });
-                    let since = previously.get(&name).copied().unwrap_or_else(Instant::now);
-                    orphaned.insert(name.clone(), since);
-                    started && since.elapsed() < ORPHAN_GRACE
-                }
-                Some(a) if a.status == AttemptStatus::Scheduled => a.spec.job_name() == name,
-                // Running: only in this Job's pod (the Job controller names pods `<job>-…`).
-                Some(a) => a
-                    .worker_id
-                    .as_deref()
-                    .is_some_and(|w| w.starts_with(&format!("{name}-"))),
-            };
-            if !keep {
-                delete_jobs.insert(name);
-            }
-        }
-        self.orphaned = orphaned;
-        for pod in &picture.pods {
-            if pod.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            let name = pod.name_any();
-            if is_warm(pod) {
-                if fate::pod_finished(pod) {
-                    delete_pods.insert(name);
-                }
-                continue;
-            }
-            // A Job's pod whose Job is gone (deleted with its pods orphaned): no TTL and
-            // no garbage collector will take it, so it goes once no live attempt runs
-            // in it or waits for it.
-            let Some(job) = job_of_pod(pod) else {
-                continue;
-            };
-            if picture.job(job).is_some() || self.created.contains_key(job) {
-                continue;
-            }
-            let attempt = label(pod.as_ref(), labels::ATTEMPT)
-                .and_then(|s| s.parse::<Uuid>().ok())
-                .and_then(|id| live_by_id.get(&id));
-            let needed = !fate::pod_finished(pod)
-                && attempt.is_some_and(|a| match a.status {
-                    AttemptStatus::Scheduled => a.spec.job_name() == job,
-                    _ => a.worker_id.as_deref() == Some(name.as_str()),
-                });
-            if !needed {
-                tracing::info!(pod = %name, job, "deleting a pod whose Job is gone");
-                delete_pods.insert(name);
-            }
-        }
-
-        // Act on what ended first: a pod deleted before its attempt is ended would read
-        // as "deleted under it" on the next pass.
-        for e in ends {
-            self.end(e).await?;
-        }
-        for a in confirm_gone {
-            self.confirm_gone(&picture, a).await?;
-        }
-        for (pod, a) in adopt {
-            self.adopt(&picture, &pod, &a).await?;
-        }
-        for name in &delete_jobs {
-            tracing::info!(job = %name, "deleting a Job no attempt needs");
-            self.delete_job(name).await?;
-        }
-        for name in &delete_pods {
-            self.delete_pod(name).await?;
-        }
-
-        // 4: egress before any new pod of an org.
-        let orgs: BTreeSet<Uuid> = picture
-            .live
-            .iter()
-            .map(|a| a.spec.org_id)
-            .chain(
-                picture
-                    .pods
-                    .iter()
-                    .filter(|p| !fate::pod_finished(p))
-                    .filter_map(|p| label(p.as_ref(), labels::ORG)?.parse().ok()),
-            )
-            .collect();
-        self.egress
-            .ensure(&self.k, &self.cluster, &self.services, &orgs)
-            .await?;
-
-        // 5, 6: capacity.
-        self.create_capacity(&picture, need_job, &delete_jobs).await
+        Ok(())
     }
 
     async fn load_live(&self) -> anyhow::Result<Vec<Live>> {
@@ -841,90 +507,31 @@ impl Reconciler {
         }
     }
 
-    /// Jobs for scheduled attempts and warm pods, within the caps.
+    /// Jobs for scheduled attempts and warm pods, within the caps, as planned by
+    /// [`plan::capacity`].
     async fn create_capacity(
         &mut self,
         picture: &Picture,
-        mut need_job: Vec<Live>,
+        need_job: &[Live],
         deleted: &BTreeSet<String>,
     ) -> anyhow::Result<()> {
-        let holding: HashMap<&str, &Live> = picture
-            .live
-            .iter()
-            .filter(|a| a.status == AttemptStatus::Running)
-            .filter_map(|a| Some((a.worker_id.as_deref()?, a)))
-            .collect();
-        // Pods in use now: every active Job's, every warm pod not ended, and what was
-        // created but not yet seen.
-        let mut total = 0usize;
-        let mut per_org: HashMap<Uuid, usize> = HashMap::new();
-        for job in &picture.jobs {
-            if fate::job_finished(job) || deleted.contains(&job.name_any()) {
+        let egress = Cover {
+            state: &self.egress,
+            k: &self.k,
+        };
+        let plan = plan::capacity(
+            picture,
+            &self.k,
+            &self.created,
+            need_job,
+            deleted,
+            &egress,
+            chrono::Utc::now(),
+        );
+        for id in &plan.jobs {
+            let Some(a) = need_job.iter().find(|a| a.spec.id == *id) else {
                 continue;
-            }
-            total += 1;
-            if let Some(org) = label(job.as_ref(), labels::ORG).and_then(|o| o.parse().ok()) {
-                *per_org.entry(org).or_default() += 1;
-            }
-        }
-        // Warm pods of each class that could take an attempt now (running, unclaimed),
-        // and those on their way (pending).
-        let mut idle: HashMap<String, usize> = HashMap::new();
-        let mut unused: HashMap<String, Vec<(bool, String)>> = HashMap::new();
-        for pod in picture.pods.iter().filter(|p| is_warm(p)) {
-            if fate::pod_finished(pod) {
-                continue;
-            }
-            total += 1;
-            let name = pod.name_any();
-            let org = label(pod.as_ref(), labels::ORG)
-                .and_then(|o| o.parse::<Uuid>().ok())
-                .or_else(|| holding.get(name.as_str()).map(|a| a.spec.org_id));
-            if let Some(org) = org {
-                *per_org.entry(org).or_default() += 1;
-                continue;
-            }
-            let class = label(pod.as_ref(), labels::CLASS)
-                .unwrap_or_default()
-                .to_owned();
-            let running = matches!(
-                fate::pod_fate(pod, None, None, Duration::MAX),
-                PodFate::Alive { running: true }
-            );
-            if running {
-                *idle.entry(class.clone()).or_default() += 1;
-            }
-            unused.entry(class).or_default().push((running, name));
-        }
-        for (_, org) in self.created.values() {
-            total += 1;
-            if let Some(org) = org {
-                *per_org.entry(*org).or_default() += 1;
-            }
-        }
-
-        // Oldest first; a warm pod takes what it can within the claim timeout.
-        need_job.sort_by_key(|a| a.spec.scheduled_at);
-        let now = chrono::Utc::now();
-        let warm_wait = chrono::Duration::milliseconds(self.k.warm_claim_timeout_ms as i64);
-        let mut left_to_warm: HashMap<&str, usize> = HashMap::new();
-        let mut capped = 0usize;
-        for a in &need_job {
-            let warm_free = idle.get(&a.spec.class).copied().unwrap_or(0);
-            let taken = left_to_warm.entry(a.spec.class.as_str()).or_default();
-            let fresh = a.spec.scheduled_at.is_none_or(|t| now - t < warm_wait);
-            if fresh && *taken < warm_free {
-                *taken += 1;
-                continue;
-            }
-            let org_pods = per_org.get(&a.spec.org_id).copied().unwrap_or(0);
-            if total >= self.k.max_pods || org_pods >= self.k.max_pods_per_org {
-                capped += 1;
-                continue;
-            }
-            if !self.egress.covers(&self.k, a.spec.org_id) {
-                continue;
-            }
+            };
             let Some(class) = self.k.resource_classes.get(&a.spec.class) else {
                 continue;
             };
@@ -949,75 +556,61 @@ impl Reconciler {
             }
             self.created
                 .insert(name, (Instant::now(), Some(a.spec.org_id)));
-            total += 1;
-            *per_org.entry(a.spec.org_id).or_default() += 1;
         }
-        if capped > 0 {
+        if plan.capped > 0 {
             tracing::debug!(
-                waiting = capped,
-                total,
+                waiting = plan.capped,
+                total = plan.total,
                 max_pods = self.k.max_pods,
                 "attempts wait for a pod slot"
             );
         }
-
-        // The warm pool: top each class up to its size; trim what is over (pending first).
-        let classes: BTreeSet<&String> = self
-            .k
-            .resource_classes
-            .keys()
-            .chain(unused.keys())
-            .collect();
-        for class_name in classes {
-            let want = self
-                .k
-                .resource_classes
-                .get(class_name)
-                .map_or(0, |c| c.warm_pods);
-            let have = unused.get(class_name).map_or(&[][..], Vec::as_slice);
-            let pending_created = self
-                .created
-                .keys()
-                .filter(|n| objects::is_warm_name_of(n, class_name))
-                .count();
-            let have_n = have.len() + pending_created;
-            if have_n > want {
-                let mut extra: Vec<&(bool, String)> = have.iter().collect();
-                extra.sort_by_key(|(running, _)| *running);
-                for (_, name) in extra.into_iter().take(have_n - want) {
-                    tracing::info!(pod = %name, class = %class_name, "warm pool over size; deleting an idle pod");
-                    self.delete_pod(name).await?;
+        for change in plan.warm {
+            match change {
+                WarmChange::Delete(name) => {
+                    tracing::info!(pod = %name, "warm pool over size; deleting an idle pod");
+                    self.delete_pod(&name).await?;
                 }
-                continue;
-            }
-            let Some(class) = self.k.resource_classes.get(class_name) else {
-                continue;
-            };
-            if !self.egress.baseline_ready(&self.k) {
-                continue;
-            }
-            for _ in have_n..want {
-                if total >= self.k.max_pods {
-                    break;
+                WarmChange::Create(class_name) => {
+                    let Some(class) = self.k.resource_classes.get(&class_name) else {
+                        continue;
+                    };
+                    let suffix = format!("{:08x}", rand::rng().random::<u32>());
+                    let pod = objects::warm_pod(&self.k, &class_name, class, &suffix);
+                    let name = pod.name_any();
+                    match self
+                        .cluster
+                        .pods()
+                        .create(&PostParams::default(), &pod)
+                        .await
+                    {
+                        Ok(_) => {
+                            tracing::info!(pod = %name, class = %class_name, "created a warm pod")
+                        }
+                        Err(e) if is_conflict(&e) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                    self.created.insert(name, (Instant::now(), None));
                 }
-                let suffix = format!("{:08x}", rand::rng().random::<u32>());
-                let pod = objects::warm_pod(&self.k, class_name, class, &suffix);
-                let name = pod.name_any();
-                match self
-                    .cluster
-                    .pods()
-                    .create(&PostParams::default(), &pod)
-                    .await
-                {
-                    Ok(_) => tracing::info!(pod = %name, class = %class_name, "created a warm pod"),
-                    Err(e) if is_conflict(&e) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-                self.created.insert(name, (Instant::now(), None));
-                total += 1;
             }
         }
         Ok(())
+    }
+}
+
+/// What the egress policies allow, as the capacity plan asks it.
+struct Cover<'a> {
+    state: &'a EgressState,
+    k: &'a KubernetesSettings,
+}
+
+impl plan::EgressCover for Cover<'_> {
+    fn covers(&self, org: Uuid) -> bool {
+        self.state.covers(self.k, org)
+    }
+
+    fn baseline_ready(&self) -> bool {
+        self.state.baseline_ready(self.k)
     }
 }
 
