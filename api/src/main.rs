@@ -121,8 +121,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Prints the OpenAPI document (what `/api/v1/openapi.json` serves), pretty, on stdout.
 fn print_openapi() -> anyhow::Result<()> {
-    use utoipa::OpenApi;
-    let document = api::openapi::ApiDoc::openapi()
+    let document = api::openapi::document()
         .to_pretty_json()
         .context("encoding the OpenAPI document")?;
     println!("{document}");

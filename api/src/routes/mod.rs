@@ -21,6 +21,7 @@ pub mod streams;
 pub mod tasks;
 pub mod tokens;
 
+use actix_web::http::Method;
 use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -48,166 +49,173 @@ pub struct Deleted {
     pub id: Uuid,
 }
 
-/// Registers every route (health at the root, the rest under `/api/v1`).
+/// Declares every route once, by its handler: the handler's `#[utoipa::path]` says its
+/// method and path, and from that one declaration [`declared`] builds both the actix
+/// route ([`configure`]) and the route's part of the OpenAPI document
+/// ([`crate::openapi::document`]). A handler missing here is neither served nor documented.
+///
+/// Each handler gets a one-path document of its own (a derived `OpenApi`), which is how
+/// its method and path are read at run time without naming utoipa's generated types.
+macro_rules! routes {
+    ($($($segment:ident)::+,)*) => {
+        /// Every route in declaration order: its one-path document and its handler.
+        fn handlers() -> Vec<(utoipa::openapi::OpenApi, fn() -> actix_web::Route)> {
+            vec![$({
+                #[derive(utoipa::OpenApi)]
+                #[openapi(paths($($segment)::+))]
+                struct Route;
+                let handler: fn() -> actix_web::Route = || web::route().to($($segment)::+);
+                (<Route as utoipa::OpenApi>::openapi(), handler)
+            }),*]
+        }
+    };
+}
+
+routes! {
+    health::healthz,
+    health::readyz,
+    crate::openapi::serve,
+    auth::github::login,
+    auth::github::callback,
+    auth::device::code,
+    auth::device::token,
+    auth::dev::login,
+    auth::refresh::refresh,
+    auth::logout::logout,
+    auth::me::me,
+    projects::list::list,
+    projects::create::create,
+    projects::get::get,
+    projects::update::update,
+    projects::delete::delete,
+    tasks::list::list,
+    tasks::create::create,
+    tasks::get::get,
+    tasks::update::update,
+    tasks::delete::delete,
+    comments::list::list,
+    comments::create::create,
+    attempts::list::list,
+    attempts::start::start,
+    attempts::get::get,
+    attempts::stop::stop,
+    attempts::follow_up::follow_up,
+    attempts::pull_request::open,
+    attempts::pull_request::merge,
+    attempts::processes::processes,
+    attempts::diff::diff,
+    approvals::list::list,
+    approvals::decide::decide,
+    executors::list::list,
+    processes::logs::logs,
+    streams::events::events,
+    streams::logs::logs_stream,
+    streams::diff::diff_stream,
+    profiles::list::list,
+    profiles::create::create,
+    profiles::get::get,
+    profiles::update::update,
+    profiles::delete::delete,
+    profiles::project::list::list,
+    profiles::project::get::get,
+    profiles::project::put::put,
+    profiles::project::delete::delete,
+    secrets::list::list,
+    secrets::get::get,
+    secrets::put::put,
+    secrets::delete::delete,
+    orgs::list::list,
+    orgs::create::create,
+    orgs::get::get,
+    orgs::update::update,
+    members::list::list,
+    members::add::add,
+    members::update::update,
+    members::remove::remove,
+    invitations::list::list,
+    invitations::create::create,
+    invitations::revoke::revoke,
+    invitations::accept::accept,
+    tokens::list::list,
+    tokens::create::create,
+    tokens::revoke::revoke,
+    audit::list::list,
+    repositories::list::list,
+    repositories::branches::branches,
+    github::install::install,
+    github::setup::setup,
+    github::webhook::receive,
+}
+
+/// One declared route: where it is, its part of the OpenAPI document, and its handler.
+pub struct Declared {
+    pub method: Method,
+    /// The full path, in the syntax actix and OpenAPI share (`/api/v1/orgs/{org}`).
+    pub path: String,
+    /// The one-path document of the route (its operation and the schemas it uses).
+    pub document: utoipa::openapi::OpenApi,
+    handler: fn() -> actix_web::Route,
+}
+
+/// Every route, as the handlers' `#[utoipa::path]` attributes declare them.
+pub fn declared() -> Vec<Declared> {
+    handlers()
+        .into_iter()
+        .flat_map(|(document, handler)| {
+            let found: Vec<(String, Method)> = document
+                .paths
+                .paths
+                .iter()
+                .flat_map(|(path, item)| {
+                    methods(item)
+                        .into_iter()
+                        .map(move |method| (path.clone(), method))
+                })
+                .collect();
+            found.into_iter().map(move |(path, method)| Declared {
+                method,
+                path,
+                document: document.clone(),
+                handler,
+            })
+        })
+        .collect()
+}
+
+/// The methods a path item has operations for.
+fn methods(item: &utoipa::openapi::PathItem) -> Vec<Method> {
+    [
+        (Method::GET, item.get.is_some()),
+        (Method::PUT, item.put.is_some()),
+        (Method::POST, item.post.is_some()),
+        (Method::DELETE, item.delete.is_some()),
+        (Method::OPTIONS, item.options.is_some()),
+        (Method::HEAD, item.head.is_some()),
+        (Method::PATCH, item.patch.is_some()),
+        (Method::TRACE, item.trace.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(method, present)| present.then_some(method))
+    .collect()
+}
+
+/// Registers every declared route, one resource per path (so a path answers 405
+/// `method_not_allowed` to a method it has no handler for).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").get(health::healthz))
-        .service(web::resource("/readyz").get(health::readyz))
-        .service(
-            web::scope("/api/v1")
-                .service(web::resource("/openapi.json").get(crate::openapi::serve))
-                .service(web::resource("/auth/github/login").get(auth::github::login))
-                .service(web::resource("/auth/github/callback").get(auth::github::callback))
-                .service(web::resource("/auth/device/code").post(auth::device::code))
-                .service(web::resource("/auth/device/token").post(auth::device::token))
-                .service(web::resource("/auth/dev/login").post(auth::dev::login))
-                .service(web::resource("/auth/refresh").post(auth::refresh::refresh))
-                .service(web::resource("/auth/logout").post(auth::logout::logout))
-                .service(web::resource("/me").get(auth::me::me))
-                .service(web::resource("/github/webhooks").post(github::webhook::receive))
-                .service(web::resource("/github/setup").get(github::setup::setup))
-                .service(web::resource("/orgs/{org}/github/install").get(github::install::install))
-                .service(web::resource("/orgs/{org}/repositories").get(repositories::list::list))
-                .service(
-                    web::resource("/orgs/{org}/repositories/{id}/branches")
-                        .get(repositories::branches::branches),
-                )
-                .service(
-                    web::resource("/orgs")
-                        .get(orgs::list::list)
-                        .post(orgs::create::create),
-                )
-                .service(
-                    web::resource("/orgs/{org}")
-                        .get(orgs::get::get)
-                        .patch(orgs::update::update),
-                )
-                .service(
-                    web::resource("/orgs/{org}/members")
-                        .get(members::list::list)
-                        .post(members::add::add),
-                )
-                .service(
-                    web::resource("/orgs/{org}/members/{user}")
-                        .patch(members::update::update)
-                        .delete(members::remove::remove),
-                )
-                .service(
-                    web::resource("/orgs/{org}/invitations")
-                        .get(invitations::list::list)
-                        .post(invitations::create::create),
-                )
-                .service(
-                    web::resource("/orgs/{org}/invitations/{id}")
-                        .delete(invitations::revoke::revoke),
-                )
-                .service(web::resource("/invitations/accept").post(invitations::accept::accept))
-                .service(
-                    web::resource("/orgs/{org}/tokens")
-                        .get(tokens::list::list)
-                        .post(tokens::create::create),
-                )
-                .service(web::resource("/orgs/{org}/tokens/{id}").delete(tokens::revoke::revoke))
-                .service(web::resource("/orgs/{org}/audit-events").get(audit::list::list))
-                .service(
-                    web::resource("/orgs/{org}/projects")
-                        .get(projects::list::list)
-                        .post(projects::create::create),
-                )
-                .service(
-                    web::resource("/orgs/{org}/projects/{id}")
-                        .get(projects::get::get)
-                        .patch(projects::update::update)
-                        .delete(projects::delete::delete),
-                )
-                .service(
-                    web::resource("/orgs/{org}/projects/{id}/tasks")
-                        .get(tasks::list::list)
-                        .post(tasks::create::create),
-                )
-                .service(
-                    web::resource("/orgs/{org}/tasks/{id}")
-                        .get(tasks::get::get)
-                        .patch(tasks::update::update)
-                        .delete(tasks::delete::delete),
-                )
-                .service(
-                    web::resource("/orgs/{org}/tasks/{id}/comments")
-                        .get(comments::list::list)
-                        .post(comments::create::create),
-                )
-                .service(
-                    web::resource("/orgs/{org}/tasks/{id}/attempts")
-                        .get(attempts::list::list)
-                        .post(attempts::start::start),
-                )
-                .service(web::resource("/orgs/{org}/attempts/{id}").get(attempts::get::get))
-                .service(web::resource("/orgs/{org}/attempts/{id}/stop").post(attempts::stop::stop))
-                .service(
-                    web::resource("/orgs/{org}/attempts/{id}/pull-request")
-                        .post(attempts::pull_request::open),
-                )
-                .service(
-                    web::resource("/orgs/{org}/attempts/{id}/merge")
-                        .post(attempts::pull_request::merge),
-                )
-                .service(
-                    web::resource("/orgs/{org}/attempts/{id}/follow-up")
-                        .post(attempts::follow_up::follow_up),
-                )
-                .service(
-                    web::resource("/orgs/{org}/attempts/{id}/processes")
-                        .get(attempts::processes::processes),
-                )
-                .service(web::resource("/orgs/{org}/attempts/{id}/diff").get(attempts::diff::diff))
-                .service(
-                    web::resource("/orgs/{org}/attempts/{id}/approvals").get(approvals::list::list),
-                )
-                .service(
-                    web::resource("/orgs/{org}/attempts/{id}/approvals/{approval_id}")
-                        .post(approvals::decide::decide),
-                )
-                .service(
-                    web::resource("/orgs/{org}/attempts/{id}/diff/stream")
-                        .get(streams::diff::diff_stream),
-                )
-                .service(
-                    web::resource("/orgs/{org}/processes/{id}/logs").get(processes::logs::logs),
-                )
-                .service(
-                    web::resource("/orgs/{org}/processes/{id}/logs/stream")
-                        .get(streams::logs::logs_stream),
-                )
-                .service(web::resource("/orgs/{org}/events").get(streams::events::events))
-                .service(web::resource("/orgs/{org}/executors").get(executors::list::list))
-                .service(
-                    web::resource("/orgs/{org}/executor-profiles")
-                        .get(profiles::list::list)
-                        .post(profiles::create::create),
-                )
-                .service(
-                    web::resource("/orgs/{org}/executor-profiles/{name}")
-                        .get(profiles::get::get)
-                        .patch(profiles::update::update)
-                        .delete(profiles::delete::delete),
-                )
-                .service(
-                    web::resource("/orgs/{org}/projects/{id}/executor-profiles")
-                        .get(profiles::project::list::list),
-                )
-                .service(
-                    web::resource("/orgs/{org}/projects/{id}/executor-profiles/{name}")
-                        .get(profiles::project::get::get)
-                        .put(profiles::project::put::put)
-                        .delete(profiles::project::delete::delete),
-                )
-                .service(web::resource("/orgs/{org}/secrets").get(secrets::list::list))
-                .service(
-                    web::resource("/orgs/{org}/secrets/{name}")
-                        .get(secrets::get::get)
-                        .put(secrets::put::put)
-                        .delete(secrets::delete::delete),
-                ),
-        );
+    let mut paths: Vec<(String, Vec<actix_web::Route>)> = Vec::new();
+    for route in declared() {
+        let handler = (route.handler)().method(route.method);
+        match paths.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, routes)) => routes.push(handler),
+            None => paths.push((route.path, vec![handler])),
+        }
+    }
+    for (path, routes) in paths {
+        let resource = routes
+            .into_iter()
+            .fold(web::resource(path), |resource, route| resource.route(route));
+        cfg.service(resource);
+    }
 }
 
 /// Records the attempt a request is about on the request span.

@@ -5,6 +5,7 @@ use serde_json::json;
 use shared::error_code::ErrorCode;
 use shared::wire;
 use std::collections::BTreeSet;
+use uuid::Uuid;
 
 use crate::helpers::{TestApp, json_as};
 
@@ -22,6 +23,7 @@ async fn the_openapi_document_lists_every_route() {
     let expected = [
         ("get", "/healthz"),
         ("get", "/readyz"),
+        ("get", "/api/v1/openapi.json"),
         ("get", "/api/v1/auth/github/login"),
         ("get", "/api/v1/auth/github/callback"),
         ("post", "/api/v1/auth/device/code"),
@@ -213,4 +215,80 @@ async fn every_error_code_is_in_the_openapi_document_and_in_docs_api_md() {
         .map(|(code, _)| code)
         .collect();
     assert_eq!(documented, codes, "docs/API.md's errors table");
+}
+
+/// The router and the document come from one route table: the document's operations are
+/// the declared routes, each one reaches a handler (whatever it then answers without
+/// credentials, never the router's `no route` 404 or its 405), and a method a path does
+/// not declare is refused with 405.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_router_serves_exactly_the_documents_operations() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("GET");
+    let doc: serde_json::Value = json_as(res, StatusCode::OK).await;
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("path item")
+                .keys()
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let declared: BTreeSet<(String, String)> = api::routes::declared()
+        .into_iter()
+        .map(|route| (route.method.to_string(), route.path))
+        .collect();
+    assert_eq!(declared, documented);
+
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let any_id = Uuid::new_v4().to_string();
+    for (method, path) in &documented {
+        let url = path
+            .split('/')
+            .map(|segment| {
+                if segment == "{org}" {
+                    app.org.slug.as_str()
+                } else if segment.starts_with('{') {
+                    any_id.as_str()
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let res = anonymous
+            .request(method.clone(), app.url(&url))
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let body = res.text().await.expect("body");
+        assert_ne!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {url}: {body}"
+        );
+        assert!(
+            !(status == StatusCode::NOT_FOUND && body.contains("no route for")),
+            "{method} {url} reaches no handler: {body}"
+        );
+    }
+    let res = anonymous
+        .delete(app.url("/healthz"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
