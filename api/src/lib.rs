@@ -15,6 +15,7 @@ pub mod events;
 pub mod github;
 pub mod hub;
 pub mod lookup;
+pub mod members;
 pub mod openapi;
 pub mod profiles;
 pub mod ratelimit;
@@ -66,5 +67,63 @@ mod tests {
             .map(|(path, _)| path.as_str())
             .collect();
         assert!(offenders.is_empty(), "{offenders:?} import from routes/");
+    }
+
+    /// The identifiers after each `crate::routes::` in `text`: `a::b` as `["a", "b"]`.
+    fn route_references(text: &str) -> Vec<Vec<&str>> {
+        text.match_indices("crate::routes::")
+            .map(|(at, prefix)| {
+                let rest = &text[at + prefix.len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                    .unwrap_or(rest.len());
+                rest[..end].split("::").filter(|s| !s.is_empty()).collect()
+            })
+            .collect()
+    }
+
+    /// A route module uses its own area's helpers and the routes' commons (`IdPath`,
+    /// `paging`, ...), never another area's or another verb's logic: what two of them need
+    /// lives in a service (`boards`, `runs`, `members`, ...).
+    #[test]
+    fn no_route_module_imports_another_ones_logic() {
+        let routes = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+        let mut files = Vec::new();
+        sources(&routes, &mut files);
+        let is_area = |name: &str| routes.join(name).is_dir();
+        let is_module =
+            |area: &str, name: &str| routes.join(area).join(format!("{name}.rs")).is_file();
+        let mut offenders = Vec::new();
+        for (path, text) in &files {
+            let Some((area, module)) = path
+                .strip_prefix("routes/")
+                .and_then(|p| p.strip_suffix(".rs"))
+                .and_then(|p| p.split_once('/'))
+            else {
+                continue;
+            };
+            for reference in route_references(text) {
+                let [target, rest @ ..] = reference.as_slice() else {
+                    continue;
+                };
+                let foreign_area = is_area(target) && *target != area;
+                let sibling = *target == area
+                    && rest.first().is_some_and(|verb| {
+                        is_module(area, verb)
+                            && !module.starts_with(&format!("{verb}/"))
+                            && module != *verb
+                    });
+                if foreign_area || sibling {
+                    offenders.push(format!("{path}: crate::routes::{}", reference.join("::")));
+                }
+            }
+        }
+        assert!(
+            files
+                .iter()
+                .any(|(path, _)| path == "routes/tasks/create.rs"),
+            "the walk found the route modules"
+        );
+        assert!(offenders.is_empty(), "{offenders:#?}");
     }
 }

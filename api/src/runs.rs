@@ -15,7 +15,8 @@ use shared::db::models::{ExecutionProcess, NewTaskAttempt, Project, Task, TaskAt
 use shared::db::schema::{execution_processes, projects, task_attempts, tasks};
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
 use shared::executors::{ExecutorKind, ProfileRef, ResolvedProfile};
-use shared::wire::{self, StartAttempt};
+use shared::store::ObjectStore;
+use shared::wire::{self, Diff, StartAttempt};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorCode};
@@ -28,6 +29,16 @@ pub const MAX_PROMPT_CHARS: usize = 100_000;
 
 /// Retries after a lost worker before an attempt fails.
 pub const MAX_RETRIES: i32 = 2;
+
+/// The statuses of attempts that hold (or wait for) a worker, for queries: a project or
+/// task with such an attempt cannot be deleted.
+pub fn active_statuses() -> Vec<AttemptStatus> {
+    AttemptStatus::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.is_active())
+        .collect()
+}
 
 /// Checks a prompt: not blank, bounded.
 pub fn check_prompt(prompt: &str) -> Result<(), ApiError> {
@@ -270,6 +281,25 @@ pub async fn stop(
             Ok((attempt, events))
         }
         None => Ok((current, events)),
+    }
+}
+
+/// Reads the attempt's diff object; an absent one is the empty diff, version 0.
+pub async fn current_diff(
+    store: &ObjectStore,
+    org_id: Uuid,
+    attempt: &TaskAttempt,
+) -> Result<Diff, ApiError> {
+    let key = shared::store::diff_key(org_id, attempt.id);
+    match store.get(&key).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context(format!("corrupt diff object {key}")))
+        }),
+        None => Ok(Diff {
+            version: 0,
+            base_commit: attempt.base_commit.clone(),
+            ..Diff::default()
+        }),
     }
 }
 

@@ -7,7 +7,20 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::routes::tasks::list::page_limit;
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
+/// Checks `?limit=`: 1 to 200, default 50.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::validation(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        ))),
+    }
+}
 
 /// Query of a list paged by id.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,14 +1,12 @@
 //! `GET /orgs/{org}/attempts/{id}/diff`
 
 use actix_web::web;
-use shared::db::models::TaskAttempt;
-use shared::store::ObjectStore;
 use shared::wire::{Diff, ErrorBody};
-use uuid::Uuid;
 
 use crate::auth::{OrgAuth, Read};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::routes::{IdPath, lookup, record_attempt};
+use crate::runs;
 use crate::state::AppState;
 
 /// The attempt's current diff against its base commit, as the worker last uploaded it;
@@ -35,25 +33,6 @@ pub async fn diff(
     let attempt = lookup::attempt(&mut conn, auth.org_id(), path.id).await?;
     drop(conn);
     Ok(web::Json(
-        current_diff(&state.store, auth.org_id(), &attempt).await?,
+        runs::current_diff(&state.store, auth.org_id(), &attempt).await?,
     ))
-}
-
-/// Reads the attempt's diff object; an absent one is the empty diff, version 0.
-pub async fn current_diff(
-    store: &ObjectStore,
-    org_id: Uuid,
-    attempt: &TaskAttempt,
-) -> Result<Diff, ApiError> {
-    let key = shared::store::diff_key(org_id, attempt.id);
-    match store.get(&key).await? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context(format!("corrupt diff object {key}")))
-        }),
-        None => Ok(Diff {
-            version: 0,
-            base_commit: attempt.base_commit.clone(),
-            ..Diff::default()
-        }),
-    }
 }

@@ -46,7 +46,7 @@ pub async fn list(
     _path: web::Path<OrgPath>,
     query: web::Query<ListAuditEvents>,
 ) -> ApiResult<web::Json<Page<wire::AuditEvent>>> {
-    let limit = crate::routes::tasks::list::page_limit(query.limit)?;
+    let limit = crate::routes::paging::page_limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
     let mut conn = state.db.org(auth.org_id()).await?;
     let mut q = audit_events::table

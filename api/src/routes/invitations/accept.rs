@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::SECRET_PREFIX;
 use crate::auth::{Actor, AuditActor, UserAuth};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::members::member;
 use crate::routes::emit;
-use crate::routes::members::member;
 use crate::state::AppState;
 
 /// Accepts an invitation as the signed-in person, who joins its org with its role. The

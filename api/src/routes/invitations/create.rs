@@ -15,8 +15,8 @@ use super::{SECRET_PREFIX, valid_email};
 use crate::auth::people::valid_login;
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::members::lower;
 use crate::routes::OrgPath;
-use crate::routes::members::lower;
 use crate::state::AppState;
 
 /// Invites a GitHub login or an email address (exactly one) with a role. The answer

@@ -11,9 +11,10 @@ use shared::domain::MemberRole;
 use shared::wire::{self, AddMember, ErrorBody};
 use uuid::Uuid;
 
-use super::{lock_owners, lower, member, require_owner};
+use super::{lock_owners, require_owner};
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::members::{lower, member};
 use crate::routes::{OrgPath, emit};
 use crate::state::AppState;
 

@@ -7,9 +7,9 @@ use shared::db::models::{Membership, User};
 use shared::db::schema::{memberships, users};
 use shared::wire::{self, ErrorBody, Page};
 
-use super::member;
 use crate::auth::{OrgAuth, Read};
 use crate::error::ApiResult;
+use crate::members::member;
 use crate::routes::OrgPath;
 use crate::routes::paging::IdPageQuery;
 use crate::state::AppState;

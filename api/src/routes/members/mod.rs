@@ -17,31 +17,16 @@ use serde::Deserialize;
 use shared::db::models::{Membership, User};
 use shared::db::schema::{memberships, users};
 use shared::domain::MemberRole;
-use shared::wire;
 use uuid::Uuid;
 
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorCode};
-
-diesel::define_sql_function! {
-    /// SQL `lower(text)`: logins and emails compare case-insensitively, as GitHub's do.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 
 /// `/orgs/{org}/members/{user}` paths. A malformed user id answers 400 `invalid_id`.
 #[derive(Debug, Deserialize)]
 pub struct MemberPath {
     pub org: String,
     pub user: Uuid,
-}
-
-/// The wire form of a membership and its person.
-pub fn member(m: Membership, u: User) -> wire::Member {
-    wire::Member {
-        user: u.into(),
-        role: m.role,
-        joined_at: m.created_at,
-    }
 }
 
 /// Locks the org's owner memberships until the transaction ends and returns their user

@@ -8,9 +8,10 @@ use shared::db::schema::memberships;
 use shared::domain::MemberRole;
 use shared::wire::{self, ErrorBody, UpdateMember};
 
-use super::{MemberPath, keep_an_owner, lock_member, lock_owners, member, require_owner};
+use super::{MemberPath, keep_an_owner, lock_member, lock_owners, require_owner};
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult};
+use crate::members::member;
 use crate::routes::emit;
 use crate::state::AppState;
 

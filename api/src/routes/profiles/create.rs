@@ -10,14 +10,13 @@ use shared::db::schema::executor_profiles;
 use shared::wire::{self, CreateExecutorProfile, ErrorBody};
 use uuid::Uuid;
 
-use super::{MAX_PROFILES, check_body, check_name, org_hides, row_wire, variants_json};
+use super::{
+    MAX_PROFILES, NAME_CONSTRAINT, check_body, check_name, org_hides, row_wire, variants_json,
+};
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{OrgPath, emit};
 use crate::state::AppState;
-
-/// The unique constraint on (org, project, name).
-pub const NAME_CONSTRAINT: &str = "executor_profiles_scope_name_key";
 
 /// Creates an org profile. Naming it like a built-in profile (an executor's name)
 /// replaces that built-in profile for the org; such a profile must run that executor.

@@ -27,6 +27,9 @@ use uuid::Uuid;
 use crate::error::{ApiError, ErrorCode};
 use crate::profiles::row_profile;
 
+/// The unique constraint on (org, project, name).
+pub const NAME_CONSTRAINT: &str = "executor_profiles_scope_name_key";
+
 /// Most profiles an org may define (project overrides count per project).
 pub const MAX_PROFILES: i64 = 100;
 

@@ -4,20 +4,13 @@ use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::schema::{projects, task_attempts, tasks};
-use shared::domain::AttemptStatus;
 use shared::wire::ErrorBody;
 
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{Deleted, IdPath, emit};
+use crate::runs;
 use crate::state::AppState;
-
-/// Attempt states that hold a worker (or wait for one).
-pub const ACTIVE: [AttemptStatus; 3] = [
-    AttemptStatus::Queued,
-    AttemptStatus::Scheduled,
-    AttemptStatus::Running,
-];
 
 /// Deletes a project with its tasks and their finished attempts. Refused with 409
 /// `project_busy` while any of its attempts is queued, scheduled or running.
@@ -59,7 +52,7 @@ pub async fn delete(
         let active: i64 = task_attempts::table
             .inner_join(tasks::table)
             .filter(tasks::project_id.eq(id))
-            .filter(task_attempts::status.eq_any(ACTIVE))
+            .filter(task_attempts::status.eq_any(runs::active_statuses()))
             .count()
             .get_result(conn)
             .await?;

@@ -8,8 +8,8 @@ use super::{Wake, heartbeat, next_wake, subscribe};
 use crate::auth::{OrgAuth, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::HubEvent;
-use crate::routes::attempts::diff::current_diff;
 use crate::routes::{IdPath, lookup, record_attempt};
+use crate::runs::current_diff;
 use crate::sse;
 use crate::state::AppState;
 

@@ -8,8 +8,8 @@ use shared::wire::ErrorBody;
 
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::routes::projects::delete::ACTIVE;
 use crate::routes::{Deleted, IdPath, emit};
+use crate::runs;
 use crate::state::AppState;
 
 /// Deletes a task and its finished attempts. Refused with 409 `task_busy` while one of
@@ -51,7 +51,7 @@ pub async fn delete(
         }
         let active: i64 = task_attempts::table
             .filter(task_attempts::task_id.eq(id))
-            .filter(task_attempts::status.eq_any(ACTIVE))
+            .filter(task_attempts::status.eq_any(runs::active_statuses()))
             .count()
             .get_result(conn)
             .await?;

@@ -15,11 +15,9 @@ use uuid::Uuid;
 
 use crate::auth::{OrgAuth, Read};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::paging::page_limit;
 use crate::routes::{IdPath, lookup};
 use crate::state::AppState;
-
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 200;
 
 /// Board order of the status columns, as SQL (text order would put `cancelled` first).
 const STATUS_RANK: &str = "CASE tasks.status WHEN 'todo' THEN 0 WHEN 'inprogress' THEN 1 \
@@ -105,17 +103,6 @@ pub async fn list(
             .collect(),
         next_cursor,
     }))
-}
-
-/// Checks `?limit=`: 1 to 200, default 50.
-pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::validation(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        ))),
-    }
 }
 
 /// Where a page ends: the sort key of its last task.

@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::hidden_by_override;
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::profiles::create::NAME_CONSTRAINT;
 use crate::routes::profiles::{
-    MAX_PROFILES, ProjectProfilePath, check_body, check_name, row_wire, variants_json,
+    MAX_PROFILES, NAME_CONSTRAINT, ProjectProfilePath, check_body, check_name, row_wire,
+    variants_json,
 };
 use crate::routes::{emit, lookup};
 use crate::state::AppState;
