@@ -9,16 +9,21 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, json_as};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_openapi_document_lists_every_route() {
-    let app = TestApp::spawn().await;
+/// The document as `/api/v1/openapi.json` serves it.
+async fn document(app: &TestApp) -> serde_json::Value {
     let res = app
         .client
         .get(app.url("/api/v1/openapi.json"))
         .send()
         .await
         .expect("GET");
-    let doc: serde_json::Value = json_as(res, StatusCode::OK).await;
+    json_as(res, StatusCode::OK).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_every_route() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     let expected = [
         ("get", "/healthz"),
@@ -180,13 +185,7 @@ async fn every_error_code_is_in_the_openapi_document_and_in_docs_api_md() {
     assert!(serde_json::from_value::<wire::ErrorBody>(made_up).is_err());
 
     let app = TestApp::spawn().await;
-    let res = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .expect("GET");
-    let doc: serde_json::Value = json_as(res, StatusCode::OK).await;
+    let doc = document(&app).await;
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
         schemas["ErrorDetail"]["properties"]["code"]["$ref"],
@@ -224,13 +223,7 @@ async fn every_error_code_is_in_the_openapi_document_and_in_docs_api_md() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_router_serves_exactly_the_documents_operations() {
     let app = TestApp::spawn().await;
-    let res = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .expect("GET");
-    let doc: serde_json::Value = json_as(res, StatusCode::OK).await;
+    let doc = document(&app).await;
     let documented: BTreeSet<(String, String)> = doc["paths"]
         .as_object()
         .expect("paths")
