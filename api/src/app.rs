@@ -4,6 +4,7 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use futures::future::BoxFuture;
 use shared::config::Settings;
+use shared::loops::Loops;
 use shared::shutdown::CancellationToken;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use crate::state::AppState;
 
 /// How long in-flight requests may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the background loops get to stop once the server has.
+const LOOPS_GRACE: Duration = Duration::from_secs(5);
 
 /// A started api: where it listens, how to stop it, and the future that runs it.
 pub struct RunningApi {
@@ -49,9 +52,11 @@ pub async fn spawn_with_shutdown(
 ) -> anyhow::Result<RunningApi> {
     use anyhow::Context;
     let bind = settings.api.bind.clone();
-    let state = web::Data::new(AppState::new(settings, shutdown.clone()).await?);
+    // Every background loop of the api, started here and waited for once the server stops.
+    let mut loops = Loops::new(shutdown.clone());
+    let state = web::Data::new(AppState::new(settings, &mut loops).await?);
     // Webhook deliveries are processed (and missed ones swept) beside the server.
-    crate::github::start(&state, &shutdown);
+    crate::github::start(&state, &mut loops);
     let server_state = state.clone();
     let server = HttpServer::new(move || {
         let state = server_state.clone();
@@ -85,13 +90,18 @@ pub async fn spawn_with_shutdown(
         .context("the server bound no address")?;
     let server = server.run();
     let server_handle = server.handle();
-    let watcher = shutdown.clone();
-    tokio::spawn(async move {
+    let watcher = loops.stop_token();
+    loops.spawn("http-drain", async move {
         watcher.cancelled().await;
         tracing::info!("api shutting down: draining requests");
         server_handle.stop(true).await;
     });
-    tracing::info!(%addr, "api listening");
+    tracing::info!(%addr, loops = ?loops.names(), "api listening");
+    let server = async move {
+        let served = server.await;
+        loops.shutdown(LOOPS_GRACE).await;
+        served
+    };
     Ok(RunningApi {
         addr,
         handle: ApiHandle { shutdown },

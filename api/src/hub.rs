@@ -17,6 +17,7 @@
 
 use futures::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
+use shared::loops::Loops;
 use shared::shutdown::CancellationToken;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,9 +102,10 @@ impl Drop for Subscription {
 }
 
 impl Hub {
-    /// Starts the actor on the current runtime; it connects in the background and keeps
-    /// reconnecting until `shutdown` is cancelled.
-    pub fn start(redis_url: &str, shutdown: CancellationToken) -> redis::RedisResult<Hub> {
+    /// Starts the actor as the loop `pubsub-hub` of `loops`; it connects in the background
+    /// and keeps reconnecting until the loops stop.
+    pub fn start(redis_url: &str, loops: &mut Loops) -> redis::RedisResult<Hub> {
+        let shutdown = loops.stop_token();
         let client = redis::Client::open(redis_url)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let actor = Actor {
@@ -112,7 +114,7 @@ impl Hub {
             commands: rx,
             shutdown,
         };
-        tokio::spawn(actor.run());
+        loops.spawn("pubsub-hub", actor.run());
         Ok(Hub { commands: tx })
     }
 

@@ -5,6 +5,7 @@ use shared::config::Settings;
 use shared::db::Db;
 use shared::github::GithubApp;
 use shared::keys::Keys;
+use shared::loops::Loops;
 use shared::shutdown::CancellationToken;
 use shared::store::ObjectStore;
 use std::sync::Arc;
@@ -39,9 +40,11 @@ pub struct AppState {
 
 impl AppState {
     /// Connects to Redis and builds the pools and clients from settings. Postgres and S3
-    /// connect lazily, so the api starts (and reports not-ready) while they are down.
-    pub async fn new(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<AppState> {
+    /// connect lazily, so the api starts (and reports not-ready) while they are down. The
+    /// pub/sub hub runs in `loops`, whose stop token is the process's shutdown.
+    pub async fn new(settings: Settings, loops: &mut Loops) -> anyhow::Result<AppState> {
         use anyhow::Context;
+        let shutdown = loops.stop_token();
         let db = Db::new(&settings.database).context("building the database pool")?;
         let redis = shared::redis_conn::manager(&settings.redis.url)
             .await
@@ -55,8 +58,7 @@ impl AppState {
         let github_app = GithubApp::from_settings(&settings.github)
             .context("configuring the GitHub App")?
             .map(Arc::new);
-        let hub = Hub::start(&settings.redis.url, shutdown.clone())
-            .context("starting the pub/sub hub")?;
+        let hub = Hub::start(&settings.redis.url, loops).context("starting the pub/sub hub")?;
         Ok(AppState {
             settings: Arc::new(settings),
             db,

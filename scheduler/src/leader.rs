@@ -18,7 +18,6 @@ use shared::shutdown::CancellationToken;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Contends for one Lease on behalf of this replica.
@@ -60,12 +59,18 @@ impl LeaderElection {
         &self.identity
     }
 
-    /// Contends until `shutdown`, then releases the Lease if held. The channel says
-    /// whether this replica leads right now.
-    pub fn spawn(self, shutdown: CancellationToken) -> (watch::Receiver<bool>, JoinHandle<()>) {
+    /// The loop that contends until `shutdown`, then releases the Lease if held, for the
+    /// caller to run (in its registry of loops). The channel says whether this replica
+    /// leads right now.
+    pub fn start(
+        self,
+        shutdown: CancellationToken,
+    ) -> (
+        watch::Receiver<bool>,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let (tx, rx) = watch::channel(false);
-        let handle = tokio::spawn(self.contend(tx, shutdown));
-        (rx, handle)
+        (rx, self.contend(tx, shutdown))
     }
 
     async fn contend(self, leading: watch::Sender<bool>, shutdown: CancellationToken) {

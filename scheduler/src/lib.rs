@@ -11,6 +11,7 @@ use redis::aio::ConnectionManager;
 use shared::config::{CapacityBackend, Settings};
 use shared::db::Db;
 use shared::keys::Keys;
+use shared::loops::Loops;
 use shared::shutdown::CancellationToken;
 use shared::store::ObjectStore;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub use capacity::local::WorkerPool;
 const REAP_EVERY: Duration = Duration::from_millis(1_000);
 /// A just-scheduled attempt's push may still be in flight; the reconciler leaves it alone this long.
 const ENQUEUE_GRACE: Duration = Duration::from_secs(2);
+/// How long the loops get to stop once shutdown (or the end of a leadership term) starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// What the scheduler's loops share: settings and the clients of the services.
 #[derive(Clone)]
@@ -51,34 +54,41 @@ impl Services {
     }
 }
 
-/// Runs dispatch, reaping and the capacity backend until `shutdown`.
+/// Runs dispatch, reaping and the capacity backend until `shutdown`. Every loop is
+/// started here, named, and waited for on the way out (see [`Loops`]).
 pub async fn run(
     settings: Settings,
     workers: WorkerPool,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let services = Services::connect(settings).await?;
+    let mut loops = Loops::new(shutdown.clone());
     match services.settings.scheduler.backend {
         CapacityBackend::Local => {
-            let local = tokio::spawn(capacity::local::run(
-                (*services.settings).clone(),
-                workers,
-                shutdown.clone(),
-            ));
-            duties(services, None, shutdown).await;
-            local.await?
+            let settings = (*services.settings).clone();
+            loops.spawn(
+                "local-workers",
+                capacity::local::run(settings, workers, loops.stop_token()),
+            );
+            duties(&mut loops, services, None);
         }
-        CapacityBackend::External => {
-            duties(services, None, shutdown).await;
-            Ok(())
+        CapacityBackend::External => duties(&mut loops, services, None),
+        CapacityBackend::Kubernetes => {
+            let elected = start_kubernetes(&mut loops, services).await?;
+            loops.spawn("leader", elected);
         }
-        CapacityBackend::Kubernetes => run_kubernetes(services, shutdown).await,
     }
+    loops.run_until_stopped(SHUTDOWN_GRACE).await;
+    Ok(())
 }
 
 /// The Kubernetes backend: contends for the Lease, and while this replica leads runs
-/// dispatch, reaping and the reconcile loop; stops them the moment it no longer leads.
-async fn run_kubernetes(services: Services, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// dispatch, reaping and the reconcile loop (a registry of their own per term); stops
+/// them the moment it no longer leads. Returns the loop that does all that, for `loops`.
+async fn start_kubernetes(
+    loops: &mut Loops,
+    services: Services,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use capacity::kubernetes::{Cluster, objects, reconcile};
     let k = services.settings.scheduler.kubernetes.clone();
     // A setting no worker pod could run its sandbox with stops the scheduler at start,
@@ -94,43 +104,37 @@ async fn run_kubernetes(services: Services, shutdown: CancellationToken) -> anyh
         identity.clone(),
         objects::common_labels(&k, "scheduler"),
     );
-    // The Lease is handed back only after this replica's duties have stopped.
-    let release = CancellationToken::new();
-    let (mut leading, elector) = election.spawn(release.clone());
+    // The Lease is handed back only after this replica's duties have stopped: the
+    // election is a registry of its own, stopped last.
+    let mut election_loops = Loops::new(CancellationToken::new());
+    let (mut leading, contend) = election.start(election_loops.stop_token());
+    election_loops.spawn("leader-election", contend);
     tracing::info!(identity = %identity, namespace = %cluster.namespace, "scheduler contending for leadership");
-    while !shutdown.is_cancelled() {
-        tokio::select! {
-            changed = leading.wait_for(|l| *l) => if changed.is_err() { break },
-            _ = shutdown.cancelled() => break,
-        }
-        tracing::info!(identity = %identity, "leading: dispatching and reconciling");
-        let term = shutdown.child_token();
-        let wake = Arc::new(Notify::new());
-        let work = tokio::spawn(duties(services.clone(), Some(wake.clone()), term.clone()));
-        let reconciler = tokio::spawn(reconcile::run(
-            cluster.clone(),
-            services.clone(),
-            wake,
-            term.clone(),
-        ));
-        tokio::select! {
-            _ = leading.wait_for(|l| !*l) => {
-                tracing::warn!(identity = %identity, "no longer leading: stopping dispatch and reconcile");
+    let shutdown = loops.stop_token();
+    Ok(async move {
+        while !shutdown.is_cancelled() {
+            tokio::select! {
+                changed = leading.wait_for(|l| *l) => if changed.is_err() { break },
+                _ = shutdown.cancelled() => break,
             }
-            _ = shutdown.cancelled() => {}
-        }
-        term.cancel();
-        work.await?;
-        if let Err(e) = reconciler.await? {
-            tracing::error!(
-                error = format!("{e:#}"),
-                "reconcile loop ended with an error"
+            tracing::info!(identity = %identity, "leading: dispatching and reconciling");
+            let mut term = Loops::new(shutdown.child_token());
+            let wake = Arc::new(Notify::new());
+            duties(&mut term, services.clone(), Some(wake.clone()));
+            term.spawn(
+                "reconcile",
+                reconcile::run(cluster.clone(), services.clone(), wake, term.stop_token()),
             );
+            tokio::select! {
+                _ = leading.wait_for(|l| !*l) => {
+                    tracing::warn!(identity = %identity, "no longer leading: stopping dispatch and reconcile");
+                }
+                _ = shutdown.cancelled() => {}
+            }
+            term.shutdown(SHUTDOWN_GRACE).await;
         }
-    }
-    release.cancel();
-    elector.await?;
-    Ok(())
+        election_loops.shutdown(SHUTDOWN_GRACE).await;
+    })
 }
 
 /// The host name (a pod's name in a cluster), else `scheduler-<pid>`.
@@ -148,73 +152,72 @@ fn default_identity() -> String {
     format!("scheduler-{}", std::process::id())
 }
 
-/// Dispatch and reaping until `stop`; `wake` hears whenever attempts were scheduled.
-async fn duties(services: Services, wake: Option<Arc<Notify>>, stop: CancellationToken) {
-    let dispatcher = {
-        let (db, mut redis, keys, stop) = (
-            services.db.clone(),
-            services.redis.clone(),
-            services.keys.clone(),
-            stop.clone(),
-        );
-        let tick = Duration::from_millis(services.settings.scheduler.tick_ms);
-        let batch = services.settings.scheduler.batch_size;
-        tokio::spawn(async move {
-            while !stop.is_cancelled() {
-                let scheduled = match dispatch::dispatch_once(&db, &mut redis, &keys, batch).await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "dispatch failed; retrying");
-                        0
-                    }
-                };
-                if scheduled > 0
-                    && let Some(w) = &wake
-                {
-                    w.notify_one();
-                }
-                // A full batch means more may be waiting: go again at once.
-                if scheduled < batch as usize {
-                    tokio::select! {
-                        _ = tokio::time::sleep(tick) => {}
-                        _ = stop.cancelled() => {}
-                    }
-                }
-            }
-        })
-    };
+/// Starts dispatch and reaping in `loops`; `wake` hears whenever attempts were scheduled.
+fn duties(loops: &mut Loops, services: Services, wake: Option<Arc<Notify>>) {
+    let stop = loops.stop_token();
+    loops.spawn(
+        "dispatch",
+        dispatch_loop(services.clone(), wake, stop.clone()),
+    );
+    loops.spawn("reaper", reap_loop(services, stop));
+}
 
-    let reaper = {
-        let Services {
-            settings,
-            db,
-            mut redis,
-            keys,
-            store,
-        } = services;
-        let redeliver = Duration::from_millis(settings.scheduler.redeliver_after_ms);
-        tokio::spawn(async move {
-            while !stop.is_cancelled() {
-                if let Err(e) = reaper::reap_expired_leases(&db, &mut redis, &keys, &store).await {
-                    tracing::warn!(error = %e, "lease reaping failed; retrying");
-                }
-                if let Err(e) =
-                    reaper::requeue_missing(&db, &mut redis, &keys, redeliver, ENQUEUE_GRACE).await
-                {
-                    tracing::warn!(error = %e, "queue reconciliation failed; retrying");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(REAP_EVERY) => {}
-                    _ = stop.cancelled() => {}
-                }
+/// Schedules queued attempts every `tick_ms`, at once again after a full batch.
+async fn dispatch_loop(services: Services, wake: Option<Arc<Notify>>, stop: CancellationToken) {
+    let Services {
+        settings,
+        db,
+        mut redis,
+        keys,
+        ..
+    } = services;
+    let tick = Duration::from_millis(settings.scheduler.tick_ms);
+    let batch = settings.scheduler.batch_size;
+    while !stop.is_cancelled() {
+        let scheduled = match dispatch::dispatch_once(&db, &mut redis, &keys, batch).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "dispatch failed; retrying");
+                0
             }
-        })
-    };
-
-    if let Err(e) = dispatcher.await {
-        tracing::error!(error = %e, "dispatcher task failed");
+        };
+        if scheduled > 0
+            && let Some(w) = &wake
+        {
+            w.notify_one();
+        }
+        // A full batch means more may be waiting: go again at once.
+        if scheduled < batch as usize {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.cancelled() => {}
+            }
+        }
     }
-    if let Err(e) = reaper.await {
-        tracing::error!(error = %e, "reaper task failed");
+}
+
+/// Ends or retries attempts whose lease expired, and re-enqueues what the queue lost.
+async fn reap_loop(services: Services, stop: CancellationToken) {
+    let Services {
+        settings,
+        db,
+        mut redis,
+        keys,
+        store,
+    } = services;
+    let redeliver = Duration::from_millis(settings.scheduler.redeliver_after_ms);
+    while !stop.is_cancelled() {
+        if let Err(e) = reaper::reap_expired_leases(&db, &mut redis, &keys, &store).await {
+            tracing::warn!(error = %e, "lease reaping failed; retrying");
+        }
+        if let Err(e) =
+            reaper::requeue_missing(&db, &mut redis, &keys, redeliver, ENQUEUE_GRACE).await
+        {
+            tracing::warn!(error = %e, "queue reconciliation failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REAP_EVERY) => {}
+            _ = stop.cancelled() => {}
+        }
     }
 }

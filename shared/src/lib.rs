@@ -1,6 +1,6 @@
 //! Everything two or more Switchyard services need: domain types and state machines,
 //! wire types, the database schema and models, Redis keys, queue and event bus, the
-//! object store, configuration, telemetry and shutdown.
+//! object store, configuration, telemetry, shutdown and the registry of background loops.
 
 pub mod approvals;
 pub mod attempts;
@@ -14,6 +14,7 @@ pub mod github;
 pub mod keys;
 pub mod logs;
 pub mod logstore;
+pub mod loops;
 pub mod netpolicy;
 pub mod queue;
 pub mod redis_conn;

@@ -40,6 +40,7 @@ use redis::aio::ConnectionManager;
 use shared::config::Settings;
 use shared::db::Db;
 use shared::keys::Keys;
+use shared::loops::Loops;
 use shared::queue::{self, Delivery};
 use shared::redis_conn;
 use shared::shutdown::CancellationToken;
@@ -51,6 +52,8 @@ use uuid::Uuid;
 
 use crate::attempt::AttemptOutcome;
 
+/// How long the background loops get to stop once the worker is done.
+const LOOPS_GRACE: Duration = Duration::from_secs(5);
 /// How long one queue read blocks before the loop looks at the shutdown token again.
 const QUEUE_BLOCK_MS: usize = 1_000;
 /// How long a worker waits after handing back an attempt of another resource class.
@@ -111,7 +114,9 @@ impl Worker {
             .context("connect to Redis for the queue")?;
         let data_dir = self.data_dir.clone();
         tokio::task::spawn_blocking(move || orphans::kill_orphans(&data_dir)).await?;
-        let announcer = tokio::spawn(announce(self.clone(), shutdown.clone()));
+        // The background loops of this worker (the queue loop below is its foreground).
+        let mut loops = Loops::new(shutdown.child_token());
+        loops.spawn("announce", announce(self.clone(), loops.stop_token()));
         let max_attempts = self.settings.worker.max_attempts;
         let mut ran = 0u64;
         tracing::info!(worker.id = %self.id, data_dir = %self.data_dir.display(), "worker started");
@@ -156,7 +161,7 @@ impl Worker {
                 break;
             }
         }
-        announcer.abort();
+        loops.shutdown(LOOPS_GRACE).await;
         let mut redis = self.redis.clone();
         if let Err(e) = shared::workers::withdraw(&mut redis, &self.keys, &self.id).await {
             tracing::warn!(error = %e, "worker entry not withdrawn; it goes stale by itself");

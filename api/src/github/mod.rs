@@ -25,14 +25,20 @@ pub mod sanitize;
 pub mod sweeper;
 pub mod triggers;
 
-use shared::shutdown::CancellationToken;
+use shared::loops::Loops;
 
 use crate::state::AppState;
 
-/// Starts this replica's delivery processor and redelivery sweeper; both stop when
-/// `shutdown` is cancelled. The processor runs whether or not the App is configured (it
-/// finds nothing to do without deliveries); the sweeper only with the App.
-pub fn start(state: &AppState, shutdown: &CancellationToken) {
-    tokio::spawn(processor::run(state.clone(), shutdown.clone()));
-    tokio::spawn(sweeper::run(state.clone(), shutdown.clone()));
+/// Starts this replica's delivery processor and redelivery sweeper in `loops`. The
+/// processor runs whether or not the App is configured (it finds nothing to do without
+/// deliveries); the sweeper only with the App.
+pub fn start(state: &AppState, loops: &mut Loops) {
+    loops.spawn(
+        "webhook-processor",
+        processor::run(state.clone(), loops.stop_token()),
+    );
+    loops.spawn(
+        "webhook-sweeper",
+        sweeper::run(state.clone(), loops.stop_token()),
+    );
 }
