@@ -169,7 +169,9 @@ web_install() {
   want=$(sha256sum "$SY_ROOT/web/package-lock.json" | cut -d' ' -f1)
   if [ -n "${SY_NPM_CI:-}" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing the dashboard's packages"
-    (cd "$SY_ROOT/web" && npm install --no-audit --no-fund --loglevel=error)
+    # `npm ci` installs exactly the committed lock and never rewrites it (the lock lists
+    # every platform's optional packages, so it is complete on any machine).
+    (cd "$SY_ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" >"$stamp"
   fi
 }
