@@ -365,14 +365,13 @@ fn repo_name(url: &str) -> String {
     }
 }
 
-/// Runs git2 work off the async threads, in the caller's span.
+/// Runs git2 work off the async threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work))
+    shared::blocking::run(work)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("repository check panicked: {e}")))?
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("checking the repository")))?
 }
 
 #[cfg(test)]

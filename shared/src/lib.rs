@@ -4,6 +4,7 @@
 
 pub mod approvals;
 pub mod attempts;
+pub mod blocking;
 pub mod bus;
 pub mod config;
 pub mod db;

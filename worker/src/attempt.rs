@@ -4,12 +4,12 @@
 use anyhow::Context;
 use redis::aio::ConnectionManager;
 use secrecy::ExposeSecret;
-use shared::bus;
 use shared::db::models::{ExecutionProcess, TaskAttempt};
 use shared::domain::{AttemptStatus, RunReason};
 use shared::queue::Delivery;
 use shared::telemetry;
 use shared::wire;
+use shared::{blocking, bus};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -167,7 +167,7 @@ impl AttemptSandbox {
         let settings = worker.settings.worker.sandbox.clone();
         let data_dir = worker.data_dir.clone();
         let view = view.clone();
-        blocking(move || -> anyhow::Result<AttemptSandbox> {
+        blocking::run(move || -> anyhow::Result<AttemptSandbox> {
             let identity =
                 sandbox::Identity::acquire(&settings, &data_dir).context("taking a sandbox uid")?;
             let home = sessions::home_dir(&data_dir, attempt_id);
@@ -368,7 +368,7 @@ impl AttemptRun<'_> {
         }
         let message = commit_message(&ctx, &self.attempt);
         let view = prepared.view.clone();
-        let head = match blocking(move || git::commit_all(&view, &message)).await? {
+        let head = match blocking::run(move || git::commit_all(&view, &message)).await? {
             Ok(head) => Some(head),
             Err(e) => {
                 tracing::warn!(error = %e, "changes not committed");
@@ -401,7 +401,7 @@ impl AttemptRun<'_> {
                 Ok(secrets) => {
                     let scan =
                         move || crate::secretscan::find_secret(&cache, &base, &head, &secrets);
-                    match blocking(scan).await? {
+                    match blocking::run(scan).await? {
                         Ok(None) => None,
                         Ok(Some(finding)) => Some(finding.to_string()),
                         Err(e) => Some(e.to_string()),
@@ -457,7 +457,7 @@ impl AttemptRun<'_> {
                 };
             let had_auth = auth.is_some();
             let run = op.clone();
-            match blocking(move || run(auth)).await? {
+            match blocking::run(move || run(auth)).await? {
                 Err(GitError::CredentialsRefused { .. }) if had_auth && !renew => {
                     tracing::info!("GitHub refused the installation token; minting a new one");
                     renew = true;
@@ -803,7 +803,7 @@ impl AttemptRun<'_> {
         }
         if let Some(s) = &self.sandbox {
             let (home, uid) = (home.clone(), s.identity.uid);
-            blocking(move || sandbox::chown_tree(&home, uid))
+            blocking::run(move || sandbox::chown_tree(&home, uid))
                 .await?
                 .context("give the restored session files to the sandbox")?;
         }
@@ -1075,14 +1075,6 @@ fn commit_message(ctx: &AttemptContext, attempt: &TaskAttempt) -> String {
         "{}-{}: {}\n\nSwitchyard attempt {} on branch {}\n",
         ctx.project.key_prefix, ctx.task.number, ctx.task.title, attempt.id, attempt.branch
     )
-}
-
-/// Runs blocking work (git2, file walks) on the blocking pool, in the current span.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .context("blocking task panicked")
 }
 
 /// Everything an agent process needs that a script does not.

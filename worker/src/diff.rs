@@ -206,12 +206,9 @@ impl DiffTracker {
         let view = self.view.clone();
         let base = self.base_commit.clone();
         let reader = self.reader_uid;
-        let span = tracing::Span::current();
-        let mut diff = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| {
-                let _as_attempt = reader.map(crate::sandbox::FsIdentity::assume);
-                compute(&view, &base)
-            })
+        let mut diff = shared::blocking::run(move || {
+            let _as_attempt = reader.map(crate::sandbox::FsIdentity::assume);
+            compute(&view, &base)
         })
         .await??;
         if let Some(last) = &self.last

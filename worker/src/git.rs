@@ -1,5 +1,5 @@
 //! The repository cache and attempt worktrees, with git2. Everything here blocks: call it
-//! from `spawn_blocking`.
+//! from `shared::blocking::run`.
 //!
 //! Layout under the worker's data dir:
 //! - `repos/<repository id>.git` — a bare cache of the repository; every remote branch is

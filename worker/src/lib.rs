@@ -113,7 +113,7 @@ impl Worker {
             .await
             .context("connect to Redis for the queue")?;
         let data_dir = self.data_dir.clone();
-        tokio::task::spawn_blocking(move || orphans::kill_orphans(&data_dir)).await?;
+        shared::blocking::run(move || orphans::kill_orphans(&data_dir)).await?;
         // The background loops of this worker (the queue loop below is its foreground).
         let mut loops = Loops::new(shutdown.child_token());
         loops.spawn("announce", announce(self.clone(), loops.stop_token()));
@@ -334,7 +334,7 @@ pub async fn run_attempt(
 ) -> anyhow::Result<AttemptOutcome> {
     let worker = Worker::connect(settings).await?;
     let data_dir = worker.data_dir.clone();
-    tokio::task::spawn_blocking(move || orphans::kill_orphans(&data_dir)).await?;
+    shared::blocking::run(move || orphans::kill_orphans(&data_dir)).await?;
     Ok(worker.run_one(attempt_id, shutdown).await)
 }
 

@@ -207,7 +207,7 @@ pub async fn run(
     };
     let kill_rest = move || async move {
         if let Members::Uid(uid) = members {
-            let _ = tokio::task::spawn_blocking(move || sandbox::kill_uid(uid)).await;
+            let _ = shared::blocking::run(move || sandbox::kill_uid(uid)).await;
         }
     };
     if let (Some(gate), Some(sandboxed)) = (gate, &request.sandbox) {

@@ -5,7 +5,7 @@
 //! [`find_secret`] walks `base..head` in the repository cache and looks at every blob a
 //! commit adds or changes (new files, edits, binaries and symlinks alike) for each value
 //! in its plain form, its standard and URL-safe base64 forms and its percent-encoded
-//! forms. Everything here blocks: call it from `spawn_blocking`.
+//! forms. Everything here blocks: call it from `shared::blocking::run`.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine;

@@ -28,7 +28,7 @@ pub async fn save(
     let root = home.join(session_dir);
     let files = {
         let root = root.clone();
-        tokio::task::spawn_blocking(move || walk(&root)).await??
+        shared::blocking::run(move || walk(&root)).await??
     };
     for file in &files {
         let rel = file

@@ -106,7 +106,7 @@ impl Db {
 pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
     use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
     let url = url.to_owned();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+    crate::blocking::run(move || -> anyhow::Result<()> {
         let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
             diesel::Connection::establish(&url)?;
         conn.run_pending_migrations(MIGRATIONS)

@@ -84,7 +84,7 @@ async fn local_branches(url: &str) -> Result<Vec<Branch>, ApiError> {
                 .into(),
         });
     };
-    tokio::task::spawn_blocking(move || {
+    shared::blocking::run(move || {
         let unavailable = |e: git2::Error| ApiError::BadRequest {
             code: ErrorCode::BranchesUnavailable,
             message: format!("the repository cannot be read: {}", e.message()),
