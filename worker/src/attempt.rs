@@ -533,7 +533,7 @@ impl AttemptRun<'_> {
     }
 
     /// Why this worker will not run the process with `agent` (or as a script), if it will not.
-    fn refusal(&self, process: &ExecutionProcess, agent: Option<Agent>) -> Option<String> {
+    fn refusal(&self, process: &ExecutionProcess, agent: Option<&Agent>) -> Option<String> {
         let executor = &self.attempt.executor;
         match agent {
             None if process.run_reason != RunReason::SetupScript && executor != SCRIPT_EXECUTOR => {
@@ -541,9 +541,9 @@ impl AttemptRun<'_> {
                     "executor '{executor}' is not supported by this worker"
                 ))
             }
-            Some(a) if !a.wire().is_supported() => Some(format!(
+            Some(a) if !a.wire.is_supported() => Some(format!(
                 "executor '{executor}' needs the {:?} driver, which this worker does not have yet",
-                a.wire()
+                a.wire
             )),
             Some(a) => executors::start_refusal(
                 a,
@@ -590,7 +590,7 @@ impl AttemptRun<'_> {
     async fn run_and_ship(
         &mut self,
         process: &ExecutionProcess,
-        agent: Option<Agent>,
+        agent: Option<&Agent>,
         worktree: &std::path::Path,
         tracker: &Arc<Mutex<DiffTracker>>,
     ) -> anyhow::Result<ProcessRun> {
@@ -666,7 +666,7 @@ impl AttemptRun<'_> {
         if let (Some(agent), Some(side)) = (agent, &side) {
             let prefix = sessions::prefix(process.org_id, self.attempt.id);
             if let Err(e) =
-                sessions::save(&self.worker.store, &side.home, agent.session_dir(), &prefix).await
+                sessions::save(&self.worker.store, &side.home, agent.session_dir, &prefix).await
             {
                 tracing::warn!(
                     error = format!("{e:#}"),
@@ -698,7 +698,7 @@ impl AttemptRun<'_> {
     #[allow(clippy::too_many_arguments)]
     fn start_agent_pump(
         &self,
-        agent: Agent,
+        agent: &Agent,
         process: &ExecutionProcess,
         launch: AgentLaunch,
         request: &mut RunRequest,
@@ -737,7 +737,7 @@ impl AttemptRun<'_> {
             timeout: Duration::from_secs(settings.approval_timeout_secs),
             policy: launch.options.permission_policy,
         };
-        let normalizer = normalize::for_protocol(executors::protocol_of(agent));
+        let normalizer = normalize::for_protocol(agent.protocol);
         let raw_dir = self.worker.data_dir.join("raw");
         sandbox::private_dir(&raw_dir).context("create the raw output dir")?;
         let raw_file = raw_dir.join(format!("{}.jsonl", process.id));
@@ -785,7 +785,7 @@ impl AttemptRun<'_> {
     /// the session to resume, its command line, environment, stdin and driver.
     async fn prepare_agent(
         &self,
-        agent: Agent,
+        agent: &Agent,
         process: &ExecutionProcess,
         base_env: &[(&str, String)],
         worktree: &std::path::Path,

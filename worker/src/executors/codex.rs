@@ -530,7 +530,7 @@ impl AgentDriver for CodexDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::executors::ReasoningEffort;
+    use shared::executors::{ExecutorKind, ReasoningEffort};
     use tokio::sync::mpsc::UnboundedReceiver;
 
     fn sent(rx: &mut UnboundedReceiver<Vec<u8>>) -> Value {
@@ -767,7 +767,11 @@ mod tests {
             ..supervised()
         };
         assert_eq!(
-            super::super::Agent::Codex.args(&opts, "the prompt", Some("thr_1")),
+            super::super::Agent::of(ExecutorKind::Codex).unwrap().args(
+                &opts,
+                "the prompt",
+                Some("thr_1")
+            ),
             ["app-server", "-c", "model_verbosity=low"]
         );
     }

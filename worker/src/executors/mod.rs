@@ -16,19 +16,7 @@ use std::collections::HashMap;
 
 use crate::normalize::Protocol;
 
-/// Which agent, by its stable name (the `executor` of an attempt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Agent {
-    ClaudeCode,
-    Codex,
-    Gemini,
-    Amp,
-    Cursor,
-    OpenCode,
-    QwenCode,
-    Copilot,
-    Droid,
-}
+pub use shared::executors::{ExecutorKind, PermissionPolicy, ProfileOptions};
 
 /// How the worker talks to an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,99 +33,125 @@ pub enum Wire {
     StreamJsonOut,
 }
 
-pub use shared::executors::{PermissionPolicy, ProfileOptions};
-
 /// A pinned npm package and the binary it provides, or a binary expected on PATH. A
 /// `bin` with a `/` is a file inside the package (one that declares no `bin` entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Program {
     package: Option<&'static str>,
     bin: &'static str,
 }
 
+const fn npm(package: &'static str, bin: &'static str) -> Program {
+    Program {
+        package: Some(package),
+        bin,
+    }
+}
+
+/// What the worker knows of one coding agent. The agents themselves are named by
+/// [`ExecutorKind`] (the `executor` of an attempt); [`AGENTS`] holds each one's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Agent {
+    pub kind: ExecutorKind,
+    /// The program at its pinned version (scripts/lib/agents.sh installs these pins).
+    program: Program,
+    /// How the worker drives it.
+    pub wire: Wire,
+    /// How its output is read.
+    pub protocol: Protocol,
+    /// Where it keeps its own session files, relative to its home directory: saved after
+    /// each turn and restored before a follow-up, so any worker can resume it.
+    pub session_dir: &'static str,
+}
+
+/// Every agent a worker can run, in catalogue order: one row each.
+pub const AGENTS: &[Agent] = &[
+    Agent {
+        kind: ExecutorKind::ClaudeCode,
+        program: npm("@anthropic-ai/claude-code@2.1.330", "claude"),
+        wire: Wire::ClaudeStreamJson,
+        protocol: Protocol::ClaudeCode,
+        session_dir: ".claude/projects",
+    },
+    Agent {
+        kind: ExecutorKind::Codex,
+        program: npm("@openai/codex@0.169.0", "codex"),
+        wire: Wire::CodexAppServer,
+        protocol: Protocol::Codex,
+        session_dir: ".codex/sessions",
+    },
+    Agent {
+        kind: ExecutorKind::Gemini,
+        program: npm("@google/gemini-cli@0.61.0", "gemini"),
+        wire: Wire::Acp,
+        protocol: Protocol::Acp,
+        session_dir: ".gemini/tmp",
+    },
+    Agent {
+        kind: ExecutorKind::Amp,
+        program: npm("@sourcegraph/amp@0.0.1790142911-g7618fb", "amp"),
+        wire: Wire::StreamJsonOut,
+        protocol: Protocol::Amp,
+        session_dir: ".local/share/amp",
+    },
+    Agent {
+        kind: ExecutorKind::Cursor,
+        // Cursor ships its agent as a binary of its own, not on npm.
+        program: Program {
+            package: None,
+            bin: "cursor-agent",
+        },
+        wire: Wire::StreamJsonOut,
+        protocol: Protocol::CursorAgent,
+        session_dir: ".cursor/chats",
+    },
+    Agent {
+        kind: ExecutorKind::OpenCode,
+        program: npm("opencode-ai@1.18.33", "opencode"),
+        wire: Wire::OpenCodeServer,
+        protocol: Protocol::OpenCode,
+        session_dir: ".local/share/opencode",
+    },
+    Agent {
+        kind: ExecutorKind::QwenCode,
+        program: npm("@qwen-code/qwen-code@0.24.4", "qwen"),
+        wire: Wire::Acp,
+        protocol: Protocol::Acp,
+        session_dir: ".qwen/tmp",
+    },
+    Agent {
+        kind: ExecutorKind::Copilot,
+        program: npm("@github/copilot@1.0.102", "copilot"),
+        wire: Wire::Acp,
+        protocol: Protocol::Acp,
+        session_dir: ".copilot/session-state",
+    },
+    Agent {
+        kind: ExecutorKind::Droid,
+        // @factory/cli@0.225.1's linux-x64 binary package is missing from the registry and
+        // there is no @factory/cli@0.225.2: the platform package's bin/droid is the whole
+        // CLI, though the package declares no `bin` for it.
+        program: npm("@factory/cli-linux-x64@0.225.2", "bin/droid"),
+        wire: Wire::StreamJsonOut,
+        protocol: Protocol::Droid,
+        session_dir: ".factory/sessions",
+    },
+];
+
 impl Agent {
-    /// Every agent, for availability reports.
-    pub const ALL: [Agent; 9] = [
-        Agent::ClaudeCode,
-        Agent::Codex,
-        Agent::Gemini,
-        Agent::Amp,
-        Agent::Cursor,
-        Agent::OpenCode,
-        Agent::QwenCode,
-        Agent::Copilot,
-        Agent::Droid,
-    ];
+    /// The agent that runs as `kind`; `None` for `script`.
+    pub fn of(kind: ExecutorKind) -> Option<&'static Agent> {
+        AGENTS.iter().find(|a| a.kind == kind)
+    }
 
     /// The agent named by an attempt's `executor`, if it is one.
-    pub fn from_name(name: &str) -> Option<Agent> {
-        Agent::ALL.into_iter().find(|a| a.name() == name)
+    pub fn from_name(name: &str) -> Option<&'static Agent> {
+        name.parse().ok().and_then(Agent::of)
     }
 
-    /// The stable name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Agent::ClaudeCode => "claude-code",
-            Agent::Codex => "codex",
-            Agent::Gemini => "gemini",
-            Agent::Amp => "amp",
-            Agent::Cursor => "cursor",
-            Agent::OpenCode => "opencode",
-            Agent::QwenCode => "qwen-code",
-            Agent::Copilot => "copilot",
-            Agent::Droid => "droid",
-        }
-    }
-
-    /// The protocol the agent speaks.
-    pub fn wire(self) -> Wire {
-        match self {
-            Agent::ClaudeCode => Wire::ClaudeStreamJson,
-            Agent::Codex => Wire::CodexAppServer,
-            Agent::Gemini | Agent::QwenCode | Agent::Copilot => Wire::Acp,
-            Agent::OpenCode => Wire::OpenCodeServer,
-            Agent::Amp | Agent::Cursor | Agent::Droid => Wire::StreamJsonOut,
-        }
-    }
-
-    /// Where the agent keeps its own session files, relative to its home directory: saved
-    /// after each turn and restored before a follow-up, so any worker can resume it.
-    pub fn session_dir(self) -> &'static str {
-        match self {
-            Agent::ClaudeCode => ".claude/projects",
-            Agent::Codex => ".codex/sessions",
-            Agent::Gemini => ".gemini/tmp",
-            Agent::Amp => ".local/share/amp",
-            Agent::Cursor => ".cursor/chats",
-            Agent::OpenCode => ".local/share/opencode",
-            Agent::QwenCode => ".qwen/tmp",
-            Agent::Copilot => ".copilot/session-state",
-            Agent::Droid => ".factory/sessions",
-        }
-    }
-
-    fn program(self) -> Program {
-        let npm = |package, bin| Program {
-            package: Some(package),
-            bin,
-        };
-        match self {
-            Agent::ClaudeCode => npm("@anthropic-ai/claude-code@2.1.330", "claude"),
-            Agent::Codex => npm("@openai/codex@0.169.0", "codex"),
-            Agent::Gemini => npm("@google/gemini-cli@0.61.0", "gemini"),
-            Agent::Amp => npm("@sourcegraph/amp@0.0.1790142911-g7618fb", "amp"),
-            Agent::OpenCode => npm("opencode-ai@1.18.33", "opencode"),
-            Agent::QwenCode => npm("@qwen-code/qwen-code@0.24.4", "qwen"),
-            Agent::Copilot => npm("@github/copilot@1.0.102", "copilot"),
-            // @factory/cli@0.225.1's linux-x64 binary package is missing from the registry
-            // and there is no @factory/cli@0.225.2: the platform package's bin/droid is
-            // the whole CLI, though the package declares no `bin` for it.
-            Agent::Droid => npm("@factory/cli-linux-x64@0.225.2", "bin/droid"),
-            // Cursor ships its agent as a binary of its own, not on npm.
-            Agent::Cursor => Program {
-                package: None,
-                bin: "cursor-agent",
-            },
-        }
+    /// The stable name (the `executor` of an attempt).
+    pub fn name(&self) -> &'static str {
+        self.kind.as_str()
     }
 
     /// Environment the worker gives the agent itself, set after the profile's variables
@@ -150,10 +164,10 @@ impl Agent {
     /// once per attempt home; pointed at a copy unpacked beforehand (scripts/lib/agents.sh)
     /// it only reads it, so the folder may be read-only and shared by every attempt's uid.
     /// An empty folder would make it fail to unpack, so it is used only once it holds one.
-    pub fn fixed_env(self, agent_cache: Option<&std::path::Path>) -> Vec<(&'static str, String)> {
-        match self {
-            Agent::Gemini => vec![("GEMINI_CLI_TRUST_WORKSPACE", "true".to_owned())],
-            Agent::Copilot => agent_cache
+    pub fn fixed_env(&self, agent_cache: Option<&std::path::Path>) -> Vec<(&'static str, String)> {
+        match self.kind {
+            ExecutorKind::Gemini => vec![("GEMINI_CLI_TRUST_WORKSPACE", "true".to_owned())],
+            ExecutorKind::Copilot => agent_cache
                 .map(|dir| dir.join("copilot"))
                 .filter(|dir| dir.join("pkg").is_dir())
                 .map(|dir| vec![("COPILOT_PKG_CACHE_HOME", dir.display().to_string())])
@@ -166,8 +180,8 @@ impl Agent {
     /// exits at once when `--dangerously-skip-permissions` (the auto policy) runs as root,
     /// unless told (`IS_SANDBOX=1`) that the machine is a sandbox. `sandboxed` says the
     /// agent runs as an unprivileged uid (`worker.sandbox`), `root` that the worker is root.
-    pub fn refusal(self, opts: &ProfileOptions, sandboxed: bool, root: bool) -> Option<String> {
-        let skips_permissions = self == Agent::ClaudeCode
+    pub fn refusal(&self, opts: &ProfileOptions, sandboxed: bool, root: bool) -> Option<String> {
+        let skips_permissions = self.kind == ExecutorKind::ClaudeCode
             && self
                 .args(opts, "", None)
                 .iter()
@@ -179,11 +193,11 @@ impl Agent {
     }
 
     /// The program part of the command line: the configured override, else npx or the binary.
-    pub fn launcher(self, overrides: &HashMap<String, Vec<String>>) -> Vec<String> {
+    pub fn launcher(&self, overrides: &HashMap<String, Vec<String>>) -> Vec<String> {
         if let Some(custom) = overrides.get(self.name()).filter(|c| !c.is_empty()) {
             return custom.clone();
         }
-        let program = self.program();
+        let program = self.program;
         match program.package {
             Some(package) if program.bin.contains('/') => {
                 let script = exec_package_file(package_name(package), program.bin);
@@ -200,12 +214,12 @@ impl Agent {
 
     /// The arguments for a run; `resume` is the agent's session id from an earlier turn.
     /// Prompts travel on stdin for the protocols that have one, else as the last argument.
-    pub fn args(self, opts: &ProfileOptions, prompt: &str, resume: Option<&str>) -> Vec<String> {
+    pub fn args(&self, opts: &ProfileOptions, prompt: &str, resume: Option<&str>) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
         let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
         let model = opts.model.as_deref();
-        match self {
-            Agent::ClaudeCode => {
+        match self.kind {
+            ExecutorKind::ClaudeCode => {
                 push(&[
                     "-p",
                     "--verbose",
@@ -231,11 +245,11 @@ impl Agent {
                     push(&["--resume", id]);
                 }
             }
-            Agent::Codex => {
+            ExecutorKind::Codex => {
                 // Model, effort, sandbox and approval policy travel in thread/start.
                 push(&["app-server"]);
             }
-            Agent::Gemini | Agent::QwenCode => {
+            ExecutorKind::Gemini | ExecutorKind::QwenCode => {
                 push(&["--experimental-acp"]);
                 if let Some(m) = model {
                     push(&["--model", m]);
@@ -244,7 +258,7 @@ impl Agent {
                     push(&["--yolo"]);
                 }
             }
-            Agent::Copilot => {
+            ExecutorKind::Copilot => {
                 push(&["--acp", "--stdio"]);
                 if let Some(m) = model {
                     push(&["--model", m]);
@@ -253,11 +267,11 @@ impl Agent {
                     push(&["--allow-all-tools"]);
                 }
             }
-            Agent::OpenCode => {
+            ExecutorKind::OpenCode => {
                 // A local server on a port of its own; the run talks HTTP and SSE to it.
                 push(&["serve", "--hostname", "127.0.0.1", "--port", "0"]);
             }
-            Agent::Amp => {
+            ExecutorKind::Amp => {
                 if let Some(id) = resume {
                     push(&["threads", "continue", id]);
                 }
@@ -266,7 +280,7 @@ impl Agent {
                     push(&["--dangerously-allow-all"]);
                 }
             }
-            Agent::Cursor => {
+            ExecutorKind::Cursor => {
                 push(&["-p", "--output-format", "stream-json"]);
                 if let Some(m) = model {
                     push(&["--model", m]);
@@ -279,7 +293,7 @@ impl Agent {
                 }
                 push(&[prompt]);
             }
-            Agent::Droid => {
+            ExecutorKind::Droid => {
                 push(&["exec", "--output-format", "stream-json"]);
                 if opts.permission_policy == PermissionPolicy::Auto {
                     push(&["--auto", "high"]);
@@ -295,6 +309,8 @@ impl Agent {
                 }
                 push(&[prompt]);
             }
+            // No row of AGENTS runs as `script`.
+            ExecutorKind::Script => {}
         }
         a.extend(opts.extra_args.iter().cloned());
         a
@@ -336,9 +352,9 @@ pub struct DriverContext<'a> {
 
 /// Starts the driver of an agent whose protocol talks back, with the prompt and the
 /// session to resume; `None` for agents that only print.
-pub fn start_driver(agent: Agent, cx: &DriverContext<'_>) -> Option<driver::Started> {
+pub fn start_driver(agent: &Agent, cx: &DriverContext<'_>) -> Option<driver::Started> {
     let replayed = with_history(cx.prompt, cx.history);
-    match agent.wire() {
+    match agent.wire {
         // Without a session to resume, the earlier turns travel in the prompt.
         Wire::ClaudeStreamJson => Some(claude::ClaudeDriver::start(if cx.resume.is_some() {
             cx.prompt
@@ -360,7 +376,7 @@ pub fn start_driver(agent: Agent, cx: &DriverContext<'_>) -> Option<driver::Star
 /// before anything starts so the process fails with a reason rather than the agent's exit.
 /// A profile that does not resolve is left to the start, which reports it.
 pub fn start_refusal(
-    agent: Agent,
+    agent: &Agent,
     executor: &str,
     profile: Option<&serde_json::Value>,
     sandboxed: bool,
@@ -393,9 +409,9 @@ pub fn with_history(prompt: &str, history: &[String]) -> String {
 /// drive and whose program it finds (on `PATH`, or at the configured path).
 pub fn available(overrides: &HashMap<String, Vec<String>>) -> Vec<String> {
     let mut names = vec!["script".to_owned()];
-    for agent in Agent::ALL {
+    for agent in AGENTS {
         let launcher = agent.launcher(overrides);
-        if agent.wire().is_supported() && launcher.first().is_some_and(|p| program_found(p)) {
+        if agent.wire.is_supported() && launcher.first().is_some_and(|p| program_found(p)) {
             names.push(agent.name().to_owned());
         }
     }
@@ -409,19 +425,6 @@ fn program_found(program: &str) -> bool {
     }
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
-/// The normalizer for an agent's output.
-pub fn protocol_of(agent: Agent) -> Protocol {
-    match agent {
-        Agent::ClaudeCode => Protocol::ClaudeCode,
-        Agent::Amp => Protocol::Amp,
-        Agent::Codex => Protocol::Codex,
-        Agent::Gemini | Agent::QwenCode | Agent::Copilot => Protocol::Acp,
-        Agent::OpenCode => Protocol::OpenCode,
-        Agent::Cursor => Protocol::CursorAgent,
-        Agent::Droid => Protocol::Droid,
-    }
 }
 
 /// A package spec's name: `@scope/name@1.2.3` → `@scope/name`.
@@ -466,6 +469,10 @@ pub fn exec_script(argv: &[String]) -> String {
 mod tests {
     use super::*;
 
+    fn agent(kind: ExecutorKind) -> &'static Agent {
+        Agent::of(kind).expect("an agent")
+    }
+
     #[test]
     fn availability_lists_script_and_agents_whose_program_exists() {
         let overrides = HashMap::from([
@@ -494,8 +501,13 @@ mod tests {
     }
 
     #[test]
-    fn every_agent_has_a_stable_name_that_round_trips() {
-        for agent in Agent::ALL {
+    fn every_agent_executor_has_one_row_and_script_has_none() {
+        for kind in ExecutorKind::ALL {
+            let rows = AGENTS.iter().filter(|a| a.kind == *kind).count();
+            let expected = usize::from(*kind != ExecutorKind::Script);
+            assert_eq!(rows, expected, "{kind}");
+        }
+        for agent in AGENTS {
             assert_eq!(Agent::from_name(agent.name()), Some(agent));
         }
         assert_eq!(Agent::from_name("script"), None);
@@ -504,15 +516,18 @@ mod tests {
     #[test]
     fn npm_agents_run_through_npx_at_a_pinned_version_unless_overridden() {
         let none = HashMap::new();
-        let claude = Agent::ClaudeCode.launcher(&none);
+        let claude = agent(ExecutorKind::ClaudeCode).launcher(&none);
         assert_eq!(claude[..3], ["npx", "-y", "-p"]);
         assert!(
             claude[3].starts_with("@anthropic-ai/claude-code@2."),
             "{claude:?}"
         );
         assert_eq!(claude[4], "claude");
-        assert_eq!(Agent::Cursor.launcher(&none), vec!["cursor-agent"]);
-        for agent in Agent::ALL {
+        assert_eq!(
+            agent(ExecutorKind::Cursor).launcher(&none),
+            vec!["cursor-agent"]
+        );
+        for agent in AGENTS {
             let launcher = agent.launcher(&none);
             if launcher[0] == "npx" {
                 assert!(
@@ -529,14 +544,14 @@ mod tests {
             vec!["python3".to_owned(), "fake.py".to_owned()],
         )]);
         assert_eq!(
-            Agent::ClaudeCode.launcher(&custom),
+            agent(ExecutorKind::ClaudeCode).launcher(&custom),
             vec!["python3", "fake.py"]
         );
     }
 
     #[test]
     fn droid_runs_the_binary_inside_its_platform_package() {
-        let launcher = Agent::Droid.launcher(&HashMap::new());
+        let launcher = agent(ExecutorKind::Droid).launcher(&HashMap::new());
         assert_eq!(
             launcher[..6],
             [
@@ -605,7 +620,7 @@ mod tests {
             permission_policy: PermissionPolicy::Supervised,
             ..ProfileOptions::default()
         };
-        let args = Agent::ClaudeCode.args(&supervised, "ignored: stdin", Some("abc"));
+        let args = agent(ExecutorKind::ClaudeCode).args(&supervised, "ignored: stdin", Some("abc"));
         assert!(
             args.windows(2)
                 .any(|w| w == ["--permission-prompt-tool", "stdio"])
@@ -616,9 +631,9 @@ mod tests {
             !args.iter().any(|a| a == "ignored: stdin"),
             "the prompt goes on stdin"
         );
-        let auto = Agent::ClaudeCode.args(&ProfileOptions::default(), "p", None);
+        let auto = agent(ExecutorKind::ClaudeCode).args(&ProfileOptions::default(), "p", None);
         assert!(auto.contains(&"--dangerously-skip-permissions".to_owned()));
-        let plan = Agent::ClaudeCode.args(
+        let plan = agent(ExecutorKind::ClaudeCode).args(
             &ProfileOptions {
                 permission_policy: PermissionPolicy::Plan,
                 ..ProfileOptions::default()
@@ -632,24 +647,30 @@ mod tests {
     #[test]
     fn gemini_always_trusts_its_worktree_and_copilot_reads_a_prepared_cache() {
         assert_eq!(
-            Agent::Gemini.fixed_env(None),
+            agent(ExecutorKind::Gemini).fixed_env(None),
             vec![("GEMINI_CLI_TRUST_WORKSPACE", "true".to_owned())]
         );
-        for agent in [Agent::ClaudeCode, Agent::Codex, Agent::QwenCode] {
+        for agent in [
+            agent(ExecutorKind::ClaudeCode),
+            agent(ExecutorKind::Codex),
+            agent(ExecutorKind::QwenCode),
+        ] {
             assert!(agent.fixed_env(None).is_empty(), "{agent:?}");
         }
         let cache = std::env::temp_dir().join(format!("agent-cache-{}", uuid::Uuid::now_v7()));
         assert!(
-            Agent::Copilot.fixed_env(None).is_empty(),
+            agent(ExecutorKind::Copilot).fixed_env(None).is_empty(),
             "no cache configured"
         );
         assert!(
-            Agent::Copilot.fixed_env(Some(&cache)).is_empty(),
+            agent(ExecutorKind::Copilot)
+                .fixed_env(Some(&cache))
+                .is_empty(),
             "an unprepared cache would make Copilot fail to unpack into it"
         );
         std::fs::create_dir_all(cache.join("copilot/pkg")).expect("mkdir");
         assert_eq!(
-            Agent::Copilot.fixed_env(Some(&cache)),
+            agent(ExecutorKind::Copilot).fixed_env(Some(&cache)),
             vec![(
                 "COPILOT_PKG_CACHE_HOME",
                 cache.join("copilot").display().to_string()
@@ -662,7 +683,7 @@ mod tests {
     fn claude_code_in_auto_as_root_without_a_sandbox_is_refused_before_it_starts() {
         let auto = ProfileOptions::default();
         assert_eq!(auto.permission_policy, PermissionPolicy::Auto);
-        let refused = Agent::ClaudeCode.refusal(&auto, false, true);
+        let refused = agent(ExecutorKind::ClaudeCode).refusal(&auto, false, true);
         assert_eq!(
             refused.as_deref(),
             Some(
@@ -670,12 +691,12 @@ mod tests {
             )
         );
         assert_eq!(
-            Agent::ClaudeCode.refusal(&auto, true, true),
+            agent(ExecutorKind::ClaudeCode).refusal(&auto, true, true),
             None,
             "sandboxed"
         );
         assert_eq!(
-            Agent::ClaudeCode.refusal(&auto, false, false),
+            agent(ExecutorKind::ClaudeCode).refusal(&auto, false, false),
             None,
             "not root"
         );
@@ -683,31 +704,45 @@ mod tests {
             permission_policy: PermissionPolicy::Supervised,
             ..ProfileOptions::default()
         };
-        assert_eq!(Agent::ClaudeCode.refusal(&supervised, false, true), None);
+        assert_eq!(
+            agent(ExecutorKind::ClaudeCode).refusal(&supervised, false, true),
+            None
+        );
         // The flag passed by hand counts as much as the policy.
         let by_hand = ProfileOptions {
             extra_args: vec!["--dangerously-skip-permissions".into()],
             ..supervised.clone()
         };
-        assert!(Agent::ClaudeCode.refusal(&by_hand, false, true).is_some());
+        assert!(
+            agent(ExecutorKind::ClaudeCode)
+                .refusal(&by_hand, false, true)
+                .is_some()
+        );
         // Claude Code itself accepts root on a machine declared a sandbox.
         let declared = ProfileOptions {
             env: [("IS_SANDBOX".to_owned(), "1".to_owned())].into(),
             ..ProfileOptions::default()
         };
-        assert_eq!(Agent::ClaudeCode.refusal(&declared, false, true), None);
-        for agent in [Agent::Codex, Agent::Gemini, Agent::Amp] {
+        assert_eq!(
+            agent(ExecutorKind::ClaudeCode).refusal(&declared, false, true),
+            None
+        );
+        for agent in [
+            agent(ExecutorKind::Codex),
+            agent(ExecutorKind::Gemini),
+            agent(ExecutorKind::Amp),
+        ] {
             assert_eq!(agent.refusal(&auto, false, true), None, "{agent:?}");
         }
         // The attempt's profile decides: the built-in claude-code profile is auto.
         // SAFETY: geteuid only reads this process's credentials.
         let root = unsafe { libc::geteuid() } == 0;
         assert_eq!(
-            start_refusal(Agent::ClaudeCode, "claude-code", None, false).is_some(),
+            start_refusal(agent(ExecutorKind::ClaudeCode), "claude-code", None, false).is_some(),
             root
         );
         assert_eq!(
-            start_refusal(Agent::ClaudeCode, "claude-code", None, true),
+            start_refusal(agent(ExecutorKind::ClaudeCode), "claude-code", None, true),
             None
         );
     }
@@ -718,12 +753,12 @@ mod tests {
             extra_args: vec!["--x".into()],
             ..ProfileOptions::default()
         };
-        for agent in [Agent::Cursor, Agent::Droid] {
+        for agent in [agent(ExecutorKind::Cursor), agent(ExecutorKind::Droid)] {
             let args = agent.args(&opts, "fix the bug", Some("s1"));
             assert_eq!(args[args.len() - 2], "fix the bug", "{agent:?}");
             assert_eq!(args.last().map(String::as_str), Some("--x"));
         }
-        let amp = Agent::Amp.args(&opts, "p", Some("T-1"));
+        let amp = agent(ExecutorKind::Amp).args(&opts, "p", Some("T-1"));
         assert_eq!(amp[..3], ["threads", "continue", "T-1"]);
     }
 
