@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use shared::db::models::{NewTask, Task};
 use shared::db::schema::{memberships, projects, tasks};
 use shared::domain::{TaskOrigin, TaskPriority, TaskStatus};
-use shared::wire;
+use shared::wire::{self, OrgEvent};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -136,10 +136,10 @@ pub async fn create_task(
         .get_result(conn)
         .await?;
     let mut events = Events::default();
-    events.push(
-        "task.created",
-        &wire::Task::from_row(task.clone(), &key_prefix),
-    );
+    events.push(OrgEvent::TaskCreated(wire::Task::from_row(
+        task.clone(),
+        &key_prefix,
+    )));
     Ok((task, key_prefix, events))
 }
 

@@ -5,16 +5,15 @@
 //! transaction runs and hand them back with the rows; the caller, a route or a GitHub
 //! handler, publishes them once the transaction has committed.
 
-use serde::Serialize;
 use shared::wire::OrgEvent;
 use uuid::Uuid;
 
 use crate::state::AppState;
 
 /// Publishes an org event after the write committed, best effort (see `shared::bus::emit`).
-pub async fn emit<T: Serialize>(state: &AppState, org_id: Uuid, kind: &str, data: &T) {
+pub async fn emit(state: &AppState, org_id: Uuid, event: OrgEvent) {
     let mut redis = state.redis();
-    shared::bus::emit(&mut redis, &state.keys, org_id, kind, data).await;
+    shared::bus::emit(&mut redis, &state.keys, org_id, event).await;
 }
 
 /// The events a write owes its org, in the order they happened.
@@ -23,16 +22,9 @@ pub async fn emit<T: Serialize>(state: &AppState, org_id: Uuid, kind: &str, data
 pub struct Events(Vec<OrgEvent>);
 
 impl Events {
-    /// Records an event; one whose data cannot be encoded is logged and dropped, as
-    /// `shared::bus::emit` does (a lost live event is recovered by re-reading the resource).
-    pub fn push<T: Serialize>(&mut self, kind: &str, data: &T) {
-        match serde_json::to_value(data) {
-            Ok(data) => self.0.push(OrgEvent {
-                kind: kind.to_owned(),
-                data,
-            }),
-            Err(e) => tracing::warn!(kind, error = %e, "org event not encodable"),
-        }
+    /// Records an event.
+    pub fn push(&mut self, event: OrgEvent) {
+        self.0.push(event);
     }
 
     /// Appends the events of a later step of the same write.
@@ -49,11 +41,7 @@ impl Events {
     pub async fn emit(self, state: &AppState, org_id: Uuid) {
         let mut redis = state.redis();
         for event in self.0 {
-            if let Err(e) =
-                shared::bus::publish_org_event(&mut redis, &state.keys, org_id, &event).await
-            {
-                tracing::warn!(%org_id, kind = %event.kind, error = %e, "org event not published");
-            }
+            shared::bus::emit(&mut redis, &state.keys, org_id, event).await;
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::error::ApiError;
             A malformed id in a path answers 400 `invalid_id`; a resource of another \
             organization answers 404 `not_found`.",
     ),
-    components(schemas(crate::routes::Deleted, shared::wire::ExecutorProfileDeleted)),
+    components(schemas(shared::wire::OrgEvent)),
     modifiers(&BearerToken),
     tags(
         (name = "projects", description = "Boards on repositories"),

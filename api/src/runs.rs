@@ -16,7 +16,7 @@ use shared::db::schema::{execution_processes, projects, task_attempts, tasks};
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
 use shared::executors::{ExecutorKind, ProfileRef, ResolvedProfile};
 use shared::store::ObjectStore;
-use shared::wire::{self, Diff, StartAttempt};
+use shared::wire::{self, Diff, OrgEvent, StartAttempt};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorCode};
@@ -182,23 +182,25 @@ pub async fn queue_attempt(
         .get_result(conn)
         .await?;
     let mut events = Events::default();
-    events.push("attempt.created", &wire::Attempt::from(attempt.clone()));
+    events.push(OrgEvent::AttemptCreated(wire::Attempt::from(
+        attempt.clone(),
+    )));
     if let Some(setup) = project
         .setup_script
         .as_deref()
         .filter(|s| !s.trim().is_empty())
     {
         let setup = insert_process(conn, org_id, attempt_id, RunReason::SetupScript, setup).await?;
-        events.push("process.created", &wire::Process::from(setup));
+        events.push(OrgEvent::ProcessCreated(wire::Process::from(setup)));
     }
     let agent =
         insert_process(conn, org_id, attempt_id, RunReason::CodingAgent, run.prompt).await?;
-    events.push("process.created", &wire::Process::from(agent));
+    events.push(OrgEvent::ProcessCreated(wire::Process::from(agent)));
     if let Some(task) = set_task_in_progress(conn, task_id).await? {
-        events.push(
-            "task.updated",
-            &wire::Task::from_row(task, &project.key_prefix),
-        );
+        events.push(OrgEvent::TaskUpdated(wire::Task::from_row(
+            task,
+            &project.key_prefix,
+        )));
     }
     Ok((attempt, events))
 }
@@ -227,8 +229,12 @@ pub async fn queue_follow_up(
     };
     let process = insert_process(conn, org_id, id, RunReason::FollowUp, prompt).await?;
     let mut events = Events::default();
-    events.push("attempt.updated", &wire::Attempt::from(attempt.clone()));
-    events.push("process.created", &wire::Process::from(process.clone()));
+    events.push(OrgEvent::AttemptUpdated(wire::Attempt::from(
+        attempt.clone(),
+    )));
+    events.push(OrgEvent::ProcessCreated(wire::Process::from(
+        process.clone(),
+    )));
     if let Some(task) = set_task_in_progress(conn, current.task_id).await? {
         let prefix: String = projects::table
             .inner_join(tasks::table)
@@ -236,7 +242,7 @@ pub async fn queue_follow_up(
             .select(projects::key_prefix)
             .first(conn)
             .await?;
-        events.push("task.updated", &wire::Task::from_row(task, &prefix));
+        events.push(OrgEvent::TaskUpdated(wire::Task::from_row(task, &prefix)));
     }
     Ok((attempt, process, events))
 }
@@ -268,16 +274,20 @@ pub async fn stop(
         .returning(ExecutionProcess::as_returning())
         .get_results(conn)
         .await?;
-        events.push("attempt.updated", &wire::Attempt::from(attempt.clone()));
+        events.push(OrgEvent::AttemptUpdated(wire::Attempt::from(
+            attempt.clone(),
+        )));
         for process in killed {
-            events.push("process.updated", &wire::Process::from(process));
+            events.push(OrgEvent::ProcessUpdated(wire::Process::from(process)));
         }
         return Ok((attempt, events));
     }
     // Running: its worker stops it. Finished, or already asked: nothing to do.
     match attempts::request_stop(conn, id).await? {
         Some(attempt) => {
-            events.push("attempt.updated", &wire::Attempt::from(attempt.clone()));
+            events.push(OrgEvent::AttemptUpdated(wire::Attempt::from(
+                attempt.clone(),
+            )));
             Ok((attempt, events))
         }
         None => Ok((current, events)),

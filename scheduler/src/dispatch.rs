@@ -117,8 +117,7 @@ pub async fn dispatch_once(
             redis,
             keys,
             entry.org_id,
-            "attempt.updated",
-            &wire::Attempt::from(row),
+            wire::OrgEvent::AttemptUpdated(wire::Attempt::from(row)),
         )
         .await;
         entries.push(entry);

@@ -18,6 +18,7 @@ use shared::logstore;
 use shared::queue::{self, QueueEntry};
 use shared::store::ObjectStore;
 use shared::wire;
+use shared::wire::OrgEvent;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -160,8 +161,7 @@ async fn publish(
                 redis,
                 keys,
                 org,
-                "process.updated",
-                &wire::Process::from(p.clone()),
+                OrgEvent::ProcessUpdated(wire::Process::from(p.clone())),
             )
             .await;
         }
@@ -170,8 +170,7 @@ async fn publish(
                 redis,
                 keys,
                 org,
-                "process.created",
-                &wire::Process::from(p.clone()),
+                OrgEvent::ProcessCreated(wire::Process::from(p.clone())),
             )
             .await;
         }
@@ -179,8 +178,7 @@ async fn publish(
             redis,
             keys,
             org,
-            "attempt.updated",
-            &wire::Attempt::from(r.attempt.clone()),
+            OrgEvent::AttemptUpdated(wire::Attempt::from(r.attempt.clone())),
         )
         .await;
     }

@@ -207,27 +207,16 @@ fn encode_error(e: serde_json::Error) -> redis::RedisError {
 /// Publishes an org event after a commit, best effort: a lost live event is recovered by
 /// clients re-reading the resource, so a Redis hiccup must not fail the write that
 /// already happened. Returns the event id when it was published.
-pub async fn emit<C: ConnectionLike + Send + Sync, T: serde::Serialize>(
+pub async fn emit<C: ConnectionLike + Send + Sync>(
     conn: &mut C,
     keys: &Keys,
     org_id: Uuid,
-    kind: &str,
-    data: &T,
+    event: OrgEvent,
 ) -> Option<String> {
-    let event = match serde_json::to_value(data) {
-        Ok(data) => OrgEvent {
-            kind: kind.to_owned(),
-            data,
-        },
-        Err(e) => {
-            tracing::warn!(%org_id, kind, error = %e, "org event not encodable");
-            return None;
-        }
-    };
     match publish_org_event(conn, keys, org_id, &event).await {
         Ok(id) => Some(id),
         Err(e) => {
-            tracing::warn!(%org_id, kind, error = %e, "org event not published");
+            tracing::warn!(%org_id, kind = event.kind(), error = %e, "org event not published");
             None
         }
     }

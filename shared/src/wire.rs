@@ -475,13 +475,84 @@ pub struct DiffLine {
     pub content: String,
 }
 
-/// An event on the org stream: something the caller's org can see changed.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct OrgEvent {
-    /// e.g. `task.created`, `attempt.updated`, `process.updated`, `project.deleted`.
-    pub kind: String,
-    /// The resource in its wire form (for deletions, `{ "id": … }`).
-    pub data: serde_json::Value,
+/// Declares the org events once: the enum (adjacently tagged, so each travels as
+/// `{"kind": "<kind>", "data": <payload>}`) and each variant's kind, which is also the SSE
+/// event name.
+macro_rules! org_events {
+    ($($(#[doc = $doc:literal])* $variant:ident = $kind:tt ($data:ty),)*) => {
+        /// An event on the org stream: something the caller's org can see changed. `kind`
+        /// says what happened and fixes the type of `data`.
+        #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+        #[serde(tag = "kind", content = "data")]
+        pub enum OrgEvent {
+            $($(#[doc = $doc])* #[serde(rename = $kind)] $variant($data),)*
+        }
+
+        impl OrgEvent {
+            /// Every kind, in declaration order.
+            pub const KINDS: &'static [&'static str] = &[$($kind),*];
+
+            /// What happened, e.g. `task.created`: the SSE event name.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => $kind,)*
+                }
+            }
+        }
+    };
+}
+
+org_events! {
+    OrgUpdated = "org.updated" (Organization),
+    ProjectCreated = "project.created" (Project),
+    ProjectUpdated = "project.updated" (Project),
+    ProjectDeleted = "project.deleted" (Deleted),
+    TaskCreated = "task.created" (Task),
+    TaskUpdated = "task.updated" (Task),
+    TaskDeleted = "task.deleted" (Deleted),
+    CommentCreated = "comment.created" (Comment),
+    AttemptCreated = "attempt.created" (Attempt),
+    /// Any change of an attempt: its status (queued → scheduled → running → an end), its
+    /// pull request, its merge.
+    AttemptUpdated = "attempt.updated" (Attempt),
+    ProcessCreated = "process.created" (Process),
+    ProcessUpdated = "process.updated" (Process),
+    ApprovalRequested = "approval.requested" (crate::approvals::PendingApproval),
+    /// A person decided; the agent has not necessarily received it yet.
+    ApprovalDecided = "approval.decided" (ApprovalDecided),
+    /// The agent received a decision (a person's, or the timeout's denial).
+    ApprovalResolved = "approval.resolved" (ApprovalResolved),
+    ExecutorProfileCreated = "executor_profile.created" (ExecutorProfile),
+    ExecutorProfileUpdated = "executor_profile.updated" (ExecutorProfile),
+    ExecutorProfileDeleted = "executor_profile.deleted" (ExecutorProfileDeleted),
+    MemberCreated = "member.created" (Member),
+    MemberUpdated = "member.updated" (Member),
+    MemberDeleted = "member.deleted" (Deleted),
+}
+
+/// The `data` of a `*.deleted` org event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {
+    pub id: Uuid,
+}
+
+/// The `data` of an `approval.decided` org event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalDecided {
+    /// The approval's id.
+    pub id: Uuid,
+    pub attempt_id: Uuid,
+    pub approve: bool,
+    pub reason: Option<String>,
+}
+
+/// The `data` of an `approval.resolved` org event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalResolved {
+    /// The approval's id.
+    pub id: Uuid,
+    pub attempt_id: Uuid,
+    pub approve: bool,
 }
 
 /// `/readyz` answer: each dependency and whether it answered.
@@ -1004,4 +1075,45 @@ pub struct WebhookReceipt {
     /// `accepted` (stored, processed shortly), `duplicate` (stored before: nothing more
     /// happens) or `ignored` (stored, no handler for this event).
     pub status: String,
+}
+
+#[cfg(test)]
+mod org_event_tests {
+    use super::*;
+
+    #[test]
+    fn an_org_event_travels_as_its_kind_and_data() {
+        let id = Uuid::now_v7();
+        let event = OrgEvent::TaskDeleted(Deleted { id });
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "task.deleted", "data": {"id": id}})
+        );
+        assert_eq!(event.kind(), "task.deleted");
+        let back: OrgEvent = serde_json::from_value(json).unwrap();
+        assert!(matches!(back, OrgEvent::TaskDeleted(Deleted { id: got }) if got == id));
+    }
+
+    #[test]
+    fn a_payload_that_does_not_fit_its_kind_is_refused() {
+        let wrong = serde_json::json!({"kind": "task.deleted", "data": {"name": "x"}});
+        assert!(serde_json::from_value::<OrgEvent>(wrong).is_err());
+        let unknown = serde_json::json!({"kind": "task.archived", "data": {"id": Uuid::nil()}});
+        assert!(serde_json::from_value::<OrgEvent>(unknown).is_err());
+    }
+
+    #[test]
+    fn every_kind_is_documented_in_the_api_reference() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md"))
+            .expect("docs/API.md");
+        let undocumented: Vec<_> = OrgEvent::KINDS
+            .iter()
+            .filter(|kind| !doc.contains(&format!("`{kind}`")))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in docs/API.md: {undocumented:?}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use shared::domain::{AttemptStatus, RunReason};
 use shared::queue::Delivery;
 use shared::telemetry;
 use shared::wire;
+use shared::wire::OrgEvent;
 use shared::{blocking, bus};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,8 +100,7 @@ pub async fn execute(
             &mut redis,
             &worker.keys,
             attempt.org_id,
-            "attempt.updated",
-            &wire::Attempt::from(attempt.clone()),
+            OrgEvent::AttemptUpdated(wire::Attempt::from(attempt.clone())),
         )
         .await;
 
@@ -991,8 +991,7 @@ impl AttemptRun<'_> {
             &mut self.redis,
             &self.worker.keys,
             org,
-            "attempt.updated",
-            &wire::Attempt::from(attempt.clone()),
+            OrgEvent::AttemptUpdated(wire::Attempt::from(attempt.clone())),
         )
         .await;
         if let Some(task) = task {
@@ -1001,8 +1000,7 @@ impl AttemptRun<'_> {
                 &mut self.redis,
                 &self.worker.keys,
                 org,
-                "task.updated",
-                &task,
+                OrgEvent::TaskUpdated(task),
             )
             .await;
         }
@@ -1014,8 +1012,7 @@ impl AttemptRun<'_> {
             &mut self.redis,
             &self.worker.keys,
             row.org_id,
-            "process.updated",
-            &wire::Process::from(row.clone()),
+            OrgEvent::ProcessUpdated(wire::Process::from(row.clone())),
         )
         .await;
     }

@@ -7,7 +7,8 @@ use shared::approvals::{self, PendingApproval};
 use shared::keys::Keys;
 use shared::logs::{EntryContent, LogEntry, OutputStream, PatchOp};
 use shared::secrets::Redactor;
-use shared::{bus, redis_conn};
+use shared::wire::OrgEvent;
+use shared::{bus, redis_conn, wire};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -251,8 +252,7 @@ async fn decide(
             &mut redis,
             &broker.keys,
             broker.org_id,
-            "approval.requested",
-            &pending,
+            OrgEvent::ApprovalRequested(pending.clone()),
         )
         .await;
         let mut blocking = redis_conn::dedicated(&broker.redis_url).await?;
@@ -282,14 +282,16 @@ async fn decide(
         }
     };
     tracing::info!(approval.id = %pending.id, tool = %request.tool_name, allow, "tool call decided");
-    let resolved =
-        serde_json::json!({ "id": pending.id, "attempt_id": broker.attempt_id, "approve": allow });
+    let resolved = wire::ApprovalResolved {
+        id: pending.id,
+        attempt_id: broker.attempt_id,
+        approve: allow,
+    };
     bus::emit(
         &mut redis,
         &broker.keys,
         broker.org_id,
-        "approval.resolved",
-        &resolved,
+        OrgEvent::ApprovalResolved(resolved),
     )
     .await;
     if let Some(id) = &request.tool_call_id {

@@ -10,6 +10,7 @@ use shared::db::models::{Project, Repository, Task, TaskAttempt};
 use shared::db::schema::{projects, repositories, task_attempts, tasks};
 use shared::domain::{AttemptStatus, TaskStatus};
 use shared::github::GithubApp;
+use shared::wire::OrgEvent;
 use shared::wire::{self, DiffSummary};
 use uuid::Uuid;
 
@@ -195,8 +196,7 @@ pub async fn open(
     emit(
         state,
         org_id,
-        "attempt.updated",
-        &wire::Attempt::from(attempt.clone()),
+        OrgEvent::AttemptUpdated(wire::Attempt::from(attempt.clone())),
     )
     .await;
     Ok(attempt)
@@ -288,16 +288,14 @@ async fn announce(
     emit(
         state,
         org_id,
-        "attempt.updated",
-        &wire::Attempt::from(attempt),
+        OrgEvent::AttemptUpdated(wire::Attempt::from(attempt)),
     )
     .await;
     if let Some(task) = task {
         emit(
             state,
             org_id,
-            "task.updated",
-            &wire::Task::from_row(task, key_prefix),
+            OrgEvent::TaskUpdated(wire::Task::from_row(task, key_prefix)),
         )
         .await;
     }

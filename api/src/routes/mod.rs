@@ -23,8 +23,7 @@ pub mod tokens;
 
 use actix_web::http::Method;
 use actix_web::web;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Deserialize;
 use uuid::Uuid;
 
 pub use crate::events::emit;
@@ -40,12 +39,6 @@ pub struct OrgPath {
 #[derive(Debug, Deserialize)]
 pub struct IdPath {
     pub org: String,
-    pub id: Uuid,
-}
-
-/// The `data` of a `*.deleted` org event.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Deleted {
     pub id: Uuid,
 }
 

@@ -45,8 +45,10 @@ async fn people_and_tokens_comment_and_every_board_hears_of_it() {
     while heard.len() < 2 {
         let event = events.next().await;
         if event.event == "comment.created" {
-            let body: wire::OrgEvent = event.json();
-            heard.push(serde_json::from_value::<wire::Comment>(body.data).unwrap());
+            let wire::OrgEvent::CommentCreated(comment) = event.json() else {
+                panic!("a comment.created event: {}", event.data);
+            };
+            heard.push(comment);
         }
     }
     assert_eq!(heard, vec![first, second]);

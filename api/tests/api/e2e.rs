@@ -331,8 +331,9 @@ async fn a_task_runs_end_to_end_with_live_logs_diff_and_commit() {
     let mut kinds = Vec::new();
     while let Some(e) = org_events.next_within(Duration::from_secs(5)).await {
         let event: wire::OrgEvent = e.json();
-        let is_review = event.kind == "task.updated" && event.data["status"] == "inreview";
-        kinds.push(event.kind);
+        let is_review =
+            matches!(&event, wire::OrgEvent::TaskUpdated(t) if t.status == TaskStatus::InReview);
+        kinds.push(event.kind().to_owned());
         if is_review {
             break;
         }
@@ -761,9 +762,9 @@ async fn next_approval(events: &mut SseClient) -> serde_json::Value {
             .next_within(Duration::from_secs(60))
             .await
             .expect("an approval request");
-        let event: wire::OrgEvent = e.json();
-        if event.kind == "approval.requested" {
-            return event.data;
+        let event: serde_json::Value = e.json();
+        if event["kind"] == "approval.requested" {
+            return event["data"].clone();
         }
     }
 }

@@ -15,9 +15,9 @@ async fn creating_a_task_emits_task_created_on_the_org_stream() {
     let event = stream.next().await;
     assert_eq!(event.event, "task.created");
     assert!(event.id.is_some());
-    let body: wire::OrgEvent = event.json();
-    assert_eq!(body.kind, "task.created");
-    let sent: wire::Task = serde_json::from_value(body.data).expect("a task");
+    let wire::OrgEvent::TaskCreated(sent) = event.json() else {
+        panic!("a task.created event: {}", event.data);
+    };
     assert_eq!(sent.id, task.id);
     assert_eq!(sent.key, "DEMO-1");
 
@@ -55,7 +55,7 @@ async fn reconnecting_with_last_event_id_gets_only_later_events() {
     let ids: Vec<uuid::Uuid> = [resumed.next().await, resumed.next().await]
         .iter()
         .map(|e| {
-            e.json::<wire::OrgEvent>().data["id"]
+            e.json::<serde_json::Value>()["data"]["id"]
                 .as_str()
                 .expect("id")
                 .parse()
@@ -67,7 +67,7 @@ async fn reconnecting_with_last_event_id_gets_only_later_events() {
     let d = app.create_task(project.id, "d").await;
     let live = resumed.next().await;
     assert_eq!(
-        live.json::<wire::OrgEvent>().data["id"].as_str(),
+        live.json::<serde_json::Value>()["data"]["id"].as_str(),
         Some(d.id.to_string().as_str())
     );
     assert_ne!(first.id, second.id);
@@ -104,7 +104,7 @@ async fn a_fresh_stream_names_its_resume_point_before_any_event() {
     );
     let second = resumed.next().await;
     assert_eq!(
-        second.json::<wire::OrgEvent>().data["id"].as_str(),
+        second.json::<serde_json::Value>()["data"]["id"].as_str(),
         Some(task.id.to_string().as_str())
     );
 
@@ -192,14 +192,13 @@ async fn the_org_stream_loses_nothing_when_the_pubsub_connection_drops() {
     // Published straight to Redis while the api's pub/sub connection is down.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut redis = app.redis().await;
-    for title in ["during 1", "during 2"] {
+    for _ in 0..2 {
         let id = uuid::Uuid::now_v7();
         shared::bus::emit(
             &mut redis,
             &app.keys,
             app.org.id,
-            "task.created",
-            &serde_json::json!({"id": id, "title": title}),
+            wire::OrgEvent::TaskDeleted(wire::Deleted { id }),
         )
         .await;
         expected.push(id);
@@ -210,7 +209,7 @@ async fn the_org_stream_loses_nothing_when_the_pubsub_connection_drops() {
     while got.len() < 2 {
         let event = stream.next().await;
         got.push(
-            event.json::<wire::OrgEvent>().data["id"]
+            event.json::<serde_json::Value>()["data"]["id"]
                 .as_str()
                 .expect("id")
                 .parse::<uuid::Uuid>()
@@ -234,7 +233,7 @@ async fn the_org_stream_loses_nothing_when_the_pubsub_connection_drops() {
     };
     let next = stream.next().await;
     assert_eq!(
-        next.json::<wire::OrgEvent>().data["id"].as_str(),
+        next.json::<serde_json::Value>()["data"]["id"].as_str(),
         Some(after.id.to_string().as_str())
     );
     assert!(stream.is_quiet_for(Duration::from_millis(300)).await);

@@ -116,8 +116,10 @@ async fn an_org_profile_is_created_patched_and_deleted() {
     assert!(created.created_at.is_some());
     let event = events.next().await;
     assert_eq!(event.event, "executor_profile.created");
-    let event: wire::OrgEvent = event.json();
-    assert_eq!(event.data["name"], "fast-claude");
+    let wire::OrgEvent::ExecutorProfileCreated(sent) = event.json() else {
+        panic!("an executor_profile.created event: {}", event.data);
+    };
+    assert_eq!(sent.name, "fast-claude");
 
     let listed = list(&app, "executor-profiles").await;
     assert_eq!(find(&listed, "fast-claude"), &created);

@@ -1133,6 +1133,29 @@ export interface components {
             revoked_at?: string | null;
             scopes: components["schemas"]["TokenScope"][];
         };
+        /** @description The `data` of an `approval.decided` org event. */
+        ApprovalDecided: {
+            approve: boolean;
+            /** Format: uuid */
+            attempt_id: string;
+            /**
+             * Format: uuid
+             * @description The approval's id.
+             */
+            id: string;
+            reason?: string | null;
+        };
+        /** @description The `data` of an `approval.resolved` org event. */
+        ApprovalResolved: {
+            approve: boolean;
+            /** Format: uuid */
+            attempt_id: string;
+            /**
+             * Format: uuid
+             * @description The approval's id.
+             */
+            id: string;
+        };
         Attempt: {
             base_branch: string;
             base_commit?: string | null;
@@ -1663,12 +1686,100 @@ export interface components {
             role: components["schemas"]["MemberRole"];
             slug: string;
         };
-        /** @description An event on the org stream: something the caller's org can see changed. */
+        /**
+         * @description An event on the org stream: something the caller's org can see changed. `kind`
+         *     says what happened and fixes the type of `data`.
+         */
         OrgEvent: {
-            /** @description The resource in its wire form (for deletions, `{ "id": … }`). */
-            data: unknown;
-            /** @description e.g. `task.created`, `attempt.updated`, `process.updated`, `project.deleted`. */
-            kind: string;
+            data: components["schemas"]["Organization"];
+            /** @enum {string} */
+            kind: "org.updated";
+        } | {
+            data: components["schemas"]["Project"];
+            /** @enum {string} */
+            kind: "project.created";
+        } | {
+            data: components["schemas"]["Project"];
+            /** @enum {string} */
+            kind: "project.updated";
+        } | {
+            data: components["schemas"]["Deleted"];
+            /** @enum {string} */
+            kind: "project.deleted";
+        } | {
+            data: components["schemas"]["Task"];
+            /** @enum {string} */
+            kind: "task.created";
+        } | {
+            data: components["schemas"]["Task"];
+            /** @enum {string} */
+            kind: "task.updated";
+        } | {
+            data: components["schemas"]["Deleted"];
+            /** @enum {string} */
+            kind: "task.deleted";
+        } | {
+            data: components["schemas"]["Comment"];
+            /** @enum {string} */
+            kind: "comment.created";
+        } | {
+            data: components["schemas"]["Attempt"];
+            /** @enum {string} */
+            kind: "attempt.created";
+        } | {
+            /**
+             * @description Any change of an attempt: its status (queued → scheduled → running → an end), its
+             *     pull request, its merge.
+             */
+            data: components["schemas"]["Attempt"];
+            /** @enum {string} */
+            kind: "attempt.updated";
+        } | {
+            data: components["schemas"]["Process"];
+            /** @enum {string} */
+            kind: "process.created";
+        } | {
+            data: components["schemas"]["Process"];
+            /** @enum {string} */
+            kind: "process.updated";
+        } | {
+            data: components["schemas"]["PendingApproval"];
+            /** @enum {string} */
+            kind: "approval.requested";
+        } | {
+            /** @description A person decided; the agent has not necessarily received it yet. */
+            data: components["schemas"]["ApprovalDecided"];
+            /** @enum {string} */
+            kind: "approval.decided";
+        } | {
+            /** @description The agent received a decision (a person's, or the timeout's denial). */
+            data: components["schemas"]["ApprovalResolved"];
+            /** @enum {string} */
+            kind: "approval.resolved";
+        } | {
+            data: components["schemas"]["ExecutorProfile"];
+            /** @enum {string} */
+            kind: "executor_profile.created";
+        } | {
+            data: components["schemas"]["ExecutorProfile"];
+            /** @enum {string} */
+            kind: "executor_profile.updated";
+        } | {
+            data: components["schemas"]["ExecutorProfileDeleted"];
+            /** @enum {string} */
+            kind: "executor_profile.deleted";
+        } | {
+            data: components["schemas"]["Member"];
+            /** @enum {string} */
+            kind: "member.created";
+        } | {
+            data: components["schemas"]["Member"];
+            /** @enum {string} */
+            kind: "member.updated";
+        } | {
+            data: components["schemas"]["Deleted"];
+            /** @enum {string} */
+            kind: "member.deleted";
         };
         /** @description A repository of the org, as `GET /orgs/{org}/repositories` lists it. */
         OrgRepository: {

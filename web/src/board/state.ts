@@ -18,6 +18,7 @@
 //   event; on failure the overlay is dropped and the card shows the newest confirmed
 //   state, which includes whatever other people changed meanwhile.
 import type { Attempt, AttemptStatus, Schemas, Task, TaskStatus } from '../api/types';
+import { type OrgEventOf, isKind, parseOrgEvent } from '../api/orgEvents';
 
 export type TaskPriority = Schemas['TaskPriority'];
 
@@ -44,12 +45,8 @@ export interface PendingMove {
 }
 
 /** An org stream event the board understands (`{"kind", "data"}` on the wire). */
-export type BoardEvent =
-  | { kind: 'task.created' | 'task.updated'; data: Task }
-  | { kind: 'task.deleted'; data: { id: string } }
-  | { kind: 'attempt.created' | 'attempt.updated'; data: Attempt }
-  | { kind: 'project.updated'; data: { id: string } }
-  | { kind: 'project.deleted'; data: { id: string } };
+const BOARD_KINDS = ['task.created', 'task.updated', 'task.deleted', 'attempt.created', 'attempt.updated', 'project.updated', 'project.deleted'] as const;
+export type BoardEvent = OrgEventOf<(typeof BOARD_KINDS)[number]>;
 
 export interface BoardState {
   projectId: string;
@@ -472,33 +469,10 @@ export function boardLabels(state: Pick<BoardState, 'tasks'>): string[] {
 // ---------------------------------------------------------------------------------------
 // The wire
 
-const KINDS = new Set<BoardEvent['kind']>([
-  'task.created',
-  'task.updated',
-  'task.deleted',
-  'attempt.created',
-  'attempt.updated',
-  'project.updated',
-  'project.deleted',
-]);
-
 /** An org stream frame as the board reads it: a `BoardEvent`, `reset` (reload the list),
  *  or `null` for kinds the board does not use and for anything unreadable. */
-export function parseOrgEvent(event: { event: string; data: string }): BoardEvent | 'reset' | null {
+export function parseBoardEvent(event: { event: string; data: string }): BoardEvent | 'reset' | null {
   if (event.event === 'reset') return 'reset';
-  let body: unknown;
-  try {
-    body = JSON.parse(event.data);
-  } catch {
-    return null;
-  }
-  if (!body || typeof body !== 'object') return null;
-  const { kind, data } = body as { kind?: unknown; data?: unknown };
-  if (typeof kind !== 'string' || !KINDS.has(kind as BoardEvent['kind'])) return null;
-  if (!data || typeof data !== 'object' || typeof (data as { id?: unknown }).id !== 'string') return null;
-  if (kind.startsWith('attempt.') && typeof (data as { task_id?: unknown }).task_id !== 'string') return null;
-  if ((kind === 'task.created' || kind === 'task.updated') && typeof (data as { updated_at?: unknown }).updated_at !== 'string') {
-    return null;
-  }
-  return { kind, data } as BoardEvent;
+  const parsed = parseOrgEvent(event.data);
+  return parsed && isKind(parsed, ...BOARD_KINDS) ? parsed : null;
 }

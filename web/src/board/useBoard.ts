@@ -14,7 +14,7 @@ import {
   boardReducer,
   effectiveTask,
   emptyBoard,
-  parseOrgEvent,
+  parseBoardEvent,
   planMove,
 } from './state';
 
@@ -104,11 +104,11 @@ export function useBoard(org: string, projectId: string): Board {
   const onEvent = useCallback(
     (event: { id?: string; event: string; data: string }) => {
       if (event.id) resumable.current = true;
-      const parsed = parseOrgEvent(event);
+      const parsed = parseBoardEvent(event);
       if (parsed === 'reset') void load();
       else if (parsed) {
         if (parsed.kind === 'project.updated' && parsed.data.id === projectId) {
-          setProject((p) => (p ? { ...p, ...(parsed.data as Project) } : p));
+          setProject((p) => (p ? { ...p, ...parsed.data } : p));
         }
         dispatch({ type: 'event', event: parsed });
       }

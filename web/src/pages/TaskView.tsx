@@ -28,6 +28,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { api } from '../api/client';
+import { isKind } from '../api/orgEvents';
 import type { Attempt, Project, Task } from '../api/types';
 import { ConnectionBadge } from '../components/ConnectionBadge';
 import { ErrorNotice } from '../components/ErrorNotice';
@@ -44,11 +45,6 @@ import { useOrgEvents, useOrgListener } from '../task/useOrgEvents';
 import '../task/task.css';
 
 const newestFirst = (a: Attempt, b: Attempt) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0);
-
-function isAttempt(value: unknown): value is Attempt {
-  const v = value as Attempt | null;
-  return !!v && typeof v === 'object' && typeof v.id === 'string' && typeof v.task_id === 'string' && typeof v.status === 'string';
-}
 
 export default function TaskView() {
   const { org = '', taskId = '' } = useParams();
@@ -115,11 +111,10 @@ export default function TaskView() {
       void loadAttempts();
       return;
     }
-    const { kind, data } = signal.event;
-    const d = data as { id?: unknown } | null;
-    if (kind === 'task.updated' && d?.id === taskId) setTask(data as Task);
-    else if (kind === 'task.deleted' && d?.id === taskId) setDeleted(true);
-    else if ((kind === 'attempt.created' || kind === 'attempt.updated') && isAttempt(data) && data.task_id === taskId) upsertAttempt(data);
+    const { event } = signal;
+    if (event.kind === 'task.updated' && event.data.id === taskId) setTask(event.data);
+    else if (event.kind === 'task.deleted' && event.data.id === taskId) setDeleted(true);
+    else if (isKind(event, 'attempt.created', 'attempt.updated') && event.data.task_id === taskId) upsertAttempt(event.data);
   });
 
   const selectedId = search.get('attempt') ?? attempts?.[0]?.id ?? null;

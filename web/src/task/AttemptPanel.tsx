@@ -3,6 +3,7 @@
 // `key={attempt.id}` so switching attempts starts from a clean state.
 import { type FormEvent, type KeyboardEvent, useCallback, useEffect, useId, useReducer, useRef, useState } from 'react';
 import { api, errorMessage } from '../api/client';
+import { isKind } from '../api/orgEvents';
 import type { Attempt, Project } from '../api/types';
 import { ConnectionBadge } from '../components/ConnectionBadge';
 import { ErrorNotice } from '../components/ErrorNotice';
@@ -39,11 +40,6 @@ function upsert(list: Process[], p: Process): Process[] {
   const next = list.slice();
   next[i] = p;
   return next;
-}
-
-function isProcess(value: unknown): value is Process {
-  const v = value as Process | null;
-  return !!v && typeof v === 'object' && typeof v.id === 'string' && typeof v.attempt_id === 'string' && typeof v.run_reason === 'string';
 }
 
 export function AttemptPanel({ org, attempt, number, canRun, onGithub, mergeMethod, subscribe, onAttempt }: AttemptPanelProps) {
@@ -98,12 +94,12 @@ export function AttemptPanel({ org, attempt, number, canRun, onGithub, mergeMeth
       void loadApprovals();
       return;
     }
-    const { kind, data } = signal.event;
-    if ((kind === 'process.created' || kind === 'process.updated') && isProcess(data) && data.attempt_id === attempt.id) {
-      setProcesses((prev) => upsert(prev ?? [], data));
+    const { event } = signal;
+    if (isKind(event, 'process.created', 'process.updated') && event.data.attempt_id === attempt.id) {
+      setProcesses((prev) => upsert(prev ?? [], event.data));
       return;
     }
-    const action = approvalActionFromEvent(kind, data);
+    const action = approvalActionFromEvent(event);
     if (action) dispatch(action);
   });
 

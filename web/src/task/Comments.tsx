@@ -4,7 +4,7 @@ import { type FormEvent, useCallback, useEffect, useId, useState } from 'react';
 import { api, errorMessage } from '../api/client';
 import type { Comment } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
-import { addComment, isCommentOn } from './comments';
+import { addComment } from './comments';
 import { ago } from './format';
 import { Markdown } from './Markdown';
 import { type SubscribeOrg, useOrgListener } from './useOrgEvents';
@@ -41,8 +41,8 @@ export function Comments({ org, taskId, canWrite, subscribe }: Props) {
       void load();
       return;
     }
-    const { kind, data } = signal.event;
-    if (kind === 'comment.created' && isCommentOn(data, taskId)) setComments((prev) => addComment(prev ?? [], data));
+    const { event } = signal;
+    if (event.kind === 'comment.created' && event.data.task_id === taskId) setComments((prev) => addComment(prev ?? [], event.data));
   });
 
   const post = async (e: FormEvent) => {

@@ -89,23 +89,21 @@ describe('approvals', () => {
 
   it('reads org stream events', () => {
     const a = pending('a', '2026-11-24T00:00:01Z');
-    expect(approvalActionFromEvent('approval.requested', a)).toEqual({ type: 'requested', approval: a });
-    expect(approvalActionFromEvent('approval.decided', { id: 'a', attempt_id: ATTEMPT, approve: true, reason: null })).toEqual({
+    expect(approvalActionFromEvent({ kind: 'approval.requested', data: a })).toEqual({ type: 'requested', approval: a });
+    expect(approvalActionFromEvent({ kind: 'approval.decided', data: { id: 'a', attempt_id: ATTEMPT, approve: true, reason: null } })).toEqual({
       type: 'decided',
       id: 'a',
       attemptId: ATTEMPT,
       approve: true,
       reason: null,
     });
-    expect(approvalActionFromEvent('approval.resolved', { id: 'a', attempt_id: ATTEMPT, approve: false })).toEqual({
+    expect(approvalActionFromEvent({ kind: 'approval.resolved', data: { id: 'a', attempt_id: ATTEMPT, approve: false } })).toEqual({
       type: 'resolved',
       id: 'a',
       attemptId: ATTEMPT,
       approve: false,
     });
-    expect(approvalActionFromEvent('task.updated', { id: 'a' })).toBeNull();
-    expect(approvalActionFromEvent('approval.requested', { id: 'a' })).toBeNull();
-    expect(approvalActionFromEvent('approval.decided', null)).toBeNull();
+    expect(approvalActionFromEvent({ kind: 'task.deleted', data: { id: 'a' } })).toBeNull();
   });
 
   it('finds the open approval of a tool call', () => {

@@ -2,7 +2,7 @@
 // DESIGN.md §5): loaded from `GET …/attempts/{id}/approvals`, kept current by the org
 // stream's `approval.requested` / `approval.decided` / `approval.resolved` events, and
 // decided here with `POST …/approvals/{approval_id}`.
-import type { Schemas } from '../api/types';
+import type { OrgEvent, Schemas } from '../api/types';
 
 export type PendingApproval = Schemas['PendingApproval'];
 
@@ -107,26 +107,19 @@ export function approvalsReducer(state: ApprovalsState, action: ApprovalsAction)
   }
 }
 
-/** Turns an org stream event into an action for `attemptId`'s approvals, or null. */
-export function approvalActionFromEvent(kind: string, data: unknown): ApprovalsAction | null {
-  if (!data || typeof data !== 'object') return null;
-  const d = data as Record<string, unknown>;
-  if (typeof d.id !== 'string') return null;
-  const attemptId = typeof d.attempt_id === 'string' ? d.attempt_id : undefined;
-  switch (kind) {
+/** Turns an org stream event into an action on approvals, or null for other kinds. */
+export function approvalActionFromEvent(event: OrgEvent): ApprovalsAction | null {
+  switch (event.kind) {
     case 'approval.requested':
-      if (typeof d.attempt_id !== 'string' || typeof d.tool_name !== 'string') return null;
-      return { type: 'requested', approval: d as unknown as PendingApproval };
-    case 'approval.decided':
-      return {
-        type: 'decided',
-        id: d.id,
-        attemptId,
-        approve: d.approve === true,
-        reason: typeof d.reason === 'string' ? d.reason : null,
-      };
-    case 'approval.resolved':
-      return { type: 'resolved', id: d.id, attemptId, approve: d.approve === true };
+      return { type: 'requested', approval: event.data };
+    case 'approval.decided': {
+      const { id, attempt_id, approve, reason } = event.data;
+      return { type: 'decided', id, attemptId: attempt_id, approve, reason: reason ?? null };
+    }
+    case 'approval.resolved': {
+      const { id, attempt_id, approve } = event.data;
+      return { type: 'resolved', id, attemptId: attempt_id, approve };
+    }
     default:
       return null;
   }

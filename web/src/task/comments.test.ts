@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Comment } from '../api/types';
-import { addComment, isCommentOn } from './comments';
+import { addComment } from './comments';
 
 const TASK = '0190a000-0000-7000-8000-00000000000a';
 const comment = (id: string, at: string, body = 'hi'): Comment => ({
@@ -22,14 +22,5 @@ describe('addComment', () => {
   it('holds a comment once when both the post and the stream deliver it', () => {
     const c = comment('a', '2026-11-24T10:00:01Z');
     expect(addComment(addComment([], c), { ...c })).toHaveLength(1);
-  });
-});
-
-describe('isCommentOn', () => {
-  it('accepts comments on this task only', () => {
-    expect(isCommentOn(comment('a', '2026-11-24T10:00:01Z'), TASK)).toBe(true);
-    expect(isCommentOn({ ...comment('a', '2026-11-24T10:00:01Z'), task_id: 'other' }, TASK)).toBe(false);
-    expect(isCommentOn({ id: 'x' }, TASK)).toBe(false);
-    expect(isCommentOn(null, TASK)).toBe(false);
   });
 });

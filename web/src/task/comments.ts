@@ -9,9 +9,3 @@ const order = (a: Comment, b: Comment) =>
 export function addComment(list: readonly Comment[], comment: Comment): Comment[] {
   return [...list.filter((c) => c.id !== comment.id), comment].sort(order);
 }
-
-/** Whether an org event's data is a comment on `taskId`. */
-export function isCommentOn(data: unknown, taskId: string): data is Comment {
-  const c = data as Partial<Comment> | null;
-  return !!c && typeof c === 'object' && typeof c.id === 'string' && c.task_id === taskId && typeof c.body === 'string';
-}

@@ -1,32 +1,16 @@
-// The org's event stream for the task view: each event parsed to `{kind, data}` and handed
+// The org's event stream for the task view: each event parsed (see api/orgEvents) and handed
 // to whoever listens (the page and its attempt panel), with `reset` and every (re)open
 // reported too, since those are the moments to reload what the page shows.
 import { useCallback, useEffect, useRef } from 'react';
+import { parseOrgEvent } from '../api/orgEvents';
 import { type ConnectionState, streams } from '../api/sse';
+import type { OrgEvent } from '../api/types';
 import { useEventStream } from '../api/useEventStream';
 
-export interface OrgEventMessage {
-  kind: string;
-  data: unknown;
-}
-
 /** An org event, or `resync`: reload state (the stream opened, or answered `reset`). */
-export type OrgSignal = { type: 'event'; event: OrgEventMessage } | { type: 'resync' };
+export type OrgSignal = { type: 'event'; event: OrgEvent } | { type: 'resync' };
 export type OrgListener = (signal: OrgSignal) => void;
 export type SubscribeOrg = (listener: OrgListener) => () => void;
-
-/** Reads an org stream event's data; null when it is not `{kind, data}`. */
-export function parseOrgEvent(eventName: string, data: string): OrgEventMessage | null {
-  try {
-    const value = JSON.parse(data) as { kind?: unknown; data?: unknown } | null;
-    if (value && typeof value === 'object' && 'data' in value) {
-      return { kind: typeof value.kind === 'string' ? value.kind : eventName, data: value.data };
-    }
-  } catch {
-    // not JSON
-  }
-  return null;
-}
 
 export function useOrgEvents(org: string): { connection: ConnectionState; subscribe: SubscribeOrg } {
   const listeners = useRef(new Set<OrgListener>());
@@ -38,7 +22,7 @@ export function useOrgEvents(org: string): { connection: ConnectionState; subscr
       emit({ type: 'resync' });
       return;
     }
-    const parsed = parseOrgEvent(event.event, event.data);
+    const parsed = parseOrgEvent(event.data);
     if (parsed) emit({ type: 'event', event: parsed });
   });
   // Events before the stream opened were missed: every (re)open is a resync. (A reconnect

@@ -510,16 +510,19 @@ async fn scheduled_attempt_runs_end_to_end_with_complete_logs_diff_and_commit() 
     let events = bus::org_events_after(&mut redis, &s.keys, s.org, "0", 1000)
         .await
         .expect("events");
-    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.as_str()).collect();
+    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind()).collect();
     assert_eq!(<[_]>::first(&kinds), Some(&"attempt.updated"));
     assert_eq!(kinds.iter().filter(|k| **k == "process.updated").count(), 4);
     assert!(kinds.contains(&"task.updated"));
     let last_attempt = events
         .iter()
         .rev()
-        .find(|(_, e)| e.kind == "attempt.updated")
+        .find_map(|(_, e)| match e {
+            shared::wire::OrgEvent::AttemptUpdated(a) => Some(a),
+            _ => None,
+        })
         .expect("attempt event");
-    assert_eq!(last_attempt.1.data["status"], "succeeded");
+    assert_eq!(last_attempt.status, AttemptStatus::Succeeded);
     let members = queue::members(&mut redis, &s.keys).await.expect("members");
     assert!(!members.contains(&s.attempt));
 }

@@ -2,7 +2,8 @@
 
 use actix_web::web;
 use shared::approvals::{self, Decision};
-use shared::wire::ErrorBody;
+use shared::wire::OrgEvent;
+use shared::wire::{self, ErrorBody};
 
 use super::ApprovalPath;
 use crate::auth::{OrgAuth, Runs};
@@ -62,12 +63,12 @@ pub async fn decide(
     {
         return Err(ApiError::NotFound("approval"));
     }
-    let event = serde_json::json!({
-        "id": path.approval_id,
-        "attempt_id": attempt.id,
-        "approve": decision.approve,
-        "reason": decision.reason,
-    });
-    emit(&state, org_id, "approval.decided", &event).await;
+    let event = wire::ApprovalDecided {
+        id: path.approval_id,
+        attempt_id: attempt.id,
+        approve: decision.approve,
+        reason: decision.reason.clone(),
+    };
+    emit(&state, org_id, OrgEvent::ApprovalDecided(event)).await;
     Ok(web::Json(decision))
 }

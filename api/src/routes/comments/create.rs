@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::models::TaskComment;
 use shared::db::schema::task_comments;
+use shared::wire::OrgEvent;
 use shared::wire::{self, CreateComment, ErrorBody};
 use uuid::Uuid;
 
@@ -64,6 +65,6 @@ pub async fn create(
         .await?;
     drop(conn);
     let comment = wire::Comment::from(comment);
-    emit(&state, org_id, "comment.created", &comment).await;
+    emit(&state, org_id, OrgEvent::CommentCreated(comment.clone())).await;
     Ok(HttpResponse::Created().json(comment))
 }

@@ -7,6 +7,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::models::{Invitation, Membership, Organization, User};
 use shared::db::schema::{invitations, memberships, organizations};
+use shared::wire::OrgEvent;
 use shared::wire::{AcceptInvitation, AcceptedInvitation, ErrorBody};
 use uuid::Uuid;
 
@@ -142,7 +143,7 @@ pub async fn accept(
         role = %joined.role,
         "invitation accepted"
     );
-    emit(&state, org_id, "member.created", &joined).await;
+    emit(&state, org_id, OrgEvent::MemberCreated(joined.clone())).await;
     Ok(web::Json(AcceptedInvitation {
         org: org.into(),
         role: joined.role,

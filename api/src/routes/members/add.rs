@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shared::db::models::{Membership, User};
 use shared::db::schema::{memberships, users};
 use shared::domain::MemberRole;
+use shared::wire::OrgEvent;
 use shared::wire::{self, AddMember, ErrorBody};
 use uuid::Uuid;
 
@@ -80,7 +81,7 @@ pub async fn add(
         actor = %auth.actor.label(),
         "member added"
     );
-    emit(&state, org_id, "member.created", &created).await;
+    emit(&state, org_id, OrgEvent::MemberCreated(created.clone())).await;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,

@@ -6,11 +6,12 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::schema::memberships;
 use shared::domain::MemberRole;
 use shared::wire::ErrorBody;
+use shared::wire::{self, OrgEvent};
 
 use super::{MemberPath, keep_an_owner, lock_member, lock_owners, require_owner};
 use crate::auth::{Admin, OrgAuth, Read};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{Deleted, emit};
+use crate::routes::emit;
 use crate::state::AppState;
 
 /// Removes a member from the org. Any member may remove themselves (leave); removing
@@ -62,6 +63,11 @@ pub async fn remove(
     drop(conn);
 
     tracing::info!(user.id = %user_id, leaving, actor = %auth.actor.label(), "member removed");
-    emit(&state, org_id, "member.deleted", &Deleted { id: user_id }).await;
+    emit(
+        &state,
+        org_id,
+        OrgEvent::MemberDeleted(wire::Deleted { id: user_id }),
+    )
+    .await;
     Ok(HttpResponse::NoContent().finish())
 }

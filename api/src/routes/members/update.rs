@@ -6,6 +6,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::models::Membership;
 use shared::db::schema::memberships;
 use shared::domain::MemberRole;
+use shared::wire::OrgEvent;
 use shared::wire::{self, ErrorBody, UpdateMember};
 
 use super::{MemberPath, keep_an_owner, lock_member, lock_owners, require_owner};
@@ -73,7 +74,7 @@ pub async fn update(
             actor = %auth.actor.label(),
             "member role changed"
         );
-        emit(&state, org_id, "member.updated", &updated).await;
+        emit(&state, org_id, OrgEvent::MemberUpdated(updated.clone())).await;
     }
     Ok(web::Json(updated))
 }

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::models::Organization;
 use shared::db::schema::organizations;
+use shared::wire::OrgEvent;
 use shared::wire::{self, ErrorBody, UpdateOrg};
 
 use super::check_max_concurrent_attempts;
@@ -68,6 +69,6 @@ pub async fn update(
     drop(conn);
 
     let org = wire::Organization::from(org);
-    emit(&state, org_id, "org.updated", &org).await;
+    emit(&state, org_id, OrgEvent::OrgUpdated(org.clone())).await;
     Ok(web::Json(org))
 }

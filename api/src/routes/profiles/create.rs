@@ -7,6 +7,7 @@ use diesel::upsert::on_constraint;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::models::{ExecutorProfileRow, NewExecutorProfile};
 use shared::db::schema::executor_profiles;
+use shared::wire::OrgEvent;
 use shared::wire::{self, CreateExecutorProfile, ErrorBody};
 use uuid::Uuid;
 
@@ -89,7 +90,12 @@ pub async fn create(
     drop(conn);
 
     let profile = row_wire(&row, org_hides(&row.name))?;
-    emit(&state, org_id, "executor_profile.created", &profile).await;
+    emit(
+        &state,
+        org_id,
+        OrgEvent::ExecutorProfileCreated(profile.clone()),
+    )
+    .await;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::schema::executor_profiles;
+use shared::wire::OrgEvent;
 use shared::wire::{ErrorBody, ExecutorProfileDeleted};
 
 use super::{ProfilePath, check_name};
@@ -52,11 +53,10 @@ pub async fn delete(
     emit(
         &state,
         org_id,
-        "executor_profile.deleted",
-        &ExecutorProfileDeleted {
+        OrgEvent::ExecutorProfileDeleted(ExecutorProfileDeleted {
             name: path.name.clone(),
             project_id: None,
-        },
+        }),
     )
     .await;
     Ok(HttpResponse::NoContent().finish())

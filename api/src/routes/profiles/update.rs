@@ -6,6 +6,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::models::{ExecutorProfileRow, NewExecutorProfile};
 use shared::db::schema::executor_profiles;
 use shared::executors::{self, ExecutorKind, Profile, ProfileOptions};
+use shared::wire::OrgEvent;
 use shared::wire::{self, ErrorBody, UpdateExecutorProfile};
 use uuid::Uuid;
 
@@ -127,7 +128,12 @@ pub async fn update(
         Outcome::Unchanged(row) => Ok(web::Json(row_wire(&row, org_hides(&row.name))?)),
         Outcome::Written(row) => {
             let profile = row_wire(&row, org_hides(&row.name))?;
-            emit(&state, org_id, "executor_profile.updated", &profile).await;
+            emit(
+                &state,
+                org_id,
+                OrgEvent::ExecutorProfileUpdated(profile.clone()),
+            )
+            .await;
             Ok(web::Json(profile))
         }
     }

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::models::{NewProject, NewRepository, Project, Repository};
 use shared::db::schema::{projects, repositories};
+use shared::wire::OrgEvent;
 use shared::wire::{self, CreateProject, ErrorBody};
 use uuid::Uuid;
 
@@ -94,7 +95,7 @@ pub async fn create(
     drop(conn);
 
     let project = wire::Project::from_rows(project, repository);
-    emit(&state, org_id, "project.created", &project).await;
+    emit(&state, org_id, OrgEvent::ProjectCreated(project.clone())).await;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,

@@ -5,10 +5,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::schema::{projects, task_attempts, tasks};
 use shared::wire::ErrorBody;
+use shared::wire::{self, OrgEvent};
 
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::routes::{Deleted, IdPath, emit};
+use crate::routes::{IdPath, emit};
 use crate::runs;
 use crate::state::AppState;
 
@@ -69,6 +70,11 @@ pub async fn delete(
     })
     .await?;
     drop(conn);
-    emit(&state, org_id, "project.deleted", &Deleted { id }).await;
+    emit(
+        &state,
+        org_id,
+        OrgEvent::ProjectDeleted(wire::Deleted { id }),
+    )
+    .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::models::Project;
 use shared::db::schema::projects;
+use shared::wire::OrgEvent;
 use shared::wire::{self, ErrorBody, UpdateProject};
 
 use super::check_executor;
@@ -106,6 +107,6 @@ pub async fn update(
     drop(conn);
 
     let project = wire::Project::from_rows(project, repo);
-    emit(&state, org_id, "project.updated", &project).await;
+    emit(&state, org_id, OrgEvent::ProjectUpdated(project.clone())).await;
     Ok(web::Json(project))
 }

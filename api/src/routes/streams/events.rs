@@ -167,9 +167,9 @@ async fn history_trimmed_since(
 }
 
 fn frame(id: &str, event: &OrgEvent) -> bytes::Bytes {
-    // An OrgEvent is strings and JSON values: encoding cannot fail.
+    // An OrgEvent is plain data (no maps with non-string keys): encoding cannot fail.
     let data = serde_json::to_string(event).unwrap_or_default();
-    sse::event(Some(id), &event.kind, &data)
+    sse::event(Some(id), event.kind(), &data)
 }
 
 /// A Redis stream id (`<ms>-<seq>`), ordered as Redis orders them.

@@ -5,10 +5,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::schema::{task_attempts, tasks};
 use shared::wire::ErrorBody;
+use shared::wire::{self, OrgEvent};
 
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::routes::{Deleted, IdPath, emit};
+use crate::routes::{IdPath, emit};
 use crate::runs;
 use crate::state::AppState;
 
@@ -66,6 +67,6 @@ pub async fn delete(
     })
     .await?;
     drop(conn);
-    emit(&state, org_id, "task.deleted", &Deleted { id }).await;
+    emit(&state, org_id, OrgEvent::TaskDeleted(wire::Deleted { id })).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,6 +6,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::models::Task;
 use shared::db::schema::{projects, tasks};
 use shared::domain::{TaskPriority, TaskStatus};
+use shared::wire::OrgEvent;
 use shared::wire::{self, ErrorBody, UpdateTask};
 
 use super::{check_description, check_position, clean_labels};
@@ -117,6 +118,6 @@ pub async fn update(
     drop(conn);
 
     let task = wire::Task::from_row(task, &key_prefix);
-    emit(&state, org_id, "task.updated", &task).await;
+    emit(&state, org_id, OrgEvent::TaskUpdated(task.clone())).await;
     Ok(web::Json(task))
 }

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::schema::executor_profiles;
+use shared::wire::OrgEvent;
 use shared::wire::{ErrorBody, ExecutorProfileDeleted};
 
 use crate::auth::{OrgAuth, Write};
@@ -54,11 +55,10 @@ pub async fn delete(
     emit(
         &state,
         org_id,
-        "executor_profile.deleted",
-        &ExecutorProfileDeleted {
+        OrgEvent::ExecutorProfileDeleted(ExecutorProfileDeleted {
             name: path.name.clone(),
             project_id: Some(path.id),
-        },
+        }),
     )
     .await;
     Ok(HttpResponse::NoContent().finish())

@@ -6,6 +6,7 @@ use diesel::upsert::on_constraint;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::db::models::{ExecutorProfileRow, NewExecutorProfile};
 use shared::db::schema::executor_profiles;
+use shared::wire::OrgEvent;
 use shared::wire::{self, ErrorBody, PutExecutorProfile};
 use uuid::Uuid;
 
@@ -97,10 +98,20 @@ pub async fn put(
 
     let profile = row_wire(&row, hidden)?;
     if created {
-        emit(&state, org_id, "executor_profile.created", &profile).await;
+        emit(
+            &state,
+            org_id,
+            OrgEvent::ExecutorProfileCreated(profile.clone()),
+        )
+        .await;
         Ok(HttpResponse::Created().json(profile))
     } else {
-        emit(&state, org_id, "executor_profile.updated", &profile).await;
+        emit(
+            &state,
+            org_id,
+            OrgEvent::ExecutorProfileUpdated(profile.clone()),
+        )
+        .await;
         Ok(HttpResponse::Ok().json(profile))
     }
 }
