@@ -158,7 +158,7 @@ export async function until(what, check, { limit = 15_000, every = 100 } = {}) {
   }
 }
 
-/** Saves a screenshot under docs/screenshots/ (without the focus ring that a page heading
+/** Saves a screenshot under SY_E2E_SHOTS (without the focus ring that a page heading
  *  takes after navigation). */
 export async function shot(page, name) {
   await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());

@@ -6,8 +6,8 @@
 // against a stack kept up with SY_E2E_SERVE (see that file).
 //
 // Each scenario is a named function; a failure is reported by name and fails the run.
-// The figures for the closing note are printed at the end and written to
-// docs/screenshots/figures.json. Set SY_E2E_ONLY=<substring> to run some scenarios only.
+// The figures for the closing note are printed at the end and written to figures.json
+// beside the screenshots (SY_E2E_SHOTS: .dev/screenshots, or docs/screenshots on a refresh). Set SY_E2E_ONLY=<substring> to run some scenarios only.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signInCreateRunDragToDone } from './scenarios/main-flow.mjs';

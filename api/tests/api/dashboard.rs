@@ -8,7 +8,8 @@
 //!
 //! Two scenarios run the real Claude Code and Codex CLIs (`SWITCHYARD_TEST_AGENTS`) from
 //! org executor profiles pointed at local fakes of their vendors' APIs, and screenshot
-//! their conversations for docs/screenshots/.
+//! their conversations (under .dev/screenshots/, or docs/screenshots/ with
+//! `SWITCHYARD_REFRESH_SCREENSHOTS=1`).
 
 use reqwest::StatusCode;
 use scheduler::WorkerPool;
@@ -32,6 +33,18 @@ const CODEX_SHELL: &str = "exec_command";
 const BIG_RUN_LINES: u32 = 100_000;
 /// Tasks on the board whose first render is timed.
 const TIMED_BOARD_TASKS: usize = 100;
+
+/// Where the suite writes its screenshots and figures: `.dev/screenshots` (ignored by git),
+/// so a test run leaves the work tree as it found it; `docs/screenshots` (the committed
+/// ones) when `SWITCHYARD_REFRESH_SCREENSHOTS=1` asks for a refresh.
+fn screenshots_dir() -> PathBuf {
+    let refresh = std::env::var("SWITCHYARD_REFRESH_SCREENSHOTS").is_ok_and(|v| v == "1");
+    repo_root().join(if refresh {
+        "docs/screenshots"
+    } else {
+        ".dev/screenshots"
+    })
+}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -221,8 +234,8 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
 
     let real_agents = real_agent_fixtures(app, &claude_api, &codex_api).await;
 
-    let shots = repo_root().join("docs/screenshots");
-    std::fs::create_dir_all(&shots).expect("docs/screenshots");
+    let shots = screenshots_dir();
+    std::fs::create_dir_all(&shots).expect("the screenshots folder");
     let mut suite = tokio::process::Command::new("node");
     suite
         .arg(&pre.suite)
