@@ -24,6 +24,10 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
+#[expect(
+    clippy::expect_used,
+    reason = "test support: a setup step that fails fails the test, with its message"
+)]
 pub mod testing;
 pub mod wire;
 pub mod workers;

@@ -695,7 +695,7 @@ impl AttemptRun<'_> {
     /// Starts the pump that normalizes an agent's output and answers its protocol; sets
     /// the request's command, environment and stdin. Returns the pump, what to keep of
     /// the run afterwards, and the token that stops the runner.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments)]
     fn start_agent_pump(
         &self,
         agent: &Agent,

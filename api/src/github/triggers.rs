@@ -348,7 +348,6 @@ async fn find_trigger(
 }
 
 /// Records a trigger row (none if the key exists); returns its id when inserted.
-#[allow(clippy::too_many_arguments)]
 async fn insert_trigger(
     conn: &mut AsyncPgConnection,
     target: &Target,

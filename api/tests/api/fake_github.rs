@@ -11,7 +11,7 @@
 //! The GitHub App's endpoints are served on the same port by [`crate::fake_github_app`]
 //! (reach its state with [`FakeGithub::app`]).
 
-#![allow(dead_code)]
+#![expect(dead_code)]
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::header;

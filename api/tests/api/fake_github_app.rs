@@ -16,7 +16,7 @@
 //!
 //! Everything the test does not set up answers GitHub's 404 / 401 JSON.
 
-#![allow(dead_code)]
+#![expect(dead_code)]
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};

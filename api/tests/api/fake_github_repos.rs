@@ -18,7 +18,7 @@
 //!   commit, squash commit or rebased commits on the base branch of the bare repository)
 //! - `GET /repos/{o}/{r}/branches`
 
-#![allow(dead_code)]
+#![expect(dead_code)]
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};

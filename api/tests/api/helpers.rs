@@ -2,7 +2,7 @@
 //! bucket, with an org and a full-scope token, and typed helpers to drive it over HTTP.
 //! Reusable by end-to-end tests (they add the scheduler and workers beside it).
 
-#![allow(dead_code)]
+#![expect(dead_code)]
 
 use api::{ApiHandle, RunningApi};
 use chrono::{DateTime, Utc};

@@ -1,5 +1,9 @@
 //! Black-box tests of the api: the real server on port 0 against real PostgreSQL, Redis
 //! and S3, driven over HTTP; `e2e` adds the scheduler and real worker processes.
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers: a setup step that fails fails the test, with its message"
+)]
 
 mod approvals;
 mod attempts;

@@ -33,7 +33,7 @@
 //! back, makes the server fail for a while, drops every watch and compacts history.
 //! Every request is logged with the bearer token that made it.
 
-#![allow(dead_code)]
+#![expect(dead_code)]
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;

@@ -1,5 +1,9 @@
 //! Scheduler behaviour against real Postgres and Redis.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a setup step that fails fails the test, with its message"
+)]
 
 mod dispatch;
 mod fake_kube;

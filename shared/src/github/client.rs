@@ -532,7 +532,7 @@ impl GithubApp {
     }
 
     /// Opens a pull request from `head` into `base`.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments)]
     pub async fn create_pull(
         &self,
         installation_id: i64,

@@ -1,6 +1,11 @@
 //! Integration tests of the worker, on real PostgreSQL, Redis and S3 (via
 //! `shared::testing::TestEnv`), real git repositories and real processes.
 
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers: a setup step that fails fails the test, with its message"
+)]
+
 mod agent_acp;
 mod agent_codex;
 mod agent_opencode;
