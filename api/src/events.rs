@@ -1,4 +1,4 @@
-//! Org events (DESIGN.md §4): what a write tells every open board, published on Redis
+//! Org events (docs/API.md, "Streams"): what a write tells every open board, published on Redis
 //! only after the write committed, so no viewer sees a change that was rolled back.
 //!
 //! The services (`boards`, `runs`) collect the events of a write in [`Events`] while its

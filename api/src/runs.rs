@@ -1,4 +1,4 @@
-//! Runs (DESIGN.md §3): starting an attempt on a task, following a finished one up, and
+//! Runs (docs/ARCHITECTURE.md, "The life of an attempt"): starting an attempt on a task, following a finished one up, and
 //! stopping one. The routes (`POST …/attempts`, `…/follow-up`, `…/stop`) and the GitHub
 //! triggers both come here, so a run started from an issue is the same run as one
 //! started from the dashboard.

@@ -451,7 +451,7 @@ pub struct SecretsSettings {
     pub allow_dev_key: bool,
 }
 
-/// People's sign-in sessions (DESIGN.md §6).
+/// People's sign-in sessions (docs/PERMISSIONS.md, docs/API.md "Auth and scopes").
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {

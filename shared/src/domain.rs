@@ -99,7 +99,7 @@ text_enum!(
 );
 
 text_enum!(
-    /// Board columns; attempts move tasks between them (DESIGN.md §2).
+    /// Board columns; attempts move tasks between them (docs/ARCHITECTURE.md, "The life of an attempt").
     TaskStatus {
         Todo => "todo",
         InProgress => "inprogress",

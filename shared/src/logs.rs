@@ -1,4 +1,4 @@
-//! Normalized log entries and the patches that carry them (DESIGN.md §5).
+//! Normalized log entries and the patches that carry them (docs/EXECUTORS.md).
 //!
 //! A process's log is a list of entries. Executors emit patches against that list
 //! (append entry i, or replace entry i when, say, a tool call's result arrives). Each

@@ -1,6 +1,6 @@
 //! Switchyard's worker: takes attempts from the Redis queue, claims them in Postgres,
 //! prepares a git worktree, runs the attempt's processes under resource limits, ships
-//! their logs and the attempt's diff, and records the outcome (DESIGN.md §3).
+//! their logs and the attempt's diff, and records the outcome (docs/ARCHITECTURE.md, "The life of an attempt").
 //!
 //! - [`claim`]: the lease of a claimed attempt and its heartbeat;
 //! - [`git`]: the repository cache, worktrees, the final commit and the push;

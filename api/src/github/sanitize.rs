@@ -1,6 +1,6 @@
-//! Text from GitHub issues and comments, made safe to hand to an agent (DESIGN.md §8,
-//! containment): whatever a reader of the issue on GitHub does not see is removed, so
-//! nobody can hide instructions for the agent in an issue a maintainer then triggers.
+//! Text from GitHub issues and comments, made safe to hand to an agent (docs/SECURITY.md):
+//! whatever a reader of the issue on GitHub does not see is removed, so nobody can hide
+//! instructions for the agent in an issue a maintainer then triggers.
 //!
 //! Removed: HTML comments (`<!-- … -->`, an unterminated one to the end), hidden
 //! elements with their content (`<details>`, `<template>`, `<script>`, `<style>`, any

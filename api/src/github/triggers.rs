@@ -1,4 +1,4 @@
-//! Runs started from GitHub (DESIGN.md §8): an issue labelled with the project's trigger
+//! Runs started from GitHub (docs/API.md, "Runs from GitHub"): an issue labelled with the project's trigger
 //! label (`issues.labeled`), a `/switchyard run [profile]` comment on an issue, or a
 //! `/switchyard follow-up <text>` comment on an attempt's pull request
 //! (`issue_comment.created`).

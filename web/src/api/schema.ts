@@ -2284,7 +2284,7 @@ export interface components {
          */
         TaskPriority: "none" | "low" | "medium" | "high" | "urgent";
         /**
-         * @description Board columns; attempts move tasks between them (DESIGN.md §2).
+         * @description Board columns; attempts move tasks between them (docs/ARCHITECTURE.md, "The life of an attempt").
          * @enum {string}
          */
         TaskStatus: "todo" | "inprogress" | "inreview" | "done" | "cancelled";

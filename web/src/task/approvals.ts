@@ -1,5 +1,5 @@
 // The tool calls of one attempt waiting for a team member's decision (supervised mode,
-// DESIGN.md §5): loaded from `GET …/attempts/{id}/approvals`, kept current by the org
+// docs/API.md): loaded from `GET …/attempts/{id}/approvals`, kept current by the org
 // stream's `approval.requested` / `approval.decided` / `approval.resolved` events, and
 // decided here with `POST …/approvals/{approval_id}`.
 import type { OrgEvent, Schemas } from '../api/types';

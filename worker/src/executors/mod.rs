@@ -1,4 +1,4 @@
-//! The coding agents a worker can run (DESIGN.md §5): for each one the command it spawns
+//! The coding agents a worker can run (docs/EXECUTORS.md): for each one the command it spawns
 //! with the flags for non-interactive, machine-readable output, the options a profile
 //! sets, how a follow-up resumes the agent's own session, and the protocol it speaks.
 //!

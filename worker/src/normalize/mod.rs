@@ -1,4 +1,4 @@
-//! Agent output normalizers (DESIGN.md §5): each coding agent's wire protocol turned,
+//! Agent output normalizers (docs/EXECUTORS.md): each coding agent's wire protocol turned,
 //! line by line, into the one entry list every viewer shows — user and assistant
 //! messages, thinking, tool uses with their action and status, system messages, errors
 //! and token usage.
