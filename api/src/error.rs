@@ -287,6 +287,13 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
+/// An executor name that names none answers 422 `unknown_executor`, wherever it was given.
+impl From<shared::executors::UnknownExecutor> for ApiError {
+    fn from(e: shared::executors::UnknownExecutor) -> Self {
+        ApiError::UnknownExecutor(e.0)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Unavailable(e.to_string())

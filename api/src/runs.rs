@@ -72,22 +72,12 @@ pub async fn resolve_profile(
     project: &Project,
     body: &StartAttempt,
 ) -> Result<ResolvedProfile, ApiError> {
-    let executor: Option<ExecutorKind> = body
-        .executor
-        .as_deref()
-        .map(|e| {
-            e.parse()
-                .map_err(|_| ApiError::UnknownExecutor(e.to_owned()))
-        })
-        .transpose()?;
+    let executor: Option<ExecutorKind> = body.executor.as_deref().map(str::parse).transpose()?;
     let reference = match (&body.profile, executor) {
         (Some(text), _) => ProfileRef::parse(text)?,
         (None, Some(kind)) => ProfileRef::parse(kind.as_str())?,
         (None, None) => {
-            let default = &project.default_executor;
-            let kind: ExecutorKind = default
-                .parse()
-                .map_err(|_| ApiError::UnknownExecutor(default.clone()))?;
+            let kind: ExecutorKind = project.default_executor.parse()?;
             ProfileRef::parse(kind.as_str())?
         }
     };

@@ -71,9 +71,7 @@ pub fn check_body(
     executor: &str,
     variants: &serde_json::Value,
 ) -> Result<(ExecutorKind, BTreeMap<String, ProfileOptions>), ApiError> {
-    let kind: ExecutorKind = executor
-        .parse()
-        .map_err(|_| ApiError::UnknownExecutor(executor.to_owned()))?;
+    let kind: ExecutorKind = executor.parse()?;
     executors::check_name_matches_executor(name, kind)?;
     let variants = executors::parse_variants(kind, variants)?;
     Ok((kind, variants))

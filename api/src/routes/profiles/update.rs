@@ -48,14 +48,7 @@ pub async fn update(
     if check_name(&name).is_err() {
         return Err(ApiError::NotFound("executor profile"));
     }
-    let executor: Option<ExecutorKind> = body
-        .executor
-        .as_deref()
-        .map(|e| {
-            e.parse()
-                .map_err(|_| ApiError::UnknownExecutor(e.to_owned()))
-        })
-        .transpose()?;
+    let executor: Option<ExecutorKind> = body.executor.as_deref().map(str::parse).transpose()?;
     let patch = body.variants.as_ref().map(parse_patch).transpose()?;
 
     let mut conn = state.db.org(auth.org_id()).await?;

@@ -11,9 +11,8 @@ use crate::error::ApiError;
 /// Checks an executor name against the catalogue (`shared::executors`); anything else
 /// answers 422 `unknown_executor`.
 pub fn check_executor(name: &str) -> Result<(), ApiError> {
-    name.parse::<shared::executors::ExecutorKind>()
-        .map(|_| ())
-        .map_err(|_| ApiError::UnknownExecutor(name.to_owned()))
+    name.parse::<shared::executors::ExecutorKind>()?;
+    Ok(())
 }
 
 /// A task key prefix: an upper-case letter then up to 9 upper-case letters or digits.
