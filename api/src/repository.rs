@@ -57,12 +57,36 @@ pub fn classify(url: &str) -> Result<Location, ApiError> {
     let scp_like = url
         .split_once(':')
         .is_some_and(|(host, path)| host.contains('@') && !host.contains('/') && !path.is_empty());
+    if remote_scheme {
+        refuse_credentials(url)?;
+    }
     if remote_scheme || scp_like {
         return Ok(Location::Remote(url.to_owned()));
     }
     Err(ApiError::InvalidRepository(format!(
         "{url:?} is neither an absolute path to a git repository nor a git URL"
     )))
+}
+
+/// Refuses a scheme URL that carries a password, or any user at all over http(s) (GitHub
+/// takes a token as the user name): the URL is stored and shown to every reader of the
+/// project, so credentials belong in org secrets or the GitHub App. An ssh user name
+/// (`ssh://git@host/…`) is no secret and passes.
+fn refuse_credentials(url: &str) -> Result<(), ApiError> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        // Unparsable URLs are refused later, by the host check.
+        return Ok(());
+    };
+    let web = matches!(parsed.scheme(), "http" | "https");
+    if parsed.password().is_some() || (web && !parsed.username().is_empty()) {
+        return Err(ApiError::unprocessable(
+            ErrorCode::RepositoryCredentialsForbidden,
+            "repository_url must not carry credentials: keep a token in an org secret, or \
+             connect the repository through the GitHub App"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Which remote repository hosts the api accepts, from settings.

@@ -170,6 +170,9 @@ error_codes! {
     /// The repository's host is, or resolves to, an address on the platform's own
     /// networks.
     RepositoryHostForbidden = "repository_host_forbidden",
+    /// A repository URL carries credentials (`https://user:token@…`): they would be stored
+    /// and shown to every reader of the project.
+    RepositoryCredentialsForbidden = "repository_credentials_forbidden",
     /// A profile's `env` sets a variable no profile may set.
     ProfileEnvForbidden = "profile_env_forbidden",
     /// A secret is named after a variable no profile may set.

@@ -81,9 +81,10 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "169.254.169.254",
         "link-local",
     ),
-    // Credentials before the host do not hide it.
+    // A user before the host does not hide it (over ssh: over http(s) any user is refused
+    // as a credential, see below).
     (
-        "https://github.com@169.254.169.254/x.git",
+        "ssh://github.com@169.254.169.254/x.git",
         "169.254.169.254",
         "link-local",
     ),
@@ -175,4 +176,31 @@ async fn public_and_unresolvable_hosts_and_local_paths_are_still_accepted() {
     ] {
         json_as::<wire::Project>(create(&app, name, &url).await, StatusCode::CREATED).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repository_urls_with_credentials_are_refused_without_echoing_them() {
+    let app = TestApp::spawn().await;
+    let before = counts(&app).await;
+    for url in [
+        "https://ada:ghp_secret123@github.com/acme/app.git",
+        "https://ghp_secret123@github.com/acme/app.git",
+        "http://ada:ghp_secret123@example.com/acme/app.git",
+        "ssh://git:ghp_secret123@example.com/acme/app.git",
+        // A user name that looks like a trusted host is refused before any host check.
+        "https://github.com@169.254.169.254/x.git",
+    ] {
+        let message = assert_error(
+            create(&app, "Leaky", url).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "repository_credentials_forbidden",
+        )
+        .await;
+        assert!(!message.contains("ghp_secret123"), "{url}: {message}");
+    }
+    assert_eq!(counts(&app).await, before, "nothing was stored");
+
+    // An ssh user name is no secret.
+    let res = create(&app, "Ssh", "ssh://git@github.com/acme/app.git").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
 }
