@@ -605,13 +605,15 @@ def parse_agents(check: Check) -> tuple[dict[str, tuple[str, str]], dict[str, st
 
 
 def pinned_agents() -> dict[str, str]:
-    """worker/src/executors/mod.rs: executor name → the npm package@version it runs."""
-    source = (ROOT / "worker/src/executors/mod.rs").read_text()
-    names = dict(re.findall(r'Agent::(\w+) => "([a-z-]+)",', source))
+    """The rows of AGENTS in worker/src/executors/mod.rs: executor name (as
+    shared/src/executors.rs spells it) → the npm package@version it runs, or "-"."""
+    table = (ROOT / "worker/src/executors/mod.rs").read_text()
+    names = dict(re.findall(r'ExecutorKind::(\w+) => "([a-z-]+)",', (ROOT / "shared/src/executors.rs").read_text()))
     pins = {}
-    for variant, package in re.findall(r'Agent::(\w+) => npm\("([^"]+)",\s*"[^"]+"\)', source):
+    row = r"kind: ExecutorKind::(\w+),\s*(?://[^\n]*\s*)*program: "
+    for variant, package in re.findall(row + r'npm\("([^"]+)",\s*"[^"]+"\)', table):
         pins[names[variant]] = package
-    for variant in re.findall(r"Agent::(\w+) => Program \{\s*package: None", source):
+    for variant in re.findall(row + r"Program \{\s*package: None", table):
         pins[names[variant]] = "-"
     return pins
 
