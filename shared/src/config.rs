@@ -78,6 +78,10 @@ pub struct ApiSettings {
     /// Off by default: tenants must not point the platform at its own network.
     #[serde(default)]
     pub allow_private_repository_hosts: bool,
+    /// Days an org API token lives when its creator names no expiry; `0` lets such a
+    /// token live until revoked. A token outliving its purpose is a credential nobody
+    /// watches, so tokens expire unless the operator says otherwise.
+    pub token_expiry_days: i64,
 }
 
 /// Where the scheduler gets workers from.
@@ -607,6 +611,7 @@ impl Default for Settings {
                 sse_heartbeat_secs: 15,
                 web_dir: None,
                 allow_private_repository_hosts: false,
+                token_expiry_days: 90,
             },
             scheduler: SchedulerSettings {
                 // One indexed query when idle: cheap, and it bounds how long a new attempt waits.

@@ -953,7 +953,8 @@ pub struct CreateApiToken {
     pub name: String,
     /// A non-empty subset of `read`, `write`, `runs`, `admin`.
     pub scopes: Vec<crate::domain::TokenScope>,
-    /// 1 to 3650; absent: the token does not expire.
+    /// 1 to 3650; absent: the deployment's default (`api.token_expiry_days`, 90 unless
+    /// the operator changed it; with `0` the token does not expire).
     pub expires_in_days: Option<i64>,
 }
 

@@ -35,7 +35,9 @@ async fn a_created_token_works_until_revoked() {
         vec![TokenScope::Read, TokenScope::Write]
     );
     assert_eq!(created.api_token.created_by, Some(alice.user_id));
-    assert!(created.api_token.expires_at.is_none());
+    let expires = created.api_token.expires_at.expect("the default expiry");
+    let days = (expires - chrono::Utc::now()).num_hours() as f64 / 24.0;
+    assert!((89.9..=90.0).contains(&days), "expires in {days} days");
     assert!(created.api_token.revoked_at.is_none());
 
     let res = app
@@ -219,4 +221,75 @@ async fn token_input_is_checked() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_may_let_tokens_without_an_expiry_live_until_revoked() {
+    let app = TestApp::spawn_with(|s| s.api.token_expiry_days = 0).await;
+    let created: CreatedApiToken = json_as(
+        app.post("tokens", &json!({ "name": "forever", "scopes": ["read"] }))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert!(created.api_token.expires_at.is_none());
+    let chosen: CreatedApiToken = json_as(
+        app.post(
+            "tokens",
+            &json!({ "name": "week", "scopes": ["read"], "expires_in_days": 7 }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert!(
+        chosen.api_token.expires_at.is_some(),
+        "a chosen expiry still holds"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_member_revokes_the_tokens_they_made_in_that_org() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_in("alice").await;
+    app.add_member(app.org.id, alice.user_id, MemberRole::Admin)
+        .await;
+    let made = |name: &'static str| {
+        let app = &app;
+        let token = alice.access_token.clone();
+        async move {
+            let res = app
+                .request_as(&token, Method::POST, "tokens")
+                .json(&json!({ "name": name, "scopes": ["read"] }))
+                .send()
+                .await
+                .expect("POST token");
+            json_as::<CreatedApiToken>(res, StatusCode::CREATED).await
+        }
+    };
+    let hers = made("hers").await;
+    let other = app.mint_token(&[TokenScope::Read], None).await;
+    let works = |token: String| {
+        let app = &app;
+        async move {
+            app.request_as(&token, Method::GET, "projects")
+                .send()
+                .await
+                .expect("GET")
+                .status()
+        }
+    };
+    assert_eq!(works(hers.token.clone()).await, StatusCode::OK);
+
+    let res = app.delete(&format!("members/{}", alice.user_id)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(works(hers.token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(works(other).await, StatusCode::OK, "others' tokens stay");
+    let page: Page<wire::ApiTokenInfo> = json_as(app.get("tokens").await, StatusCode::OK).await;
+    let listed = page
+        .items
+        .iter()
+        .find(|t| t.id == hers.api_token.id)
+        .expect("still listed");
+    assert!(listed.revoked_at.is_some());
 }

@@ -1260,7 +1260,8 @@ export interface components {
         CreateApiToken: {
             /**
              * Format: int64
-             * @description 1 to 3650; absent: the token does not expire.
+             * @description 1 to 3650; absent: the deployment's default (`api.token_expiry_days`, 90 unless
+             *     the operator changed it; with `0` the token does not expire).
              */
             expires_in_days?: number | null;
             /** @description 1 to 100 characters. */
@@ -4827,7 +4828,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Removed */
+            /** @description Removed; the org API tokens they created are revoked */
             204: {
                 headers: {
                     [name: string]: unknown;

@@ -3,7 +3,7 @@
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use shared::db::schema::memberships;
+use shared::db::schema::{api_tokens, memberships};
 use shared::domain::MemberRole;
 use shared::wire::ErrorBody;
 use shared::wire::{self, OrgEvent};
@@ -23,7 +23,7 @@ use crate::state::AppState;
         ("user" = uuid::Uuid, Path, description = "The member's user id"),
     ),
     responses(
-        (status = 204, description = "Removed"),
+        (status = 204, description = "Removed; the org API tokens they created are revoked"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Removing someone else without the admin scope, or an owner without being one (`owner_required`)", body = ErrorBody),
@@ -57,6 +57,17 @@ pub async fn remove(
         diesel::delete(memberships::table.find(current.id))
             .execute(conn)
             .await?;
+        // Their org API tokens go with their access: a token must not outlive the person
+        // who made it.
+        diesel::update(
+            api_tokens::table
+                .filter(api_tokens::org_id.eq(org_id))
+                .filter(api_tokens::created_by.eq(user_id))
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set(api_tokens::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
         Ok(())
     })
     .await?;

@@ -43,7 +43,9 @@ pub async fn create(
     let body = body.into_inner();
     let name = required_text("name", &body.name, 100)?;
     let scopes = scopes(&body.scopes)?;
+    let default_days = state.settings.api.token_expiry_days;
     let expires_at = match body.expires_in_days {
+        None if default_days > 0 => Some(Utc::now() + TimeDelta::days(default_days)),
         None => None,
         Some(days) if (1..=MAX_DAYS).contains(&days) => Some(Utc::now() + TimeDelta::days(days)),
         Some(_) => {
