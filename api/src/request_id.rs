@@ -8,12 +8,16 @@
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web;
 use std::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
 use uuid::Uuid;
+
+use crate::state::AppState;
 
 /// The request id header, read and echoed.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -52,6 +56,10 @@ pub async fn request_context(
         shared::telemetry::adopt_traceparent(&span, parent);
     }
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.metrics.clone());
+    let method = method_label(req.method());
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -62,7 +70,18 @@ pub async fn request_context(
             span.record("http.status", status);
             // Routing happens inside the app, so the matched pattern is known only now.
             let route = res.request().match_pattern();
-            span.record("http.route", route.as_deref().unwrap_or("unmatched"));
+            let route = route.as_deref().unwrap_or("unmatched");
+            span.record("http.route", route);
+            if let Some(metrics) = &metrics {
+                metrics
+                    .http_requests
+                    .with_label_values(&[method, route, res.status().as_str()])
+                    .inc();
+                metrics
+                    .http_request_duration
+                    .with_label_values(&[method, route])
+                    .observe(started.elapsed().as_secs_f64());
+            }
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 res.headers_mut().insert(REQUEST_ID, value);
             }
@@ -89,4 +108,19 @@ fn is_sane(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The method as a metric label: the standard ones by name, anything else `other`, so a
+/// client inventing methods cannot add series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }

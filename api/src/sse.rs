@@ -3,7 +3,8 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
+use shared::metrics::OpenStream;
 
 /// How long a client waits before reconnecting after the stream drops.
 const RETRY_MS: u64 = 2_000;
@@ -44,11 +45,16 @@ pub fn preamble() -> Bytes {
     Bytes::from(format!("retry: {RETRY_MS}\n\n"))
 }
 
-/// A streaming `text/event-stream` response.
-pub fn response<S>(body: S) -> HttpResponse
+/// A streaming `text/event-stream` response. `open` counts the stream in
+/// `sse_connections` until actix drops the body (the stream ended or the client left).
+pub fn response<S>(open: OpenStream, body: S) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
 {
+    let body = body.map(move |chunk| {
+        let _counted = &open;
+        chunk
+    });
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))

@@ -6,6 +6,7 @@ use shared::db::Db;
 use shared::github::GithubApp;
 use shared::keys::Keys;
 use shared::loops::Loops;
+use shared::metrics::Metrics;
 use shared::shutdown::CancellationToken;
 use shared::store::ObjectStore;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub webhook_wake: Arc<Notify>,
     /// Cancelled when the process shuts down; long-lived streams end on it.
     pub shutdown: CancellationToken,
+    /// This process's metrics, served at `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -50,7 +53,8 @@ impl AppState {
             .await
             .context("connecting to Redis")?;
         let keys = Keys::new(settings.redis.prefix.clone());
-        let store = ObjectStore::new(&settings.s3);
+        let metrics = Metrics::new().context("defining the metrics")?;
+        let store = ObjectStore::new(&settings.s3).counting_errors_in(&metrics);
         let signer = Arc::new(Signer::new(&settings.auth).context("loading auth signing keys")?);
         let github = GithubOAuth::new(&settings.github, &settings.api.public_url)
             .context("configuring GitHub sign-in")?
@@ -71,6 +75,7 @@ impl AppState {
             github_app,
             webhook_wake: Arc::new(Notify::new()),
             shutdown,
+            metrics,
         })
     }
 

@@ -11,9 +11,13 @@ use shared::db::models::TaskAttempt;
 use shared::db::schema::task_attempts;
 use shared::domain::AttemptStatus;
 use shared::keys::Keys;
+use shared::metrics::Metrics;
 use shared::queue::{self, QueueEntry};
+use shared::telemetry;
 use shared::wire;
 use std::collections::HashMap;
+use tracing::Instrument;
+use tracing::field::Empty;
 use uuid::Uuid;
 
 diesel::define_sql_function! {
@@ -52,12 +56,16 @@ struct Candidate {
     id: Uuid,
 }
 
-/// One dispatch round; returns how many attempts were scheduled.
+/// One dispatch round; returns how many attempts were scheduled. The pass is a trace of
+/// its own (not a child of the long-lived loop span); each attempt it schedules gets a
+/// `scheduler.schedule` span in the trace of the request that queued it.
+#[tracing::instrument(name = "scheduler.dispatch", parent = None, skip_all, fields(scheduled = Empty))]
 pub async fn dispatch_once(
     db: &Db,
     redis: &mut ConnectionManager,
     keys: &Keys,
     batch: i64,
+    metrics: &Metrics,
 ) -> anyhow::Result<usize> {
     let mut conn = db.system().await?;
     let picked: Vec<(QueueEntry, TaskAttempt)> = conn
@@ -105,6 +113,7 @@ pub async fn dispatch_once(
                 .collect())
         })
         .await?;
+    tracing::Span::current().record("scheduled", picked.len());
     if picked.is_empty() {
         return Ok(0);
     }
@@ -112,13 +121,31 @@ pub async fn dispatch_once(
     // board hears of it running before it hears of it scheduled.
     let mut entries = Vec::with_capacity(picked.len());
     for (entry, row) in picked {
-        tracing::debug!(attempt.id = %entry.attempt_id, org.id = %entry.org_id, "attempt scheduled");
-        bus::emit(
-            redis,
-            keys,
-            entry.org_id,
-            wire::OrgEvent::AttemptUpdated(wire::Attempt::from(row)),
-        )
+        let waited = row
+            .scheduled_at
+            .map(|at| (at - row.queued_at).num_milliseconds().max(0))
+            .unwrap_or(0);
+        metrics.observe_queue_wait(waited as f64 / 1_000.0);
+        let span = tracing::info_span!(
+            "scheduler.schedule",
+            attempt.id = %entry.attempt_id,
+            org.id = %entry.org_id,
+            queue_wait_ms = waited,
+        );
+        if let Some(parent) = &entry.traceparent {
+            telemetry::adopt_traceparent(&span, parent);
+        }
+        async {
+            tracing::debug!("attempt scheduled");
+            bus::emit(
+                redis,
+                keys,
+                entry.org_id,
+                wire::OrgEvent::AttemptUpdated(wire::Attempt::from(row)),
+            )
+            .await;
+        }
+        .instrument(span)
         .await;
         entries.push(entry);
     }

@@ -5,6 +5,7 @@
 pub mod capacity;
 pub mod dispatch;
 pub mod leader;
+pub mod metrics_server;
 pub mod reaper;
 
 use redis::aio::ConnectionManager;
@@ -12,6 +13,7 @@ use shared::config::{CapacityBackend, Settings};
 use shared::db::Db;
 use shared::keys::Keys;
 use shared::loops::Loops;
+use shared::metrics::Metrics;
 use shared::shutdown::CancellationToken;
 use shared::store::ObjectStore;
 use std::sync::Arc;
@@ -35,6 +37,9 @@ pub struct Services {
     pub redis: ConnectionManager,
     pub keys: Keys,
     pub store: ObjectStore,
+    /// The scheduler's metrics (queue wait, lease expiries, S3 and Redis errors), served
+    /// on `scheduler.metrics_bind` when set.
+    pub metrics: Metrics,
 }
 
 impl Services {
@@ -43,13 +48,15 @@ impl Services {
         let db = Db::new(&settings.database)?;
         let redis = shared::redis_conn::manager(&settings.redis.url).await?;
         let keys = Keys::new(settings.redis.prefix.clone());
-        let store = ObjectStore::new(&settings.s3);
+        let metrics = Metrics::new()?;
+        let store = ObjectStore::new(&settings.s3).counting_errors_in(&metrics);
         Ok(Services {
             settings: Arc::new(settings),
             db,
             redis,
             keys,
             store,
+            metrics,
         })
     }
 }
@@ -63,6 +70,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let services = Services::connect(settings).await?;
     let mut loops = Loops::new(shutdown.clone());
+    if let Some(bind) = &services.settings.scheduler.metrics_bind {
+        let addr = metrics_server::start(bind, services.metrics.clone(), &mut loops)?;
+        tracing::info!(%addr, "scheduler metrics listening");
+    }
     match services.settings.scheduler.backend {
         CapacityBackend::Local => {
             let settings = (*services.settings).clone();
@@ -169,14 +180,17 @@ async fn dispatch_loop(services: Services, wake: Option<Arc<Notify>>, stop: Canc
         db,
         mut redis,
         keys,
+        metrics,
         ..
     } = services;
     let tick = Duration::from_millis(settings.scheduler.tick_ms);
     let batch = settings.scheduler.batch_size;
     while !stop.is_cancelled() {
-        let scheduled = match dispatch::dispatch_once(&db, &mut redis, &keys, batch).await {
+        let scheduled = match dispatch::dispatch_once(&db, &mut redis, &keys, batch, &metrics).await
+        {
             Ok(n) => n,
             Err(e) => {
+                metrics.count_redis_error_in(&e);
                 tracing::warn!(error = %e, "dispatch failed; retrying");
                 0
             }
@@ -204,15 +218,21 @@ async fn reap_loop(services: Services, stop: CancellationToken) {
         mut redis,
         keys,
         store,
+        metrics,
     } = services;
     let redeliver = Duration::from_millis(settings.scheduler.redeliver_after_ms);
     while !stop.is_cancelled() {
-        if let Err(e) = reaper::reap_expired_leases(&db, &mut redis, &keys, &store).await {
-            tracing::warn!(error = %e, "lease reaping failed; retrying");
+        match reaper::reap_expired_leases(&db, &mut redis, &keys, &store).await {
+            Ok(expired) => metrics.lease_expiries.inc_by(expired as u64),
+            Err(e) => {
+                metrics.count_redis_error_in(&e);
+                tracing::warn!(error = %e, "lease reaping failed; retrying");
+            }
         }
         if let Err(e) =
             reaper::requeue_missing(&db, &mut redis, &keys, redeliver, ENQUEUE_GRACE).await
         {
+            metrics.count_redis_error_in(&e);
             tracing::warn!(error = %e, "queue reconciliation failed; retrying");
         }
         tokio::select! {

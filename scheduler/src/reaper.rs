@@ -20,6 +20,8 @@ use shared::store::ObjectStore;
 use shared::wire;
 use shared::wire::OrgEvent;
 use std::time::Duration;
+use tracing::Instrument;
+use tracing::field::Empty;
 use uuid::Uuid;
 
 /// Why a process (and, once retries are spent, its attempt) failed when its worker vanished.
@@ -32,7 +34,9 @@ struct Reaped {
     created: Vec<ExecutionProcess>,
 }
 
-/// Handles every running attempt whose lease has expired; returns how many.
+/// Handles every running attempt whose lease has expired; returns how many. A trace of
+/// its own per pass.
+#[tracing::instrument(name = "scheduler.reap", parent = None, skip_all, fields(expired = Empty))]
 pub async fn reap_expired_leases(
     db: &Db,
     redis: &mut ConnectionManager,
@@ -57,6 +61,7 @@ pub async fn reap_expired_leases(
             Ok(out)
         })
         .await?;
+    tracing::Span::current().record("expired", reaped.len());
     for r in &reaped {
         tracing::warn!(
             attempt.id = %r.attempt.id, org.id = %r.attempt.org_id, status = %r.attempt.status,
@@ -143,43 +148,56 @@ async fn publish(
     reaped: &[Reaped],
 ) {
     for r in reaped {
-        let org = r.attempt.org_id;
-        for p in &r.lost {
-            // Keep the dead run's log complete: whatever only the tail held becomes a segment.
-            match logstore::seal_abandoned(store, redis, keys, org, p.id).await {
-                Ok(total) => {
-                    let _ = diesel::update(execution_processes::table.find(p.id))
-                        .set(execution_processes::entry_count.eq(total as i64))
-                        .execute(conn)
-                        .await;
+        // In the trace of the request that queued the attempt, like its scheduling.
+        let span = tracing::info_span!(
+            "scheduler.lost_attempt",
+            attempt.id = %r.attempt.id,
+            org.id = %r.attempt.org_id,
+        );
+        if let Some(parent) = &r.attempt.trace_context {
+            shared::telemetry::adopt_traceparent(&span, parent);
+        }
+        async {
+            let org = r.attempt.org_id;
+            for p in &r.lost {
+                // Keep the dead run's log complete: whatever only the tail held becomes a segment.
+                match logstore::seal_abandoned(store, redis, keys, org, p.id).await {
+                    Ok(total) => {
+                        let _ = diesel::update(execution_processes::table.find(p.id))
+                            .set(execution_processes::entry_count.eq(total as i64))
+                            .execute(conn)
+                            .await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(process.id = %p.id, error = %e, "could not seal log of lost process")
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(process.id = %p.id, error = %e, "could not seal log of lost process")
-                }
+                bus::emit(
+                    redis,
+                    keys,
+                    org,
+                    OrgEvent::ProcessUpdated(wire::Process::from(p.clone())),
+                )
+                .await;
+            }
+            for p in &r.created {
+                bus::emit(
+                    redis,
+                    keys,
+                    org,
+                    OrgEvent::ProcessCreated(wire::Process::from(p.clone())),
+                )
+                .await;
             }
             bus::emit(
                 redis,
                 keys,
                 org,
-                OrgEvent::ProcessUpdated(wire::Process::from(p.clone())),
+                OrgEvent::AttemptUpdated(wire::Attempt::from(r.attempt.clone())),
             )
             .await;
         }
-        for p in &r.created {
-            bus::emit(
-                redis,
-                keys,
-                org,
-                OrgEvent::ProcessCreated(wire::Process::from(p.clone())),
-            )
-            .await;
-        }
-        bus::emit(
-            redis,
-            keys,
-            org,
-            OrgEvent::AttemptUpdated(wire::Attempt::from(r.attempt.clone())),
-        )
+        .instrument(span)
         .await;
     }
 }
@@ -266,6 +284,7 @@ async fn requeue_or_fail(
 /// Enqueues again every scheduled attempt the Redis queue no longer holds. Entries stuck
 /// with a consumer that never acknowledged them for `redeliver_after` are taken back first.
 /// `grace` skips attempts scheduled moments ago, whose push may still be in flight.
+#[tracing::instrument(name = "scheduler.reconcile_queue", parent = None, skip_all, fields(missing = Empty))]
 pub async fn requeue_missing(
     db: &Db,
     redis: &mut ConnectionManager,
@@ -303,6 +322,7 @@ pub async fn requeue_missing(
             traceparent,
         })
         .collect();
+    tracing::Span::current().record("missing", missing.len());
     if !missing.is_empty() {
         tracing::warn!(
             count = missing.len(),

@@ -111,6 +111,10 @@ pub struct SchedulerSettings {
     pub worker_bin: Option<PathBuf>,
     /// A scheduled attempt whose queue entry sat unclaimed this long is delivered again.
     pub redeliver_after_ms: u64,
+    /// Where the scheduler serves `/metrics` (queue wait, lease expiries, S3 and Redis
+    /// errors); unset serves none. An internal address: keep it off the public network.
+    #[serde(default)]
+    pub metrics_bind: Option<String>,
     /// The `kubernetes` backend: where its Jobs run, how they are sized and contained.
     pub kubernetes: KubernetesSettings,
 }
@@ -621,6 +625,7 @@ impl Default for Settings {
                 local_workers: 2,
                 worker_bin: None,
                 redeliver_after_ms: 30_000,
+                metrics_bind: None,
                 kubernetes: KubernetesSettings::default(),
             },
             worker: WorkerSettings {

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod logs;
 pub mod logstore;
 pub mod loops;
+pub mod metrics;
 pub mod netpolicy;
 pub mod queue;
 pub mod redis_conn;

@@ -205,6 +205,14 @@ pub async fn hand_back<C: ConnectionLike + Send + Sync>(
     pipe.query_async(conn).await
 }
 
+/// How many attempts the queue holds (waiting or delivered and not yet claimed).
+pub async fn depth<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    keys: &Keys,
+) -> redis::RedisResult<usize> {
+    conn.scard(keys.queue_members()).await
+}
+
 /// The attempt ids the queue currently holds.
 pub async fn members<C: ConnectionLike + Send + Sync>(
     conn: &mut C,

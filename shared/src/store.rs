@@ -7,21 +7,21 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::config::S3Settings;
+use crate::metrics::Metrics;
+use prometheus::IntCounter;
 
 /// Why an object-store call failed.
 #[derive(Debug, thiserror::Error)]
 #[error("object store: {0}")]
 pub struct StoreError(String);
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
-}
-
 /// A bucket on an S3-compatible endpoint.
 #[derive(Clone)]
 pub struct ObjectStore {
     client: aws_sdk_s3::Client,
     bucket: String,
+    /// Counts failed calls: the process's `s3_errors_total`, after [`Self::counting_errors_in`].
+    errors: Option<IntCounter>,
 }
 
 impl ObjectStore {
@@ -45,7 +45,26 @@ impl ObjectStore {
         ObjectStore {
             client: aws_sdk_s3::Client::from_conf(builder.build()),
             bucket: settings.bucket.clone(),
+            errors: None,
         }
+    }
+
+    /// The same store, counting its failed calls in `metrics`.
+    pub fn counting_errors_in(mut self, metrics: &Metrics) -> ObjectStore {
+        self.errors = Some(metrics.s3_errors.clone());
+        self
+    }
+
+    fn count_error(&self) {
+        if let Some(errors) = &self.errors {
+            errors.inc();
+        }
+    }
+
+    /// A failed call, counted.
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        self.count_error();
+        StoreError(e.to_string())
     }
 
     pub fn bucket(&self) -> &str {
@@ -79,7 +98,7 @@ impl ObjectStore {
                 if exists {
                     Ok(())
                 } else {
-                    Err(err(aws_sdk_s3::error::DisplayErrorContext(e)))
+                    Err(self.err(aws_sdk_s3::error::DisplayErrorContext(e)))
                 }
             }
         }
@@ -87,12 +106,17 @@ impl ObjectStore {
 
     /// Whether the bucket answers; for `/readyz`.
     pub async fn ping(&self) -> bool {
-        self.client
+        let answered = self
+            .client
             .head_bucket()
             .bucket(&self.bucket)
             .send()
             .await
-            .is_ok()
+            .is_ok();
+        if !answered {
+            self.count_error();
+        }
+        answered
     }
 
     pub async fn put(
@@ -109,7 +133,7 @@ impl ObjectStore {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(|e| self.err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
         Ok(())
     }
 
@@ -123,9 +147,15 @@ impl ObjectStore {
             .send()
             .await
         {
-            Ok(out) => Ok(Some(out.body.collect().await.map_err(err)?.into_bytes())),
+            Ok(out) => Ok(Some(
+                out.body
+                    .collect()
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .into_bytes(),
+            )),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(err(aws_sdk_s3::error::DisplayErrorContext(e))),
+            Err(e) => Err(self.err(aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
 
@@ -142,7 +172,7 @@ impl ObjectStore {
                 .set_continuation_token(token.take())
                 .send()
                 .await
-                .map_err(|e| err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+                .map_err(|e| self.err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
             keys.extend(
                 out.contents()
                     .iter()

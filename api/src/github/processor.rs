@@ -183,6 +183,17 @@ async fn finish(
         }
     };
     let done = status != DeliveryStatus::Failed;
+    let outcome = match status {
+        DeliveryStatus::Processed => "processed",
+        DeliveryStatus::Ignored => "ignored",
+        _ if next_attempt_at.is_some() => "retry",
+        _ => "failed",
+    };
+    state
+        .metrics
+        .webhook_deliveries
+        .with_label_values(&[outcome])
+        .inc();
     let written = async {
         let mut conn = state.db.system().await?;
         diesel::update(mine)

@@ -10,6 +10,7 @@ pub mod github;
 pub mod health;
 pub mod invitations;
 pub mod members;
+pub mod metrics;
 pub mod orgs;
 pub mod paging;
 pub mod processes;
@@ -67,6 +68,7 @@ macro_rules! routes {
 routes! {
     health::healthz,
     health::readyz,
+    metrics::metrics,
     crate::openapi::serve,
     auth::github::login,
     auth::github::callback,

@@ -732,9 +732,15 @@ async fn the_callers_trace_rides_from_the_request_into_the_queue_entry() {
     let mut redis = shared::redis_conn::manager(&app.env.settings.redis.url)
         .await
         .unwrap();
-    scheduler::dispatch::dispatch_once(&app.db, &mut redis, &app.keys, 10)
-        .await
-        .unwrap();
+    scheduler::dispatch::dispatch_once(
+        &app.db,
+        &mut redis,
+        &app.keys,
+        10,
+        &shared::metrics::Metrics::new().expect("metrics"),
+    )
+    .await
+    .unwrap();
     let mut reader = shared::redis_conn::dedicated(&app.env.settings.redis.url)
         .await
         .unwrap();

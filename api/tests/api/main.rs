@@ -33,6 +33,7 @@ mod invitations;
 mod isolation;
 mod logs;
 mod members;
+mod metrics;
 mod openapi;
 mod orgs;
 mod profiles;

@@ -28,6 +28,7 @@ async fn the_openapi_document_lists_every_route() {
     let expected = [
         ("get", "/healthz"),
         ("get", "/readyz"),
+        ("get", "/metrics"),
         ("get", "/api/v1/openapi.json"),
         ("get", "/api/v1/auth/github/login"),
         ("get", "/api/v1/auth/github/callback"),

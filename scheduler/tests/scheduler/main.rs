@@ -9,6 +9,7 @@ mod dispatch;
 mod fake_kube;
 mod kubelet;
 mod kubernetes;
+mod metrics;
 mod reaper;
 mod transitions;
 

@@ -7,6 +7,7 @@ use shared::db::models::ExecutionProcess;
 use shared::db::schema::{execution_processes, task_attempts};
 use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::logs::{EntryContent, LogEntry, LogPatch, OutputStream, PatchOp, segments};
+use shared::metrics::Metrics;
 use shared::testing::{OwnRedis, fixtures};
 use shared::{bus, logstore, queue};
 use std::time::Duration;
@@ -220,7 +221,12 @@ async fn scheduled_attempts_lost_in_a_redis_flush_are_enqueued_again() {
                 .0,
         );
     }
-    assert_eq!(dispatch_once(&db, &mut redis, &keys, 100).await.unwrap(), 5);
+    assert_eq!(
+        dispatch_once(&db, &mut redis, &keys, 100, &Metrics::new().unwrap())
+            .await
+            .unwrap(),
+        5
+    );
 
     let _: () = redis::cmd("FLUSHALL")
         .query_async(&mut redis)
@@ -292,7 +298,9 @@ async fn entries_abandoned_by_a_dead_consumer_are_delivered_again() {
     let project = fixtures::project(&mut conn, org, "/x", None).await;
     let task = fixtures::task(&mut conn, org, project, 1).await;
     let (attempt, _) = fixtures::attempt(&mut conn, org, task, AttemptStatus::Queued, "true").await;
-    dispatch_once(&db, &mut redis, &keys, 10).await.unwrap();
+    dispatch_once(&db, &mut redis, &keys, 10, &Metrics::new().unwrap())
+        .await
+        .unwrap();
 
     // A consumer reads the entry and dies before claiming the attempt.
     let mut dead = shared::redis_conn::dedicated(&env.settings.redis.url)

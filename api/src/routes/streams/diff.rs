@@ -12,6 +12,7 @@ use crate::routes::{IdPath, lookup, record_attempt};
 use crate::runs::current_diff;
 use crate::sse;
 use crate::state::AppState;
+use shared::metrics::OpenStream;
 
 /// The attempt's current diff (`event: diff`, `id:` its version), then every newer
 /// version as the worker uploads it. With `Last-Event-ID`, a version the client already
@@ -49,6 +50,7 @@ pub async fn diff_stream(
     drop(conn);
     let mut sub = subscribe(&state, state.keys.diff_channel(attempt.id)).await?;
 
+    let open = OpenStream::open(&state.metrics, "diff");
     let state = state.into_inner();
     let body = async_stream::stream! {
         yield Ok::<_, actix_web::Error>(sse::preamble());
@@ -83,7 +85,7 @@ pub async fn diff_stream(
             }
         }
     };
-    Ok(sse::response(body))
+    Ok(sse::response(open, body))
 }
 
 /// The stored diff as a frame, when it is newer than what the client has.

@@ -13,6 +13,7 @@ use crate::hub::HubEvent;
 use crate::routes::OrgPath;
 use crate::sse;
 use crate::state::AppState;
+use shared::metrics::OpenStream;
 
 /// Events read from the history per round trip while catching up.
 const CATCH_UP_BATCH: usize = 500;
@@ -67,6 +68,7 @@ pub async fn events(
         None => false,
     };
 
+    let open = OpenStream::open(&state.metrics, "events");
     let state = state.into_inner();
     let body = async_stream::stream! {
         yield Ok::<_, actix_web::Error>(sse::preamble());
@@ -115,7 +117,7 @@ pub async fn events(
             }
         }
     };
-    Ok(sse::response(body))
+    Ok(sse::response(open, body))
 }
 
 /// Every stored event after `cursor` (from the start when `None`), as SSE frames.

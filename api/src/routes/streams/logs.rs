@@ -12,6 +12,7 @@ use crate::hub::HubEvent;
 use crate::routes::{IdPath, lookup};
 use crate::sse;
 use crate::state::AppState;
+use shared::metrics::OpenStream;
 
 /// Every log patch of a process, from seq 0 (or after `Last-Event-ID`), then live ones:
 /// `event: patch`, `id:` the patch's seq, `data:` the patch as JSON. Once the process has
@@ -52,6 +53,7 @@ pub async fn logs_stream(
     let process_id = process.id;
     let mut sub = subscribe(&state, state.keys.log_channel(process_id)).await?;
 
+    let open = OpenStream::open(&state.metrics, "logs");
     let state = state.into_inner();
     let body = async_stream::stream! {
         yield Ok::<_, actix_web::Error>(sse::preamble());
@@ -135,7 +137,7 @@ pub async fn logs_stream(
             }
         }
     };
-    Ok(sse::response(body))
+    Ok(sse::response(open, body))
 }
 
 /// Where one viewer is in one process's log.

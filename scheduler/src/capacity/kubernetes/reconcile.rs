@@ -239,6 +239,8 @@ struct Reconciler {
 }
 
 impl Reconciler {
+    /// One reconcile pass, a trace of its own (the attempts it touches log their ids).
+    #[tracing::instrument(name = "scheduler.reconcile", parent = None, skip_all)]
     async fn pass(&mut self) -> anyhow::Result<()> {
         let (jobs, pods) = (self.jobs.state(), self.pods.state());
         let picture = Picture::new(jobs, pods, self.load_live().await?);
