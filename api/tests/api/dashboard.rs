@@ -21,7 +21,7 @@ use shared::wire;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::e2e_real_agent::agent_commands;
+use crate::e2e_real_agent::{agent_commands, claude_gateway_profile};
 use crate::helpers::{TestApp, json_as};
 
 /// How long the browser suite may take before the test gives up on it (two scenarios run
@@ -325,20 +325,7 @@ async fn real_agent_fixtures(
         codex_api.url()
     );
     for profile in [
-        json!({
-            "name": "gateway-claude",
-            "executor": "claude-code",
-            "variants": { "default": {
-                "permission_policy": "auto",
-                "model": "claude-sonnet-4-5",
-                "env": {
-                    "ANTHROPIC_BASE_URL": claude_api.url(),
-                    "ANTHROPIC_API_KEY": "sk-ant-fake-key",
-                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                    "DISABLE_AUTOUPDATER": "1",
-                },
-            }},
-        }),
+        claude_gateway_profile(&claude_api.url()),
         json!({
             "name": "gateway-codex",
             "executor": "codex",

@@ -44,23 +44,7 @@ async fn an_org_profile_runs_the_real_claude_code_through_the_stack_and_its_edit
     .await;
     let app = &stack.app;
     let res = app
-        .post(
-            "executor-profiles",
-            &json!({
-                "name": "gateway-claude",
-                "executor": "claude-code",
-                "variants": { "default": {
-                    "permission_policy": "auto",
-                    "model": "claude-sonnet-4-5",
-                    "env": {
-                        "ANTHROPIC_BASE_URL": fake.url(),
-                        "ANTHROPIC_API_KEY": "sk-ant-fake-key",
-                        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                        "DISABLE_AUTOUPDATER": "1",
-                    },
-                }},
-            }),
-        )
+        .post("executor-profiles", &claude_gateway_profile(&fake.url()))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     fake.script([
@@ -128,4 +112,23 @@ async fn an_org_profile_runs_the_real_claude_code_through_the_stack_and_its_edit
     );
     assert!(done.usage.input_tokens >= 2000, "{done:?}");
     stack.stop().await;
+}
+
+/// The org profile `gateway-claude`: the real Claude Code in the auto policy, pointed at
+/// a fake of the Messages API at `url`.
+pub fn claude_gateway_profile(url: &str) -> serde_json::Value {
+    json!({
+        "name": "gateway-claude",
+        "executor": "claude-code",
+        "variants": { "default": {
+            "permission_policy": "auto",
+            "model": "claude-sonnet-4-5",
+            "env": {
+                "ANTHROPIC_BASE_URL": url,
+                "ANTHROPIC_API_KEY": "sk-ant-fake-key",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                "DISABLE_AUTOUPDATER": "1",
+            },
+        }},
+    })
 }
