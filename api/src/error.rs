@@ -65,6 +65,25 @@ pub enum ApiError {
     Conflict { code: ErrorCode, message: String },
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive in time (a slow or stalled sender).
+    #[error("{message}")]
+    RequestTimeout { code: ErrorCode, message: String },
+    /// The caller holds as much of a bounded resource as it may (open streams): 429 with
+    /// `Retry-After`.
+    #[error("{message}")]
+    TooMany {
+        code: ErrorCode,
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// This replica is at a concurrency bound it keeps for everyone: 503 with
+    /// `Retry-After`, and a code saying which bound (unlike `Unavailable`, nothing is down).
+    #[error("{message}")]
+    Busy {
+        code: ErrorCode,
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The body parsed but a value is not acceptable.
     #[error("{0}")]
     Validation(String),
@@ -106,7 +125,10 @@ impl ApiError {
             | ApiError::Refused { code, .. }
             | ApiError::BadRequest { code, .. }
             | ApiError::Conflict { code, .. }
-            | ApiError::Unprocessable { code, .. } => *code,
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::RequestTimeout { code, .. }
+            | ApiError::TooMany { code, .. }
+            | ApiError::Busy { code, .. } => *code,
             ApiError::Upstream(_) => ErrorCode::UpstreamUnavailable,
             ApiError::NotFound(_) | ApiError::NoRoute(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
@@ -183,13 +205,15 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Validation(_)
             | ApiError::Unprocessable { .. }
             | ApiError::InvalidRepository(_)
             | ApiError::UnknownExecutor(_)
             | ApiError::UnknownProfile(_)
             | ApiError::ExecutorUnavailable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -208,8 +232,19 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized | ApiError::AuthFailed { .. }) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if matches!(self, ApiError::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooMany {
+                retry_after_secs, ..
+            }
+            | ApiError::Busy {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ => {}
         }
         response.json(envelope(self.code(), self.to_string()))
     }

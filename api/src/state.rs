@@ -10,10 +10,12 @@ use shared::metrics::Metrics;
 use shared::shutdown::CancellationToken;
 use shared::store::ObjectStore;
 use std::sync::Arc;
-use tokio::sync::Notify;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::auth::github::GithubOAuth;
 use crate::auth::jwt::Signer;
+use crate::auth::revocation::{self, AccessCache};
 use crate::hub::Hub;
 
 /// Shared, cheaply clonable process state: pools and clients, never request data.
@@ -27,6 +29,9 @@ pub struct AppState {
     pub store: ObjectStore,
     /// The one pub/sub connection of this process, fanned out to SSE streams.
     pub hub: Hub,
+    /// Recent verdicts on whether a stream's credential still grants access, forgotten
+    /// when a revocation is announced (see [`crate::auth::revocation`]).
+    pub access: Arc<AccessCache>,
     /// Signs and checks people's access tokens.
     pub signer: Arc<Signer>,
     /// GitHub sign-in, when an OAuth client is configured.
@@ -35,6 +40,9 @@ pub struct AppState {
     pub github_app: Option<Arc<GithubApp>>,
     /// Woken when this replica stores a webhook delivery, so its processor starts at once.
     pub webhook_wake: Arc<Notify>,
+    /// Read slots for webhook bodies (`github.webhooks.max_concurrent_reads`): bodies are
+    /// buffered before their signature is checked, so anyone can make us hold them.
+    pub webhook_reads: Arc<Semaphore>,
     /// Cancelled when the process shuts down; long-lived streams end on it.
     pub shutdown: CancellationToken,
     /// This process's metrics, served at `/metrics`.
@@ -63,6 +71,21 @@ impl AppState {
             .context("configuring the GitHub App")?
             .map(Arc::new);
         let hub = Hub::start(&settings.redis.url, loops).context("starting the pub/sub hub")?;
+        let access = Arc::new(AccessCache::new(Duration::from_millis(
+            settings.api.streams.access_cache_ms,
+        )));
+        loops.spawn(
+            "access-revocations",
+            revocation::listen(
+                hub.clone(),
+                access.clone(),
+                keys.access_revocations(),
+                loops.stop_token(),
+            ),
+        );
+        let webhook_reads = Arc::new(Semaphore::new(
+            settings.github.webhooks.max_concurrent_reads.max(1),
+        ));
         Ok(AppState {
             settings: Arc::new(settings),
             db,
@@ -70,10 +93,12 @@ impl AppState {
             keys,
             store,
             hub,
+            access,
             signer,
             github,
             github_app,
             webhook_wake: Arc::new(Notify::new()),
+            webhook_reads,
             shutdown,
             metrics,
         })

@@ -67,8 +67,8 @@ pub struct ApiSettings {
     /// The externally visible base URL, used in links the api hands out.
     pub public_url: String,
     pub max_body_bytes: usize,
-    /// Seconds between SSE heartbeat comments, so proxies keep idle streams open.
-    pub sse_heartbeat_secs: u64,
+    /// Server-sent event streams: heartbeats, access re-checks and how many may be open.
+    pub streams: StreamSettings,
     /// The built dashboard (`web/dist`), served at every path outside `/api` and the
     /// probes; `None` serves no dashboard (an api-only replica behind a CDN or proxy).
     pub web_dir: Option<PathBuf>,
@@ -82,6 +82,26 @@ pub struct ApiSettings {
     /// token live until revoked. A token outliving its purpose is a credential nobody
     /// watches, so tokens expire unless the operator says otherwise.
     pub token_expiry_days: i64,
+}
+
+/// Server-sent event streams (`/events`, `/logs/stream`, `/diff/stream`). A stream
+/// authenticates when it opens and then lives long, so each heartbeat also re-checks
+/// that its credential still grants access (docs/SECURITY.md, "Streams").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Milliseconds between heartbeats: a keep-alive comment (so proxies keep idle streams
+    /// open) and a re-check of the stream's credential.
+    pub heartbeat_ms: u64,
+    /// How long a replica trusts a credential's last check before asking Postgres again.
+    /// Revocations clear it at once on every replica (through Redis), so this bounds
+    /// staleness only when that message is lost.
+    pub access_cache_ms: u64,
+    /// Streams one credential (an org API token, or a person's sign-in session) may hold
+    /// open at once, across replicas; one more answers 429 `too_many_streams`.
+    pub max_per_credential: u32,
+    /// Streams one org may hold open at once, across replicas and credentials.
+    pub max_per_org: u32,
 }
 
 /// Where the scheduler gets workers from.
@@ -517,9 +537,17 @@ pub struct GithubSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubWebhookSettings {
-    /// Largest delivery body accepted; bigger ones answer 413 unread (GitHub caps
-    /// payloads at 25 MB).
+    /// Largest delivery body accepted; bigger ones answer 413 unread. GitHub caps
+    /// payloads at 25 MB, but the events handled here are a few KiB: a body is held in
+    /// memory before its signature can be checked, so this stays small.
     pub max_body_bytes: usize,
+    /// Deliveries whose bodies are read at once by one replica; one more answers 503
+    /// `webhook_busy` with `Retry-After` (GitHub's delivery fails; the redelivery sweeper
+    /// asks for it again).
+    pub max_concurrent_reads: usize,
+    /// The whole body must arrive within this many milliseconds of the request head, or
+    /// the delivery answers 408 `body_timeout` (a slow sender holds a read slot).
+    pub body_timeout_ms: u64,
     /// How often each api replica looks for deliveries another replica took in.
     pub poll_ms: u64,
     /// Deliveries claimed at once by one processor.
@@ -612,7 +640,12 @@ impl Default for Settings {
                 bind: "127.0.0.1:8080".into(),
                 public_url: "http://127.0.0.1:8080".into(),
                 max_body_bytes: 1024 * 1024,
-                sse_heartbeat_secs: 15,
+                streams: StreamSettings {
+                    heartbeat_ms: 15_000,
+                    access_cache_ms: 30_000,
+                    max_per_credential: 20,
+                    max_per_org: 500,
+                },
                 web_dir: None,
                 allow_private_repository_hosts: false,
                 token_expiry_days: 90,
@@ -680,7 +713,9 @@ impl Default for Settings {
                 private_key_file: None,
                 webhook_secret: None,
                 webhooks: GithubWebhookSettings {
-                    max_body_bytes: 25 * 1024 * 1024,
+                    max_body_bytes: 2 * 1024 * 1024,
+                    max_concurrent_reads: 32,
+                    body_timeout_ms: 10_000,
                     poll_ms: 1_000,
                     batch_size: 16,
                     max_attempts: 8,

@@ -151,6 +151,9 @@ error_codes! {
     NoPullRequest = "no_pull_request",
     /// GitHub refused the pull request action.
     GithubRefused = "github_refused",
+    // 408
+    /// Webhook: the body did not arrive within `github.webhooks.body_timeout_ms`.
+    BodyTimeout = "body_timeout",
     // 413, 415
     /// The body is over the limit.
     PayloadTooLarge = "payload_too_large",
@@ -180,6 +183,9 @@ error_codes! {
     // 429
     /// Over the rate limit; retry after `Retry-After` seconds.
     RateLimited = "rate_limited",
+    /// The credential or the org has as many event streams open as allowed; close one,
+    /// or retry after `Retry-After` seconds.
+    TooManyStreams = "too_many_streams",
     // 5xx
     /// An unexpected failure; the cause is logged with the request id.
     Internal = "internal",
@@ -187,4 +193,7 @@ error_codes! {
     UpstreamUnavailable = "upstream_unavailable",
     /// A dependency (Postgres, Redis, S3) is down or the pool is exhausted.
     Unavailable = "unavailable",
+    /// Webhook: this replica is reading as many deliveries as it may; retry after
+    /// `Retry-After` seconds.
+    WebhookBusy = "webhook_busy",
 }

@@ -74,6 +74,23 @@ impl Keys {
         format!("{}:org:{org_id}", self.prefix)
     }
 
+    /// Pub/sub channel announcing revoked tokens, ended sessions and removed members, so
+    /// every api replica re-checks the event streams they held open.
+    pub fn access_revocations(&self) -> String {
+        format!("{}:access:revoked", self.prefix)
+    }
+
+    /// The open event streams of one credential (a token or a sign-in session): a sorted
+    /// set of stream ids scored by when their lease runs out.
+    pub fn credential_streams(&self, credential_id: Uuid) -> String {
+        format!("{}:streams:credential:{credential_id}", self.prefix)
+    }
+
+    /// The open event streams of one org, as [`Keys::credential_streams`].
+    pub fn org_streams(&self, org_id: Uuid) -> String {
+        format!("{}:streams:org:{org_id}", self.prefix)
+    }
+
     /// Tool calls of an attempt waiting for approval (a hash: approval id → request).
     pub fn approvals(&self, attempt_id: Uuid) -> String {
         format!("{}:approvals:{attempt_id}", self.prefix)

@@ -16,7 +16,7 @@
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use futures::future::LocalBoxFuture;
@@ -32,6 +32,7 @@ use crate::state::AppState;
 pub mod github;
 pub mod jwt;
 pub mod people;
+pub mod revocation;
 pub mod sessions;
 pub mod tokens;
 
@@ -184,6 +185,10 @@ pub struct OrgAuth<S: RequiredScope> {
     /// Authenticated by the dashboard's session cookie (not a bearer header), so the
     /// request came from the web UI.
     pub from_dashboard: bool,
+    /// When the credential stops working by itself: the token's expiry (`None`: until
+    /// revoked), or for a person the earlier of the access token's and the session's.
+    /// Long-lived responses (event streams) end then.
+    pub expires_at: Option<DateTime<Utc>>,
     _scope: PhantomData<S>,
 }
 
@@ -215,7 +220,7 @@ impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
                     ..
                 }
             );
-            let (org, actor, role, scopes) = match credential {
+            let (org, actor, role, scopes, expires_at) = match credential {
                 Credential::None => return Err(ApiError::Unauthorized),
                 Credential::ApiToken(secret) => {
                     let (token, org) = authenticate_token(&state, &secret).await?;
@@ -228,11 +233,12 @@ impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
                         .flatten()
                         .filter_map(|s| s.parse().ok())
                         .collect();
+                    let expires_at = token.expires_at;
                     let actor = Actor::Token {
                         id: token.id,
                         name: token.name,
                     };
-                    (org, actor, None, scopes)
+                    (org, actor, None, scopes, expires_at)
                 }
                 Credential::Access { token, from_cookie } => {
                     let person = authenticate_person(&state, &req, &token, from_cookie).await?;
@@ -242,7 +248,8 @@ impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
                         login: person.user.login,
                         session_id: person.session_id,
                     };
-                    (org, actor, Some(role), role.scopes().to_vec())
+                    let expires_at = Some(person.expires_at);
+                    (org, actor, Some(role), role.scopes().to_vec(), expires_at)
                 }
             };
             if !(scopes.contains(&S::SCOPE) || scopes.contains(&TokenScope::Admin)) {
@@ -258,6 +265,7 @@ impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
                 actor,
                 role,
                 from_dashboard,
+                expires_at,
                 _scope: PhantomData,
             })
         })
@@ -268,6 +276,8 @@ impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
 pub struct UserAuth {
     pub user: User,
     pub session_id: Uuid,
+    /// The earlier of the access token's expiry and the session's.
+    pub expires_at: DateTime<Utc>,
 }
 
 impl FromRequest for UserAuth {
@@ -307,20 +317,22 @@ async fn authenticate_person(
         sessions::check_csrf(state, req, claims.sid)?;
     }
     let mut conn = state.db.untenanted().await?;
-    let user: Option<User> = user_sessions::table
+    let found: Option<(User, DateTime<Utc>)> = user_sessions::table
         .inner_join(users::table)
         .filter(user_sessions::id.eq(claims.sid))
         .filter(user_sessions::user_id.eq(claims.sub))
         .filter(user_sessions::revoked_at.is_null())
         .filter(user_sessions::expires_at.gt(diesel::dsl::now))
-        .select(User::as_select())
+        .select((User::as_select(), user_sessions::expires_at))
         .first(&mut conn)
         .await
         .optional()?;
-    let user = user.ok_or(ApiError::Unauthorized)?;
+    let (user, session_expires_at) = found.ok_or(ApiError::Unauthorized)?;
+    let token_expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(session_expires_at);
     Ok(UserAuth {
         user,
         session_id: claims.sid,
+        expires_at: token_expires_at.min(session_expires_at),
     })
 }
 

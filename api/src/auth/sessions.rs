@@ -17,6 +17,7 @@ use shared::db::schema::{refresh_tokens, user_sessions};
 use shared::domain::SessionMethod;
 use uuid::Uuid;
 
+use super::revocation::Revoked;
 use super::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -85,7 +86,8 @@ pub async fn start(
 /// Why a refresh was refused.
 enum Rotation {
     Rotated(Issued),
-    Replayed,
+    /// The session (revoked) whose used refresh token came back.
+    Replayed(Uuid),
 }
 
 /// Exchanges a refresh token for new tokens. `csrf` is checked against the session when
@@ -133,7 +135,7 @@ pub async fn refresh(
             }
             if token.used_at.is_some() {
                 revoke_in(conn, session.id, "refresh token replayed").await?;
-                return Ok(Rotation::Replayed);
+                return Ok(Rotation::Replayed(session.id));
             }
             if token.expires_at <= now {
                 return Err(invalid());
@@ -155,8 +157,9 @@ pub async fn refresh(
         .await?;
     match outcome {
         Rotation::Rotated(issued) => Ok(issued),
-        Rotation::Replayed => {
+        Rotation::Replayed(session_id) => {
             tracing::warn!("a used refresh token was presented again: session revoked");
+            super::revocation::announce(state, &[Revoked::Session(session_id)]).await;
             Err(ApiError::auth_failed(
                 ErrorCode::RefreshTokenReused,
                 "this refresh token was already used; the session has been revoked for safety",
@@ -165,10 +168,14 @@ pub async fn refresh(
     }
 }
 
-/// Ends a session: its refresh tokens and access tokens stop working at once.
+/// Ends a session: its refresh tokens and access tokens stop working at once, and the
+/// event streams it holds open close at their next heartbeat.
 pub async fn revoke(state: &AppState, session_id: Uuid, reason: &str) -> Result<(), ApiError> {
     let mut conn = state.db.untenanted().await?;
-    revoke_in(&mut conn, session_id, reason).await
+    revoke_in(&mut conn, session_id, reason).await?;
+    drop(conn);
+    super::revocation::announce(state, &[Revoked::Session(session_id)]).await;
+    Ok(())
 }
 
 /// The session a refresh token belongs to, used or not (for logout by refresh token).

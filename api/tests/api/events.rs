@@ -170,7 +170,7 @@ async fn the_org_stream_never_shows_another_orgs_events() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_streams_get_heartbeat_comments() {
-    let app = TestApp::spawn_with(|s| s.api.sse_heartbeat_secs = 1).await;
+    let app = TestApp::spawn_with(|s| s.api.streams.heartbeat_ms = 1_000).await;
     let mut stream = app.sse("events", None).await;
     assert!(stream.is_quiet_for(Duration::from_millis(2_500)).await);
     assert!(stream.comments >= 1, "no heartbeat in 2.5 s");

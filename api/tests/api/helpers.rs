@@ -269,8 +269,14 @@ impl TestApp {
 
     /// Opens an SSE stream below this org.
     pub async fn sse(&self, rel: &str, last_event_id: Option<&str>) -> SseClient {
+        self.sse_as(&self.token, rel, last_event_id).await
+    }
+
+    /// Opens an SSE stream below this org as `token` (an org API token or a person's
+    /// access token).
+    pub async fn sse_as(&self, token: &str, rel: &str, last_event_id: Option<&str>) -> SseClient {
         let mut req = self
-            .request(Method::GET, rel)
+            .request_as(token, Method::GET, rel)
             .header("accept", "text/event-stream")
             .timeout(Duration::from_secs(300));
         if let Some(id) = last_event_id {
@@ -385,7 +391,8 @@ pub struct SseClient {
 }
 
 impl SseClient {
-    fn new(res: Response) -> SseClient {
+    /// Reads the events of a stream already opened (and checked) by the caller.
+    pub fn new(res: Response) -> SseClient {
         SseClient {
             stream: res.bytes_stream().boxed(),
             buffer: String::new(),

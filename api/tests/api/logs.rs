@@ -191,7 +191,7 @@ async fn a_live_batch_that_skips_ahead_is_filled_from_the_tail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_whose_worker_died_ends_when_its_row_is_finished() {
-    let app = TestApp::spawn_with(|s| s.api.sse_heartbeat_secs = 1).await;
+    let app = TestApp::spawn_with(|s| s.api.streams.heartbeat_ms = 1_000).await;
     let process = a_process(&app).await;
     let mut stream = app
         .sse(&format!("processes/{process}/logs/stream"), None)

@@ -44,6 +44,8 @@ mod rls;
 mod role_matrix;
 mod secrets;
 mod sessions;
+mod streams;
 mod tasks;
 mod tokens;
 mod web;
+mod webhook_intake;

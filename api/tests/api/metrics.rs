@@ -82,7 +82,7 @@ async fn requests_are_counted_by_route_pattern_with_no_ids_in_labels() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_open_sse_stream_is_counted_until_it_closes() {
     // The server notices a client that left at its next write: a heartbeat each second.
-    let app = TestApp::spawn_with(|s| s.api.sse_heartbeat_secs = 1).await;
+    let app = TestApp::spawn_with(|s| s.api.streams.heartbeat_ms = 1_000).await;
     let series = "switchyard_sse_connections{stream=\"events\"}";
     let stream = app.sse("events", None).await;
     assert_eq!(value(&scrape(&app).await, series), Some(1.0));

@@ -1042,7 +1042,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Revokes a token: every request that presents it from now on answers 401. Revoking a
+         * Revokes a token: every request that presents it from now on answers 401, and the
+         *     event streams it holds open close at their next heartbeat. Revoking a
          *     revoked token is a no-op; the row stays, for the audit log and the listing.
          */
         delete: operations["deleteOrgsOrgTokensId"];
@@ -1511,7 +1512,7 @@ export interface components {
          *     with it; docs/API.md gives both for each code.
          * @enum {string}
          */
-        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "rate_limited" | "internal" | "upstream_unavailable" | "unavailable";
+        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
         /** @description A stable, snake_case `code` for programs and a `message` for people. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -2915,6 +2916,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in time (`body_timeout`): nothing stored */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The GitHub App's webhook secret is not configured */
             409: {
                 headers: {
@@ -2926,6 +2936,15 @@ export interface operations {
             };
             /** @description Body over the configured limit: nothing read or stored */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description As many deliveries are being read as allowed (`webhook_busy`), with `Retry-After`: nothing read or stored */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3576,6 +3595,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Event bus unavailable */
             503: {
                 headers: {
@@ -4060,6 +4088,15 @@ export interface operations {
             };
             /** @description No such org for this token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5074,6 +5111,15 @@ export interface operations {
             };
             /** @description No such process in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,8 +1,12 @@
 //! `POST /github/webhooks`: GitHub's deliveries, taken in durably and answered at once.
 //!
-//! In order, before anything is stored: a body over `github.webhooks.max_body_bytes`
-//! answers 413 (by its `Content-Length`, unread, or as soon as the stream passes the
-//! limit); a missing or wrong `X-Hub-Signature-256` answers 401; missing
+//! The body must be held in memory before its signature can be checked, so reading it
+//! is bounded three ways: in size, in time and in how many are read at once. In order,
+//! before anything is stored: a body over `github.webhooks.max_body_bytes` answers 413
+//! (by its `Content-Length`, unread, or as soon as the stream passes the limit); no
+//! `X-Hub-Signature-256` answers 401, unread; with `github.webhooks.max_concurrent_reads`
+//! bodies already being read, 503 `webhook_busy`; a body not complete within
+//! `github.webhooks.body_timeout_ms`, 408 `body_timeout`; a wrong signature 401; missing
 //! `X-GitHub-Event` / `X-GitHub-Delivery` headers or a body that is not JSON answer 400.
 //! Then the delivery is inserted once by its `X-GitHub-Delivery` id — a replay answers
 //! 200 `duplicate` and changes nothing — and the answer is 202; the processor
@@ -19,11 +23,15 @@ use shared::db::schema::webhook_deliveries;
 use shared::domain::DeliveryStatus;
 use shared::github::webhook::{self, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
 use shared::wire::{ErrorBody, WebhookReceipt};
+use std::time::Duration;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::github::events;
 use crate::state::AppState;
+
+/// What a refused delivery is told to wait: a read slot frees as soon as a body is in.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 /// Takes in one webhook delivery from GitHub.
 #[utoipa::path(post, path = "/api/v1/github/webhooks", tag = "github",
@@ -38,8 +46,10 @@ use crate::state::AppState;
         (status = 200, description = "A delivery stored before: nothing more happens", body = WebhookReceipt),
         (status = 400, description = "Missing event or delivery header, or a body that is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong signature: nothing stored", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`body_timeout`): nothing stored", body = ErrorBody),
         (status = 409, description = "The GitHub App's webhook secret is not configured", body = ErrorBody),
         (status = 413, description = "Body over the configured limit: nothing read or stored", body = ErrorBody),
+        (status = 503, description = "As many deliveries are being read as allowed (`webhook_busy`), with `Retry-After`: nothing read or stored", body = ErrorBody),
     ),
 )]
 pub async fn receive(
@@ -62,8 +72,6 @@ pub async fn receive(
         .webhook_secret
         .as_ref()
         .ok_or_else(|| super::not_configured("github.webhook_secret"))?;
-    let body = read_limited(payload, limit).await?;
-
     let signature = header_str(&req, SIGNATURE_HEADER);
     if signature.is_none() {
         return Err(ApiError::auth_failed(
@@ -71,6 +79,35 @@ pub async fn receive(
             "the delivery has no X-Hub-Signature-256 header",
         ));
     }
+    let settings = &state.settings.github.webhooks;
+    let body = {
+        let _reading = state
+            .webhook_reads
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                tracing::warn!(
+                    max_concurrent_reads = settings.max_concurrent_reads,
+                    "webhook intake full: delivery refused"
+                );
+                ApiError::Busy {
+                    code: ErrorCode::WebhookBusy,
+                    message: "too many webhook deliveries are being read; retry shortly".into(),
+                    retry_after_secs: BUSY_RETRY_AFTER_SECS,
+                }
+            })?;
+        let timeout = Duration::from_millis(settings.body_timeout_ms);
+        tokio::time::timeout(timeout, read_limited(payload, limit))
+            .await
+            .map_err(|_| ApiError::RequestTimeout {
+                code: ErrorCode::BodyTimeout,
+                message: format!(
+                    "the delivery body did not arrive within {} ms",
+                    settings.body_timeout_ms
+                ),
+            })??
+    };
+
     if !webhook::verify(secret.expose_secret().as_bytes(), &body, signature) {
         return Err(ApiError::auth_failed(
             ErrorCode::InvalidSignature,

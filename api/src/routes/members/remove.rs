@@ -7,8 +7,10 @@ use shared::db::schema::{api_tokens, memberships};
 use shared::domain::MemberRole;
 use shared::wire::ErrorBody;
 use shared::wire::{self, OrgEvent};
+use uuid::Uuid;
 
 use super::{MemberPath, keep_an_owner, lock_member, lock_owners, require_owner};
+use crate::auth::revocation::{self, Revoked};
 use crate::auth::{Admin, OrgAuth, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::emit;
@@ -45,33 +47,39 @@ pub async fn remove(
         OrgAuth::<Admin>::extract(&req).await?;
     }
     let mut conn = state.db.org(org_id).await?;
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        let owners = lock_owners(conn, org_id).await?;
-        let (current, _) = lock_member(conn, org_id, user_id).await?;
-        if current.role == MemberRole::Owner {
-            if !leaving {
-                require_owner(&auth.actor, &owners, "remove an owner")?;
+    let revoked_tokens: Vec<Uuid> = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let owners = lock_owners(conn, org_id).await?;
+            let (current, _) = lock_member(conn, org_id, user_id).await?;
+            if current.role == MemberRole::Owner {
+                if !leaving {
+                    require_owner(&auth.actor, &owners, "remove an owner")?;
+                }
+                keep_an_owner(&owners)?;
             }
-            keep_an_owner(&owners)?;
-        }
-        diesel::delete(memberships::table.find(current.id))
-            .execute(conn)
+            diesel::delete(memberships::table.find(current.id))
+                .execute(conn)
+                .await?;
+            // Their org API tokens go with their access: a token must not outlive the person
+            // who made it.
+            let revoked = diesel::update(
+                api_tokens::table
+                    .filter(api_tokens::org_id.eq(org_id))
+                    .filter(api_tokens::created_by.eq(user_id))
+                    .filter(api_tokens::revoked_at.is_null()),
+            )
+            .set(api_tokens::revoked_at.eq(diesel::dsl::now))
+            .returning(api_tokens::id)
+            .get_results(conn)
             .await?;
-        // Their org API tokens go with their access: a token must not outlive the person
-        // who made it.
-        diesel::update(
-            api_tokens::table
-                .filter(api_tokens::org_id.eq(org_id))
-                .filter(api_tokens::created_by.eq(user_id))
-                .filter(api_tokens::revoked_at.is_null()),
-        )
-        .set(api_tokens::revoked_at.eq(diesel::dsl::now))
-        .execute(conn)
+            Ok(revoked)
+        })
         .await?;
-        Ok(())
-    })
-    .await?;
     drop(conn);
+    // Their open event streams (and those of the tokens revoked with them) close too.
+    let mut revoked: Vec<Revoked> = revoked_tokens.into_iter().map(Revoked::Token).collect();
+    revoked.push(Revoked::Member { org_id, user_id });
+    revocation::announce(&state, &revoked).await;
 
     tracing::info!(user.id = %user_id, leaving, actor = %auth.actor.label(), "member removed");
     emit(

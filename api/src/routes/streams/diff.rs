@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use shared::db::models::TaskAttempt;
 use shared::wire::{Diff, ErrorBody};
 
-use super::{Wake, heartbeat, next_wake, subscribe};
+use super::{Wake, next_wake, subscribe};
 use crate::auth::{OrgAuth, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::HubEvent;
@@ -28,6 +28,7 @@ use shared::metrics::OpenStream;
         (status = 400, description = "Malformed id or Last-Event-ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such attempt in this org", body = ErrorBody),
+        (status = 429, description = "The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After`", body = ErrorBody),
         (status = 503, description = "Event bus unavailable", body = ErrorBody),
     ),
     security(("token" = ["read"])))]
@@ -48,13 +49,13 @@ pub async fn diff_stream(
     let mut conn = state.db.org(auth.org_id()).await?;
     let attempt = lookup::attempt(&mut conn, org_id, path.id).await?;
     drop(conn);
+    let mut guard = super::guard::admit(&state, &auth).await?;
     let mut sub = subscribe(&state, state.keys.diff_channel(attempt.id)).await?;
 
     let open = OpenStream::open(&state.metrics, "diff");
     let state = state.into_inner();
     let body = async_stream::stream! {
         yield Ok::<_, actix_web::Error>(sse::preamble());
-        let mut beat = heartbeat(&state);
         let mut reread = true;
         loop {
             if reread {
@@ -71,8 +72,12 @@ pub async fn diff_stream(
                     }
                 }
             }
-            match next_wake(&state, &mut beat, &mut sub).await {
+            match next_wake(&state, &mut guard, &mut sub).await {
                 Wake::Shutdown | Wake::Hub(None) => break,
+                Wake::AccessEnded(ended) => {
+                    yield Ok(sse::comment(ended.comment()));
+                    break;
+                }
                 Wake::Heartbeat => yield Ok(sse::comment("keepalive")),
                 Wake::Hub(Some(HubEvent::Resync)) => reread = true,
                 Wake::Hub(Some(HubEvent::Message(payload))) => {

@@ -6,7 +6,7 @@ use shared::wire::{ErrorBody, OrgEvent};
 use std::cmp::Ordering;
 use uuid::Uuid;
 
-use super::{Wake, heartbeat, next_wake, subscribe};
+use super::{Wake, next_wake, subscribe};
 use crate::auth::{OrgAuth, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::HubEvent;
@@ -33,6 +33,7 @@ const CATCH_UP_BATCH: usize = 500;
         (status = 400, description = "Malformed Last-Event-ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such org for this token", body = ErrorBody),
+        (status = 429, description = "The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After`", body = ErrorBody),
         (status = 503, description = "Event bus unavailable", body = ErrorBody),
     ),
     security(("token" = ["read"])))]
@@ -49,6 +50,7 @@ pub async fn events(
                 .ok_or_else(|| ApiError::InvalidHeader("Last-Event-ID is not an event id".into()))
         })
         .transpose()?;
+    let mut guard = super::guard::admit(&state, &auth).await?;
     let mut sub = subscribe(&state, state.keys.org_channel(org_id)).await?;
     let mut redis = state.redis();
     // Subscribed first; now anything newer than `cursor` reaches us live.
@@ -81,7 +83,6 @@ pub async fn events(
             yield Ok(sse::event(None, "reset", "{}"));
         }
         let mut catch_up = resume_from.is_some();
-        let mut beat = heartbeat(&state);
         loop {
             if catch_up {
                 catch_up = false;
@@ -98,8 +99,12 @@ pub async fn events(
                     }
                 }
             }
-            match next_wake(&state, &mut beat, &mut sub).await {
+            match next_wake(&state, &mut guard, &mut sub).await {
                 Wake::Shutdown | Wake::Hub(None) => break,
+                Wake::AccessEnded(ended) => {
+                    yield Ok(sse::comment(ended.comment()));
+                    break;
+                }
                 Wake::Heartbeat => yield Ok(sse::comment("keepalive")),
                 Wake::Hub(Some(HubEvent::Resync)) => catch_up = true,
                 Wake::Hub(Some(HubEvent::Message(payload))) => {

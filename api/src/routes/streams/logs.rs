@@ -5,7 +5,7 @@ use shared::logs::{LogMessage, LogPatch};
 use shared::wire::ErrorBody;
 use uuid::Uuid;
 
-use super::{Wake, heartbeat, next_wake, subscribe};
+use super::{Wake, next_wake, subscribe};
 use crate::auth::{OrgAuth, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::HubEvent;
@@ -29,6 +29,7 @@ use shared::metrics::OpenStream;
         (status = 400, description = "Malformed id or Last-Event-ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such process in this org", body = ErrorBody),
+        (status = 429, description = "The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After`", body = ErrorBody),
         (status = 503, description = "Event bus unavailable", body = ErrorBody),
     ),
     security(("token" = ["read"])))]
@@ -51,6 +52,7 @@ pub async fn logs_stream(
     drop(conn);
     crate::routes::record_attempt(process.attempt_id);
     let process_id = process.id;
+    let mut guard = super::guard::admit(&state, &auth).await?;
     let mut sub = subscribe(&state, state.keys.log_channel(process_id)).await?;
 
     let open = OpenStream::open(&state.metrics, "logs");
@@ -58,7 +60,6 @@ pub async fn logs_stream(
     let body = async_stream::stream! {
         yield Ok::<_, actix_web::Error>(sse::preamble());
         let mut log = LogCursor { org_id, process_id, next };
-        let mut beat = heartbeat(&state);
         // Subscribed first: history now covers everything up to where live delivery starts.
         let mut refill = true;
         let mut check_finished = true;
@@ -95,8 +96,12 @@ pub async fn logs_stream(
                     }
                 }
             }
-            match next_wake(&state, &mut beat, &mut sub).await {
+            match next_wake(&state, &mut guard, &mut sub).await {
                 Wake::Shutdown | Wake::Hub(None) => break,
+                Wake::AccessEnded(ended) => {
+                    yield Ok(sse::comment(ended.comment()));
+                    break;
+                }
                 Wake::Heartbeat => {
                     yield Ok(sse::comment("keepalive"));
                     // A worker that died never publishes the end; its row tells.

@@ -4,14 +4,15 @@
 
 pub mod diff;
 pub mod events;
+pub mod guard;
 pub mod logs;
 
 use std::time::Duration;
-use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::error::ApiError;
 use crate::hub::{HubError, HubEvent, Subscription};
 use crate::state::AppState;
+pub use guard::{Ended, StreamGuard};
 
 /// Subscribes through the process's hub; a hub that cannot subscribe answers 503.
 pub async fn subscribe(state: &AppState, channel: String) -> Result<Subscription, ApiError> {
@@ -19,14 +20,6 @@ pub async fn subscribe(state: &AppState, channel: String) -> Result<Subscription
         HubError::Unavailable => ApiError::Unavailable("pub/sub subscribe failed".into()),
         HubError::Closed => ApiError::Unavailable("the api is shutting down".into()),
     })
-}
-
-/// The heartbeat timer of a stream; its first tick is one period from now.
-pub fn heartbeat(state: &AppState) -> Interval {
-    let period = Duration::from_secs(state.settings.api.sse_heartbeat_secs.max(1));
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    interval
 }
 
 /// Attempts a stream makes at re-reading its durable source before it gives up (and the
@@ -57,15 +50,26 @@ where
 /// What woke a stream's loop.
 pub enum Wake {
     Shutdown,
+    /// A heartbeat, after which access was re-checked and holds: send the keep-alive.
     Heartbeat,
+    /// The credential expired or lost access: close the stream (after
+    /// [`Ended::comment`]).
+    AccessEnded(Ended),
     Hub(Option<HubEvent>),
 }
 
 /// Waits for the next thing a stream must react to.
-pub async fn next_wake(state: &AppState, heartbeat: &mut Interval, sub: &mut Subscription) -> Wake {
+pub async fn next_wake(state: &AppState, guard: &mut StreamGuard, sub: &mut Subscription) -> Wake {
+    let expiry = guard.expiry();
     tokio::select! {
-        _ = state.shutdown.cancelled() => Wake::Shutdown,
-        _ = heartbeat.tick() => Wake::Heartbeat,
-        event = sub.recv() => Wake::Hub(event),
+        _ = state.shutdown.cancelled() => return Wake::Shutdown,
+        _ = expiry => return Wake::AccessEnded(Ended::Expired),
+        event = sub.recv() => return Wake::Hub(event),
+        _ = guard.tick() => {}
+    }
+    // Checked outside the select, so a busy channel cannot cancel the check every time.
+    match guard.recheck(state).await {
+        Ok(()) => Wake::Heartbeat,
+        Err(ended) => Wake::AccessEnded(ended),
     }
 }

@@ -6,12 +6,14 @@ use diesel_async::RunQueryDsl;
 use shared::db::schema::api_tokens;
 use shared::wire::ErrorBody;
 
+use crate::auth::revocation::{self, Revoked};
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::IdPath;
 use crate::state::AppState;
 
-/// Revokes a token: every request that presents it from now on answers 401. Revoking a
+/// Revokes a token: every request that presents it from now on answers 401, and the
+/// event streams it holds open close at their next heartbeat. Revoking a
 /// revoked token is a no-op; the row stays, for the audit log and the listing.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/tokens/{id}", tag = "tokens",
     params(
@@ -53,7 +55,9 @@ pub async fn revoke(
             return Err(ApiError::NotFound("token"));
         }
     } else {
+        drop(conn);
         tracing::info!(token.id = %path.id, actor = %auth.actor.label(), "api token revoked");
+        revocation::announce(&state, &[Revoked::Token(path.id)]).await;
     }
     Ok(HttpResponse::NoContent().finish())
 }
