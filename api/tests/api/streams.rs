@@ -261,3 +261,33 @@ async fn open_streams_are_limited_per_credential_and_per_org() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_stream_documents_its_refusals_for_too_many_streams() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("GET openapi.json");
+    let doc: serde_json::Value = json_as(res, StatusCode::OK).await;
+    for path in [
+        "/api/v1/orgs/{org}/events",
+        "/api/v1/orgs/{org}/processes/{id}/logs/stream",
+        "/api/v1/orgs/{org}/attempts/{id}/diff/stream",
+    ] {
+        let responses = &doc["paths"][path]["get"]["responses"];
+        assert!(
+            responses["429"].is_object(),
+            "{path} does not document 429: {responses}"
+        );
+    }
+    let webhook = &doc["paths"]["/api/v1/github/webhooks"]["post"]["responses"];
+    for status in ["408", "413", "503"] {
+        assert!(
+            webhook[status].is_object(),
+            "webhooks lack {status}: {webhook}"
+        );
+    }
+}
