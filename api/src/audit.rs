@@ -55,7 +55,10 @@ pub async fn record(
         method: request.method().to_string(),
         path: request.path().chars().take(2048).collect(),
         status: i32::from(response.status().as_u16()),
-        source_ip: request.peer_addr().map(|a| a.ip().to_string()),
+        source_ip: state
+            .trusted_proxies
+            .client(request)
+            .map(|ip| ip.to_string()),
         request_id: request.extensions().get::<RequestId>().map(|r| r.0.clone()),
     };
     if let Err(e) = insert(state, event).await {

@@ -4,7 +4,8 @@
 //! by the same rules.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
+use shared::db::Conn;
 use shared::db::models::{NewTask, Task};
 use shared::db::schema::{memberships, projects, tasks};
 use shared::domain::{TaskOrigin, TaskPriority, TaskStatus};
@@ -21,7 +22,7 @@ const MAX_ASSIGNEES: usize = 20;
 
 /// The position after the last card of a column (`POSITION_STEP` in an empty one).
 pub async fn end_of_column(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     project_id: Uuid,
     status: TaskStatus,
 ) -> Result<f64, ApiError> {
@@ -36,7 +37,7 @@ pub async fn end_of_column(
 
 /// Assignees must be members of the org; returns them deduplicated, as stored.
 pub async fn check_assignees(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     assignees: &[Uuid],
 ) -> Result<Vec<Option<Uuid>>, ApiError> {
@@ -88,7 +89,7 @@ pub struct NewCard<'a> {
 /// a parent on another board answer 422. Returns the task, its project's key prefix and
 /// its `task.created` event.
 pub async fn create_task(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     card: NewCard<'_>,
 ) -> Result<(Task, String, Events), ApiError> {
@@ -144,11 +145,7 @@ pub async fn create_task(
 }
 
 /// A parent task must be on the same board.
-async fn check_parent(
-    conn: &mut AsyncPgConnection,
-    project_id: Uuid,
-    parent: Uuid,
-) -> Result<(), ApiError> {
+async fn check_parent(conn: &mut Conn, project_id: Uuid, parent: Uuid) -> Result<(), ApiError> {
     let found: i64 = tasks::table
         .filter(tasks::id.eq(parent))
         .filter(tasks::project_id.eq(project_id))

@@ -260,7 +260,9 @@ pub fn envelope(code: ErrorCode, message: String) -> ErrorBody {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::PoolTimeout | DbError::Connect(_) => ApiError::Unavailable(e.to_string()),
+            DbError::PoolTimeout | DbError::Connect(_) | DbError::UnsafeRole(_) => {
+                ApiError::Unavailable(e.to_string())
+            }
             DbError::Query(q) => q.into(),
         }
     }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod boards;
 pub mod bootstrap;
+pub mod client_addr;
 pub mod error;
 pub mod events;
 pub mod github;

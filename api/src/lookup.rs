@@ -2,7 +2,8 @@
 //! another org's id answers 404 exactly like a missing one.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
+use shared::db::Conn;
 use shared::db::models::{ExecutionProcess, Project, Repository, Task, TaskAttempt};
 use shared::db::schema::{execution_processes, projects, repositories, task_attempts, tasks};
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use crate::error::ApiError;
 
 /// A project and its repository.
 pub async fn project(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     id: Uuid,
 ) -> Result<(Project, Repository), ApiError> {
@@ -27,11 +28,7 @@ pub async fn project(
 }
 
 /// A task and its project's key prefix (for the task's key).
-pub async fn task(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    id: Uuid,
-) -> Result<(Task, String), ApiError> {
+pub async fn task(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<(Task, String), ApiError> {
     tasks::table
         .inner_join(projects::table)
         .filter(tasks::id.eq(id))
@@ -44,11 +41,7 @@ pub async fn task(
 }
 
 /// An attempt.
-pub async fn attempt(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    id: Uuid,
-) -> Result<TaskAttempt, ApiError> {
+pub async fn attempt(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<TaskAttempt, ApiError> {
     task_attempts::table
         .filter(task_attempts::id.eq(id))
         .filter(task_attempts::org_id.eq(org_id))
@@ -61,7 +54,7 @@ pub async fn attempt(
 
 /// An attempt, row-locked until the transaction ends, for guarded status changes.
 pub async fn attempt_for_update(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     id: Uuid,
 ) -> Result<TaskAttempt, ApiError> {
@@ -78,7 +71,7 @@ pub async fn attempt_for_update(
 
 /// An execution process.
 pub async fn process(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     id: Uuid,
 ) -> Result<ExecutionProcess, ApiError> {

@@ -5,7 +5,8 @@
 //! the `executor-profiles` routes list and edit the rows.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
+use shared::db::Conn;
 use shared::db::models::ExecutorProfileRow;
 use shared::db::schema::executor_profiles;
 use shared::executors::{
@@ -41,7 +42,7 @@ pub fn row_profile(row: &ExecutorProfileRow) -> Result<Profile, ApiError> {
 /// built-in one; then the variant. Unknown names and variants answer 422
 /// `unknown_profile`.
 pub async fn resolve(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     project_id: Uuid,
     reference: &ProfileRef,

@@ -1,7 +1,8 @@
 //! Checking a project's repository before it is stored.
 //!
-//! A local repository (an absolute path or a `file://` URL, as the embedded default uses)
-//! must open with git2 and have the branch the project builds on; its default branch
+//! A local repository (an absolute path or a `file://` URL) is accepted in development
+//! mode only (422 `repository_local_forbidden` elsewhere: a tenant must not make the
+//! api and workers read their own disks); it must open with git2 and have the branch the project builds on; its default branch
 //! comes from HEAD when not given. A remote URL (https, ssh, git, or scp-like
 //! `user@host:path`) is not fetched from the api, but its host is: a host that is, or
 //! resolves to, an address on the platform's own networks ([`shared::netpolicy`]) is
@@ -89,9 +90,11 @@ fn refuse_credentials(url: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Which remote repository hosts the api accepts, from settings.
+/// Which repositories the api accepts, from settings.
 #[derive(Debug, Clone)]
 pub struct HostPolicy {
+    /// Paths on the api's own disk (development mode only).
+    pub local_paths: bool,
     /// `api.allow_private_repository_hosts`: everything but link-local is let through.
     pub addresses: AddressPolicy,
     /// The operator's GitHub (`github.web_url`, `github.api_url`) as (host, port): its
@@ -114,6 +117,7 @@ impl HostPolicy {
             })
             .collect();
         HostPolicy {
+            local_paths: settings.allows_local_repositories(),
             addresses: if settings.api.allow_private_repository_hosts {
                 AddressPolicy::AllowPrivate
             } else {
@@ -287,6 +291,11 @@ pub async fn inspect(
                 url,
             })
         }
+        Location::Local(_) if !hosts.local_paths => Err(ApiError::unprocessable(
+            ErrorCode::RepositoryLocalForbidden,
+            "repository_url must be a remote git URL: paths on the server are accepted in \
+             development mode only",
+        )),
         Location::Local(path) => {
             let branch = branch.map(str::to_owned);
             blocking(move || inspect_local(&path, branch.as_deref())).await

@@ -9,8 +9,9 @@
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use shared::attempts::{self, Requeue};
+use shared::db::Conn;
 use shared::db::models::{ExecutionProcess, NewTaskAttempt, Project, Task, TaskAttempt};
 use shared::db::schema::{execution_processes, projects, task_attempts, tasks};
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
@@ -67,7 +68,7 @@ pub fn branch_name(key_prefix: &str, task_number: i64, attempt_id: Uuid) -> Stri
 /// `executor` when both are), else the profile named after `executor`, else after the
 /// project's default executor; resolved for the project.
 pub async fn resolve_profile(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     project: &Project,
     body: &StartAttempt,
@@ -129,7 +130,7 @@ pub struct QueuedRun<'a> {
 /// Returns the attempt and its events: `attempt.created`, a `process.created` per
 /// process, and `task.updated` when the task moved.
 pub async fn queue_attempt(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     run: &QueuedRun<'_>,
 ) -> Result<(TaskAttempt, Events), ApiError> {
     let (org_id, task_id, attempt_id) = (run.org_id, run.task_id, run.attempt_id);
@@ -200,7 +201,7 @@ pub async fn queue_attempt(
 /// any other state is 409 `attempt_busy`. Returns the attempt, the new process and their
 /// events: `attempt.updated`, `process.created`, and `task.updated` when the task moved.
 pub async fn queue_follow_up(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     id: Uuid,
     prompt: &str,
@@ -243,7 +244,7 @@ pub async fn queue_follow_up(
 /// finished attempt is returned as it is, with no events. Otherwise the events are
 /// `attempt.updated` and a `process.updated` per killed process.
 pub async fn stop(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     id: Uuid,
 ) -> Result<(TaskAttempt, Events), ApiError> {
@@ -307,7 +308,7 @@ pub async fn current_diff(
 /// so processes inserted in one transaction keep their order (the worker runs them in
 /// `created_at` order); the v7 id breaks any remaining tie the same way.
 async fn insert_process(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     attempt_id: Uuid,
     run_reason: RunReason,
@@ -329,10 +330,7 @@ async fn insert_process(
 }
 
 /// Moves a task to in progress; returns it when its status changed.
-async fn set_task_in_progress(
-    conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-) -> Result<Option<Task>, ApiError> {
+async fn set_task_in_progress(conn: &mut Conn, task_id: Uuid) -> Result<Option<Task>, ApiError> {
     Ok(diesel::update(
         tasks::table
             .filter(tasks::id.eq(task_id))

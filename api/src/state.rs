@@ -16,6 +16,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::auth::github::GithubOAuth;
 use crate::auth::jwt::Signer;
 use crate::auth::revocation::{self, AccessCache};
+use crate::client_addr::TrustedProxies;
 use crate::hub::Hub;
 
 /// Shared, cheaply clonable process state: pools and clients, never request data.
@@ -47,6 +48,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// This process's metrics, served at `/metrics`.
     pub metrics: Metrics,
+    /// Whose `Forwarded` headers name the client (`api.trusted_proxies`).
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {
@@ -55,8 +58,10 @@ impl AppState {
     /// pub/sub hub runs in `loops`, whose stop token is the process's shutdown.
     pub async fn new(settings: Settings, loops: &mut Loops) -> anyhow::Result<AppState> {
         use anyhow::Context;
+        settings.check_mode(shared::config::Process::Api)?;
         let shutdown = loops.stop_token();
         let db = Db::new(&settings.database).context("building the database pool")?;
+        db.verify_role().await?;
         let redis = shared::redis_conn::manager(&settings.redis.url)
             .await
             .context("connecting to Redis")?;
@@ -70,6 +75,7 @@ impl AppState {
         let github_app = GithubApp::from_settings(&settings.github)
             .context("configuring the GitHub App")?
             .map(Arc::new);
+        let trusted_proxies = Arc::new(TrustedProxies::parse(&settings.api.trusted_proxies)?);
         let hub = Hub::start(&settings.redis.url, loops).context("starting the pub/sub hub")?;
         let access = Arc::new(AccessCache::new(Duration::from_millis(
             settings.api.streams.access_cache_ms,
@@ -101,6 +107,7 @@ impl AppState {
             webhook_reads,
             shutdown,
             metrics,
+            trusted_proxies,
         })
     }
 

@@ -45,7 +45,9 @@ pub struct Services {
 impl Services {
     /// Connects to Postgres (lazily), Redis and the object store.
     pub async fn connect(settings: Settings) -> anyhow::Result<Services> {
+        settings.check_mode(shared::config::Process::Scheduler)?;
         let db = Db::new(&settings.database)?;
+        db.verify_role().await?;
         let redis = shared::redis_conn::manager(&settings.redis.url).await?;
         let keys = Keys::new(settings.redis.prefix.clone());
         let metrics = Metrics::new()?;

@@ -141,7 +141,7 @@ pub async fn end_lost_attempt(
 
 /// After commit: seals the lost processes' logs and tells the org what changed.
 async fn publish(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut shared::db::Conn,
     redis: &mut ConnectionManager,
     keys: &Keys,
     store: &ObjectStore,
@@ -206,7 +206,7 @@ async fn publish(
 /// failing its running processes with `reason` either way. `None` when the attempt is no
 /// longer scheduled or running.
 async fn requeue_or_fail(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut shared::db::Conn,
     attempt: TaskAttempt,
     reason: &str,
     retry_allowed: bool,

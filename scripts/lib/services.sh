@@ -123,11 +123,18 @@ ensure_build_tools() {
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
+# PgBouncer, for the tests that run the isolation suites through it in transaction mode
+# (shared::testing::PgBouncer starts its own instances; nothing is started here).
+ensure_pgbouncer() {
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
+}
+
 ensure_services() {
   ensure_build_tools
   ensure_postgres
   ensure_redis
   ensure_s3
+  ensure_pgbouncer
   export SY_PG_URL SY_REDIS_URL SY_S3_ENDPOINT
 }
 

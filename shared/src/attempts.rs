@@ -4,10 +4,11 @@
 //! gets back whether its move applied. The scheduler, the workers and the api all call
 //! these functions; none of them writes `task_attempts.status` itself.
 
+use crate::db::Conn;
 use diesel::dsl::{now, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Timestamptz};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -87,7 +88,7 @@ pub fn lease_until(lease: Duration) -> diesel::expression::SqlLiteral<Nullable<T
 
 /// Moves those of `ids` that are still queued to scheduled; returns the rows it moved.
 /// The caller picks the ids (fairness, org limits) and locks them.
-pub async fn schedule(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<TaskAttempt>> {
+pub async fn schedule(conn: &mut Conn, ids: &[Uuid]) -> QueryResult<Vec<TaskAttempt>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -109,7 +110,7 @@ pub async fn schedule(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult
 /// `None` when it is not (or no longer) scheduled: another worker has it, it was
 /// stopped, or the queue entry was a duplicate.
 pub async fn claim(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     id: Uuid,
     worker_id: &str,
     lease: Duration,
@@ -145,7 +146,7 @@ pub struct AttemptEnd {
 /// Records how the run of `worker_id` ended and releases its lease. `None` when the
 /// attempt is not running under that worker, or `end.status` is not an end.
 pub async fn finish(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     id: Uuid,
     worker_id: &str,
     end: AttemptEnd,
@@ -177,10 +178,7 @@ pub async fn finish(
 
 /// Cancels an attempt no worker has started (queued or scheduled); a worker's claim of
 /// it then fails. `None` when it is in any other state.
-pub async fn cancel_unstarted(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<TaskAttempt>> {
+pub async fn cancel_unstarted(conn: &mut Conn, id: Uuid) -> QueryResult<Option<TaskAttempt>> {
     diesel::update(
         task_attempts::table
             .filter(task_attempts::id.eq(id))
@@ -200,10 +198,7 @@ pub async fn cancel_unstarted(
 /// Asks the worker of a running attempt to stop it (it sees the flag on its next
 /// heartbeat and records the attempt cancelled). Leaves the status alone. `None` when
 /// the attempt is not running, or a stop was already asked for.
-pub async fn request_stop(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<TaskAttempt>> {
+pub async fn request_stop(conn: &mut Conn, id: Uuid) -> QueryResult<Option<TaskAttempt>> {
     diesel::update(
         task_attempts::table
             .filter(task_attempts::id.eq(id))
@@ -240,11 +235,7 @@ impl Requeue {
 /// Sends an attempt back to `queued`, looking like a fresh one: no worker, lease,
 /// schedule time, end or failure. `None` when it is not in a state `why` starts from
 /// (scheduled or running for a retry, succeeded or failed for a follow-up).
-pub async fn requeue(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    why: Requeue,
-) -> QueryResult<Option<TaskAttempt>> {
+pub async fn requeue(conn: &mut Conn, id: Uuid, why: Requeue) -> QueryResult<Option<TaskAttempt>> {
     let step = why.step();
     let target = task_attempts::table
         .filter(task_attempts::id.eq(id))
@@ -289,7 +280,7 @@ pub async fn requeue(
 /// retry cannot help, releasing its worker and lease. `None` when it is not scheduled
 /// or running.
 pub async fn fail_lost(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     id: Uuid,
     reason: &str,
 ) -> QueryResult<Option<TaskAttempt>> {
@@ -315,7 +306,7 @@ pub async fn fail_lost(
 /// state its real moves would take a whole run to reach.
 #[cfg(feature = "test-support")]
 pub async fn force_status(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     id: Uuid,
     status: AttemptStatus,
 ) -> QueryResult<TaskAttempt> {

@@ -11,6 +11,13 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// DEVELOPMENT ONLY: run on a developer's machine with the shortcuts that make that
+    /// easy and would be holes anywhere else: the public development key for org
+    /// secrets (`secrets.allow_dev_key`), a random per-process session signing key, the
+    /// development sign-in (`auth.dev_login`) and projects on local repository paths.
+    /// Needs a loopback `api.public_url`; outside it, processes refuse those shortcuts
+    /// ([`Settings::check_mode`]).
+    pub development: bool,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub s3: S3Settings,
@@ -37,6 +44,11 @@ pub struct DatabaseSettings {
     pub pool_timeout_ms: u64,
     /// Server-side cap on any one statement, so a runaway query cannot pin a connection.
     pub statement_timeout_ms: u64,
+    /// Keep each connection's prepared statements for reuse. Turn it off when `url`
+    /// points at a pooler in transaction mode (PgBouncer before 1.21, or without
+    /// `max_prepared_statements`): there the next transaction may run on a server
+    /// connection that never saw the statement.
+    pub prepared_statement_cache: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -82,6 +94,12 @@ pub struct ApiSettings {
     /// token live until revoked. A token outliving its purpose is a credential nobody
     /// watches, so tokens expire unless the operator says otherwise.
     pub token_expiry_days: i64,
+    /// Proxies (the Ingress controller, a load balancer) whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client: CIDR ranges or single addresses. From
+    /// any other peer those headers are ignored, so a client cannot pick the address its
+    /// rate limit is counted against. Empty: the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Server-sent event streams (`/events`, `/logs/stream`, `/diff/stream`). A stream
@@ -473,9 +491,9 @@ pub struct SecretsSettings {
     /// Key id → base64 of 32 bytes. (An empty map layers as nothing: hence the default.)
     #[serde(default, serialize_with = "serialize_secret_map")]
     pub keys: BTreeMap<String, SecretString>,
-    /// DEVELOPMENT ONLY. When no key is configured and this is true, secrets are sealed
-    /// with a fixed key compiled into the binary (id `dev`), so the embedded default works
-    /// without setup. That key is public: every deployed configuration sets this to false.
+    /// DEVELOPMENT ONLY (needs `development`). When no key is configured and this is
+    /// true, secrets are sealed with a fixed key compiled into the binary (id `dev`). That
+    /// key is public.
     pub allow_dev_key: bool,
 }
 
@@ -485,8 +503,8 @@ pub struct SecretsSettings {
 pub struct AuthSettings {
     /// Access-token signing keys for HS256: key id → secret of at least 32 bytes. Tokens
     /// name their key (`kid`), so a new key can be added, made active, and the old one
-    /// dropped once its tokens have expired. Empty: a random key per process, which
-    /// restarts and other replicas do not share (fine for one local process only).
+    /// dropped once its tokens have expired. Empty: the api refuses to start, except in
+    /// `development`, where a random per-process key is made up.
     #[serde(default, serialize_with = "serialize_secret_map")]
     pub signing_keys: BTreeMap<String, SecretString>,
     /// The key new tokens are signed with; may be left out when exactly one key is set.
@@ -497,8 +515,8 @@ pub struct AuthSettings {
     pub session_ttl_secs: u64,
     /// Marks cookies `Secure`. Browsers accept Secure cookies from http://localhost too.
     pub cookie_secure: bool,
-    /// DEVELOPMENT ONLY: `POST /api/v1/auth/dev/login` signs anyone in by login, without
-    /// GitHub. The embedded default turns it on; every deployed configuration leaves it off.
+    /// DEVELOPMENT ONLY (needs `development`): `POST /api/v1/auth/dev/login` signs anyone
+    /// in by login, without GitHub.
     pub dev_login: bool,
     /// How long an invitation can be accepted.
     pub invitation_ttl_secs: u64,
@@ -617,12 +635,14 @@ fn serialize_secret_map<S: serde::Serializer>(
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            development: false,
             database: DatabaseSettings {
                 url: "postgres://switchyard_app@127.0.0.1:5432/switchyard".into(),
                 migration_url: None,
                 pool_size: 16,
                 pool_timeout_ms: 5_000,
                 statement_timeout_ms: 30_000,
+                prepared_statement_cache: true,
             },
             redis: RedisSettings {
                 url: "redis://127.0.0.1:6379/".into(),
@@ -649,6 +669,7 @@ impl Default for Settings {
                 web_dir: None,
                 allow_private_repository_hosts: false,
                 token_expiry_days: 90,
+                trusted_proxies: Vec::new(),
             },
             scheduler: SchedulerSettings {
                 // One indexed query when idle: cheap, and it bounds how long a new attempt waits.
@@ -691,7 +712,7 @@ impl Default for Settings {
             secrets: SecretsSettings {
                 active_key_id: None,
                 keys: BTreeMap::new(),
-                allow_dev_key: true,
+                allow_dev_key: false,
             },
             auth: AuthSettings {
                 signing_keys: BTreeMap::new(),
@@ -884,6 +905,83 @@ impl Settings {
     }
 }
 
+/// What a process needs of the settings that [`Settings::check_mode`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// Seals org secrets, signs sessions, offers the development sign-in.
+    Api,
+    /// Opens org secrets.
+    Worker,
+    /// Neither.
+    Scheduler,
+}
+
+impl Settings {
+    /// Refuses to run `process` on development shortcuts outside `development`, and
+    /// `development` anywhere but on a loopback `api.public_url`: a binary started with
+    /// nothing but a few environment variables must not seal secrets with the public
+    /// key, sign people in by name, or make up its signing keys.
+    pub fn check_mode(&self, process: Process) -> Result<(), ConfigError> {
+        let refuse = |why: String| Err(ConfigError(config::ConfigError::Message(why)));
+        if self.development {
+            if !is_loopback_url(&self.api.public_url) {
+                return refuse(format!(
+                    "development = true needs a loopback api.public_url (http://127.0.0.1:…, \
+                     http://localhost:…), not {:?}: development mode is for one machine",
+                    self.api.public_url
+                ));
+            }
+            return Ok(());
+        }
+        let outside = "outside development mode (development = true, on a loopback api.public_url)";
+        if self.secrets.allow_dev_key {
+            return refuse(format!(
+                "secrets.allow_dev_key seals secrets with a public key: refused {outside}"
+            ));
+        }
+        if process == Process::Api && self.auth.dev_login {
+            return refuse(format!(
+                "auth.dev_login signs anyone in by name: refused {outside}"
+            ));
+        }
+        if matches!(process, Process::Api | Process::Worker) && self.secrets.keys.is_empty() {
+            return refuse(format!(
+                "secrets.keys is empty: org secrets need a real key \
+                 (SWITCHYARD__SECRETS__KEYS__<ID>=$(openssl rand -base64 32)) {outside}"
+            ));
+        }
+        if process == Process::Api && self.auth.signing_keys.is_empty() {
+            return refuse(format!(
+                "auth.signing_keys is empty: sessions need a key every replica shares \
+                 (SWITCHYARD__AUTH__SIGNING_KEYS__<ID>, at least 32 bytes) {outside}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when the api may serve project repositories from its own file system: in
+    /// development only (a tenant must not read the server's disk).
+    pub fn allows_local_repositories(&self) -> bool {
+        self.development
+    }
+}
+
+/// True for an http(s) URL whose host is a loopback address or `localhost`.
+fn is_loopback_url(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 /// Reads the whole of an inherited descriptor and closes it.
 fn read_config_fd(fd: std::os::fd::RawFd) -> std::io::Result<String> {
     use std::os::fd::FromRawFd;
@@ -912,7 +1010,7 @@ mod tests {
     fn secrets_keys_load_from_a_file_and_default_to_the_dev_key_flag() {
         let defaults = Settings::default();
         assert!(defaults.secrets.keys.is_empty());
-        assert!(defaults.secrets.allow_dev_key);
+        assert!(!defaults.secrets.allow_dev_key, "the public key is opt-in");
 
         let dir = std::env::temp_dir().join(format!("sy-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -997,6 +1095,74 @@ ports = [5432, 6379]
             k.egress.dns_pod_labels.get("k8s-app").map(String::as_str),
             Some("kube-dns")
         );
+    }
+
+    #[test]
+    fn development_shortcuts_are_refused_outside_development_mode() {
+        let mut s = Settings::default();
+        s.secrets
+            .keys
+            .insert("k1".into(), SecretString::from("a".repeat(44)));
+        s.auth
+            .signing_keys
+            .insert("s1".into(), SecretString::from("b".repeat(32)));
+        s.api.public_url = "https://switchyard.example.com".into();
+        assert!(
+            s.check_mode(Process::Api).is_ok(),
+            "a real deployment starts"
+        );
+
+        let bare = Settings::default();
+        let err = bare
+            .check_mode(Process::Api)
+            .expect_err("env-only api")
+            .to_string();
+        assert!(err.contains("secrets.keys is empty"), "{err}");
+        let err = bare
+            .check_mode(Process::Worker)
+            .expect_err("env-only worker")
+            .to_string();
+        assert!(err.contains("secrets.keys is empty"), "{err}");
+        assert!(bare.check_mode(Process::Scheduler).is_ok());
+
+        let mut login = s.clone();
+        login.auth.dev_login = true;
+        let err = login
+            .check_mode(Process::Api)
+            .expect_err("dev login")
+            .to_string();
+        assert!(err.contains("auth.dev_login"), "{err}");
+        let mut dev_key = s.clone();
+        dev_key.secrets.allow_dev_key = true;
+        assert!(dev_key.check_mode(Process::Worker).is_err());
+        let mut unsigned = s.clone();
+        unsigned.auth.signing_keys.clear();
+        let err = unsigned
+            .check_mode(Process::Api)
+            .expect_err("no signing key")
+            .to_string();
+        assert!(err.contains("auth.signing_keys"), "{err}");
+
+        let mut dev = Settings {
+            development: true,
+            ..Settings::default()
+        };
+        dev.auth.dev_login = true;
+        dev.secrets.allow_dev_key = true;
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost:3000",
+            "http://[::1]:8080",
+        ] {
+            dev.api.public_url = url.into();
+            assert!(dev.check_mode(Process::Api).is_ok(), "{url}");
+        }
+        dev.api.public_url = "https://switchyard.example.com".into();
+        let err = dev
+            .check_mode(Process::Api)
+            .expect_err("public dev")
+            .to_string();
+        assert!(err.contains("loopback"), "{err}");
     }
 
     #[test]

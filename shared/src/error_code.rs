@@ -176,6 +176,9 @@ error_codes! {
     /// A repository URL carries credentials (`https://user:token@…`): they would be stored
     /// and shown to every reader of the project.
     RepositoryCredentialsForbidden = "repository_credentials_forbidden",
+    /// A repository on the api server's own disk (a path or `file://`), outside
+    /// development mode: a tenant must not read the server's files.
+    RepositoryLocalForbidden = "repository_local_forbidden",
     /// A profile's `env` sets a variable no profile may set.
     ProfileEnvForbidden = "profile_env_forbidden",
     /// A secret is named after a variable no profile may set.

@@ -12,13 +12,14 @@
 //! Values never reach a log or an error: they travel as [`SecretString`], and the errors
 //! here name secrets, never their contents.
 
+use crate::db::Conn;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use secrecy::{ExposeSecret, SecretString};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -280,7 +281,7 @@ pub enum Written {
 /// Seals `value` and stores it as secret `name` of `org_id`, replacing any previous
 /// value (with a new nonce, under the active key). Checks name and value first.
 pub async fn put_secret(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     keyring: &Keyring,
     org_id: Uuid,
     name: &str,
@@ -355,7 +356,7 @@ impl From<&OrgSecret> for SecretMeta {
 /// executor's environment (and builds its [`Redactor`] from). Fails if any one does not
 /// open, rather than starting an agent without a key it was configured with.
 pub async fn decrypt_org_secrets(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     settings: &Settings,
     org_id: Uuid,
 ) -> Result<Vec<(String, SecretString)>, SecretsError> {
@@ -375,10 +376,7 @@ pub async fn decrypt_org_secrets(
 /// an old key can be dropped from the configuration. Returns how many were re-sealed.
 /// Each row is re-sealed with a fresh nonce in its own statement, guarded by the key id
 /// it was read with, so a concurrent write is never overwritten with an older value.
-pub async fn reseal_all(
-    conn: &mut AsyncPgConnection,
-    keyring: &Keyring,
-) -> Result<usize, SecretsError> {
+pub async fn reseal_all(conn: &mut Conn, keyring: &Keyring) -> Result<usize, SecretsError> {
     let stale: Vec<OrgSecret> = org_secrets::table
         .filter(org_secrets::key_id.ne(keyring.active_key_id()))
         .select(OrgSecret::as_select())

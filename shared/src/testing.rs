@@ -7,6 +7,9 @@
 //! - `SWITCHYARD_TEST_REDIS_URL` — default `redis://127.0.0.1:6379/`
 //! - `SWITCHYARD_TEST_S3_ENDPOINT` — if unset, an `s3s-fs` from `PATH` is started for the
 //!   test process on a free port.
+//! - `SWITCHYARD_TEST_THROUGH_PGBOUNCER=1` — the services' connections (not the test's
+//!   own admin and owner ones) go through a PgBouncer in transaction mode that each
+//!   [`TestEnv`] starts in front of the test Postgres ([`PgBouncer`]).
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::SecretString;
@@ -34,6 +37,8 @@ pub struct TestEnv {
     admin_url: String,
     /// Scratch space for repositories, worker data and the like; removed on drop.
     pub dir: PathBuf,
+    /// The pooler `settings.database.url` points at, under `SWITCHYARD_TEST_THROUGH_PGBOUNCER`.
+    pub pgbouncer: Option<PgBouncer>,
 }
 
 impl TestEnv {
@@ -57,6 +62,12 @@ impl TestEnv {
         settings.database.url = replace_user(&replace_db(&admin_url, &db_name), APP_ROLE);
         settings.database.migration_url = Some(replace_db(&admin_url, &db_name));
         settings.database.pool_size = 8;
+        let pgbouncer = std::env::var_os(THROUGH_PGBOUNCER).map(|_| {
+            let bouncer = PgBouncer::start(&admin_url, 4).unwrap_or_else(|e| panic!("{e}"));
+            settings.database.url = bouncer.url(APP_ROLE, &db_name);
+            settings.database.prepared_statement_cache = false;
+            bouncer
+        });
         settings.redis.url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
         settings.redis.prefix = format!("sytest:{}", &id[..16]);
@@ -76,8 +87,11 @@ impl TestEnv {
         settings.scheduler.tick_ms = 100;
         settings.scheduler.redeliver_after_ms = 3_000;
         settings.scheduler.local_workers = 2;
-        // People sign in through the development route; a fixed key keeps their sessions
-        // valid across an api restart.
+        // A developer's machine: the public key seals secrets and people sign in through
+        // the development route; a fixed key keeps their sessions valid across an api
+        // restart. Tests of a deployment turn `development` off (and give real keys).
+        settings.development = true;
+        settings.secrets.allow_dev_key = true;
         settings.auth.dev_login = true;
         settings.auth.signing_keys.insert(
             "test".into(),
@@ -93,6 +107,7 @@ impl TestEnv {
             db_name,
             admin_url,
             dir,
+            pgbouncer,
         }
     }
 
@@ -308,6 +323,111 @@ fn s3_endpoint() -> String {
     .clone()
 }
 
+/// Set (to anything) to send the services' database connections through a PgBouncer in
+/// transaction mode (see [`TestEnv`]).
+pub const THROUGH_PGBOUNCER: &str = "SWITCHYARD_TEST_THROUGH_PGBOUNCER";
+
+/// A PgBouncer in transaction mode in front of the test Postgres, for this test alone:
+/// each transaction may run on any of its `pool_size` server connections per database.
+pub struct PgBouncer {
+    pub port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl PgBouncer {
+    /// Starts `pgbouncer` (Debian's package; scripts/lib/services.sh installs it) on a free
+    /// port, trusting local clients as the test Postgres does. As root it runs as
+    /// `postgres` (it refuses to run as root).
+    pub fn start(admin_url: &str, pool_size: u32) -> Result<PgBouncer, String> {
+        let program = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .or_else(|| {
+                std::env::var_os("PATH").and_then(|path| {
+                    std::env::split_paths(&path)
+                        .map(|dir| dir.join("pgbouncer"))
+                        .find(|p| p.is_file())
+                })
+            })
+            .ok_or(
+                "pgbouncer is not installed: the pooling tests need it (Debian package \
+                 `pgbouncer`; `source scripts/lib/services.sh && ensure_pgbouncer`)",
+            )?;
+        let target = url::Url::parse(admin_url).map_err(|e| format!("{admin_url}: {e}"))?;
+        let host = target.host_str().unwrap_or("127.0.0.1").to_owned();
+        let pg_port = target.port().unwrap_or(5432);
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "switchyard-pgbouncer-{port}-{}",
+            Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let users = dir.join("users.txt");
+        let ini = dir.join("pgbouncer.ini");
+        std::fs::write(&users, format!("\"{APP_ROLE}\" \"\"\n\"postgres\" \"\"\n"))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n* = host={host} port={pg_port}\n\
+                 [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+                 unix_socket_dir =\nauth_type = trust\nauth_file = {}\n\
+                 pool_mode = transaction\ndefault_pool_size = {pool_size}\n\
+                 max_client_conn = 1000\nlogfile =\n",
+                users.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(dir.join("log")).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(program);
+        // SAFETY: getuid has no preconditions.
+        if unsafe { libc::getuid() } == 0 {
+            use std::os::unix::fs::PermissionsExt;
+            for path in [&dir, &users, &ini] {
+                let mode = if path == &dir { 0o755 } else { 0o644 };
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| e.to_string())?;
+            }
+            cmd.args(["-u", "postgres"]);
+        }
+        let log_err = log.try_clone().map_err(|e| e.to_string())?;
+        let mut child = cmd
+            .arg(&ini)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| format!("starting pgbouncer: {e}"))?;
+        for _ in 0..250 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(PgBouncer { port, child, dir });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+                return Err(format!("pgbouncer exited ({status}): {log}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        Err("pgbouncer did not listen within 5 s".into())
+    }
+
+    /// A URL reaching `database` as `user` through this pooler.
+    pub fn url(&self, user: &str, database: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A Redis server of the test's own, for tests that flush or restart Redis.
 pub struct OwnRedis {
     pub url: String,
@@ -357,6 +477,7 @@ impl Drop for OwnRedis {
 
 /// Rows most tests need, inserted directly.
 pub mod fixtures {
+    use crate::db::Conn;
     use crate::db::models::{
         NewExecutionProcess, NewProject, NewRepository, NewTask, NewTaskAttempt, Organization,
     };
@@ -366,11 +487,11 @@ pub mod fixtures {
     use crate::domain::{
         AttemptStatus, ProcessStatus, RunReason, TaskOrigin, TaskPriority, TaskStatus,
     };
-    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+    use diesel_async::RunQueryDsl;
     use uuid::Uuid;
 
     /// An org allowing `max_concurrent` attempts at once.
-    pub async fn org(conn: &mut AsyncPgConnection, slug: &str, max_concurrent: i32) -> Uuid {
+    pub async fn org(conn: &mut Conn, slug: &str, max_concurrent: i32) -> Uuid {
         let id = Uuid::now_v7();
         let now = chrono::Utc::now();
         diesel::insert_into(organizations::table)
@@ -389,12 +510,7 @@ pub mod fixtures {
     }
 
     /// A project on the repository at `url`, with an optional setup script. Returns its id.
-    pub async fn project(
-        conn: &mut AsyncPgConnection,
-        org_id: Uuid,
-        url: &str,
-        setup: Option<&str>,
-    ) -> Uuid {
+    pub async fn project(conn: &mut Conn, org_id: Uuid, url: &str, setup: Option<&str>) -> Uuid {
         let repo = Uuid::now_v7();
         diesel::insert_into(repositories::table)
             .values(NewRepository {
@@ -428,12 +544,7 @@ pub mod fixtures {
     }
 
     /// A task in `inprogress`, numbered `number`.
-    pub async fn task(
-        conn: &mut AsyncPgConnection,
-        org_id: Uuid,
-        project_id: Uuid,
-        number: i64,
-    ) -> Uuid {
+    pub async fn task(conn: &mut Conn, org_id: Uuid, project_id: Uuid, number: i64) -> Uuid {
         let id = Uuid::now_v7();
         diesel::insert_into(tasks::table)
             .values(NewTask {
@@ -459,7 +570,7 @@ pub mod fixtures {
 
     /// An attempt in `status` whose coding-agent process runs `script`. Returns (attempt, process).
     pub async fn attempt(
-        conn: &mut AsyncPgConnection,
+        conn: &mut Conn,
         org_id: Uuid,
         task_id: Uuid,
         status: AttemptStatus,

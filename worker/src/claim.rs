@@ -3,8 +3,9 @@
 //! notices stop requests.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use shared::attempts::lease_until;
+use shared::db::Conn;
 use shared::db::Db;
 use shared::db::schema::task_attempts;
 use shared::domain::AttemptStatus;
@@ -26,7 +27,7 @@ impl Lease {
     /// Extends the lease if this worker still holds it, locking the row for the rest of
     /// the caller's transaction so the reaper cannot take the attempt midway. Returns the
     /// attempt's `stop_requested`, or `None` when the lease is lost.
-    pub async fn renew(&self, conn: &mut AsyncPgConnection) -> QueryResult<Option<bool>> {
+    pub async fn renew(&self, conn: &mut Conn) -> QueryResult<Option<bool>> {
         diesel::update(
             task_attempts::table
                 .filter(task_attempts::id.eq(self.attempt_id))

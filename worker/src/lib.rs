@@ -77,7 +77,9 @@ pub struct Worker {
 impl Worker {
     /// Connects to Postgres (lazily), Redis and the object store.
     pub async fn connect(settings: Settings) -> anyhow::Result<Worker> {
+        settings.check_mode(shared::config::Process::Worker)?;
         let db = Db::new(&settings.database)?;
+        db.verify_role().await?;
         let redis = redis_conn::manager(&settings.redis.url)
             .await
             .context("connect to Redis")?;

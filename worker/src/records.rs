@@ -4,8 +4,9 @@
 
 use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use shared::attempts::{self, AttemptEnd};
+use shared::db::Conn;
 use shared::db::models::{ExecutionProcess, Project, Repository, Task, TaskAttempt};
 use shared::db::schema::{execution_processes, projects, repositories, task_attempts, tasks};
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
@@ -30,10 +31,7 @@ pub struct AttemptContext {
 }
 
 /// Loads the task, project and repository of an attempt.
-pub async fn load_context(
-    conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-) -> QueryResult<AttemptContext> {
+pub async fn load_context(conn: &mut Conn, task_id: Uuid) -> QueryResult<AttemptContext> {
     let (task, project, repository) = tasks::table
         .inner_join(projects::table.inner_join(repositories::table))
         .filter(tasks::id.eq(task_id))
@@ -53,7 +51,7 @@ pub async fn load_context(
 
 /// The attempt's oldest process still waiting to run.
 pub async fn next_queued_process(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     attempt_id: Uuid,
 ) -> QueryResult<Option<ExecutionProcess>> {
     execution_processes::table
@@ -71,7 +69,7 @@ pub async fn next_queued_process(
 
 /// Records the commit the attempt's branch starts from.
 pub async fn set_base_commit(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     lease: &Lease,
     base_commit: &str,
 ) -> QueryResult<Guarded<TaskAttempt>> {
@@ -93,7 +91,7 @@ pub async fn set_base_commit(
 
 /// Records where the attempt's current diff is stored and its totals.
 pub async fn set_diff(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     lease: &Lease,
     summary: serde_json::Value,
     object_key: &str,
@@ -118,7 +116,7 @@ pub async fn set_diff(
 
 /// Moves a queued process to running. `Written(None)` when it is no longer queued.
 pub async fn mark_process_running(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     lease: &Lease,
     process_id: Uuid,
 ) -> QueryResult<Guarded<Option<ExecutionProcess>>> {
@@ -161,7 +159,7 @@ pub struct ProcessEnd {
 
 /// Records how a running process ended.
 pub async fn finish_process(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     lease: &Lease,
     process_id: Uuid,
     end: ProcessEnd,
@@ -218,10 +216,7 @@ pub async fn finish_process(
 }
 
 /// The agent session the attempt's latest turn reported, for a follow-up to resume.
-pub async fn last_agent_session(
-    conn: &mut AsyncPgConnection,
-    attempt_id: Uuid,
-) -> QueryResult<Option<String>> {
+pub async fn last_agent_session(conn: &mut Conn, attempt_id: Uuid) -> QueryResult<Option<String>> {
     execution_processes::table
         .filter(execution_processes::attempt_id.eq(attempt_id))
         .filter(execution_processes::agent_session_id.is_not_null())
@@ -239,7 +234,7 @@ pub async fn last_agent_session(
 /// The prompts of the attempt's earlier agent turns that ran, oldest first, for agents
 /// that cannot resume a session and get the history replayed instead.
 pub async fn earlier_prompts(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     attempt_id: Uuid,
     before: Uuid,
 ) -> QueryResult<Vec<String>> {
@@ -267,7 +262,7 @@ pub async fn earlier_prompts(
 /// Marks every still-queued process of the attempt killed, with `reason`: they will not
 /// run because an earlier one failed or the attempt was stopped.
 pub async fn kill_queued_processes(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     lease: &Lease,
     reason: &str,
 ) -> QueryResult<Guarded<Vec<ExecutionProcess>>> {
@@ -299,7 +294,7 @@ pub async fn kill_queued_processes(
 /// its task to review (unless someone already moved it past in-progress). Returns the
 /// attempt row and, when it changed, the task row.
 pub async fn finish_attempt(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     lease: &Lease,
     task_id: Uuid,
     end: AttemptEnd,

@@ -41,7 +41,8 @@ pub struct Signer {
 
 impl Signer {
     /// Loads the keys from settings; with none configured, draws a random one for this
-    /// process (its tokens die with it).
+    /// process (its tokens die with it). Only development mode gets that far without a
+    /// key: elsewhere the api refuses to start (`Settings::check_mode`).
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Signer> {
         let mut keys: Vec<(String, Vec<u8>)> = settings
             .signing_keys
@@ -50,7 +51,7 @@ impl Signer {
             .collect();
         if keys.is_empty() {
             tracing::warn!(
-                "auth.signing_keys is empty: signing sessions with a random per-process key"
+                "auth.signing_keys is empty (development mode): signing sessions with a random per-process key"
             );
             let random: [u8; 32] = rand::random();
             keys.push(("ephemeral".into(), random.to_vec()));

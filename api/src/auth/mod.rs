@@ -36,12 +36,54 @@ pub mod revocation;
 pub mod sessions;
 pub mod tokens;
 
-/// Cookie holding the dashboard's access token (HttpOnly).
-pub const ACCESS_COOKIE: &str = "sy_access";
-/// Cookie holding the dashboard's refresh token (HttpOnly, sent to `/api/v1/auth` only).
-pub const REFRESH_COOKIE: &str = "sy_refresh";
-/// Cookie holding the CSRF token the dashboard echoes in [`CSRF_HEADER`] (readable by JS).
-pub const CSRF_COOKIE: &str = "sy_csrf";
+/// The cookies the api sets, by what they hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthCookie {
+    /// The dashboard's access token (HttpOnly).
+    Access,
+    /// The dashboard's refresh token (HttpOnly, sent to `/api/v1/auth` only).
+    Refresh,
+    /// The CSRF token the dashboard echoes in [`CSRF_HEADER`] (readable by the page).
+    Csrf,
+    /// The pending GitHub sign-in's state (HttpOnly, sent to `/api/v1/auth/github` only).
+    OauthState,
+}
+
+impl AuthCookie {
+    /// Its name in this deployment. Behind an https public URL the cookies on `/` carry
+    /// `__Host-` (a browser takes them only over https, from this very host, with no
+    /// `Domain`: a sibling subdomain cannot plant or overwrite one) and the path-scoped
+    /// ones `__Secure-` (`__Host-` requires path `/`). Plain http, which only development
+    /// on loopback serves, cannot carry either prefix.
+    pub fn name(self, settings: &shared::config::Settings) -> &'static str {
+        let prefixed = cookies_prefixed(settings);
+        match (self, prefixed) {
+            (AuthCookie::Access, false) => "sy_access",
+            (AuthCookie::Access, true) => "__Host-sy_access",
+            (AuthCookie::Refresh, false) => "sy_refresh",
+            (AuthCookie::Refresh, true) => "__Secure-sy_refresh",
+            (AuthCookie::Csrf, false) => "sy_csrf",
+            (AuthCookie::Csrf, true) => "__Host-sy_csrf",
+            (AuthCookie::OauthState, false) => "sy_oauth_state",
+            (AuthCookie::OauthState, true) => "__Secure-sy_oauth_state",
+        }
+    }
+}
+
+/// Whether cookie names carry `__Host-` / `__Secure-`: an https public URL.
+pub fn cookies_prefixed(settings: &shared::config::Settings) -> bool {
+    settings
+        .api
+        .public_url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+/// Whether cookies are marked `Secure`: as configured, and always when prefixed (a
+/// browser refuses a prefixed cookie without it).
+pub fn cookie_secure(settings: &shared::config::Settings) -> bool {
+    settings.auth.cookie_secure || cookies_prefixed(settings)
+}
 /// Header a cookie-authenticated write must carry, equal to the session's CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -83,7 +125,10 @@ pub fn credential(req: &HttpRequest) -> Credential {
         }
         return Credential::None;
     }
-    match req.cookie(ACCESS_COOKIE) {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Credential::None;
+    };
+    match req.cookie(AuthCookie::Access.name(&state.settings)) {
         Some(cookie) if cookie.value().len() <= MAX_JWT_LEN => Credential::Access {
             token: cookie.value().to_owned(),
             from_cookie: true,

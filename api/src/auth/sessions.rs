@@ -18,7 +18,7 @@ use shared::domain::SessionMethod;
 use uuid::Uuid;
 
 use super::revocation::Revoked;
-use super::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE};
+use super::{AuthCookie, CSRF_HEADER, cookie_secure};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -57,7 +57,7 @@ pub async fn start(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
-        source_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        source_ip: state.trusted_proxies.client(req).map(|ip| ip.to_string()),
         expires_at: now + ttl,
         revoked_at: None,
         revoke_reason: None,
@@ -190,7 +190,7 @@ pub async fn session_of_refresh(state: &AppState, secret: &str) -> Result<Option
 }
 
 async fn revoke_in(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut shared::db::Conn,
     session_id: Uuid,
     reason: &str,
 ) -> Result<(), ApiError> {
@@ -206,7 +206,7 @@ async fn revoke_in(
 }
 
 async fn insert_refresh(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut shared::db::Conn,
     session_id: Uuid,
     hash: &[u8],
     expires_at: DateTime<Utc>,
@@ -244,7 +244,7 @@ fn csrf_failed() -> ApiError {
     ApiError::refused(
         ErrorCode::CsrfFailed,
         format!(
-            "a cookie-authenticated write must send the {CSRF_COOKIE} cookie's value in {CSRF_HEADER}"
+            "a cookie-authenticated write must send the sy_csrf cookie's value in {CSRF_HEADER}"
         ),
     )
 }
@@ -266,47 +266,59 @@ pub fn csrf_header(req: &HttpRequest) -> Option<&str> {
 /// Sets the dashboard's cookies: the access token (HttpOnly), the refresh token (HttpOnly,
 /// auth routes only) and the CSRF token (readable by the page, to echo in the header).
 pub fn set_cookies(response: &mut HttpResponseBuilder, state: &AppState, issued: &Issued) {
-    let secure = state.settings.auth.cookie_secure;
+    let secure = cookie_secure(&state.settings);
     let session_left = (issued.session_expires_at - Utc::now())
         .num_seconds()
         .max(0);
     response.cookie(
-        Cookie::build(ACCESS_COOKIE, issued.access_token.clone())
-            .path("/")
-            .http_only(true)
-            .secure(secure)
-            .same_site(SameSite::Lax)
-            .max_age(time::Duration::seconds(issued.expires_in))
-            .finish(),
+        Cookie::build(
+            AuthCookie::Access.name(&state.settings),
+            issued.access_token.clone(),
+        )
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(issued.expires_in))
+        .finish(),
     );
     response.cookie(
-        Cookie::build(REFRESH_COOKIE, issued.refresh_token.clone())
-            .path(REFRESH_COOKIE_PATH)
-            .http_only(true)
-            .secure(secure)
-            .same_site(SameSite::Strict)
-            .max_age(time::Duration::seconds(session_left))
-            .finish(),
+        Cookie::build(
+            AuthCookie::Refresh.name(&state.settings),
+            issued.refresh_token.clone(),
+        )
+        .path(REFRESH_COOKIE_PATH)
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::seconds(session_left))
+        .finish(),
     );
     response.cookie(
-        Cookie::build(CSRF_COOKIE, issued.csrf_token.clone())
-            .path("/")
-            .secure(secure)
-            .same_site(SameSite::Strict)
-            .max_age(time::Duration::seconds(session_left))
-            .finish(),
+        Cookie::build(
+            AuthCookie::Csrf.name(&state.settings),
+            issued.csrf_token.clone(),
+        )
+        .path("/")
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::seconds(session_left))
+        .finish(),
     );
 }
 
 /// Expires the dashboard's cookies (logout).
 pub fn clear_cookies(response: &mut HttpResponseBuilder, state: &AppState) {
-    let secure = state.settings.auth.cookie_secure;
-    for (name, path) in [
-        (ACCESS_COOKIE, "/"),
-        (REFRESH_COOKIE, REFRESH_COOKIE_PATH),
-        (CSRF_COOKIE, "/"),
+    let secure = cookie_secure(&state.settings);
+    for (which, path) in [
+        (AuthCookie::Access, "/"),
+        (AuthCookie::Refresh, REFRESH_COOKIE_PATH),
+        (AuthCookie::Csrf, "/"),
     ] {
-        let mut cookie = Cookie::build(name, "").path(path).secure(secure).finish();
+        let mut cookie = Cookie::build(which.name(&state.settings), "")
+            .path(path)
+            .secure(secure)
+            .finish();
         cookie.make_removal();
         response.cookie(cookie);
     }

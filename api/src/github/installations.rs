@@ -316,10 +316,7 @@ async fn apply(
 }
 
 /// Deletes the org's GitHub repositories that no installation grants and no project uses.
-async fn delete_unused_detached(
-    conn: &mut diesel_async::AsyncPgConnection,
-    org_id: Uuid,
-) -> QueryResult<usize> {
+async fn delete_unused_detached(conn: &mut shared::db::Conn, org_id: Uuid) -> QueryResult<usize> {
     diesel::delete(repositories::table)
         .filter(repositories::org_id.eq(org_id))
         .filter(repositories::github_repo_id.is_not_null())

@@ -4,8 +4,9 @@
 //! request moves the task to done.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Deserialize;
+use shared::db::Conn;
 use shared::db::models::{Project, Repository, Task, TaskAttempt};
 use shared::db::schema::{projects, repositories, task_attempts, tasks};
 use shared::domain::{AttemptStatus, TaskStatus};
@@ -48,11 +49,7 @@ impl PullContext {
     }
 }
 
-async fn load(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    attempt_id: Uuid,
-) -> Result<PullContext, ApiError> {
+async fn load(conn: &mut Conn, org_id: Uuid, attempt_id: Uuid) -> Result<PullContext, ApiError> {
     let attempt = crate::lookup::attempt_for_update(conn, org_id, attempt_id).await?;
     let (task, project, repository): (Task, Project, Repository) = tasks::table
         .inner_join(projects::table.inner_join(repositories::table))

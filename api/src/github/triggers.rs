@@ -15,8 +15,9 @@
 //! the handler finds the row and only posts the comment still owed, if any.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Deserialize;
+use shared::db::Conn;
 use shared::db::models::{NewAuditEvent, Project, Task};
 use shared::db::schema::{
     audit_events, github_triggers, organizations, projects, repositories, task_attempts, tasks,
@@ -325,7 +326,7 @@ type TriggerColumns = (
 );
 
 async fn find_trigger(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     key: &str,
 ) -> Result<Option<TriggerRow>, diesel::result::Error> {
     let row: Option<TriggerColumns> = github_triggers::table
@@ -349,7 +350,7 @@ async fn find_trigger(
 
 /// Records a trigger row (none if the key exists); returns its id when inserted.
 async fn insert_trigger(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     target: &Target,
     key: &str,
     kind: Kind,
@@ -501,7 +502,7 @@ async fn start_run(
 /// The issue's task in the project, made from the issue when there is none yet (then
 /// with its `task.created` event).
 async fn issue_task(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     target: &Target,
     issue_number: i64,
     title: &str,
@@ -751,7 +752,7 @@ async fn follow_up(
 /// Links the trigger to the run it started and records it in the org's audit log, in
 /// the transaction that queued the run.
 async fn record_run(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     target: &Target,
     sender: &Account,
     action: &str,

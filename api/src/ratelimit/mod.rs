@@ -1,8 +1,8 @@
 //! Request budgets per org API token, per signed-in person and per source address,
 //! shared by every replica through Redis ([`gcra`]).
 //!
-//! Every request counts against its source address (the TCP peer; `X-Forwarded-For` is
-//! not trusted), plus its org API token when it carries one (keyed by the token's hash,
+//! Every request counts against its source address (the TCP peer, or the client a trusted
+//! proxy names: [`crate::client_addr`]), plus its org API token when it carries one (keyed by the token's hash,
 //! whether or not the token turns out valid), plus its person when it carries an access
 //! token that verifies (keyed by user id; an unverifiable one counts against the address
 //! only). A request is allowed only if every bucket allows it. Over budget answers 429
@@ -92,9 +92,9 @@ async fn decide(state: &AppState, req: &ServiceRequest) -> Option<Decision> {
         Credential::None => {}
     }
     // Without a peer address (not over TCP) there is no address to count against.
-    if let Some(peer) = req.peer_addr() {
+    if let Some(client) = state.trusted_proxies.client(req.request()) {
         buckets.push((
-            Bucket::Address(peer.ip()).key(&state.keys),
+            Bucket::Address(client).key(&state.keys),
             limits.address_per_minute,
         ));
     }

@@ -208,6 +208,68 @@ async fn unauthenticated_requests_are_limited_by_address() {
     assert_rate_limited(list_projects(&app, &app.token).await).await;
 }
 
+/// An anonymous GET of the OpenAPI document claiming to come from `client`, through both
+/// forwarding headers.
+async fn get_as_forwarded(app: &TestApp, client: &str) -> Response {
+    app.client
+        .get(app.url("/api/v1/openapi.json"))
+        .header("x-forwarded-for", client)
+        .header("forwarded", format!("for={client}"))
+        .send()
+        .await
+        .expect("GET")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarding_headers_from_an_untrusted_peer_do_not_change_its_address() {
+    // The test client (127.0.0.1) is not among the trusted proxies.
+    let app = TestApp::spawn_with(|s| {
+        small_limits(s);
+        s.rate_limit.address_per_minute = 3;
+        s.api.trusted_proxies = vec!["10.0.0.0/8".into()];
+    })
+    .await;
+    for i in 0..3 {
+        let res = get_as_forwarded(&app, &format!("203.0.113.{i}")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    // A fresh address claimed in the headers still counts against the peer's budget.
+    assert_rate_limited(get_as_forwarded(&app, "198.51.100.77").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_each_client_has_its_own_address_budget() {
+    // The test client plays the Ingress: its peer address is trusted.
+    let app = TestApp::spawn_with(|s| {
+        small_limits(s);
+        s.rate_limit.address_per_minute = 3;
+        s.api.trusted_proxies = vec!["127.0.0.0/8".into(), "::1".into()];
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            get_as_forwarded(&app, "203.0.113.1").await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_rate_limited(get_as_forwarded(&app, "203.0.113.1").await).await;
+    // Another client behind the same proxy is not held back by the first one.
+    assert_eq!(
+        get_as_forwarded(&app, "203.0.113.2").await.status(),
+        StatusCode::OK
+    );
+    // A client that forges an extra hop on the left is still counted by the hop the
+    // proxy appended.
+    let forged = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .header("x-forwarded-for", "198.51.100.9, 203.0.113.1")
+        .send()
+        .await
+        .expect("GET");
+    assert_rate_limited(forged).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn probes_are_never_limited_nor_counted() {
     let app = TestApp::spawn_with(|s| {

@@ -3,7 +3,7 @@
 
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use shared::db::Db;
+use shared::db::{Conn, Db};
 use shared::domain::AttemptStatus;
 use shared::testing::{TestEnv, fixtures};
 
@@ -13,7 +13,7 @@ struct Count {
     n: i64,
 }
 
-async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+async fn count(conn: &mut Conn, sql: &str) -> i64 {
     diesel::sql_query(sql)
         .get_result::<Count>(conn)
         .await
@@ -141,6 +141,8 @@ struct Table {
     name: String,
     #[diesel(sql_type = Bool)]
     rls: bool,
+    #[diesel(sql_type = Bool)]
+    forced: bool,
     #[diesel(sql_type = BigInt)]
     policies: i64,
 }
@@ -165,6 +167,7 @@ async fn every_tenant_table_has_a_policy_and_the_service_role_cannot_bypass_it()
         .unwrap();
     let tables: Vec<Table> = diesel::sql_query(
         "SELECT c.relname::text AS name, c.relrowsecurity AS rls,
+                c.relforcerowsecurity AS forced,
                 (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'public' AND c.relkind = 'r'
@@ -186,6 +189,8 @@ async fn every_tenant_table_has_a_policy_and_the_service_role_cannot_bypass_it()
             "{} lacks row-level security",
             t.name
         );
+        // Forced: the owner (the role migrations run as) is bound by the policies too.
+        assert!(t.forced, "{} does not force row-level security", t.name);
     }
     let role: Role = diesel::sql_query(
         "SELECT rolsuper AS superuser, rolbypassrls AS bypass,

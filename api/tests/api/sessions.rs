@@ -522,3 +522,67 @@ async fn sessions_survive_an_api_restart_with_configured_keys() {
     let res = refresh(&app, &signed.refresh_token).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn behind_an_https_public_url_the_cookies_carry_host_and_secure_prefixes() {
+    // https on loopback: still a developer's machine, so the development sign-in works.
+    let app = TestApp::spawn_with(|s| {
+        s.api.public_url = "https://localhost:8443".into();
+        s.auth.cookie_secure = false; // prefixed cookies are Secure regardless
+    })
+    .await;
+    let (signed, cookies) = dev_login(&app, "hana").await;
+    join(&app, signed.user.id, MemberRole::Member).await;
+    for name in ["__Host-sy_access", "__Host-sy_csrf"] {
+        let line = cookies.attributes(name);
+        assert!(line.contains("Secure") && line.contains("Path=/"), "{line}");
+        assert!(
+            !line.contains("Domain"),
+            "a __Host- cookie names no domain: {line}"
+        );
+    }
+    let refresh_line = cookies.attributes("__Secure-sy_refresh");
+    assert!(
+        refresh_line.contains("Secure") && refresh_line.contains("Path=/api/v1/auth"),
+        "{refresh_line}"
+    );
+    assert!(
+        cookies.get("sy_access").is_empty(),
+        "no unprefixed cookie is set"
+    );
+
+    // The api reads the prefixed cookies, and only those.
+    let res = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .header("cookie", cookies.header(&["__Host-sy_access"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .header(
+            "cookie",
+            format!("sy_access={}", cookies.get("__Host-sy_access")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .header(
+            "cookie",
+            cookies.header(&["__Secure-sy_refresh", "__Host-sy_csrf"]),
+        )
+        .header("x-csrf-token", cookies.get("__Host-sy_csrf"))
+        .send()
+        .await
+        .unwrap();
+    let renewed = Cookies::from_response(&res);
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!renewed.get("__Host-sy_access").is_empty());
+}

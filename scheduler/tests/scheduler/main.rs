@@ -20,7 +20,7 @@ use shared::domain::AttemptStatus;
 use uuid::Uuid;
 
 /// The attempt's status as stored.
-pub async fn status_of(conn: &mut diesel_async::AsyncPgConnection, id: Uuid) -> AttemptStatus {
+pub async fn status_of(conn: &mut shared::db::Conn, id: Uuid) -> AttemptStatus {
     task_attempts::table
         .find(id)
         .select(task_attempts::status)

@@ -31,12 +31,7 @@ fn patch(seq: u64) -> LogPatch {
 }
 
 /// Puts the attempt in `running` with a lease that ran out a second ago, its process running.
-async fn expire(
-    conn: &mut diesel_async::AsyncPgConnection,
-    attempt: Uuid,
-    process: Uuid,
-    retry_count: i32,
-) {
+async fn expire(conn: &mut shared::db::Conn, attempt: Uuid, process: Uuid, retry_count: i32) {
     shared::attempts::force_status(conn, attempt, AttemptStatus::Running)
         .await
         .unwrap();
@@ -56,10 +51,7 @@ async fn expire(
         .unwrap();
 }
 
-async fn processes(
-    conn: &mut diesel_async::AsyncPgConnection,
-    attempt: Uuid,
-) -> Vec<ExecutionProcess> {
+async fn processes(conn: &mut shared::db::Conn, attempt: Uuid) -> Vec<ExecutionProcess> {
     execution_processes::table
         .filter(execution_processes::attempt_id.eq(attempt))
         .order(execution_processes::created_at.asc())

@@ -2,8 +2,9 @@
 //! guard names, and from no other.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use shared::attempts::{self, AttemptEnd, Move, Requeue};
+use shared::db::Conn;
 use shared::db::models::TaskAttempt;
 use shared::db::schema::task_attempts;
 use shared::domain::AttemptStatus;
@@ -16,11 +17,7 @@ use crate::{Ctx, status_of};
 const WORKER: &str = "worker-1";
 
 /// Makes `step` on `id` with the function that owns it.
-async fn make(
-    conn: &mut AsyncPgConnection,
-    step: Move,
-    id: Uuid,
-) -> diesel::QueryResult<Option<TaskAttempt>> {
+async fn make(conn: &mut Conn, step: Move, id: Uuid) -> diesel::QueryResult<Option<TaskAttempt>> {
     match step {
         Move::Schedule => Ok(attempts::schedule(conn, &[id]).await?.pop()),
         Move::Claim => attempts::claim(conn, id, WORKER, Duration::from_secs(60)).await,

@@ -1,23 +1,25 @@
 //! Postgres access: the generated schema, row models, the connection pool and migrations.
 
+pub mod conn;
 pub mod models;
 pub mod schema;
 
 use diesel::ConnectionError;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::connection::CacheSize;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
 use uuid::Uuid;
 
 use crate::config::DatabaseSettings;
+pub use conn::{Conn, Tenant};
 
 /// The migrations under `migrations/`, compiled in so every binary can apply them.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
-
-/// A pooled connection.
-pub type Conn = Object<AsyncPgConnection>;
 
 /// Why the database could not serve a request.
 #[derive(Debug, thiserror::Error)]
@@ -26,32 +28,55 @@ pub enum DbError {
     PoolTimeout,
     #[error("database connection failed: {0}")]
     Connect(String),
+    /// The configured role could read past row-level security: nothing is served.
+    #[error("{0}")]
+    UnsafeRole(String),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
 }
+
+/// Starts the message of a connection refused for its role, so [`Db::checkout`] can
+/// tell it from an unreachable server.
+const UNSAFE_ROLE: &str = "refusing database role";
 
 /// The connection pool of one process, sized and timed by [`DatabaseSettings`].
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<AsyncPgConnection>,
     wait: Duration,
+    statement_timeout_ms: u64,
 }
 
 impl Db {
-    /// Builds the pool; connections are opened lazily, each with the statement timeout set.
+    /// Builds the pool. Connections are opened lazily; each new one is checked to be
+    /// subject to row-level security ([`role_problem`]) before it serves anything.
     pub fn new(settings: &DatabaseSettings) -> anyhow::Result<Db> {
-        let statement_timeout_ms = settings.statement_timeout_ms;
+        let statement_cache = settings.prepared_statement_cache;
         let mut manager_config = ManagerConfig::default();
         manager_config.custom_setup = Box::new(move |url| {
             Box::pin(async move {
                 let mut conn = AsyncPgConnection::establish(url).await?;
-                diesel::sql_query(format!("SET statement_timeout = {statement_timeout_ms}"))
-                    .execute(&mut conn)
+                if !statement_cache {
+                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                }
+                let problem = conn
+                    .transaction(async |c| role_problem(c).await)
                     .await
                     .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                if let Some(problem) = problem {
+                    return Err(ConnectionError::BadConnection(format!(
+                        "{UNSAFE_ROLE}: {problem}"
+                    )));
+                }
                 Ok(conn)
             })
         });
+        // A simple-protocol query: an extended-protocol one outside a transaction could be
+        // split across server connections by a transaction-mode pooler.
+        manager_config.recycling_method =
+            RecyclingMethod::CustomFunction(Box::new(|conn: &mut AsyncPgConnection| {
+                Box::pin(conn.batch_execute("SELECT 1"))
+            }));
         let manager =
             AsyncDieselConnectionManager::new_with_config(settings.url.clone(), manager_config);
         let pool = Pool::builder(manager)
@@ -60,46 +85,98 @@ impl Db {
         Ok(Db {
             pool,
             wait: Duration::from_millis(settings.pool_timeout_ms),
+            statement_timeout_ms: settings.statement_timeout_ms,
         })
     }
 
     /// A connection acting in one org: row-level security shows it that org's rows only,
     /// whatever filters its queries forget.
     pub async fn org(&self, org_id: Uuid) -> Result<Conn, DbError> {
-        self.checkout(Some(org_id), false).await
+        self.checkout(Tenant::Org(org_id)).await
     }
 
     /// A connection for cross-org work (scheduling, workers, sign-in, token lookup): every
     /// tenant row is visible, so each query must filter by org itself.
     pub async fn system(&self) -> Result<Conn, DbError> {
-        self.checkout(None, true).await
+        self.checkout(Tenant::System).await
     }
 
     /// A connection that sees no tenant row at all (users and sessions only).
     pub async fn untenanted(&self) -> Result<Conn, DbError> {
-        self.checkout(None, false).await
+        self.checkout(Tenant::None).await
     }
 
-    /// Takes a connection from the pool and names its tenant. Both settings are written on
-    /// every checkout, so nothing a previous borrower set survives.
-    async fn checkout(&self, org_id: Option<Uuid>, system: bool) -> Result<Conn, DbError> {
-        let mut conn = match tokio::time::timeout(self.wait, self.pool.get()).await {
+    /// Takes a connection from the pool for `tenant`. Nothing is written to the session:
+    /// each transaction names its tenant itself (see [`conn`]).
+    async fn checkout(&self, tenant: Tenant) -> Result<Conn, DbError> {
+        let conn = match tokio::time::timeout(self.wait, self.pool.get()).await {
             Err(_) => return Err(DbError::PoolTimeout),
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(DbError::Connect(e.to_string())),
+            Ok(Err(e)) => {
+                let message = e.to_string();
+                return Err(match message.find(UNSAFE_ROLE) {
+                    Some(at) => DbError::UnsafeRole(message[at..].to_owned()),
+                    None => DbError::Connect(message),
+                });
+            }
         };
-        let org = org_id.map(|id| id.to_string()).unwrap_or_default();
-        let system = if system { "on" } else { "off" };
-        diesel::sql_query(
-            "SELECT set_config('switchyard.org_id', $1, false), \
-                    set_config('switchyard.system', $2, false)",
-        )
-        .bind::<diesel::sql_types::Text, _>(org)
-        .bind::<diesel::sql_types::Text, _>(system)
-        .execute(&mut conn)
-        .await?;
-        Ok(conn)
+        Ok(Conn::new(conn, tenant, self.statement_timeout_ms))
     }
+
+    /// At process start: refuses a role that row-level security would not bind (a
+    /// superuser, `BYPASSRLS`, or an owner of the tables). An unreachable database is only
+    /// logged: the process starts and reports not-ready, and every connection it opens
+    /// later is checked all the same.
+    pub async fn verify_role(&self) -> Result<(), DbError> {
+        match self.untenanted().await {
+            Ok(_) => Ok(()),
+            Err(e @ DbError::UnsafeRole(_)) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "database not reachable at start; its role is checked on connect");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Why `conn`'s role would see past row-level security, if it would: a superuser or a
+/// `BYPASSRLS` role skips every policy, and a table's owner (or a member of the owning
+/// role) skips the policies of its tables unless they are forced.
+pub async fn role_problem(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Option<String>> {
+    #[derive(diesel::QueryableByName)]
+    struct Facts {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        superuser: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        bypass: bool,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        owned: i64,
+    }
+    let facts: Facts = diesel::sql_query(
+        "SELECT r.rolname::text AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypass,
+                (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                   AND pg_has_role(r.oid, c.relowner, 'USAGE')) AS owned
+         FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .get_result(conn)
+    .await?;
+    let why = if facts.superuser {
+        "is a superuser"
+    } else if facts.bypass {
+        "has BYPASSRLS"
+    } else if facts.owned > 0 {
+        "owns the tables (or is a member of their owner)"
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(format!(
+        "{:?} {why}, so row-level security would not apply to it; connect database.url as \
+         the services' role (switchyard_app) and keep the owner for database.migration_url",
+        facts.name
+    )))
 }
 
 /// Applies every pending migration. Runs the synchronous harness on a blocking thread.

@@ -56,6 +56,20 @@ describe('api client', () => {
     expect(header(calls[1], 'X-CSRF-Token')).toBe('tok en');
   });
 
+  it('sends the __Host- CSRF cookie back when the api serves https', async () => {
+    const { fetch, calls } = fakeFetch(json(201, { id: 'p1' }));
+    const client = createClient({
+      fetch,
+      getCookie: (name) => (name === '__Host-sy_csrf' ? 'host tok' : undefined),
+    });
+    await client.post('/api/v1/orgs/{org}/projects', {
+      path: { org: 'acme' },
+      body: { name: 'Web', repository_url: 'https://example.com/r.git' },
+    });
+    expect(header(calls[0], 'X-CSRF-Token')).toBe('host tok');
+    expect(readCookie('__Host-sy_csrf', 'sy_csrf=plain; __Host-sy_csrf=host')).toBe('host');
+  });
+
   it('turns the error envelope into an ApiError with code and words', async () => {
     const { fetch } = fakeFetch(envelope(422, 'validation_failed', 'name must not be empty'));
     const client = createClient({ fetch });

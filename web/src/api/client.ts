@@ -91,6 +91,8 @@ export interface ClientOptions {
 
 /** The cookie whose value every cookie-authenticated write echoes in `X-CSRF-Token`. */
 export const CSRF_COOKIE = 'sy_csrf';
+/** Its name behind an https public URL, where the api prefixes it (`__Host-`). */
+export const HOST_CSRF_COOKIE = `__Host-${CSRF_COOKIE}`;
 export const CSRF_HEADER = 'X-CSRF-Token';
 const REFRESH_PATH = '/api/v1/auth/refresh';
 
@@ -236,7 +238,7 @@ export class ApiClient {
     const method = (init.method ?? 'GET').toUpperCase();
     const headers = new Headers(init.headers);
     if (!['GET', 'HEAD', 'OPTIONS'].includes(method)) {
-      const csrf = this.getCookie(CSRF_COOKIE);
+      const csrf = this.getCookie(HOST_CSRF_COOKIE) ?? this.getCookie(CSRF_COOKIE);
       if (csrf) headers.set(CSRF_HEADER, csrf);
     }
     if (!headers.has('Accept')) headers.set('Accept', 'application/json');

@@ -139,6 +139,9 @@ impl Scenario {
             .env("SWITCHYARD__S3__SECRET_KEY", shared::testing::S3_SECRET_KEY)
             .env("SWITCHYARD__WORKER__DATA_DIR", &st.worker.data_dir)
             .env("SWITCHYARD__WORKER__ID", id)
+            // A developer's worker: the public key seals the test's secrets.
+            .env("SWITCHYARD__DEVELOPMENT", "true")
+            .env("SWITCHYARD__SECRETS__ALLOW_DEV_KEY", "true")
             .kill_on_drop(true);
         cmd
     }

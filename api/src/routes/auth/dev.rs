@@ -9,8 +9,8 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// DEVELOPMENT ONLY: signs in as `login` without GitHub, creating the person on first use.
-/// Refused (403 `dev_login_disabled`) unless `auth.dev_login` is on, which only the
-/// embedded default does. Sets the dashboard's cookies and returns tokens for clients.
+/// Refused (403 `dev_login_disabled`) unless `auth.dev_login` is on in development mode
+/// (`development`, which only a loopback deployment may use). Sets the dashboard's cookies and returns tokens for clients.
 #[utoipa::path(post, path = "/api/v1/auth/dev/login", tag = "auth",
     request_body = DevLogin,
     responses(
@@ -25,7 +25,7 @@ pub async fn login(
     req: HttpRequest,
     body: web::Json<DevLogin>,
 ) -> ApiResult<HttpResponse> {
-    if !state.settings.auth.dev_login {
+    if !(state.settings.development && state.settings.auth.dev_login) {
         return Err(ApiError::refused(
             ErrorCode::DevLoginDisabled,
             "development sign-in is disabled on this server: sign in with GitHub",

@@ -16,12 +16,11 @@ use shared::wire::ErrorBody;
 use utoipa::IntoParams;
 
 use crate::auth::github::GithubError;
-use crate::auth::{people, sessions};
+use crate::auth::{AuthCookie, cookie_secure, people, sessions};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// Cookie binding a pending sign-in to the browser that started it.
-const STATE_COOKIE: &str = "sy_oauth_state";
 const STATE_COOKIE_PATH: &str = "/api/v1/auth/github";
 /// How long a person has to finish signing in at GitHub.
 const PENDING_SECS: u64 = 600;
@@ -66,10 +65,10 @@ pub async fn login(
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url.to_string()))
         .cookie(
-            Cookie::build(STATE_COOKIE, pending.state)
+            Cookie::build(AuthCookie::OauthState.name(&state.settings), pending.state)
                 .path(STATE_COOKIE_PATH)
                 .http_only(true)
-                .secure(state.settings.auth.cookie_secure)
+                .secure(cookie_secure(&state.settings))
                 // Lax: the cookie must come back on GitHub's top-level redirect.
                 .same_site(SameSite::Lax)
                 .max_age(time::Duration::seconds(PENDING_SECS as i64))
@@ -114,7 +113,7 @@ pub async fn callback(
             "the callback lacks its code or state",
         ));
     };
-    let cookie = req.cookie(STATE_COOKIE);
+    let cookie = req.cookie(AuthCookie::OauthState.name(&state.settings));
     let bound = cookie.as_ref().is_some_and(|c| {
         use subtle::ConstantTimeEq;
         bool::from(c.value().as_bytes().ct_eq(oauth_state.as_bytes()))
@@ -140,8 +139,9 @@ pub async fn callback(
     let mut response = HttpResponse::Found();
     response.insert_header((header::LOCATION, pending.return_to));
     sessions::set_cookies(&mut response, &state, &issued);
-    let mut gone = Cookie::build(STATE_COOKIE, "")
+    let mut gone = Cookie::build(AuthCookie::OauthState.name(&state.settings), "")
         .path(STATE_COOKIE_PATH)
+        .secure(cookie_secure(&state.settings))
         .finish();
     gone.make_removal();
     response.cookie(gone);

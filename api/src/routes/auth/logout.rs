@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared::wire::{ErrorBody, RefreshRequest};
 
-use crate::auth::{Credential, REFRESH_COOKIE, sessions};
+use crate::auth::{AuthCookie, Credential, sessions};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -23,9 +23,10 @@ pub async fn logout(
     req: HttpRequest,
     body: Option<web::Json<RefreshRequest>>,
 ) -> ApiResult<HttpResponse> {
-    let refresh = body
-        .and_then(|b| b.into_inner().refresh_token)
-        .or_else(|| req.cookie(REFRESH_COOKIE).map(|c| c.value().to_owned()));
+    let refresh = body.and_then(|b| b.into_inner().refresh_token).or_else(|| {
+        req.cookie(AuthCookie::Refresh.name(&state.settings))
+            .map(|c| c.value().to_owned())
+    });
     let session = match crate::auth::credential(&req) {
         Credential::Access { token, from_cookie } => {
             let claims = state.signer.verify(&token).ok_or(ApiError::Unauthorized)?;

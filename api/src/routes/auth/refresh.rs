@@ -7,7 +7,7 @@ use shared::db::models::User;
 use shared::db::schema::users;
 use shared::wire::{self, ErrorBody, RefreshRequest};
 
-use crate::auth::{REFRESH_COOKIE, sessions};
+use crate::auth::{AuthCookie, sessions};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -31,7 +31,7 @@ pub async fn refresh(
     let from_body = body.and_then(|b| b.into_inner().refresh_token);
     let (secret, from_cookie) = match from_body {
         Some(secret) => (secret, false),
-        None => match req.cookie(REFRESH_COOKIE) {
+        None => match req.cookie(AuthCookie::Refresh.name(&state.settings)) {
             Some(cookie) => (cookie.value().to_owned(), true),
             None => {
                 return Err(ApiError::auth_failed(

@@ -4,7 +4,8 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use shared::db::Conn;
 use shared::db::models::{Membership, User};
 use shared::db::schema::{memberships, users};
 use shared::domain::MemberRole;
@@ -92,7 +93,7 @@ pub async fn add(
 
 /// The person signed in as `login`, compared case-insensitively as GitHub does (an
 /// exact match wins should two development logins differ only in case).
-async fn user_by_login(conn: &mut AsyncPgConnection, login: &str) -> Result<User, ApiError> {
+async fn user_by_login(conn: &mut Conn, login: &str) -> Result<User, ApiError> {
     let found: Vec<User> = users::table
         .filter(lower(users::login).eq(login.to_lowercase()))
         .select(User::as_select())

@@ -12,8 +12,9 @@ pub mod remove;
 pub mod update;
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::Deserialize;
+use shared::db::Conn;
 use shared::db::models::{Membership, User};
 use shared::db::schema::{memberships, users};
 use shared::domain::MemberRole;
@@ -32,10 +33,7 @@ pub struct MemberPath {
 /// Locks the org's owner memberships until the transaction ends and returns their user
 /// ids. Every change that could leave an org without an owner takes this lock first,
 /// so such changes run one after another and each sees the owners the last one left.
-pub async fn lock_owners(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-) -> Result<Vec<Uuid>, ApiError> {
+pub async fn lock_owners(conn: &mut Conn, org_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
     Ok(memberships::table
         .filter(memberships::org_id.eq(org_id))
         .filter(memberships::role.eq(MemberRole::Owner))
@@ -48,7 +46,7 @@ pub async fn lock_owners(
 
 /// A membership of the org, locked until the transaction ends, and its person.
 pub async fn lock_member(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     user_id: Uuid,
 ) -> Result<(Membership, User), ApiError> {

@@ -13,8 +13,9 @@ pub mod project;
 pub mod update;
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::Deserialize;
+use shared::db::Conn;
 use shared::db::models::ExecutorProfileRow;
 use shared::db::schema::executor_profiles;
 use shared::executors::{
@@ -122,10 +123,7 @@ pub fn row_wire(
 }
 
 /// The org's own profile rows (no project overrides), by name.
-pub async fn org_rows(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-) -> Result<Vec<ExecutorProfileRow>, ApiError> {
+pub async fn org_rows(conn: &mut Conn, org_id: Uuid) -> Result<Vec<ExecutorProfileRow>, ApiError> {
     Ok(executor_profiles::table
         .filter(executor_profiles::org_id.eq(org_id))
         .filter(executor_profiles::project_id.is_null())
@@ -137,7 +135,7 @@ pub async fn org_rows(
 
 /// A project's override rows, by name.
 pub async fn project_rows(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     project_id: Uuid,
 ) -> Result<Vec<ExecutorProfileRow>, ApiError> {
@@ -152,7 +150,7 @@ pub async fn project_rows(
 
 /// One org profile row (not an override), if it exists.
 pub async fn org_row(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     name: &str,
 ) -> Result<Option<ExecutorProfileRow>, ApiError> {

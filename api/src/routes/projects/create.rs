@@ -28,7 +28,7 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "No such org for this token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address", body = ErrorBody),
+        (status = 422, description = "Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address; `repository_local_forbidden` for a path on the server outside development mode", body = ErrorBody),
     ),
     security(("token" = ["write"])))]
 pub async fn create(

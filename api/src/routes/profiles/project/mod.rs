@@ -7,7 +7,7 @@ pub mod get;
 pub mod list;
 pub mod put;
 
-use diesel_async::AsyncPgConnection;
+use shared::db::Conn;
 use shared::executors::ProfileSource;
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ use crate::error::ApiError;
 
 /// What an override of `name` hides: the org's profile, else a built-in one.
 pub async fn hidden_by_override(
-    conn: &mut AsyncPgConnection,
+    conn: &mut Conn,
     org_id: Uuid,
     name: &str,
 ) -> Result<Option<ProfileSource>, ApiError> {
