@@ -13,8 +13,8 @@ export interface paths {
         put?: never;
         /**
          * DEVELOPMENT ONLY: signs in as `login` without GitHub, creating the person on first use.
-         *     Refused (403 `dev_login_disabled`) unless `auth.dev_login` is on, which only the
-         *     embedded default does. Sets the dashboard's cookies and returns tokens for clients.
+         *     Refused (403 `dev_login_disabled`) unless `auth.dev_login` is on in development mode
+         *     (`development`, which only a loopback deployment may use). Sets the dashboard's cookies and returns tokens for clients.
          */
         post: operations["postAuthDevLogin"];
         delete?: never;
@@ -1512,7 +1512,7 @@ export interface components {
          *     with it; docs/API.md gives both for each code.
          * @enum {string}
          */
-        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
+        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "repository_local_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
         /** @description A stable, snake_case `code` for programs and a `message` for people. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -5272,7 +5272,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address */
+            /** @description Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address; `repository_local_forbidden` for a path on the server outside development mode */
             422: {
                 headers: {
                     [name: string]: unknown;
