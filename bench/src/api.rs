@@ -153,7 +153,7 @@ impl Sse {
                     name: String::new(),
                     data: String::new(),
                 };
-                for line in frame.split(|b| *b == b'\n') {
+                for line in frame[..].split(|b| *b == b'\n') {
                     if let Some(v) = line.strip_prefix(b"event: ") {
                         event.name = String::from_utf8_lossy(v).into_owned();
                     } else if let Some(v) = line.strip_prefix(b"data: ") {

@@ -99,9 +99,16 @@ pub async fn diff(args: &Args) -> anyhow::Result<()> {
             .args(["diff", tree.base_commit.as_str()])
             .output()?;
         reference.push(t0.elapsed().as_secs_f64() * 1e3);
-        let git_files = out.stdout.split(|b| *b == b'\n').filter(|l| l.starts_with(b"diff --git ")).count();
+        let git_files = out
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| l.starts_with(b"diff --git "))
+            .count();
         if diff.files.len() != changed || git_files != changed {
-            bail!("b5: {changed} files changed; the worker's diff has {}, git's {git_files}", diff.files.len());
+            bail!(
+                "b5: {changed} files changed; the worker's diff has {}, git's {git_files}",
+                diff.files.len()
+            );
         }
     }
     bench.remove(&tree)?;

@@ -26,7 +26,9 @@ impl Args {
             let Some(name) = arg.strip_prefix("--") else {
                 bail!("unexpected argument {arg:?}");
             };
-            let value = rest.next().with_context(|| format!("--{name} needs a value"))?;
+            let value = rest
+                .next()
+                .with_context(|| format!("--{name} needs a value"))?;
             map.insert(name.to_owned(), value);
         }
         Ok(Args(map))

@@ -20,7 +20,12 @@ fn stamp(data: &str) -> Option<(u64, u128)> {
 
 /// Starts an attempt of `executor` with `prompt` on a new task; returns the attempt and
 /// its agent process.
-async fn start(api: &Api, project: &str, executor: &str, prompt: &str) -> anyhow::Result<(String, String)> {
+async fn start(
+    api: &Api,
+    project: &str,
+    executor: &str,
+    prompt: &str,
+) -> anyhow::Result<(String, String)> {
     let task = api.create_task(project, "benchmark").await?;
     let attempt = api.start_attempt(&task, executor, prompt).await?;
     let process = api.agent_process(&attempt).await?;
@@ -32,8 +37,16 @@ async fn start(api: &Api, project: &str, executor: &str, prompt: &str) -> anyhow
 pub async fn throughput(args: &Args) -> anyhow::Result<()> {
     let api = Api::from_args(args)?;
     let lines: u64 = args.num("lines", 200_000)?;
-    let (_, process) = start(&api, args.str("project")?, "claude-code", &format!("flood {lines}")).await?;
-    let mut sse = api.sse(&format!("/processes/{process}/logs/stream")).await?;
+    let (_, process) = start(
+        &api,
+        args.str("project")?,
+        "claude-code",
+        &format!("flood {lines}"),
+    )
+    .await?;
+    let mut sse = api
+        .sse(&format!("/processes/{process}/logs/stream"))
+        .await?;
     let (mut first, mut last, mut count) = (None, Instant::now(), 0u64);
     while let Some(event) = sse.next().await? {
         match event.name.as_str() {
@@ -51,7 +64,11 @@ pub async fn throughput(args: &Args) -> anyhow::Result<()> {
     let stored = api.get(&format!("/processes/{process}/logs")).await?;
     let persisted = stored["entries"]
         .as_array()
-        .map(|es| es.iter().filter(|e| e.to_string().contains("sy-bench ")).count())
+        .map(|es| {
+            es.iter()
+                .filter(|e| e.to_string().contains("sy-bench "))
+                .count()
+        })
         .unwrap_or(0) as u64;
     eprintln!("b1: {count} of {lines} entries live, {persisted} read back, {rate:.0}/s");
     if count != lines || persisted != lines {
@@ -71,7 +88,16 @@ fn redis_publish_rate(port: &str) -> anyhow::Result<f64> {
     std::thread::sleep(Duration::from_millis(300));
     let payload = "x".repeat(120);
     let out = Command::new("redis-benchmark")
-        .args(["-p", port, "-q", "-n", "200000", "PUBLISH", "ch", payload.as_str()])
+        .args([
+            "-p",
+            port,
+            "-q",
+            "-n",
+            "200000",
+            "PUBLISH",
+            "ch",
+            payload.as_str(),
+        ])
         .output();
     let _ = subscriber.kill();
     let _ = subscriber.wait();
@@ -105,18 +131,29 @@ pub async fn latency(args: &Args) -> anyhow::Result<()> {
     );
     let expected = rate * secs;
     // The agent waits 3 s before its first line, so every client is listening live.
-    let (_, process) = start(&api, args.str("project")?, "claude-code", &format!("rate {rate} {secs} 3000")).await?;
+    let (_, process) = start(
+        &api,
+        args.str("project")?,
+        "claude-code",
+        &format!("rate {rate} {secs} 3000"),
+    )
+    .await?;
     let mut readers = Vec::new();
     for _ in 0..clients {
-        let mut sse = api.sse(&format!("/processes/{process}/logs/stream")).await?;
+        let mut sse = api
+            .sse(&format!("/processes/{process}/logs/stream"))
+            .await?;
         readers.push(tokio::spawn(async move {
             let mut seen = Seen::default();
             let mut got = vec![false; expected as usize];
             while let Some(event) = sse.next().await? {
                 match event.name.as_str() {
                     "patch" => {
-                        let Some((k, ns)) = stamp(&event.data) else { continue };
-                        seen.latencies_ms.push((now_ns().saturating_sub(ns)) as f64 / 1e6);
+                        let Some((k, ns)) = stamp(&event.data) else {
+                            continue;
+                        };
+                        seen.latencies_ms
+                            .push((now_ns().saturating_sub(ns)) as f64 / 1e6);
                         match got.get_mut(k as usize) {
                             Some(g) if *g => seen.duplicates += 1,
                             Some(g) => {
@@ -143,7 +180,9 @@ pub async fn latency(args: &Args) -> anyhow::Result<()> {
     }
     let p50 = percentile(&mut all, 50.0);
     let p99 = percentile(&mut all, 99.0);
-    eprintln!("b2: {clients} clients × {expected} entries: p50 {p50:.1} ms, p99 {p99:.1} ms, lost {lost}, duplicated {duplicates}");
+    eprintln!(
+        "b2: {clients} clients × {expected} entries: p50 {p50:.1} ms, p99 {p99:.1} ms, lost {lost}, duplicated {duplicates}"
+    );
     row("b2_p50", p50, None);
     row("b2_p99", p99, None);
     row("b2_lost", lost as f64, None);
@@ -166,7 +205,9 @@ pub async fn dispatch(args: &Args) -> anyhow::Result<()> {
         let t0 = Instant::now();
         let attempt = api.start_attempt(&task, "script", "echo hi").await?;
         let process = api.agent_process(&attempt).await?;
-        let mut sse = api.sse(&format!("/processes/{process}/logs/stream")).await?;
+        let mut sse = api
+            .sse(&format!("/processes/{process}/logs/stream"))
+            .await?;
         let mut first = None;
         while let Some(event) = sse.next().await? {
             match event.name.as_str() {
@@ -179,7 +220,10 @@ pub async fn dispatch(args: &Args) -> anyhow::Result<()> {
         }
         let first = first.context("no entry arrived")?;
         // The worktree stays until the attempt is done; wait so runs do not overlap.
-        while !matches!(api.attempt_status(&attempt).await?.as_str(), "succeeded" | "failed" | "cancelled") {
+        while !matches!(
+            api.attempt_status(&attempt).await?.as_str(),
+            "succeeded" | "failed" | "cancelled"
+        ) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if run > 0 {
@@ -187,7 +231,10 @@ pub async fn dispatch(args: &Args) -> anyhow::Result<()> {
             reference.push(git_worktree_add(repo)?);
         }
     }
-    let (ours, reference) = (percentile(&mut ours, 50.0), percentile(&mut reference, 50.0));
+    let (ours, reference) = (
+        percentile(&mut ours, 50.0),
+        percentile(&mut reference, 50.0),
+    );
     eprintln!("b3: first entry after {ours:.0} ms; git worktree add {reference:.0} ms");
     row("b3", ours, Some(reference));
     Ok(())

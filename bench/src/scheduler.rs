@@ -57,12 +57,17 @@ pub async fn fairness(args: &Args) -> anyhow::Result<()> {
     .load(&mut conn)
     .await?;
     if orgs.len() != SHARES.len() {
-        bail!("b8 needs the {} orgs bench-sched-* with a project each", SHARES.len());
+        bail!(
+            "b8 needs the {} orgs bench-sched-* with a project each",
+            SHARES.len()
+        );
     }
-    sql_query(format!("UPDATE organizations SET max_concurrent_attempts = $1 WHERE id IN ({ORGS})"))
-        .bind::<Integer, _>(limit)
-        .execute(&mut conn)
-        .await?;
+    sql_query(format!(
+        "UPDATE organizations SET max_concurrent_attempts = $1 WHERE id IN ({ORGS})"
+    ))
+    .bind::<Integer, _>(limit)
+    .execute(&mut conn)
+    .await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let completer = tokio::spawn(complete_scheduled(url.to_owned(), stop.clone()));
@@ -95,7 +100,10 @@ pub async fn fairness(args: &Args) -> anyhow::Result<()> {
         Ok(())
     })
     .await?;
-    eprintln!("b8: {total} attempts queued in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "b8: {total} attempts queued in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
 
     let deadline = Instant::now() + Duration::from_secs(args.num("timeout", 300)?);
     loop {
@@ -114,7 +122,7 @@ pub async fn fairness(args: &Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.store(true, Ordering::Relaxed);
+    AtomicBool::store(&stop, true, Ordering::Relaxed);
     completer.await??;
 
     let waits: Vec<Waited> = sql_query(
@@ -148,9 +156,12 @@ pub async fn fairness(args: &Args) -> anyhow::Result<()> {
         e.1 += 1.0;
     }
     let mut x = Vec::new();
-    for ((slug, (sum, count)), (fair, backlog)) in actual.iter().zip(fair_sum.iter().zip(&backlogs)) {
+    for ((slug, (sum, count)), (fair, backlog)) in actual.iter().zip(fair_sum.iter().zip(&backlogs))
+    {
         let (mean, fair_mean) = (sum / count, fair / *backlog as f64);
-        eprintln!("b8: {slug}: {count} attempts, mean wait {mean:.0} ms (fair share {fair_mean:.0} ms)");
+        eprintln!(
+            "b8: {slug}: {count} attempts, mean wait {mean:.0} ms (fair share {fair_mean:.0} ms)"
+        );
         x.push(fair_mean / mean.max(1e-9));
     }
     let index = jain(&x);
@@ -165,7 +176,7 @@ async fn complete_scheduled(url: String, stop: Arc<AtomicBool>) -> anyhow::Resul
     let mut conn = AsyncPgConnection::establish(&url)
         .await
         .context("the no-op executor's connection")?;
-    while !stop.load(Ordering::Relaxed) {
+    while !AtomicBool::load(&stop, Ordering::Relaxed) {
         sql_query(format!(
             "UPDATE task_attempts SET status = 'succeeded', started_at = now(), finished_at = now(), \
              updated_at = now() WHERE status = 'scheduled' AND org_id IN ({ORGS})"
