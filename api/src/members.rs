@@ -9,10 +9,16 @@ diesel::define_sql_function! {
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// The wire form of a membership and its person.
-pub fn member(m: Membership, u: User) -> wire::Member {
+/// The wire form of a membership and its person. The email address (perhaps their
+/// private GitHub primary address) is shown only when `show_email`: to the person
+/// themselves and to the org's admins — never in events every member receives.
+pub fn member(m: Membership, u: User, show_email: bool) -> wire::Member {
+    let mut user = wire::UserInfo::from(u);
+    if !show_email {
+        user.email = None;
+    }
     wire::Member {
-        user: u.into(),
+        user,
         role: m.role,
         joined_at: m.created_at,
     }

@@ -672,6 +672,7 @@ pub struct UserInfo {
     pub id: Uuid,
     pub login: String,
     pub name: Option<String>,
+    /// Shown only to the person themselves and to admins of an org they joined.
     pub email: Option<String>,
     pub avatar_url: Option<String>,
 }
@@ -802,15 +803,6 @@ pub struct Member {
     pub user: UserInfo,
     pub role: MemberRole,
     pub joined_at: DateTime<Utc>,
-}
-
-/// Body of `POST /orgs/{org}/members`: adds a person who has signed in to Switchyard
-/// before, by login.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddMember {
-    pub login: String,
-    pub role: MemberRole,
 }
 
 /// Body of `PATCH /orgs/{org}/members/{user}`.
@@ -1066,6 +1058,34 @@ pub struct GithubInstallLink {
     pub url: String,
     /// The state stops working after this.
     pub expires_at: DateTime<Utc>,
+}
+
+/// What finishing a GitHub App installation does: which Switchyard org gets which
+/// installation. `GET /github/setup/preview` answers it before anything changes, so the
+/// person sees where the installation (and its repositories) will go; `POST
+/// /github/setup` answers it once done.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GithubSetup {
+    /// The Switchyard org that gets (or has) the installation.
+    pub org: Organization,
+    pub installation_id: i64,
+    /// The GitHub account the installation lives on.
+    pub account_login: String,
+    /// `User` or `Organization`.
+    pub account_type: String,
+    /// `link` (the install link's org gets the installation) or `sync` (an installation
+    /// already linked to the org has its repositories read again).
+    pub action: String,
+}
+
+/// Body of `POST /github/setup`: the query GitHub sent to the setup URL.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinishGithubSetup {
+    pub installation_id: i64,
+    /// The install link's state; absent after GitHub's `setup_action=update`.
+    #[serde(default)]
+    pub state: Option<String>,
 }
 
 /// Answer of `POST /github/webhooks`.

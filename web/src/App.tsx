@@ -12,6 +12,7 @@ const Board = lazy(() => import('./pages/Board'));
 const TaskView = lazy(() => import('./pages/TaskView'));
 const Settings = lazy(() => import('./pages/Settings'));
 const AcceptInvitation = lazy(() => import('./settings/AcceptInvitation'));
+const GithubSetup = lazy(() => import('./settings/GithubSetup'));
 const NotFound = lazy(() => import('./pages/NotFound'));
 
 /** Every route of the dashboard. */
@@ -33,6 +34,7 @@ export function App() {
           <Route path="orgs/:org/tasks/:taskId" element={<TaskView />} />
           <Route path="orgs/:org/settings/*" element={<Settings />} />
           <Route path="invitations/accept" element={<AcceptInvitation />} />
+          <Route path="github/setup" element={<GithubSetup />} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

@@ -234,6 +234,7 @@ pub struct OrgAuth<S: RequiredScope> {
     /// revoked), or for a person the earlier of the access token's and the session's.
     /// Long-lived responses (event streams) end then.
     pub expires_at: Option<DateTime<Utc>>,
+    scopes: Vec<TokenScope>,
     _scope: PhantomData<S>,
 }
 
@@ -241,6 +242,12 @@ impl<S: RequiredScope> OrgAuth<S> {
     /// The org every query of this request is scoped to.
     pub fn org_id(&self) -> Uuid {
         self.org.id
+    }
+
+    /// Whether the caller administers the org (an owner, an admin, or an `admin` token):
+    /// what may see members' email addresses, for one.
+    pub fn is_admin(&self) -> bool {
+        self.scopes.contains(&TokenScope::Admin)
     }
 }
 
@@ -311,6 +318,7 @@ impl<S: RequiredScope + 'static> FromRequest for OrgAuth<S> {
                 role,
                 from_dashboard,
                 expires_at,
+                scopes,
                 _scope: PhantomData,
             })
         })

@@ -10,9 +10,13 @@
 //! the result when it ends.
 //!
 //! Handlers run at least once per delivery, so every trigger is recorded in
-//! `github_triggers` under a unique key (the delivery for a label, the comment id for a
-//! command) in the same transaction as the task and attempt it starts: a second run of
-//! the handler finds the row and only posts the comment still owed, if any.
+//! `github_triggers` under a unique key in the same transaction as the task and attempt
+//! it starts: a second run of the handler finds the row and only posts the comment still
+//! owed, if any. The key comes from the signed payload, never from the delivery id (an
+//! unsigned header anyone can change on a replayed body): the comment id for a command;
+//! the repository, issue, label and the issue's `updated_at` (the labelling's own time)
+//! for a label, so a replay of the same labelling starts nothing while labelling the
+//! issue again later does.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -48,6 +52,9 @@ struct Issue {
     title: String,
     #[serde(default)]
     body: Option<String>,
+    /// When the issue last changed: for `labeled`, the time of the labelling.
+    #[serde(default)]
+    updated_at: Option<String>,
     /// Present when the issue is a pull request.
     #[serde(default)]
     pull_request: Option<serde_json::Value>,
@@ -55,6 +62,8 @@ struct Issue {
 
 #[derive(Debug, Deserialize)]
 struct Label {
+    #[serde(default)]
+    id: Option<i64>,
     name: String,
 }
 
@@ -182,7 +191,7 @@ pub async fn on_issues(state: &AppState, delivery: &Delivery) -> Result<Outcome,
             "labelled pull requests start nothing".into(),
         ));
     }
-    let key = format!("label:{}", delivery.delivery_id);
+    let key = label_key(&event, label);
     start_run(
         state,
         &target,
@@ -193,6 +202,20 @@ pub async fn on_issues(state: &AppState, delivery: &Delivery) -> Result<Outcome,
         None,
     )
     .await
+}
+
+/// The unique key of a labelling, from the signed payload only.
+fn label_key(event: &IssuesEvent, label: &str) -> String {
+    let label = match event.label.as_ref().and_then(|l| l.id) {
+        Some(id) => id.to_string(),
+        None => label.to_lowercase(),
+    };
+    format!(
+        "label:{}:{}:{label}:{}",
+        event.repository.id,
+        event.issue.number,
+        event.issue.updated_at.as_deref().unwrap_or("-")
+    )
 }
 
 /// `issue_comment`: `created` with a `/switchyard` command.

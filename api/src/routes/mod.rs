@@ -124,7 +124,6 @@ routes! {
     orgs::get::get,
     orgs::update::update,
     members::list::list,
-    members::add::add,
     members::update::update,
     members::remove::remove,
     invitations::list::list,
@@ -139,6 +138,8 @@ routes! {
     repositories::branches::branches,
     github::install::install,
     github::setup::setup,
+    github::setup::preview,
+    github::setup::finish,
     github::webhook::receive,
 }
 

@@ -8,7 +8,8 @@ use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
 use shared::db::schema::{audit_events, github_installations, users};
 use shared::domain::{DeliveryStatus, MemberRole};
-use shared::wire::{self, GithubInstallLink, OrgRepository, Page};
+use serde_json::json;
+use shared::wire::{self, GithubInstallLink, GithubSetup, OrgRepository, Page};
 use uuid::Uuid;
 
 use crate::fake_github_app::{APP_SLUG, FakeRepo};
@@ -62,16 +63,45 @@ async fn install_state(app: &TestApp, who: &Person, org: &str) -> String {
         .expect("state in the link")
 }
 
-/// GitHub sends `who`'s browser back to the setup callback.
+/// GitHub sends `who`'s browser back to the setup URL, which only forwards it to the
+/// dashboard's confirmation page; there `who` confirms with `POST /github/setup`.
 async fn setup(app: &TestApp, who: &Person, installation: i64, state: &str) -> reqwest::Response {
-    no_redirects()
+    let res = no_redirects()
         .get(app.url(&format!(
             "/api/v1/github/setup?installation_id={installation}&setup_action=install&state={state}"
         )))
         .bearer_auth(&who.access_token)
         .send()
         .await
-        .expect("setup callback")
+        .expect("setup callback");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(
+        res.headers()[LOCATION],
+        format!("/github/setup?installation_id={installation}&setup_action=install&state={state}")
+            .as_str()
+    );
+    finish(app, who, installation, state).await
+}
+
+/// `who` confirms the setup.
+async fn finish(app: &TestApp, who: &Person, installation: i64, state: &str) -> reqwest::Response {
+    app.request_path_as(&who.access_token, Method::POST, "/api/v1/github/setup")
+        .json(&json!({ "installation_id": installation, "state": state }))
+        .send()
+        .await
+        .expect("finish setup")
+}
+
+/// What the confirmation page shows `who` before anything changes.
+async fn preview(app: &TestApp, who: &Person, installation: i64, state: &str) -> reqwest::Response {
+    app.request_path_as(
+        &who.access_token,
+        Method::GET,
+        &format!("/api/v1/github/setup/preview?installation_id={installation}&state={state}"),
+    )
+    .send()
+    .await
+    .expect("setup preview")
 }
 
 async fn repositories(app: &TestApp) -> Vec<OrgRepository> {
@@ -92,10 +122,10 @@ async fn an_admin_installs_the_app_and_the_setup_callback_links_it_with_its_repo
 
     let state = install_state(&app, &admin, "acme").await;
     let res = setup(&app, &admin, INSTALLATION, &state).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    let done: GithubSetup = json_as(res, StatusCode::OK).await;
     assert_eq!(
-        res.headers()[LOCATION],
-        format!("/orgs/acme/settings/github?installation_id={INSTALLATION}").as_str()
+        (done.org.slug.as_str(), done.installation_id, done.action.as_str()),
+        ("acme", INSTALLATION, "link")
     );
 
     let repos = repositories(&app).await;
@@ -213,7 +243,7 @@ async fn an_organization_installation_needs_an_admin_of_that_github_organization
     let admin = person(&app, "octo-admin", Some(555), MemberRole::Owner).await;
     let state = install_state(&app, &admin, "acme").await;
     let res = setup(&app, &admin, 4242, &state).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.status(), StatusCode::OK);
     assert!(by_github_id(&repositories(&app).await, 700).is_some());
 }
 
@@ -229,7 +259,7 @@ async fn an_installation_announced_before_the_callback_is_linked_by_it() {
     let state = install_state(&app, &admin, "acme").await;
     assert_eq!(
         setup(&app, &admin, INSTALLATION, &state).await.status(),
-        StatusCode::FOUND
+        StatusCode::OK
     );
     assert!(by_github_id(&repositories(&app).await, HELLO_WORLD).is_some());
 }
@@ -328,7 +358,12 @@ async fn installation_events_keep_the_orgs_repositories_in_sync() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_install_link_says_when_the_app_is_not_configured() {
     let app = TestApp::spawn().await;
-    let res = app.get("github/install").await;
+    let admin = person(&app, "admin", None, MemberRole::Admin).await;
+    let res = app
+        .request_as(&admin.access_token, Method::GET, "github/install")
+        .send()
+        .await
+        .expect("install link");
     assert_error(res, StatusCode::CONFLICT, "github_app_not_configured").await;
     let res = app
         .client
@@ -339,4 +374,113 @@ async fn the_install_link_says_when_the_app_is_not_configured() {
         .await
         .expect("send");
     assert_error(res, StatusCode::CONFLICT, "github_app_not_configured").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_org_api_token_cannot_start_an_install() {
+    let (_fake, app) = app_with_github().await;
+    // Even with the admin scope: no person would be bound to the state, and whoever
+    // finished it would hand their installation to the org.
+    let res = app.get("github/install").await;
+    assert_error(res, StatusCode::FORBIDDEN, "person_required").await;
+    let admin = person(&app, "codertocat", Some(CODERTOCAT_ID), MemberRole::Admin).await;
+    let state = install_state(&app, &admin, "acme").await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/github/setup"))
+        .bearer_auth(&app.token)
+        .json(&json!({ "installation_id": INSTALLATION, "state": state }))
+        .send()
+        .await
+        .expect("finish as a token");
+    assert_error(res, StatusCode::FORBIDDEN, "person_required").await;
+    assert!(repositories(&app).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opening_the_setup_url_changes_nothing_and_the_preview_names_the_org() {
+    let (_fake, app) = app_with_github().await;
+    let admin = person(&app, "codertocat", Some(CODERTOCAT_ID), MemberRole::Admin).await;
+    let state = install_state(&app, &admin, "acme").await;
+
+    // The GET GitHub sends the browser to only forwards it: nothing is linked.
+    let res = no_redirects()
+        .get(app.url(&format!(
+            "/api/v1/github/setup?installation_id={INSTALLATION}&setup_action=install&state={state}"
+        )))
+        .bearer_auth(&admin.access_token)
+        .send()
+        .await
+        .expect("setup url");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(repositories(&app).await.is_empty());
+    let mut conn = app.db.system().await.expect("db");
+    let linked: i64 = github_installations::table
+        .filter(github_installations::org_id.is_not_null())
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(linked, 0);
+
+    // The preview says which Switchyard org gets which installation, and leaves the
+    // state usable.
+    for _ in 0..2 {
+        let res = preview(&app, &admin, INSTALLATION, &state).await;
+        let shown: GithubSetup = json_as(res, StatusCode::OK).await;
+        assert_eq!(shown.org.slug, "acme");
+        assert_eq!(shown.org.name, app.org.name);
+        assert_eq!(shown.account_login, "Codertocat");
+        assert_eq!(shown.action, "link");
+    }
+    assert!(repositories(&app).await.is_empty());
+
+    // Someone else cannot even preview it.
+    let other = person(&app, "other-admin", Some(88), MemberRole::Admin).await;
+    let res = preview(&app, &other, INSTALLATION, &state).await;
+    assert_error(res, StatusCode::BAD_REQUEST, "github_state_invalid").await;
+
+    // Finishing from the dashboard is a write: a cookie session must echo its CSRF token.
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/dev/login"))
+        .json(&json!({ "login": "codertocat" }))
+        .send()
+        .await
+        .expect("dev login");
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = |name: &str| -> String {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|raw| raw.split(';').next())
+            .find_map(|pair| pair.strip_prefix(&format!("{name}=")).map(str::to_owned))
+            .expect("cookie")
+    };
+    let (access, csrf) = (cookie("sy_access"), cookie("sy_csrf"));
+    let jar = format!("sy_access={access}; sy_csrf={csrf}");
+    let body = json!({ "installation_id": INSTALLATION, "state": state });
+    let res = app
+        .client
+        .post(app.url("/api/v1/github/setup"))
+        .header("cookie", &jar)
+        .json(&body)
+        .send()
+        .await
+        .expect("finish without csrf");
+    assert_error(res, StatusCode::FORBIDDEN, "csrf_failed").await;
+    assert!(repositories(&app).await.is_empty());
+    let res = app
+        .client
+        .post(app.url("/api/v1/github/setup"))
+        .header("cookie", &jar)
+        .header("x-csrf-token", &csrf)
+        .json(&body)
+        .send()
+        .await
+        .expect("finish with csrf");
+    let done: GithubSetup = json_as(res, StatusCode::OK).await;
+    assert_eq!(done.org.slug, "acme");
+    assert!(by_github_id(&repositories(&app).await, HELLO_WORLD).is_some());
 }

@@ -325,6 +325,38 @@ async fn a_trigger_handled_twice_starts_one_run_and_comments_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_labelling_replayed_under_a_new_delivery_id_starts_nothing() {
+    let stack = GithubStack::start().await;
+    stack
+        .fake
+        .repos()
+        .set_permission(FULL_NAME, "Codertocat", "write");
+    let body = labeled("switchyard", "true");
+    let first = deliver_ok(&stack.app, "issues", &body).await;
+    wait_for(&stack.app, &first, DeliveryStatus::Processed).await;
+    // The same signed body again under a delivery id of the sender's choosing (the id
+    // is an unsigned header): the labelling is the same, so no second run.
+    let replay = deliver_ok(&stack.app, "issues", &body).await;
+    assert_ne!(first, replay);
+    wait_for(&stack.app, &replay, DeliveryStatus::Processed).await;
+    assert_eq!(trigger_count(&stack).await, 1);
+    assert_eq!(attempt_count(&stack).await, 1);
+
+    // Labelling the issue again later (GitHub stamps the issue's updated_at) is a new
+    // trigger.
+    let later = fixture_with("issues.labeled.json", |p| {
+        p["installation"] = json!({"id": INSTALLATION});
+        p["label"]["name"] = json!("switchyard");
+        p["issue"]["body"] = json!("true");
+        p["issue"]["updated_at"] = json!("2031-01-01T00:00:00Z");
+    });
+    let again = deliver_ok(&stack.app, "issues", &later).await;
+    wait_for(&stack.app, &again, DeliveryStatus::Processed).await;
+    assert_eq!(trigger_count(&stack).await, 2);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn people_without_write_access_and_bots_are_refused_with_a_comment() {
     let stack = GithubStack::start().await;
     stack

@@ -1,11 +1,12 @@
-//! Members: listing, adding by login, changing roles and removing, with the owner rules
-//! (only owners touch the owner role; the last owner stays).
+//! Members: listing (emails only for admins and the person), joining only by accepting
+//! an invitation, changing roles and removing, with the owner rules (only owners touch
+//! the owner role; the last owner stays).
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;
-use shared::db::schema::memberships;
+use shared::db::schema::{memberships, users};
 use shared::domain::{MemberRole, TokenScope};
 use shared::wire::{self, Page};
 use uuid::Uuid;
@@ -48,7 +49,7 @@ async fn role_of(app: &TestApp, user: Uuid) -> Option<MemberRole> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_viewer_lists_members_but_cannot_invite_or_add() {
+async fn a_viewer_lists_members_but_cannot_invite() {
     let app = TestApp::spawn().await;
     let alice = member(&app, "alice", MemberRole::Owner).await;
     let vera = member(&app, "vera", MemberRole::Viewer).await;
@@ -81,13 +82,6 @@ async fn a_viewer_lists_members_but_cannot_invite_or_add() {
         .await
         .expect("POST invitation");
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = app
-        .request_as(&vera.access_token, Method::POST, "members")
-        .json(&json!({ "login": "alice", "role": "admin" }))
-        .send()
-        .await
-        .expect("POST member");
-    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
 
     // A read-only token lists members too.
     let read = app.mint_token(&[TokenScope::Read], None).await;
@@ -113,42 +107,111 @@ async fn a_viewer_lists_members_but_cannot_invite_or_add() {
     assert!(second.next_cursor.is_none());
 }
 
+/// Sets `user`'s email address, as a GitHub sign-in would have (their primary address,
+/// perhaps a private one).
+async fn set_email(app: &TestApp, user: Uuid, email: &str) {
+    let mut conn = app.db.untenanted().await.expect("conn");
+    diesel::update(users::table.find(user))
+        .set(users::email.eq(email))
+        .execute(&mut conn)
+        .await
+        .expect("set email");
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn an_admin_adds_a_person_by_login_once() {
+async fn nobody_is_added_without_accepting_and_nothing_tells_who_has_signed_in() {
     let app = TestApp::spawn().await;
     let bob = app.sign_in("bob").await;
+    set_email(&app, bob.user_id, "bob@private.example").await;
 
-    let res = app
-        .post("members", &json!({ "login": "BOB", "role": "member" }))
-        .await;
-    let added: wire::Member = json_as(res, StatusCode::CREATED).await;
-    assert_eq!(added.user.id, bob.user_id);
-    assert_eq!(added.role, MemberRole::Member);
-    assert_eq!(role_of(&app, bob.user_id).await, Some(MemberRole::Member));
+    // The direct add by login is gone: an admin token (or an admin) cannot put a person
+    // into an org, and learns neither whether the login exists nor their email.
+    for login in ["bob", "nobody-here"] {
+        let res = app
+            .post("members", &json!({ "login": login, "role": "admin" }))
+            .await;
+        let status = res.status();
+        let body = res.text().await.expect("body");
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
+            "{login}: {status} {body}"
+        );
+        assert!(!body.contains("private.example"), "{body}");
+    }
+    assert_eq!(role_of(&app, bob.user_id).await, None);
 
-    let res = app
-        .post("members", &json!({ "login": "bob", "role": "admin" }))
-        .await;
-    assert_error(res, StatusCode::CONFLICT, "already_member").await;
-    let res = app
-        .post(
-            "members",
-            &json!({ "login": "nobody-here", "role": "member" }),
-        )
-        .await;
-    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let res = app
-        .post("members", &json!({ "login": "bob", "role": "emperor" }))
-        .await;
-    assert_error(res, StatusCode::BAD_REQUEST, "invalid_json").await;
+    // An invitation answers the same whether or not the login has ever signed in.
+    let mut answers = Vec::new();
+    for login in ["bob", "nobody-here"] {
+        let res = app
+            .post("invitations", &json!({ "github_login": login, "role": "admin" }))
+            .await;
+        let created: wire::CreatedInvitation = json_as(res, StatusCode::CREATED).await;
+        assert_eq!(created.invitation.email, None);
+        answers.push(created);
+    }
+    assert_eq!(role_of(&app, bob.user_id).await, None);
 
-    // Bob now reaches the org with his own sign-in.
+    // Bob joins by accepting, and only then reaches the org.
     let res = app
         .request_as(&bob.access_token, Method::GET, "projects")
         .send()
         .await
         .expect("GET projects");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app
+        .request_path_as(&bob.access_token, Method::POST, "/api/v1/invitations/accept")
+        .json(&json!({ "token": answers[0].token }))
+        .send()
+        .await
+        .expect("accept");
     assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(role_of(&app, bob.user_id).await, Some(MemberRole::Admin));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn emails_are_shown_only_to_the_person_and_the_orgs_admins() {
+    let app = TestApp::spawn().await;
+    let alice = member(&app, "alice", MemberRole::Admin).await;
+    let bob = member(&app, "bob", MemberRole::Member).await;
+    let vera = member(&app, "vera", MemberRole::Viewer).await;
+    for (who, email) in [(&alice, "alice@a.example"), (&bob, "bob@b.example"), (&vera, "vera@v.example")] {
+        set_email(&app, who.user_id, email).await;
+    }
+    let emails = async |token: &str| -> Vec<(String, Option<String>)> {
+        let res = app
+            .request_as(token, Method::GET, "members")
+            .send()
+            .await
+            .expect("GET members");
+        let page: Page<wire::Member> = json_as(res, StatusCode::OK).await;
+        page.items
+            .into_iter()
+            .map(|m| (m.user.login, m.user.email))
+            .collect()
+    };
+    let everyone = vec![
+        ("alice".to_owned(), Some("alice@a.example".to_owned())),
+        ("bob".to_owned(), Some("bob@b.example".to_owned())),
+        ("vera".to_owned(), Some("vera@v.example".to_owned())),
+    ];
+    assert_eq!(emails(&alice.access_token).await, everyone);
+    assert_eq!(emails(&app.token).await, everyone);
+    // A member or a viewer sees their own address, nobody else's.
+    assert_eq!(
+        emails(&bob.access_token).await,
+        vec![
+            ("alice".to_owned(), None),
+            ("bob".to_owned(), Some("bob@b.example".to_owned())),
+            ("vera".to_owned(), None),
+        ]
+    );
+    let read = app.mint_token(&[TokenScope::Read], None).await;
+    assert!(emails(&read).await.iter().all(|(_, e)| e.is_none()));
+    assert_eq!(
+        emails(&vera.access_token).await[2],
+        ("vera".to_owned(), Some("vera@v.example".to_owned()))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,11 +228,11 @@ async fn only_owners_grant_take_or_remove_the_owner_role() {
     let res = set_role(&app, &carol.access_token, carol.user_id, "owner").await;
     assert_error(res, StatusCode::FORBIDDEN, "owner_required").await;
     let res = app
-        .request_as(&carol.access_token, Method::POST, "members")
-        .json(&json!({ "login": "dave", "role": "owner" }))
+        .request_as(&carol.access_token, Method::POST, "invitations")
+        .json(&json!({ "github_login": "dave", "role": "owner" }))
         .send()
         .await
-        .expect("POST member");
+        .expect("POST invitation");
     assert_error(res, StatusCode::FORBIDDEN, "owner_required").await;
     let res = set_role(&app, &carol.access_token, alice.user_id, "admin").await;
     assert_error(res, StatusCode::FORBIDDEN, "owner_required").await;

@@ -96,7 +96,6 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/orgs/{org}"),
         ("patch", "/api/v1/orgs/{org}"),
         ("get", "/api/v1/orgs/{org}/members"),
-        ("post", "/api/v1/orgs/{org}/members"),
         ("patch", "/api/v1/orgs/{org}/members/{user}"),
         ("delete", "/api/v1/orgs/{org}/members/{user}"),
         ("get", "/api/v1/orgs/{org}/invitations"),
@@ -111,6 +110,8 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/orgs/{org}/repositories/{id}/branches"),
         ("get", "/api/v1/orgs/{org}/github/install"),
         ("get", "/api/v1/github/setup"),
+        ("get", "/api/v1/github/setup/preview"),
+        ("post", "/api/v1/github/setup"),
         ("post", "/api/v1/github/webhooks"),
     ];
     let paths = doc["paths"].as_object().expect("paths");

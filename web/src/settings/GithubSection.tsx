@@ -64,7 +64,7 @@ export function GithubSection({ org, role }: SectionProps) {
               <button type="button" className="button button-primary" onClick={() => void install()} disabled={busy}>
                 {busy ? 'Opening GitHub…' : 'Install GitHub App'}
               </button>
-              <p className="muted small">GitHub asks which account and repositories; then it brings you back here.</p>
+              <p className="muted small">GitHub asks which account and repositories; then it brings you back to confirm that this organization gets them.</p>
               <FormError error={installError} />
             </>
           ) : (

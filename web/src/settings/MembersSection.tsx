@@ -4,9 +4,7 @@ import { api } from '../api/client';
 import { Loading } from '../components/Loading';
 import { links } from '../links';
 import { useSession } from '../session/session';
-import { describeError } from './errors';
 import {
-  assignableRoles,
   can,
   canChangeRole,
   explainMissing,
@@ -21,9 +19,7 @@ import {
 } from './permissions';
 import {
   ConfirmDialog,
-  Field,
   Flash,
-  FormError,
   RoleNotice,
   type SectionProps,
   SettingsError,
@@ -31,17 +27,14 @@ import {
   useFlash,
   usePagedList,
 } from './ui';
-import { validateAddMember } from './validation';
-
-const NOT_SIGNED_UP =
-  'No one with that login has signed in to Switchyard yet. Send them an invitation instead (Invitations tab).';
 
 type Pending =
   | { kind: 'remove'; member: Member }
   | { kind: 'leave'; member: Member }
   | { kind: 'role'; member: Member; role: Role };
 
-/** The org's members and roles: change a role, remove someone, leave, add a person. */
+/** The org's members and roles: change a role, remove someone, leave. People join by
+ *  accepting an invitation (the Invitations tab); nobody is added without consenting. */
 export function MembersSection({ org, role, me }: SectionProps) {
   const navigate = useNavigate();
   const { reload: reloadSession } = useSession();
@@ -159,14 +152,10 @@ export function MembersSection({ org, role, me }: SectionProps) {
         </button>
       )}
       {manage && (
-        <AddMember
-          org={org}
-          role={role}
-          onAdded={(m) => {
-            setItems((prev) => [...(prev ?? []).filter((x) => x.user.id !== m.user.id), m]);
-            setFlash(`${m.user.login} was added as ${ROLE_LABELS[m.role].toLowerCase()}.`);
-          }}
-        />
+        <p className="muted">
+          To bring someone in, <Link to={links.settings(org, 'invitations')}>send them an invitation</Link>: they
+          join when they accept it.
+        </p>
       )}
       <ConfirmDialog
         open={pending !== null}
@@ -191,7 +180,7 @@ export function MembersSection({ org, role, me }: SectionProps) {
         }}
       >
         {pending?.kind === 'leave' && (
-          <p>You will lose access to its projects, tasks and settings at once. To come back, someone must add or invite you.</p>
+          <p>You will lose access to its projects, tasks and settings at once. To come back, someone must invite you.</p>
         )}
         {pending?.kind === 'remove' && (
           <p>
@@ -320,69 +309,5 @@ function MemberRow({
         )}
       </td>
     </tr>
-  );
-}
-
-function AddMember({ org, role, onAdded }: { org: string; role: Role; onAdded: (m: Member) => void }) {
-  const roles = assignableRoles(role);
-  const [login, setLogin] = useState('');
-  const [newRole, setNewRole] = useState<Role>('member');
-  const [loginError, setLoginError] = useState<string | undefined>();
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const checked = validateAddMember(login, newRole);
-    setLoginError(checked.errors.login);
-    setError(null);
-    if (!checked.body) return;
-    setBusy(true);
-    try {
-      const member = await api.post('/api/v1/orgs/{org}/members', { path: { org }, body: checked.body });
-      onAdded(member);
-      setLogin('');
-    } catch (err) {
-      setError(describeError(err, { not_found: NOT_SIGNED_UP }));
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  return (
-    <form onSubmit={submit} className="card form-grid" noValidate aria-labelledby="add-member-heading">
-      <h3 id="add-member-heading">Add a person</h3>
-      <p className="muted">
-        For someone who has signed in to Switchyard before. Anyone else needs an{' '}
-        <Link to={links.settings(org, 'invitations')}>invitation</Link>.
-      </p>
-      <Field label="GitHub login" error={loginError}>
-        {(p) => (
-          <input
-            {...p}
-            value={login}
-            autoComplete="off"
-            autoCapitalize="none"
-            spellCheck={false}
-            onChange={(e) => setLogin(e.target.value)}
-          />
-        )}
-      </Field>
-      <Field label="Role" help={ROLE_DESCRIPTIONS[newRole]}>
-        {(p) => (
-          <select {...p} value={newRole} onChange={(e) => setNewRole(e.target.value as Role)}>
-            {roles.map((r) => (
-              <option key={r} value={r}>
-                {ROLE_LABELS[r]}
-              </option>
-            ))}
-          </select>
-        )}
-      </Field>
-      <button type="submit" className="button button-primary" disabled={busy}>
-        {busy ? 'Adding…' : 'Add member'}
-      </button>
-      <FormError error={error} />
-    </form>
   );
 }

@@ -7,6 +7,7 @@ import { RequireSession } from '../components/RequireSession';
 import Settings from '../pages/Settings';
 import { SessionProvider } from '../session/session';
 import AcceptInvitation from './AcceptInvitation';
+import GithubSetup from './GithubSetup';
 import type { AuditEvent } from './audit';
 import type { Member, Role } from './permissions';
 
@@ -50,6 +51,7 @@ function renderAt(url: string) {
           <Routes>
             <Route path="/orgs/:org/settings/*" element={<Settings />} />
             <Route path="/invitations/accept" element={<AcceptInvitation />} />
+            <Route path="/github/setup" element={<GithubSetup />} />
             <Route path="/" element={<p>home</p>} />
           </Routes>
         </RequireSession>
@@ -373,6 +375,46 @@ describe('GitHub', () => {
     });
     renderAt('/orgs/acme/settings/github?installation_id=42');
     expect(await screen.findByText(/The GitHub App was installed/)).toBeTruthy();
+  });
+});
+
+describe('finishing a GitHub installation', () => {
+  const acme = { id: 'o1', slug: 'acme', name: 'Acme', max_concurrent_attempts: 4, created_at: '', updated_at: '' };
+  const setup = { org: acme, installation_id: 42, account_login: 'octo', account_type: 'User', action: 'link' };
+
+  it('names the org that gets the installation and links it only when confirmed', async () => {
+    let sent: unknown;
+    const calls = fakeApi({
+      'GET /api/v1/me': () => me('owner'),
+      'GET /api/v1/github/setup/preview': (o) => {
+        expect(o.query).toEqual({ installation_id: 42, state: 'abc' });
+        return setup;
+      },
+      'POST /api/v1/github/setup': (o) => {
+        sent = o.body;
+        return setup;
+      },
+      'GET /api/v1/orgs/{org}/repositories': () => ({ items: [] }),
+    });
+    renderAt('/github/setup?installation_id=42&setup_action=install&state=abc');
+    expect(await screen.findByText(/the Switchyard organization/)).toBeTruthy();
+    expect(screen.getByText('octo')).toBeTruthy();
+    expect(calls).not.toContain('POST /api/v1/github/setup');
+    fireEvent.click(screen.getByRole('button', { name: 'Connect to Acme' }));
+    expect(await screen.findByText(/The GitHub App was installed/)).toBeTruthy();
+    expect(sent).toEqual({ installation_id: 42, state: 'abc' });
+  });
+
+  it('says in words when the link is someone else’s', async () => {
+    fakeApi({
+      'GET /api/v1/me': () => me('owner'),
+      'GET /api/v1/github/setup/preview': () => {
+        throw new ApiError(400, 'github_state_invalid', 'the install link is unknown');
+      },
+    });
+    renderAt('/github/setup?installation_id=42&state=abc');
+    expect(await screen.findByText(/started by someone else/)).toBeTruthy();
+    expect(screen.queryByRole('button', { name: /Connect/ })).toBeNull();
   });
 });
 

@@ -75,12 +75,6 @@ export function validateInvitationForm(
   };
 }
 
-export function validateAddMember(login: string, role: Role): { errors: FieldErrors<'login'>; body?: Schemas['AddMember'] } {
-  const error = loginError(login);
-  if (error) return { errors: { login: error } };
-  return { errors: {}, body: { login: login.trim(), role } };
-}
-
 // ---- Secrets -------------------------------------------------------------------------
 
 export const MAX_SECRET_NAME_CHARS = 64;

@@ -123,7 +123,7 @@ pub async fn accept(
                 .select(Organization::as_select())
                 .first(conn)
                 .await?;
-            Ok((org, member(membership, user.clone())))
+            Ok((org, member(membership, user.clone(), false)))
         })
         .await?;
     drop(conn);

@@ -15,7 +15,8 @@ use crate::routes::paging::IdPageQuery;
 use crate::state::AppState;
 
 /// The org's members with their roles, in the order they joined, a page at a time.
-/// Anyone in the org may read it.
+/// Anyone in the org may read it; email addresses are shown to the org's admins, and to
+/// each person for themselves.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
     params(("org" = String, Path, description = "Organization slug"), IdPageQuery),
     responses(
@@ -46,8 +47,15 @@ pub async fn list(
     }
     let rows: Vec<(Membership, User)> = q.load(&mut conn).await?;
     let (rows, next_cursor) = page.split(rows, |(m, _)| m.id);
+    let (admin, me) = (auth.is_admin(), auth.actor.user_id());
     Ok(web::Json(Page {
-        items: rows.into_iter().map(|(m, u)| member(m, u)).collect(),
+        items: rows
+            .into_iter()
+            .map(|(m, u)| {
+                let show_email = admin || me == Some(u.id);
+                member(m, u, show_email)
+            })
+            .collect(),
         next_cursor,
     }))
 }

@@ -6,7 +6,6 @@
 //! owners lock the org's owner memberships (`FOR UPDATE`) for their transaction, so two
 //! owners demoting each other at the same moment cannot both succeed.
 
-pub mod add;
 pub mod list;
 pub mod remove;
 pub mod update;

@@ -49,7 +49,7 @@ pub async fn update(
             let owners = lock_owners(conn, org_id).await?;
             let (current, user) = lock_member(conn, org_id, user_id).await?;
             if current.role == role {
-                return Ok((member(current, user), false));
+                return Ok((member(current, user, true), false));
             }
             if current.role == MemberRole::Owner || role == MemberRole::Owner {
                 require_owner(&auth.actor, &owners, "grant or take away the owner role")?;
@@ -62,7 +62,7 @@ pub async fn update(
                 .returning(Membership::as_returning())
                 .get_result(conn)
                 .await?;
-            Ok((member(membership, user), true))
+            Ok((member(membership, user, true), true))
         })
         .await?;
     drop(conn);
@@ -74,7 +74,9 @@ pub async fn update(
             actor = %auth.actor.label(),
             "member role changed"
         );
-        emit(&state, org_id, OrgEvent::MemberUpdated(updated.clone())).await;
+        let mut event = updated.clone();
+        event.user.email = None;
+        emit(&state, org_id, OrgEvent::MemberUpdated(event)).await;
     }
     Ok(web::Json(updated))
 }
