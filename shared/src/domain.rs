@@ -120,6 +120,18 @@ text_enum!(
 );
 
 text_enum!(
+    /// What a run started from GitHub may use (a project setting): the trigger is written
+    /// by anyone with write access to the repository, the issue by anyone at all.
+    GithubRunPolicy {
+        /// No org secrets beyond the agent's own credential; supervised where the agent
+        /// supports it. The default.
+        Restricted => "restricted",
+        /// The profile as it is, with every org secret, as a run started in Switchyard.
+        Trusted => "trusted",
+    }
+);
+
+text_enum!(
     /// Where a task came from.
     TaskOrigin { Ui => "ui", Api => "api", Github => "github" }
 );

@@ -184,6 +184,33 @@ impl ExecutorKind {
         }
     }
 
+    /// The environment variables (org secrets, by name) that hold the agent's own
+    /// credential for its model API: all a restricted run gets of the org's secrets.
+    /// `script` has none.
+    pub fn credential_env(self) -> &'static [&'static str] {
+        match self {
+            ExecutorKind::Script => &[],
+            ExecutorKind::ClaudeCode => &[
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_AUTH_TOKEN",
+                "CLAUDE_CODE_OAUTH_TOKEN",
+            ],
+            ExecutorKind::Codex => &["OPENAI_API_KEY", "CODEX_API_KEY"],
+            ExecutorKind::Gemini => &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+            ExecutorKind::Amp => &["AMP_API_KEY"],
+            ExecutorKind::Cursor => &["CURSOR_API_KEY"],
+            ExecutorKind::OpenCode => &[
+                "ANTHROPIC_API_KEY",
+                "OPENAI_API_KEY",
+                "GEMINI_API_KEY",
+                "OPENROUTER_API_KEY",
+            ],
+            ExecutorKind::QwenCode => &["OPENAI_API_KEY", "DASHSCOPE_API_KEY"],
+            ExecutorKind::Copilot => &["COPILOT_PROVIDER_API_KEY", "COPILOT_GITHUB_TOKEN"],
+            ExecutorKind::Droid => &["FACTORY_API_KEY"],
+        }
+    }
+
     /// The names of every executor, for messages.
     pub fn names() -> String {
         ExecutorKind::ALL
@@ -800,6 +827,11 @@ pub struct ResolvedProfile {
     pub source: ProfileSource,
     pub executor: ExecutorKind,
     pub options: ProfileOptions,
+    /// The only org secrets the run gets, by name; absent: every org secret. A run
+    /// started from GitHub under the `restricted` policy gets only the agent's own
+    /// credential ([`ExecutorKind::credential_env`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
 }
 
 /// An attempt's stored profile snapshot could not be read.
@@ -831,8 +863,38 @@ impl ResolvedProfile {
                     options: builtin_variants(kind)
                         .remove(DEFAULT_VARIANT)
                         .unwrap_or_default(),
+                    secrets: None,
                 })
             }
+        }
+    }
+
+    /// Whether the run gets the org secret `name` in its environment.
+    pub fn allows_secret(&self, name: &str) -> bool {
+        self.secrets
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|a| a == name))
+    }
+
+    /// Narrows the profile for a run that text from outside the org steers (an issue
+    /// and a trigger on GitHub): only the agent's own credential among the org's
+    /// secrets, and supervised (tool calls wait for a person's approval) where the agent
+    /// supports it and the profile did not already ask for plan mode.
+    pub fn restrict(&mut self) {
+        self.secrets = Some(
+            self.executor
+                .credential_env()
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect(),
+        );
+        let supervised = self
+            .executor
+            .capabilities()
+            .permission_policies
+            .contains(&PermissionPolicy::Supervised);
+        if supervised && self.options.permission_policy == PermissionPolicy::Auto {
+            self.options.permission_policy = PermissionPolicy::Supervised;
         }
     }
 
@@ -850,6 +912,7 @@ impl ResolvedProfile {
                 source,
                 executor: profile.executor,
                 options: options.clone(),
+                secrets: None,
             }),
             None => Err(format!(
                 "profile {:?} has no variant {variant:?} (variants: {})",
@@ -868,6 +931,51 @@ impl ResolvedProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restricted_run_keeps_only_the_agents_credential_and_is_supervised_where_possible() {
+        let resolved = |executor: ExecutorKind, policy: PermissionPolicy| ResolvedProfile {
+            profile: executor.as_str().to_owned(),
+            variant: DEFAULT_VARIANT.to_owned(),
+            source: ProfileSource::Builtin,
+            executor,
+            options: ProfileOptions {
+                permission_policy: policy,
+                ..Default::default()
+            },
+            secrets: None,
+        };
+        let mut claude = resolved(ExecutorKind::ClaudeCode, PermissionPolicy::Auto);
+        assert!(claude.allows_secret("DEPLOY_KEY"));
+        claude.restrict();
+        assert!(claude.allows_secret("ANTHROPIC_API_KEY"));
+        assert!(!claude.allows_secret("DEPLOY_KEY"));
+        assert!(!claude.allows_secret("OPENAI_API_KEY"));
+        assert_eq!(
+            claude.options.permission_policy,
+            PermissionPolicy::Supervised
+        );
+        // Plan mode already waits for approval; an agent without supervision stays auto.
+        let mut plan = resolved(ExecutorKind::ClaudeCode, PermissionPolicy::Plan);
+        plan.restrict();
+        assert_eq!(plan.options.permission_policy, PermissionPolicy::Plan);
+        let mut cursor = resolved(ExecutorKind::Cursor, PermissionPolicy::Auto);
+        cursor.restrict();
+        assert_eq!(cursor.options.permission_policy, PermissionPolicy::Auto);
+        assert!(cursor.allows_secret("CURSOR_API_KEY"));
+        // The restriction survives the snapshot stored on the attempt.
+        let stored = serde_json::to_value(&claude).expect("json");
+        let back = ResolvedProfile::for_attempt("claude-code", Some(&stored)).expect("read");
+        assert!(!back.allows_secret("DEPLOY_KEY"));
+        // Snapshots from before the field allow every secret.
+        let mut old = stored.clone();
+        old.as_object_mut().expect("object").remove("secrets");
+        let old = ResolvedProfile::for_attempt("claude-code", Some(&old)).expect("read");
+        assert!(old.allows_secret("DEPLOY_KEY"));
+        let mut script = resolved(ExecutorKind::Script, PermissionPolicy::Auto);
+        script.restrict();
+        assert!(!script.allows_secret("ANYTHING"));
+    }
     use serde_json::json;
 
     #[test]

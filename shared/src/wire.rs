@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::db::models;
 use crate::domain::{
-    AttemptStatus, MemberRole, MergeMethod, ProcessStatus, RunReason, TaskOrigin, TaskPriority,
-    TaskStatus,
+    AttemptStatus, GithubRunPolicy, MemberRole, MergeMethod, ProcessStatus, RunReason, TaskOrigin,
+    TaskPriority, TaskStatus,
 };
 use crate::error_code::ErrorCode;
 use crate::executors::{ExecutorKind, ProfileOptions, ProfileSource, ResolvedProfile};
@@ -51,6 +51,19 @@ pub struct Project {
     /// How an attempt's pull request is merged.
     #[serde(default = "default_merge_method")]
     pub merge_method: MergeMethod,
+    /// Whether GitHub may trigger runs of the `script` executor, which runs the issue's
+    /// text as a shell script. Off unless an admin turns it on.
+    #[serde(default)]
+    pub github_allow_script: bool,
+    /// What GitHub-triggered runs may use: `restricted` (the default: no org secrets
+    /// beyond the agent's own credential, supervised where the agent supports it) or
+    /// `trusted` (the profile as it is, with every org secret).
+    #[serde(default = "default_github_run_policy")]
+    pub github_run_policy: GithubRunPolicy,
+    /// The profile GitHub-triggered runs use when the comment names none (`name` or
+    /// `name:variant`); absent: the default executor's.
+    #[serde(default)]
+    pub github_profile: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -61,6 +74,10 @@ fn default_trigger_label() -> String {
 
 fn default_merge_method() -> MergeMethod {
     MergeMethod::Squash
+}
+
+fn default_github_run_policy() -> GithubRunPolicy {
+    GithubRunPolicy::Restricted
 }
 
 impl Project {
@@ -78,6 +95,9 @@ impl Project {
             default_executor: p.default_executor,
             github_trigger_label: p.github_trigger_label,
             merge_method: p.merge_method,
+            github_allow_script: p.github_allow_script,
+            github_run_policy: p.github_run_policy,
+            github_profile: p.github_profile,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -142,6 +162,13 @@ pub struct UpdateProject {
     /// 1 to 50 characters; compared with issue labels case-insensitively.
     pub github_trigger_label: Option<String>,
     pub merge_method: Option<MergeMethod>,
+    /// Turning it on needs the `admin` scope.
+    pub github_allow_script: Option<bool>,
+    /// Setting `trusted` needs the `admin` scope.
+    pub github_run_policy: Option<GithubRunPolicy>,
+    /// `null` clears it.
+    #[serde(default, with = "double_option")]
+    pub github_profile: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -813,12 +813,12 @@ impl AttemptRun<'_> {
         };
         // The profile the attempt was started with (a snapshot, so later edits do not
         // change a run or its follow-ups).
-        let options = shared::executors::ResolvedProfile::for_attempt(
+        let profile = shared::executors::ResolvedProfile::for_attempt(
             &self.attempt.executor,
             self.attempt.executor_profile.as_ref(),
         )
-        .context("the attempt's executor profile")?
-        .options;
+        .context("the attempt's executor profile")?;
+        let options = profile.options.clone();
         let secrets = {
             let mut conn = self.worker.db.system().await?;
             shared::secrets::decrypt_org_secrets(&mut conn, &self.worker.settings, process.org_id)
@@ -867,10 +867,12 @@ impl AttemptRun<'_> {
                 .filter(|(k, _)| allowed(k))
                 .map(|(k, v)| (k.as_str(), v.clone())),
         );
+        // A run started from GitHub under the restricted policy gets only the agent's
+        // own credential; every secret is still redacted from what it prints.
         extra.extend(
             secrets
                 .iter()
-                .filter(|(k, _)| allowed(k))
+                .filter(|(k, _)| profile.allows_secret(k) && allowed(k))
                 .map(|(k, v)| (k.as_str(), v.expose_secret().to_owned())),
         );
         extra.extend(agent.fixed_env(settings.agent_cache_dir.as_deref()));

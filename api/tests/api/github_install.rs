@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 use shared::db::schema::{audit_events, github_installations, users};
 use shared::domain::{DeliveryStatus, MemberRole};
-use serde_json::json;
 use shared::wire::{self, GithubInstallLink, GithubSetup, OrgRepository, Page};
 use uuid::Uuid;
 
@@ -124,7 +124,11 @@ async fn an_admin_installs_the_app_and_the_setup_callback_links_it_with_its_repo
     let res = setup(&app, &admin, INSTALLATION, &state).await;
     let done: GithubSetup = json_as(res, StatusCode::OK).await;
     assert_eq!(
-        (done.org.slug.as_str(), done.installation_id, done.action.as_str()),
+        (
+            done.org.slug.as_str(),
+            done.installation_id,
+            done.action.as_str()
+        ),
         ("acme", INSTALLATION, "link")
     );
 
@@ -400,6 +404,26 @@ async fn an_org_api_token_cannot_start_an_install() {
 #[tokio::test(flavor = "multi_thread")]
 async fn opening_the_setup_url_changes_nothing_and_the_preview_names_the_org() {
     let (_fake, app) = app_with_github().await;
+    // The dashboard's session (cookies), signed in before the account was tied to GitHub.
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/dev/login"))
+        .json(&json!({ "login": "codertocat" }))
+        .send()
+        .await
+        .expect("dev login");
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = |name: &str| -> String {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|raw| raw.split(';').next())
+            .find_map(|pair| pair.strip_prefix(&format!("{name}=")).map(str::to_owned))
+            .expect("cookie")
+    };
+    let (access, csrf) = (cookie("sy_access"), cookie("sy_csrf"));
+    let jar = format!("sy_access={access}; sy_csrf={csrf}");
     let admin = person(&app, "codertocat", Some(CODERTOCAT_ID), MemberRole::Admin).await;
     let state = install_state(&app, &admin, "acme").await;
 
@@ -441,25 +465,6 @@ async fn opening_the_setup_url_changes_nothing_and_the_preview_names_the_org() {
     assert_error(res, StatusCode::BAD_REQUEST, "github_state_invalid").await;
 
     // Finishing from the dashboard is a write: a cookie session must echo its CSRF token.
-    let res = app
-        .client
-        .post(app.url("/api/v1/auth/dev/login"))
-        .json(&json!({ "login": "codertocat" }))
-        .send()
-        .await
-        .expect("dev login");
-    assert_eq!(res.status(), StatusCode::OK);
-    let cookie = |name: &str| -> String {
-        res.headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|raw| raw.split(';').next())
-            .find_map(|pair| pair.strip_prefix(&format!("{name}=")).map(str::to_owned))
-            .expect("cookie")
-    };
-    let (access, csrf) = (cookie("sy_access"), cookie("sy_csrf"));
-    let jar = format!("sy_access={access}; sy_csrf={csrf}");
     let body = json!({ "installation_id": INSTALLATION, "state": state });
     let res = app
         .client

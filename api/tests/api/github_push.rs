@@ -63,6 +63,16 @@ impl GithubStack {
             )
             .await;
         let project: wire::Project = json_as(res, StatusCode::CREATED).await;
+        // The tests' "agent" is `script`, so the issue text is the script: the project
+        // opts in to GitHub-triggered script runs.
+        let res = app
+            .patch(
+                &format!("projects/{}", project.id),
+                &serde_json::json!({ "github_allow_script": true }),
+            )
+            .await;
+        let project: wire::Project = json_as(res, StatusCode::OK).await;
+        assert!(project.github_allow_script);
         let mut settings = app.env.settings.clone();
         settings.scheduler.local_workers = 1;
         // The worker shares the App settings (it mints its own repository tokens).

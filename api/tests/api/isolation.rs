@@ -102,6 +102,20 @@ pub const STRICTER: &[(&str, &str, TokenScope)] = &[(
     TokenScope::Admin,
 )];
 
+/// Operations only a signed-in person may call, whatever a token's scopes: an org API
+/// token holding the scope gets 403 `person_required`. Asking for a GitHub install link
+/// binds the link to the person who asked.
+pub const PERSON_ONLY: &[(&str, &str)] = &[("GET", "/api/v1/orgs/{org}/github/install")];
+
+impl Operation {
+    /// Whether only a person may call it (see [`PERSON_ONLY`]).
+    pub fn person_only(&self) -> bool {
+        PERSON_ONLY
+            .iter()
+            .any(|(method, path)| self.method.as_str() == *method && self.template == *path)
+    }
+}
+
 /// The scope an operation's security requirement declares, if exactly one.
 pub fn declared_scope(op: &Value) -> Option<TokenScope> {
     let requirements = op["security"].as_array()?;
@@ -510,6 +524,8 @@ pub struct Principal {
     pub label: String,
     pub bearer: String,
     pub scopes: Vec<TokenScope>,
+    /// A signed-in person, not an org API token.
+    pub person: bool,
 }
 
 impl Principal {
@@ -537,6 +553,7 @@ pub async fn principals(app: &TestApp, org: &Organization) -> Vec<Principal> {
             label: format!("{} {role}", org.slug),
             bearer: person.access_token,
             scopes: role.scopes().to_vec(),
+            person: true,
         });
     }
     for scope in TokenScope::ALL {
@@ -548,6 +565,7 @@ pub async fn principals(app: &TestApp, org: &Organization) -> Vec<Principal> {
             label: format!("{} token [{scope}]", org.slug),
             bearer: secret,
             scopes: vec![*scope],
+            person: false,
         });
     }
     out
@@ -646,10 +664,6 @@ pub async fn body_for(app: &TestApp, doc: &Value, op: &Operation) -> Option<Valu
             json!({ "name": format!("body-{t}"), "executor": "script", "variants": options })
         }
         "PutExecutorProfile" => json!({ "executor": "script", "variants": options }),
-        "AddMember" => {
-            let person = app.sign_in(&format!("newcomer-{t}")).await;
-            json!({ "login": person.login, "role": "member" })
-        }
         "CreateInvitation" => json!({ "github_login": format!("body-{t}"), "role": "member" }),
         _ => example(doc, schema),
     })
@@ -749,6 +763,7 @@ async fn another_orgs_principals_get_404_on_every_org_route_and_see_none_of_its_
         label: "globex token [all]".into(),
         bearer: b_token,
         scopes: TokenScope::ALL.to_vec(),
+        person: false,
     });
 
     let mut failures = Vec::new();
@@ -957,6 +972,7 @@ async fn another_orgs_event_stream_never_carries_this_orgs_events() {
         label: "globex token [all]".into(),
         bearer: b_token.clone(),
         scopes: TokenScope::ALL.to_vec(),
+        person: false,
     });
     let process = a.value(Kind::Process);
     let attempt = a.value(Kind::Attempt);

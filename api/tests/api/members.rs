@@ -144,7 +144,10 @@ async fn nobody_is_added_without_accepting_and_nothing_tells_who_has_signed_in()
     let mut answers = Vec::new();
     for login in ["bob", "nobody-here"] {
         let res = app
-            .post("invitations", &json!({ "github_login": login, "role": "admin" }))
+            .post(
+                "invitations",
+                &json!({ "github_login": login, "role": "admin" }),
+            )
             .await;
         let created: wire::CreatedInvitation = json_as(res, StatusCode::CREATED).await;
         assert_eq!(created.invitation.email, None);
@@ -160,7 +163,11 @@ async fn nobody_is_added_without_accepting_and_nothing_tells_who_has_signed_in()
         .expect("GET projects");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let res = app
-        .request_path_as(&bob.access_token, Method::POST, "/api/v1/invitations/accept")
+        .request_path_as(
+            &bob.access_token,
+            Method::POST,
+            "/api/v1/invitations/accept",
+        )
         .json(&json!({ "token": answers[0].token }))
         .send()
         .await
@@ -175,7 +182,11 @@ async fn emails_are_shown_only_to_the_person_and_the_orgs_admins() {
     let alice = member(&app, "alice", MemberRole::Admin).await;
     let bob = member(&app, "bob", MemberRole::Member).await;
     let vera = member(&app, "vera", MemberRole::Viewer).await;
-    for (who, email) in [(&alice, "alice@a.example"), (&bob, "bob@b.example"), (&vera, "vera@v.example")] {
+    for (who, email) in [
+        (&alice, "alice@a.example"),
+        (&bob, "bob@b.example"),
+        (&vera, "vera@v.example"),
+    ] {
         set_email(&app, who.user_id, email).await;
     }
     let emails = async |token: &str| -> Vec<(String, Option<String>)> {

@@ -2,7 +2,8 @@
 //! operation is sent by a member of each role and a token of each single scope, on the
 //! org's own resources. Whoever lacks the scope the operation declares gets exactly 403
 //! `forbidden`; whoever holds it gets past authorization (never 401, 403 or 404; the
-//! resources are real). Writes get fresh resources for each principal, so a delete
+//! resources are real), except that a token on a person-only route gets 403
+//! `person_required`. Writes get fresh resources for each principal, so a delete
 //! cannot spoil a later check.
 
 use reqwest::{Method, StatusCode};
@@ -39,7 +40,20 @@ async fn every_role_and_token_scope_gets_exactly_what_each_route_requires() {
             let path = fixture.path(op, &app.org.slug);
             let body = body_for(&app, &doc, op).await;
             let answer = send(&app, &who.bearer, op.method.clone(), &path, body.as_ref()).await;
-            if who.holds(scope) {
+            if who.holds(scope) && op.person_only() && !who.person {
+                denied += 1;
+                if answer.status != StatusCode::FORBIDDEN
+                    || answer.code.as_deref() != Some("person_required")
+                {
+                    failures.push(format!(
+                        "{} as {} (a token, on a person-only route): expected 403 \
+                         person_required, got {}",
+                        op.label(),
+                        who.label,
+                        answer.describe()
+                    ));
+                }
+            } else if who.holds(scope) {
                 allowed += 1;
                 *through.entry(answer.status.as_u16()).or_default() += 1;
                 let refused = matches!(

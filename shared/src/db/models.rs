@@ -127,6 +127,12 @@ pub struct Project {
     pub github_trigger_label: String,
     /// How the attempt's pull request is merged.
     pub merge_method: crate::domain::MergeMethod,
+    /// GitHub may trigger runs of the `script` executor (the issue text runs as bash).
+    pub github_allow_script: bool,
+    /// What GitHub-triggered runs may use.
+    pub github_run_policy: crate::domain::GithubRunPolicy,
+    /// The profile GitHub-triggered runs use when the comment names none.
+    pub github_profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]

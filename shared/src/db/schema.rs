@@ -180,6 +180,9 @@ diesel::table! {
         updated_at -> Timestamptz,
         github_trigger_label -> Text,
         merge_method -> Text,
+        github_allow_script -> Bool,
+        github_run_policy -> Text,
+        github_profile -> Nullable<Text>,
     }
 }
 

@@ -148,8 +148,32 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Links the installation GitHub just made to the org of the install link. */
+        /**
+         * GitHub's setup URL. Changes nothing: sends the browser on to the dashboard's
+         *     confirmation page with the same query.
+         */
         get: operations["getGithubSetup"];
+        put?: never;
+        /**
+         * Links the installation GitHub just made to the org of the install link (or syncs one
+         *     already linked), as the person confirmed on the dashboard.
+         */
+        post: operations["postGithubSetup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/github/setup/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What finishing this setup would do, changing nothing (the state stays usable). */
+        get: operations["getGithubSetupPreview"];
         put?: never;
         post?: never;
         delete?: never;
@@ -659,16 +683,12 @@ export interface paths {
         };
         /**
          * The org's members with their roles, in the order they joined, a page at a time.
-         *     Anyone in the org may read it.
+         *     Anyone in the org may read it; email addresses are shown to the org's admins, and to
+         *     each person for themselves.
          */
         get: operations["getOrgsOrgMembers"];
         put?: never;
-        /**
-         * Adds a person who has signed in to Switchyard before, by login (case-insensitive),
-         *     with a role. Only an owner may add an owner. To bring in someone who has not signed
-         *     in yet, send an invitation.
-         */
-        post: operations["postOrgsOrgMembers"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -777,7 +797,10 @@ export interface paths {
         head?: never;
         /**
          * Changes a project's name, default branch, scripts, default executor, GitHub trigger
-         *     label or pull request merge method (`merge`, `squash` or `rebase`).
+         *     label, pull request merge method (`merge`, `squash` or `rebase`), or what runs started
+         *     from GitHub may use. Loosening the latter — letting GitHub trigger `script` runs, or
+         *     the `trusted` policy that hands them every org secret — needs the `admin` scope (403
+         *     `admin_required`): it exposes the org's secrets to text from outside the org.
          */
         patch: operations["patchOrgsOrgProjectsId"];
         trace?: never;
@@ -1124,14 +1147,6 @@ export interface components {
          * @enum {string}
          */
         ActorType: "user" | "token" | "github" | "system";
-        /**
-         * @description Body of `POST /orgs/{org}/members`: adds a person who has signed in to Switchyard
-         *     before, by login.
-         */
-        AddMember: {
-            login: string;
-            role: components["schemas"]["MemberRole"];
-        };
         /** @description An org API token as listings show it: never the secret or its hash. */
         ApiTokenInfo: {
             /** Format: date-time */
@@ -1582,6 +1597,13 @@ export interface components {
             old_path?: string | null;
             path: string;
         };
+        /** @description Body of `POST /github/setup`: the query GitHub sent to the setup URL. */
+        FinishGithubSetup: {
+            /** Format: int64 */
+            installation_id: number;
+            /** @description The install link's state; absent after GitHub's `setup_action=update`. */
+            state?: string | null;
+        };
         /** @description Body of `POST /orgs/{org}/attempts/{id}/follow-up`. */
         FollowUp: {
             prompt: string;
@@ -1613,6 +1635,33 @@ export interface components {
              * @description GitHub's id of the repository.
              */
             repo_id: number;
+        };
+        /**
+         * @description What a run started from GitHub may use (a project setting): the trigger is written
+         *     by anyone with write access to the repository, the issue by anyone at all.
+         * @enum {string}
+         */
+        GithubRunPolicy: "restricted" | "trusted";
+        /**
+         * @description What finishing a GitHub App installation does: which Switchyard org gets which
+         *     installation. `GET /github/setup/preview` answers it before anything changes, so the
+         *     person sees where the installation (and its repositories) will go; `POST
+         *     /github/setup` answers it once done.
+         */
+        GithubSetup: {
+            /** @description The GitHub account the installation lives on. */
+            account_login: string;
+            /** @description `User` or `Organization`. */
+            account_type: string;
+            /**
+             * @description `link` (the install link's org gets the installation) or `sync` (an installation
+             *     already linked to the org has its repositories read again).
+             */
+            action: string;
+            /** Format: int64 */
+            installation_id: number;
+            /** @description The Switchyard org that gets (or has) the installation. */
+            org: components["schemas"]["Organization"];
         };
         Hunk: {
             header: string;
@@ -1990,6 +2039,22 @@ export interface components {
                 default_branch: string;
                 default_executor: string;
                 dev_script?: string | null;
+                /**
+                 * @description Whether GitHub may trigger runs of the `script` executor, which runs the issue's
+                 *     text as a shell script. Off unless an admin turns it on.
+                 */
+                github_allow_script?: boolean;
+                /**
+                 * @description The profile GitHub-triggered runs use when the comment names none (`name` or
+                 *     `name:variant`); absent: the default executor's.
+                 */
+                github_profile?: string | null;
+                /**
+                 * @description What GitHub-triggered runs may use: `restricted` (the default: no org secrets
+                 *     beyond the agent's own credential, supervised where the agent supports it) or
+                 *     `trusted` (the profile as it is, with every org secret).
+                 */
+                github_run_policy?: components["schemas"]["GithubRunPolicy"];
                 /** @description On a GitHub repository, an issue labelled with this starts a run. */
                 github_trigger_label?: string;
                 /** Format: uuid */
@@ -2145,6 +2210,22 @@ export interface components {
             default_branch: string;
             default_executor: string;
             dev_script?: string | null;
+            /**
+             * @description Whether GitHub may trigger runs of the `script` executor, which runs the issue's
+             *     text as a shell script. Off unless an admin turns it on.
+             */
+            github_allow_script?: boolean;
+            /**
+             * @description The profile GitHub-triggered runs use when the comment names none (`name` or
+             *     `name:variant`); absent: the default executor's.
+             */
+            github_profile?: string | null;
+            /**
+             * @description What GitHub-triggered runs may use: `restricted` (the default: no org secrets
+             *     beyond the agent's own credential, supervised where the agent supports it) or
+             *     `trusted` (the profile as it is, with every org secret).
+             */
+            github_run_policy?: components["schemas"]["GithubRunPolicy"];
             /** @description On a GitHub repository, an issue labelled with this starts a run. */
             github_trigger_label?: string;
             /** Format: uuid */
@@ -2219,6 +2300,12 @@ export interface components {
             executor: components["schemas"]["ExecutorKind"];
             options: components["schemas"]["ProfileOptions"];
             profile: string;
+            /**
+             * @description The only org secrets the run gets, by name; absent: every org secret. A run
+             *     started from GitHub under the `restricted` policy gets only the agent's own
+             *     credential ([`ExecutorKind::credential_env`]).
+             */
+            secrets?: string[] | null;
             source: components["schemas"]["ProfileSource"];
             variant: string;
         };
@@ -2437,6 +2524,11 @@ export interface components {
             default_branch?: string | null;
             default_executor?: string | null;
             dev_script?: string | null;
+            /** @description Turning it on needs the `admin` scope. */
+            github_allow_script?: boolean | null;
+            /** @description `null` clears it. */
+            github_profile?: string | null;
+            github_run_policy?: components["schemas"]["GithubRunPolicy"] | null;
             /** @description 1 to 50 characters; compared with issue labels case-insensitively. */
             github_trigger_label?: string | null;
             merge_method?: components["schemas"]["MergeMethod"] | null;
@@ -2469,6 +2561,7 @@ export interface components {
         /** @description A person, as the API shows them. */
         UserInfo: {
             avatar_url?: string | null;
+            /** @description Shown only to the person themselves and to admins of an org they joined. */
             email?: string | null;
             /** Format: uuid */
             id: string;
@@ -2782,26 +2875,140 @@ export interface operations {
     };
     getGithubSetup: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description GitHub's id of the installation. */
-                installation_id: number | null;
+                installation_id?: number | null;
                 /** @description `install`, `update` or `request`. */
-                setup_action: string | null;
+                setup_action?: string | null;
                 /** @description The state of the install link. */
-                state: string | null;
+                state?: string | null;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Linked (or synced): to the org's GitHub settings in the dashboard */
+            /** @description To the dashboard's page that shows which org gets the installation and asks to confirm */
             302: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Malformed query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postGithubSetup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FinishGithubSetup"];
+            };
+        };
+        responses: {
+            /** @description Linked (or synced) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GithubSetup"];
+                };
+            };
+            /** @description Malformed body, or an unknown, used or expired state */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An org API token (`person_required`), a cookie session without its CSRF token (`csrf_failed`), not an admin of the org, or not in control of the installation's GitHub account */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such org for this person */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The installation is linked to another org, or the App is not configured */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description GitHub could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getGithubSetupPreview: {
+        parameters: {
+            query?: {
+                /** @description GitHub's id of the installation. */
+                installation_id?: number | null;
+                /** @description `install`, `update` or `request`. */
+                setup_action?: string | null;
+                /** @description The state of the install link. */
+                state?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The org that would get the installation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GithubSetup"];
+                };
             };
             /** @description No installation id, or an unknown, used or expired state */
             400: {
@@ -2821,7 +3028,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not an admin of the org, or not in control of the installation's GitHub account */
+            /** @description An org API token (`person_required`), not an admin of the org, or not in control of the installation's GitHub account */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2839,7 +3046,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The installation is linked to another org, or the App is not configured */
+            /** @description The App is not configured */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4484,7 +4691,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Caller lacks the admin scope */
+            /** @description Caller lacks the admin scope, or is an org API token (`person_required`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4790,78 +4997,6 @@ export interface operations {
             };
             /** @description Limit out of range */
             422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    postOrgsOrgMembers: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Organization slug */
-                org: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["AddMember"];
-            };
-        };
-        responses: {
-            /** @description The new member */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Member"];
-                };
-            };
-            /** @description Malformed body */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No valid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Caller lacks the admin scope, or is not an owner adding an owner (`owner_required`) */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such org for this caller, or no person with that login */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Already a member (`already_member`) */
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5448,7 +5583,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Token lacks the write scope */
+            /** @description Token lacks the write scope, or loosening the GitHub run policy without the admin scope (`admin_required`) */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -15,8 +15,8 @@
  *   The current tab has `aria-current="page"`; each section is a region named by its <h2>.
  * - `data-testid="token-secret"`: a new API token's secret (shown once, until "Done").
  * - `data-testid="invitation-link"`: a new invitation's accept link (shown once).
- * - Labelled controls: "Name", "Max concurrent attempts", "Save" (General); "GitHub login",
- *   "Role", "Add member", "Role of <login>", "Change role of <login>", "Remove <login>",
+ * - Labelled controls: "Name", "Max concurrent attempts", "Save" (General);
+ *   "Role of <login>", "Change role of <login>", "Remove <login>",
  *   "Leave the organization" (Members); "Invite by" (radios "GitHub login", "Email
  *   address"), "Their GitHub login" / "Their email address", "Create invitation",
  *   "Revoke the invitation for <who>" (Invitations); "Token name", the "Scopes" checkboxes
@@ -26,7 +26,8 @@
  *   (a built-in one), "Delete profile <name>" / "Restore the built-in profile <name>"
  *   (Executor profiles); "Secret name", "Value", "Set secret" / "Replace value", "Delete
  *   secret <name>" (Secrets); "Install GitHub App" (GitHub, owners and admins; GitHub's
- *   setup callback lands on `…/settings/github?installation_id=N`); "Action", "Filter",
+ *   setup URL forwards to the confirmation page `/github/setup` (src/settings/GithubSetup.tsx,
+ *   button "Connect to <org name>"), which lands on `…/settings/github?installation_id=N`); "Action", "Filter",
  *   "Load more" (Audit log). Confirmations are modal <dialog>s whose confirm button names
  *   the act ("Remove", "Leave", "Revoke", "Revoke token", "Delete profile", "Restore
  *   built-in", "Delete secret").

@@ -12,7 +12,6 @@ export const AUDIT_PAGE_SIZE = 50;
  *  route: api/src/audit.rs). Any other action can still be typed. */
 export const AUDIT_ACTIONS: readonly string[] = [
   'orgs.update',
-  'members.create',
   'members.update',
   'members.delete',
   'invitations.create',

@@ -44,6 +44,7 @@ const SETUP_PATH: &str = "/api/v1/github/setup";
 const CONFIRM_PAGE: &str = "/github/setup";
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SetupQuery {
     /// GitHub's id of the installation.
     pub installation_id: Option<i64>,

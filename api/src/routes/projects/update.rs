@@ -5,12 +5,14 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::models::Project;
 use shared::db::schema::projects;
+use shared::domain::GithubRunPolicy;
+use shared::executors::ProfileRef;
 use shared::wire::OrgEvent;
 use shared::wire::{self, ErrorBody, UpdateProject};
 
 use super::check_executor;
 use crate::auth::{OrgAuth, Write};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repository;
 use crate::routes::{IdPath, emit, lookup, optional_script, required_text};
 use crate::state::AppState;
@@ -27,6 +29,9 @@ struct Changes {
     default_executor: Option<String>,
     github_trigger_label: Option<String>,
     merge_method: Option<shared::domain::MergeMethod>,
+    github_allow_script: Option<bool>,
+    github_run_policy: Option<GithubRunPolicy>,
+    github_profile: Option<Option<String>>,
 }
 
 impl Changes {
@@ -39,11 +44,17 @@ impl Changes {
             && self.default_executor.is_none()
             && self.github_trigger_label.is_none()
             && self.merge_method.is_none()
+            && self.github_allow_script.is_none()
+            && self.github_run_policy.is_none()
+            && self.github_profile.is_none()
     }
 }
 
 /// Changes a project's name, default branch, scripts, default executor, GitHub trigger
-/// label or pull request merge method (`merge`, `squash` or `rebase`).
+/// label, pull request merge method (`merge`, `squash` or `rebase`), or what runs started
+/// from GitHub may use. Loosening the latter — letting GitHub trigger `script` runs, or
+/// the `trusted` policy that hands them every org secret — needs the `admin` scope (403
+/// `admin_required`): it exposes the org's secrets to text from outside the org.
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}/projects/{id}", tag = "projects",
     params(
         ("org" = String, Path, description = "Organization slug"),
@@ -54,7 +65,7 @@ impl Changes {
         (status = 200, description = "The updated project", body = wire::Project),
         (status = 400, description = "Malformed body or id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Token lacks the write scope", body = ErrorBody),
+        (status = 403, description = "Token lacks the write scope, or loosening the GitHub run policy without the admin scope (`admin_required`)", body = ErrorBody),
         (status = 404, description = "No such project in this org", body = ErrorBody),
         (status = 422, description = "Invalid value", body = ErrorBody),
     ),
@@ -86,6 +97,25 @@ pub async fn update(
         changes.github_trigger_label = Some(required_text("github_trigger_label", label, 50)?);
     }
     changes.merge_method = body.merge_method;
+    let loosens = body.github_allow_script == Some(true)
+        || body.github_run_policy == Some(GithubRunPolicy::Trusted);
+    if loosens && !auth.is_admin() {
+        return Err(ApiError::refused(
+            ErrorCode::AdminRequired,
+            "only an owner or admin may let GitHub trigger script runs or use the trusted policy: runs started from GitHub would get the org's secrets",
+        ));
+    }
+    changes.github_allow_script = body.github_allow_script;
+    changes.github_run_policy = body.github_run_policy;
+    if let Some(profile) = body.github_profile {
+        changes.github_profile = Some(match profile {
+            Some(text) => {
+                ProfileRef::parse(text.trim())?;
+                Some(text.trim().to_owned())
+            }
+            None => None,
+        });
+    }
     changes.setup_script = body.setup_script.map(|s| optional_script(s.as_deref()));
     changes.cleanup_script = body.cleanup_script.map(|s| optional_script(s.as_deref()));
     changes.dev_script = body.dev_script.map(|s| optional_script(s.as_deref()));
@@ -103,7 +133,7 @@ pub async fn update(
     .get_result(&mut conn)
     .await
     .optional()?
-    .ok_or(crate::error::ApiError::NotFound("project"))?;
+    .ok_or(ApiError::NotFound("project"))?;
     drop(conn);
 
     let project = wire::Project::from_rows(project, repo);
