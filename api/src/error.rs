@@ -342,6 +342,7 @@ impl From<LogReadError> for ApiError {
         match e {
             LogReadError::Store(s) => s.into(),
             LogReadError::Redis(r) => r.into(),
+            read @ LogReadError::Read { .. } => ApiError::Unavailable(read.to_string()),
             corrupt @ LogReadError::Corrupt { .. } => {
                 ApiError::Internal(anyhow::Error::new(corrupt).context("reading a process log"))
             }

@@ -19,6 +19,7 @@ pub mod lookup;
 pub mod members;
 pub mod openapi;
 pub mod profiles;
+pub mod quotas;
 pub mod ratelimit;
 pub mod repository;
 pub mod request_id;

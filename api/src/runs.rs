@@ -285,6 +285,26 @@ pub async fn stop(
     }
 }
 
+/// The attempt's diff object as the worker stored it (JSON of [`Diff`]), to pass through
+/// unparsed; an absent one is the empty diff, version 0.
+pub async fn current_diff_json(
+    store: &ObjectStore,
+    org_id: Uuid,
+    attempt: &TaskAttempt,
+) -> Result<bytes::Bytes, ApiError> {
+    let key = shared::store::diff_key(org_id, attempt.id);
+    match store.get(&key).await? {
+        Some(bytes) => Ok(bytes),
+        None => serde_json::to_vec(&Diff {
+            version: 0,
+            base_commit: attempt.base_commit.clone(),
+            ..Diff::default()
+        })
+        .map(Into::into)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("encoding a diff"))),
+    }
+}
+
 /// Reads the attempt's diff object; an absent one is the empty diff, version 0.
 pub async fn current_diff(
     store: &ObjectStore,

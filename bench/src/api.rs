@@ -83,7 +83,7 @@ impl Api {
     /// The attempt's coding-agent process (made with the attempt, so there at once).
     pub async fn agent_process(&self, attempt: &str) -> anyhow::Result<String> {
         let processes = self.get(&format!("/attempts/{attempt}/processes")).await?;
-        let process = processes
+        let process = processes["items"]
             .as_array()
             .and_then(|ps| ps.iter().find(|p| p["run_reason"] != "setupscript"))
             .context("the attempt has no coding-agent process")?;

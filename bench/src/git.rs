@@ -90,7 +90,12 @@ pub async fn diff(args: &Args) -> anyhow::Result<()> {
     let (mut ours, mut reference) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let t0 = Instant::now();
-        let diff = worker::diff::compute(&tree.view, &tree.base_commit)?;
+        // Uncapped: the same patch `git diff` prints, every file with its hunks.
+        let all = worker::diff::DiffLimits {
+            max_files: usize::MAX,
+            max_bytes: usize::MAX,
+        };
+        let diff = worker::diff::compute(&tree.view, &tree.base_commit, all)?;
         ours.push(t0.elapsed().as_secs_f64() * 1e3);
         let t0 = Instant::now();
         let out = Command::new("git")

@@ -61,15 +61,26 @@ pub async fn throughput(args: &Args) -> anyhow::Result<()> {
     }
     let first = first.context("no entry arrived")?;
     let rate = count as f64 / (last - first).as_secs_f64().max(1e-9);
-    let stored = api.get(&format!("/processes/{process}/logs")).await?;
-    let persisted = stored["entries"]
-        .as_array()
-        .map(|es| {
-            es.iter()
-                .filter(|e| e.to_string().contains("sy-bench "))
-                .count()
-        })
-        .unwrap_or(0) as u64;
+    // Read back page by page (each page's `next_cursor` is the next one's `after`).
+    let mut persisted = 0u64;
+    let mut query = String::new();
+    loop {
+        let page = api
+            .get(&format!("/processes/{process}/logs{query}"))
+            .await?;
+        persisted += page["patches"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["op"] == "append" && p["entry"].to_string().contains("sy-bench "))
+                    .count()
+            })
+            .unwrap_or(0) as u64;
+        match page["next_cursor"].as_str() {
+            Some(after) => query = format!("?after={after}"),
+            None => break,
+        }
+    }
     eprintln!("b1: {count} of {lines} entries live, {persisted} read back, {rate:.0}/s");
     if count != lines || persisted != lines {
         bail!("b1: {lines} lines printed, {count} arrived live, {persisted} stored");

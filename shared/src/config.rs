@@ -29,6 +29,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub github: GithubSettings,
     pub rate_limit: RateLimitSettings,
+    pub quotas: QuotaSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -376,8 +377,18 @@ pub struct WorkerSettings {
     /// entries, or after `segment_flush_ms`, whichever comes first.
     pub segment_max_entries: usize,
     pub segment_flush_ms: u64,
+    /// Most bytes of log entries kept for one process; past it the log ends with a
+    /// system message saying so, the rest of the output is dropped, and the process is
+    /// marked `log_truncated`.
+    pub max_log_bytes_per_process: u64,
     /// The diff is recomputed at most this often while an executor runs.
     pub diff_interval_ms: u64,
+    /// Files of a diff shown with their hunks; the files past it keep their path and line
+    /// counts only, and the diff is marked `truncated`.
+    pub diff_max_files: usize,
+    /// Bytes of hunk lines a diff holds; files past it keep their path and line counts
+    /// only, and the diff is marked `truncated`.
+    pub diff_max_bytes: usize,
     /// Exit after this many attempts (0 = never); used by one-shot pods.
     pub max_attempts: u64,
     /// Replaces the program an agent is started with (executor name → argv prefix), for
@@ -599,6 +610,37 @@ pub struct RateLimitSettings {
     pub address_per_minute: u32,
 }
 
+/// What tenants may ask for themselves: the operator's ceilings on the settings people
+/// choose (docs/OPERATIONS.md, "Quotas"). Each one is checked where the tenant sets the
+/// value, and answers 422 with a stable code past it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// Most orgs one person may create.
+    pub max_orgs_per_person: i64,
+    /// The highest `max_concurrent_attempts` an org may set for itself (the scheduler's
+    /// per-org slots: each one can hold a worker).
+    pub max_concurrent_attempts: i32,
+    /// Resource classes a profile may name in every org; a profile naming none runs in
+    /// the default class, which is always allowed.
+    pub allowed_resource_classes: Vec<String>,
+    /// Orgs (by slug) allowed other classes than `allowed_resource_classes`: the list
+    /// replaces the default one for that org.
+    #[serde(default)]
+    pub org_resource_classes: BTreeMap<String, Vec<String>>,
+}
+
+impl QuotaSettings {
+    /// Whether org `slug` may run attempts in resource class `class`.
+    pub fn allows_class(&self, slug: &str, class: &str) -> bool {
+        self.org_resource_classes
+            .get(slug)
+            .unwrap_or(&self.allowed_resource_classes)
+            .iter()
+            .any(|c| c == class)
+    }
+}
+
 /// Settings are serialized only to layer the defaults under file and environment, so the
 /// secret has to round-trip; `Debug` still redacts it.
 fn serialize_secret<S: serde::Serializer>(v: &SecretString, s: S) -> Result<S::Ok, S::Error> {
@@ -696,7 +738,10 @@ impl Default for Settings {
                 },
                 segment_max_entries: 2_000,
                 segment_flush_ms: 500,
+                max_log_bytes_per_process: 64 * 1024 * 1024,
                 diff_interval_ms: 1_000,
+                diff_max_files: 300,
+                diff_max_bytes: 2 * 1024 * 1024,
                 max_attempts: 0,
                 agent_commands: std::collections::HashMap::new(),
                 agent_cache_dir: None,
@@ -753,6 +798,12 @@ impl Default for Settings {
                 token_per_minute: 1_200,
                 user_per_minute: 1_200,
                 address_per_minute: 3_000,
+            },
+            quotas: QuotaSettings {
+                max_orgs_per_person: 10,
+                max_concurrent_attempts: 20,
+                allowed_resource_classes: vec!["small".into(), "medium".into()],
+                org_resource_classes: BTreeMap::new(),
             },
         }
     }
@@ -1035,6 +1086,37 @@ mod tests {
         );
         // Key material never shows in the debug form.
         assert!(!format!("{loaded:?}").contains("AQEB"));
+    }
+
+    #[test]
+    fn quotas_load_from_a_file_and_an_org_list_replaces_the_default_one() {
+        let dir = std::env::temp_dir().join(format!("sy-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("switchyard.toml");
+        std::fs::write(
+            &file,
+            r#"
+[quotas]
+max_orgs_per_person = 3
+allowed_resource_classes = ["small"]
+org_resource_classes = { acme = ["small", "large"] }
+"#,
+        )
+        .expect("write config");
+        let loaded = Settings::load_from(file.to_str()).expect("load");
+        std::fs::remove_dir_all(&dir).ok();
+        let q = &loaded.quotas;
+        assert_eq!(q.max_orgs_per_person, 3);
+        assert_eq!(q.max_concurrent_attempts, 20, "the default stays");
+        assert_eq!(
+            q.allowed_resource_classes,
+            ["small"],
+            "the list replaces the default one"
+        );
+        assert!(q.allows_class("globex", "small"));
+        assert!(!q.allows_class("globex", "medium"));
+        assert!(q.allows_class("acme", "large"));
+        assert!(!q.allows_class("acme", "medium"));
     }
 
     #[test]

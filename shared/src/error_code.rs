@@ -183,6 +183,10 @@ error_codes! {
     ProfileEnvForbidden = "profile_env_forbidden",
     /// A secret is named after a variable no profile may set.
     SecretNameForbidden = "secret_name_forbidden",
+    /// The person has created as many orgs as the operator allows (`quotas.max_orgs_per_person`).
+    OrgLimitReached = "org_limit_reached",
+    /// The operator does not let this org run attempts in that resource class.
+    ResourceClassNotAllowed = "resource_class_not_allowed",
     // 429
     /// Over the rate limit; retry after `Retry-After` seconds.
     RateLimited = "rate_limited",

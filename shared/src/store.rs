@@ -159,6 +159,26 @@ impl ObjectStore {
         }
     }
 
+    /// The object's bytes as they arrive, or `None` when there is no such key: for reading
+    /// a large object a piece at a time and stopping early.
+    pub async fn get_reader(
+        &self,
+        key: &str,
+    ) -> Result<Option<impl tokio::io::AsyncBufRead + Send + Unpin + use<>>, StoreError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.body.into_async_read())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(self.err(aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
     /// Every key under `prefix`, in lexical order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();

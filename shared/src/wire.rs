@@ -410,6 +410,10 @@ pub struct Process {
     /// What the agent reported using in this process.
     #[serde(default)]
     pub usage: Usage,
+    /// The process printed more than the worker keeps (`worker.max_log_bytes_per_process`):
+    /// its log ends with a system message saying so, and the rest was dropped.
+    #[serde(default)]
+    pub log_truncated: bool,
 }
 
 impl From<models::ExecutionProcess> for Process {
@@ -430,6 +434,7 @@ impl From<models::ExecutionProcess> for Process {
                 output_tokens: p.output_tokens,
                 cost_usd: p.cost_usd,
             },
+            log_truncated: p.log_truncated,
         }
     }
 }
@@ -463,6 +468,10 @@ pub struct Diff {
     pub base_commit: Option<String>,
     pub summary: DiffSummary,
     pub files: Vec<FileDiff>,
+    /// Past the worker's caps (`worker.diff_max_files`, `worker.diff_max_bytes`) some
+    /// files are listed without their hunks (each marked `truncated`).
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -483,6 +492,9 @@ pub struct FileDiff {
     pub additions: u32,
     pub deletions: u32,
     pub hunks: Vec<Hunk>,
+    /// Listed past the diff's caps: counts only, no hunks.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -820,7 +832,7 @@ pub struct CreateOrg {
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
     pub name: Option<String>,
-    /// 1 to 1000.
+    /// 1 to the operator's ceiling (`quotas.max_concurrent_attempts`, 20 by default).
     pub max_concurrent_attempts: Option<i32>,
 }
 

@@ -93,6 +93,19 @@ export async function server(method, rel, body) {
   return text ? JSON.parse(text) : undefined;
 }
 
+/** How many entries a process's log holds on the server: every page of `GET …/logs`
+ *  read, each from the previous one's `next_cursor`. */
+export async function logEntryCount(processId) {
+  let entries = 0;
+  let after = null;
+  for (;;) {
+    const page = await server('GET', `processes/${processId}/logs${after === null ? '' : `?after=${after}`}`);
+    for (const p of page.patches) if (p.op === 'append') entries = Math.max(entries, p.index + 1);
+    if (!page.next_cursor) return entries;
+    after = page.next_cursor;
+  }
+}
+
 /** A TCP proxy in front of the api that can drop the network: `cut()` closes every open
  *  connection mid-stream (as a dead Wi-Fi or a restarted load balancer would) and refuses
  *  new ones until `restore()`. Point a browser context's baseURL at `url`. */

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::Worker;
 use crate::claim::{Heartbeat, Lease};
-use crate::diff::DiffTracker;
+use crate::diff::{DiffLimits, DiffTracker};
 use crate::executors::driver::AgentDriver;
 use crate::executors::{self, Agent, ProfileOptions};
 use crate::git::{self, GitAuth, GitError, WorktreeSpec};
@@ -328,6 +328,7 @@ impl AttemptRun<'_> {
             prepared.base_commit.clone(),
         )
         .await
+        .within(DiffLimits::from_settings(&self.worker.settings.worker))
         .read_as(self.sandbox.as_ref().map(|s| s.identity.uid));
         let tracker = Arc::new(Mutex::new(tracker));
 
@@ -569,6 +570,7 @@ impl AttemptRun<'_> {
             exit_code: ran.and_then(|r| r.result.as_ref().ok()?.exit_code()),
             failure_reason: outcome.failure_reason,
             entry_count: ran.map_or(0, |r| r.shipped.total as i64),
+            log_truncated: ran.is_some_and(|r| r.shipped.truncated),
             agent_session_id: ran
                 .and_then(|r| r.report.as_ref())
                 .and_then(|r| r.session_id.clone()),
@@ -603,6 +605,7 @@ impl AttemptRun<'_> {
             process_id: process.id,
             max_entries: settings.segment_max_entries.max(1),
             flush: Duration::from_millis(settings.segment_flush_ms),
+            max_bytes: settings.max_log_bytes_per_process,
         });
         let diff_done = CancellationToken::new();
         let diff_loop = tokio::spawn(
@@ -965,7 +968,7 @@ impl AttemptRun<'_> {
             }
         }
         let (status, failure_reason) = verdict.end();
-        let current = tracker.and_then(|t| t.current().map(|d| (t.key(), d.summary.clone())));
+        let current = tracker.and_then(|t| t.summary().map(|summary| (t.key(), summary)));
         let (diff_object_key, diff_summary) = match current {
             Some((key, summary)) => (Some(key), serde_json::to_value(summary).ok()),
             None => (

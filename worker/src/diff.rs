@@ -1,10 +1,16 @@
 //! An attempt's diff: the base commit's tree against the working directory (through the
 //! index, untracked files included, `.gitignore` respected), as [`wire::Diff`]; and the
 //! tracker that uploads a new version to the object store whenever it changes.
+//!
+//! A diff is bounded ([`DiffLimits`]): past `max_files` files or `max_bytes` of hunks,
+//! the remaining files keep their path, change and line counts but no hunks, and the
+//! diff says it is `truncated`, so a tree full of generated files cannot make every
+//! version megabytes long.
 
 use crate::git::WorktreeView;
 use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Patch};
 use redis::aio::ConnectionManager;
+use sha2::{Digest, Sha256};
 use shared::bus;
 use shared::keys::Keys;
 use shared::store::{self, ObjectStore};
@@ -15,9 +21,32 @@ use uuid::Uuid;
 /// file cannot make every diff version megabytes long.
 pub const MAX_TEXT_FILE_BYTES: i64 = 4 * 1024 * 1024;
 
+/// How much of a diff keeps its hunks (`worker.diff_max_files`, `worker.diff_max_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffLimits {
+    /// Files shown with hunks, in path order.
+    pub max_files: usize,
+    /// Bytes of hunk text (as git prints it) across the diff.
+    pub max_bytes: usize,
+}
+
+impl DiffLimits {
+    /// The limits the worker's settings name.
+    pub fn from_settings(settings: &shared::config::WorkerSettings) -> DiffLimits {
+        DiffLimits {
+            max_files: settings.diff_max_files,
+            max_bytes: settings.diff_max_bytes,
+        }
+    }
+}
+
 /// Computes the diff of the working tree against `base_commit` (version 0; the tracker
-/// numbers versions), through the worker's own view of it. Blocking.
-pub fn compute(view: &WorktreeView, base_commit: &str) -> Result<Diff, git2::Error> {
+/// numbers versions), through the worker's own view of it, within `limits`. Blocking.
+pub fn compute(
+    view: &WorktreeView,
+    base_commit: &str,
+    limits: DiffLimits,
+) -> Result<Diff, git2::Error> {
     let repo = view.open()?;
     let base = repo.find_commit(Oid::from_str(base_commit)?)?.tree()?;
     let mut opts = DiffOptions::new();
@@ -32,7 +61,7 @@ pub fn compute(view: &WorktreeView, base_commit: &str) -> Result<Diff, git2::Err
     find.renames(true).for_untracked(true);
     diff.find_similar(Some(&mut find))?;
 
-    let mut files = Vec::new();
+    let mut files: Vec<(usize, FileDiff)> = Vec::new();
     for idx in 0..diff.deltas().len() {
         let Some(delta) = diff.get_delta(idx) else {
             continue;
@@ -67,27 +96,48 @@ pub fn compute(view: &WorktreeView, base_commit: &str) -> Result<Diff, git2::Err
             _ => None,
         };
 
-        let mut file = FileDiff {
-            path,
-            old_path,
-            change,
-            binary: delta.flags().is_binary(),
-            additions: 0,
-            deletions: 0,
-            hunks: Vec::new(),
-        };
-        if let Some(patch) = Patch::from_diff(&diff, idx)? {
-            file.binary = patch.delta().flags().is_binary();
-            if !file.binary {
-                let (_, additions, deletions) = patch.line_stats()?;
-                file.additions = additions as u32;
-                file.deletions = deletions as u32;
-                file.hunks = hunks_of(&patch)?;
-            }
-        }
-        files.push(file);
+        files.push((
+            idx,
+            FileDiff {
+                path,
+                old_path,
+                change,
+                binary: delta.flags().is_binary(),
+                additions: 0,
+                deletions: 0,
+                hunks: Vec::new(),
+                truncated: false,
+            },
+        ));
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    // Which files keep their hunks is decided in path order, so it does not depend on
+    // the order git happens to find them in.
+    files.sort_by(|(_, a), (_, b)| a.path.cmp(&b.path));
+    let mut hunk_bytes = 0usize;
+    let mut truncated = false;
+    for (n, (idx, file)) in files.iter_mut().enumerate() {
+        let Some(patch) = Patch::from_diff(&diff, *idx)? else {
+            continue;
+        };
+        file.binary = patch.delta().flags().is_binary();
+        if file.binary {
+            continue;
+        }
+        let (_, additions, deletions) = patch.line_stats()?;
+        file.additions = additions as u32;
+        file.deletions = deletions as u32;
+        let size = patch.size(true, true, false);
+        if truncated || n >= limits.max_files || hunk_bytes + size > limits.max_bytes {
+            // Past the caps: the file is listed with its counts, without hunks, and so
+            // is every file after it.
+            truncated = true;
+            file.truncated = true;
+            continue;
+        }
+        hunk_bytes += size;
+        file.hunks = hunks_of(&patch)?;
+    }
+    let files: Vec<FileDiff> = files.into_iter().map(|(_, f)| f).collect();
     let summary = DiffSummary {
         files_changed: files.len() as u32,
         additions: files.iter().map(|f| f.additions).sum(),
@@ -98,6 +148,7 @@ pub fn compute(view: &WorktreeView, base_commit: &str) -> Result<Diff, git2::Err
         base_commit: Some(base_commit.to_owned()),
         summary,
         files,
+        truncated,
     })
 }
 
@@ -134,8 +185,27 @@ fn hunks_of(patch: &Patch<'_>) -> Result<Vec<Hunk>, git2::Error> {
     Ok(hunks)
 }
 
-/// Keeps an attempt's stored diff current: recomputes it, and when it changed uploads it
-/// as the next version, to be announced on the diff channel.
+/// What the tracker remembers of the stored diff: enough to tell a change and to
+/// number the next version, not the diff itself.
+#[derive(Debug, Clone, PartialEq)]
+struct StoredDiff {
+    version: u64,
+    /// SHA-256 of the diff's JSON with version 0: equal content, equal hash.
+    content: [u8; 32],
+    summary: DiffSummary,
+}
+
+/// The hash of `diff`'s content, whatever its version.
+fn content_hash(diff: &Diff) -> Result<[u8; 32], serde_json::Error> {
+    let unversioned = Diff {
+        version: 0,
+        ..diff.clone()
+    };
+    Ok(Sha256::digest(serde_json::to_vec(&unversioned)?).into())
+}
+
+/// Keeps an attempt's stored diff current: recomputes it, and when its content changed
+/// (a hash compare) uploads it as the next version, to be announced on the diff channel.
 pub struct DiffTracker {
     pub org_id: Uuid,
     pub attempt_id: Uuid,
@@ -143,11 +213,12 @@ pub struct DiffTracker {
     pub base_commit: String,
     /// The attempt's sandbox uid: the working tree is read with its rights while it runs.
     pub reader_uid: Option<u32>,
+    pub limits: DiffLimits,
     store: ObjectStore,
     redis: ConnectionManager,
     keys: Keys,
     /// The last stored diff (its version is the current version).
-    last: Option<Diff>,
+    last: Option<StoredDiff>,
 }
 
 impl DiffTracker {
@@ -164,7 +235,13 @@ impl DiffTracker {
     ) -> DiffTracker {
         let key = store::diff_key(org_id, attempt_id);
         let last = match store.get(&key).await {
-            Ok(Some(bytes)) => serde_json::from_slice::<Diff>(&bytes).ok(),
+            Ok(Some(bytes)) => serde_json::from_slice::<Diff>(&bytes).ok().and_then(|d| {
+                Some(StoredDiff {
+                    version: d.version,
+                    content: content_hash(&d).ok()?,
+                    summary: d.summary,
+                })
+            }),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(attempt.id = %attempt_id, error = %e, "stored diff not readable; versions restart");
@@ -177,11 +254,21 @@ impl DiffTracker {
             view,
             base_commit,
             reader_uid: None,
+            limits: DiffLimits {
+                max_files: usize::MAX,
+                max_bytes: usize::MAX,
+            },
             store,
             redis,
             keys,
             last,
         }
+    }
+
+    /// Keeps the diffs it stores within `limits` from now on.
+    pub fn within(mut self, limits: DiffLimits) -> DiffTracker {
+        self.limits = limits;
+        self
     }
 
     /// Reads the working tree as the attempt's sandbox `uid` from now on.
@@ -195,26 +282,26 @@ impl DiffTracker {
         store::diff_key(self.org_id, self.attempt_id)
     }
 
-    /// The last stored diff, if any.
-    pub fn current(&self) -> Option<&Diff> {
-        self.last.as_ref()
+    /// The version of the last stored diff, if any.
+    pub fn version(&self) -> Option<u64> {
+        self.last.as_ref().map(|d| d.version)
     }
 
-    /// Recomputes the diff and stores it when it changed. Returns the new version when
-    /// one was stored; the caller then records it and [`DiffTracker::announce`]s it.
+    /// Recomputes the diff and stores it when its content changed. Returns the new
+    /// version when one was stored; the caller then records it and
+    /// [`DiffTracker::announce`]s it.
     pub async fn refresh(&mut self) -> anyhow::Result<Option<u64>> {
         let view = self.view.clone();
         let base = self.base_commit.clone();
         let reader = self.reader_uid;
+        let limits = self.limits;
         let mut diff = shared::blocking::run(move || {
             let _as_attempt = reader.map(crate::sandbox::FsIdentity::assume);
-            compute(&view, &base)
+            compute(&view, &base, limits)
         })
         .await??;
-        if let Some(last) = &self.last
-            && last.files == diff.files
-            && last.base_commit == diff.base_commit
-        {
+        let content = content_hash(&diff)?;
+        if self.last.as_ref().is_some_and(|l| l.content == content) {
             return Ok(None);
         }
         diff.version = self.last.as_ref().map_or(0, |d| d.version) + 1;
@@ -223,7 +310,11 @@ impl DiffTracker {
             .put(&self.key(), body, "application/json")
             .await?;
         let version = diff.version;
-        self.last = Some(diff);
+        self.last = Some(StoredDiff {
+            version,
+            content,
+            summary: diff.summary,
+        });
         Ok(Some(version))
     }
 

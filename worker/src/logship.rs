@@ -6,11 +6,15 @@
 //! normalizer and gives each its seq. Batching is natural: it waits for one change, takes
 //! whatever else is already queued, and publishes that as one batch. A segment is written every `flush` interval
 //! or when it would exceed `max_entries`, whichever comes first.
+//!
+//! A process's log is bounded: once its entries reach `max_bytes`, the shipper appends
+//! one system message saying the rest was dropped, and drops every later change (still
+//! draining the channel, so the process never blocks on its output).
 
 use redis::aio::ConnectionManager;
 use shared::bus;
 use shared::keys::Keys;
-use shared::logs::{LogEntry, LogPatch, PatchOp, segments};
+use shared::logs::{EntryContent, LogEntry, LogPatch, PatchOp, segments};
 use shared::store::ObjectStore;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -46,6 +50,8 @@ pub struct ShipTarget {
     pub max_entries: usize,
     /// Longest time a published patch waits before it is stored.
     pub flush: Duration,
+    /// Most bytes of entries (as JSON) kept for the process; the rest is dropped.
+    pub max_bytes: u64,
 }
 
 /// What the shipper did once the output ended.
@@ -56,6 +62,8 @@ pub struct ShipSummary {
     /// Every patch is in the object store. When false the rest is still in the Redis tail,
     /// which must then not be dropped.
     pub durable: bool,
+    /// Output past `max_bytes` was dropped (the log ends with a message saying so).
+    pub truncated: bool,
 }
 
 /// One published batch, kept until it is stored.
@@ -82,6 +90,11 @@ struct Shipper {
     pending_since: Option<Instant>,
     /// Stored batches still in the tail, to trim once Redis answers.
     untrimmed: usize,
+    /// Bytes of entries shipped so far, against `max_bytes`.
+    shipped_bytes: u64,
+    /// Entries appended so far: where the truncation message goes.
+    entries: u64,
+    truncated: bool,
 }
 
 impl Shipper {
@@ -93,7 +106,50 @@ impl Shipper {
             pending_entries: 0,
             pending_since: None,
             untrimmed: 0,
+            shipped_bytes: 0,
+            entries: 0,
+            truncated: false,
         }
+    }
+
+    /// Keeps the changes that fit in the byte budget; at the first that does not, puts
+    /// the truncation message in its place and marks the log truncated.
+    fn within_budget(&mut self, changes: Vec<EntryChange>) -> Vec<EntryChange> {
+        let mut kept = Vec::with_capacity(changes.len());
+        for change in changes {
+            if self.truncated {
+                break;
+            }
+            let size = json_size(&change.entry);
+            if self.shipped_bytes + size > self.t.max_bytes {
+                self.truncated = true;
+                tracing::warn!(
+                    process.id = %self.t.process_id,
+                    max_bytes = self.t.max_bytes,
+                    "process log truncated"
+                );
+                kept.push(EntryChange {
+                    op: PatchOp::Append,
+                    index: self.entries,
+                    entry: LogEntry {
+                        timestamp: chrono::Utc::now(),
+                        content: EntryContent::SystemMessage {
+                            text: format!(
+                                "Log truncated: the output passed {} bytes (worker.max_log_bytes_per_process); the rest was not kept.",
+                                self.t.max_bytes
+                            ),
+                        },
+                    },
+                });
+                break;
+            }
+            self.shipped_bytes += size;
+            if change.op == PatchOp::Append {
+                self.entries = self.entries.max(change.index + 1);
+            }
+            kept.push(change);
+        }
+        kept
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<EntryChange>) -> ShipSummary {
@@ -108,6 +164,9 @@ impl Shipper {
                 }
             };
             let Some(first) = first else { break };
+            if self.truncated {
+                continue;
+            }
             let mut changes = vec![first];
             while changes.len() < batch_cap {
                 match rx.try_recv() {
@@ -115,6 +174,7 @@ impl Shipper {
                     Err(_) => break,
                 }
             }
+            let changes = self.within_budget(changes);
             if self.pending_entries + changes.len() > self.t.max_entries {
                 self.store_pending().await;
             }
@@ -145,6 +205,7 @@ impl Shipper {
         ShipSummary {
             total: self.next_seq,
             durable,
+            truncated: self.truncated,
         }
     }
 
@@ -241,6 +302,24 @@ impl Shipper {
             }
         }
     }
+}
+
+/// The bytes `entry` takes as JSON, counted without building the text.
+fn json_size(entry: &LogEntry) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Entries hold only strings, numbers and enums: serialization cannot fail.
+    let _ = serde_json::to_writer(&mut count, entry);
+    count.0
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -151,6 +151,8 @@ pub struct ProcessEnd {
     pub failure_reason: Option<String>,
     /// Log entries shipped (and stored) for the process.
     pub entry_count: i64,
+    /// Output past `worker.max_log_bytes_per_process` was dropped.
+    pub log_truncated: bool,
     /// The agent's own session id, which a follow-up resumes.
     pub agent_session_id: Option<String>,
     /// Tokens and cost the agent reported (zero for scripts).
@@ -176,6 +178,7 @@ pub async fn finish_process(
                 execution_processes::exit_code.eq(end.exit_code),
                 execution_processes::failure_reason.eq(end.failure_reason),
                 execution_processes::entry_count.eq(end.entry_count),
+                execution_processes::log_truncated.eq(end.log_truncated),
                 execution_processes::agent_session_id.eq(end.agent_session_id),
                 execution_processes::input_tokens.eq(usage.input_tokens),
                 execution_processes::output_tokens.eq(usage.output_tokens),

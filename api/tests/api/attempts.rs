@@ -64,13 +64,14 @@ async fn starting_an_attempt_queues_the_setup_script_then_the_agent_and_moves_th
     );
     assert!(rows[0].created_at < rows[1].created_at);
 
-    let listed: Vec<wire::Process> = json_as(
+    let listed: wire::Page<wire::Process> = json_as(
         app.get(&format!("attempts/{}/processes", attempt.id)).await,
         StatusCode::OK,
     )
     .await;
+    assert_eq!(listed.next_cursor, None);
     assert_eq!(
-        listed.iter().map(|p| p.id).collect::<Vec<_>>(),
+        listed.items.iter().map(|p| p.id).collect::<Vec<_>>(),
         rows.iter().map(|p| p.id).collect::<Vec<_>>()
     );
 
@@ -84,12 +85,89 @@ async fn starting_an_attempt_queues_the_setup_script_then_the_agent_and_moves_th
     )
     .await;
     assert_eq!(fetched.id, attempt.id);
-    let all: Vec<wire::Attempt> = json_as(
+    let all: wire::Page<wire::Attempt> = json_as(
         app.get(&format!("tasks/{}/attempts", task.id)).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(all.len(), 1);
+    assert_eq!(all.items.len(), 1);
+}
+
+/// Every page of `rel` (a list paged by `?limit=&cursor=`), `limit` rows at a time.
+async fn pages<T: serde::de::DeserializeOwned>(
+    app: &TestApp,
+    rel: &str,
+    limit: usize,
+) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{rel}?limit={limit}&cursor={c}"),
+            None => format!("{rel}?limit={limit}"),
+        };
+        let page: wire::Page<T> = json_as(app.get(&url).await, StatusCode::OK).await;
+        assert!(page.items.len() <= limit, "{url}: more than {limit} rows");
+        out.push(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tasks_attempts_and_an_attempts_processes_come_a_page_at_a_time() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project("Demo", Some("npm ci")).await;
+    let task = app.create_task(project.id, "t").await;
+    let mut started = Vec::new();
+    for n in 0..3 {
+        started.push(app.start_attempt(task.id, &format!("echo {n}")).await.id);
+    }
+    let rel = format!("tasks/{}/attempts", task.id);
+    let attempts: Vec<Vec<wire::Attempt>> = pages(&app, &rel, 2).await;
+    assert_eq!(
+        attempts.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    let ids: Vec<Uuid> = attempts.into_iter().flatten().map(|a| a.id).collect();
+    assert_eq!(ids, started, "oldest first across pages");
+
+    let rel = format!("attempts/{}/processes", started[0]);
+    let processes: Vec<Vec<wire::Process>> = pages(&app, &rel, 1).await;
+    assert_eq!(processes.len(), 2);
+    let ids: Vec<Uuid> = processes.into_iter().flatten().map(|p| p.id).collect();
+    let rows: Vec<Uuid> = process_rows(&app, started[0])
+        .await
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids, rows, "in the order they run");
+
+    for rel in [
+        format!("tasks/{}/attempts?cursor=nope", task.id),
+        format!("tasks/{}/attempts?cursor={}", task.id, Uuid::new_v4()),
+        format!(
+            "attempts/{}/processes?cursor={}",
+            started[0],
+            Uuid::new_v4()
+        ),
+    ] {
+        assert_error(
+            app.get(&rel).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        )
+        .await;
+    }
+    assert_error(
+        app.get(&format!("tasks/{}/attempts?limit=0", task.id))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -328,6 +406,37 @@ async fn the_diff_is_empty_before_the_first_upload_then_read_from_the_store() {
     assert_eq!(got, uploaded);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_diff_is_served_as_the_worker_stored_it_without_re_encoding() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project("Demo", None).await;
+    let task = app.create_task(project.id, "t").await;
+    let attempt = app.start_attempt(task.id, "echo").await;
+    // Bytes a re-encoding would change: indentation, and a field this api does not know.
+    let mut stored = serde_json::to_value(sample_diff(7)).expect("json");
+    stored["written_by"] = serde_json::json!("a newer worker");
+    let stored = serde_json::to_vec_pretty(&stored).expect("encode");
+    app.store
+        .put(
+            &shared::store::diff_key(app.org.id, attempt.id),
+            stored.clone(),
+            "application/json",
+        )
+        .await
+        .expect("upload diff");
+
+    let res = app.get(&format!("attempts/{}/diff", attempt.id)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let body = res.bytes().await.expect("body");
+    assert_eq!(body.as_ref(), stored.as_slice());
+}
+
 /// A one-file diff at `version`.
 pub fn sample_diff(version: u64) -> Diff {
     Diff {
@@ -356,7 +465,9 @@ pub fn sample_diff(version: u64) -> Diff {
                     content: format!("v{version}\n"),
                 }],
             }],
+            truncated: false,
         }],
+        truncated: false,
     }
 }
 

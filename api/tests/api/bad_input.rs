@@ -242,12 +242,12 @@ async fn an_unknown_executor_is_refused_and_queues_nothing() {
         )
         .await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "unknown_executor").await;
-    let attempts: Vec<shared::wire::Attempt> = crate::helpers::json_as(
+    let attempts: shared::wire::Page<shared::wire::Attempt> = crate::helpers::json_as(
         app.get(&format!("tasks/{}/attempts", task.id)).await,
         StatusCode::OK,
     )
     .await;
-    assert!(attempts.is_empty());
+    assert!(attempts.items.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -111,19 +111,43 @@ impl Stack {
     }
 
     pub(crate) async fn processes(&self, attempt: Uuid) -> Vec<wire::Process> {
-        json_as(
+        let page: wire::Page<wire::Process> = json_as(
             self.app.get(&format!("attempts/{attempt}/processes")).await,
             StatusCode::OK,
         )
-        .await
+        .await;
+        page.items
     }
 
+    /// The process's log as a viewer builds it: every page read, the patches applied.
     pub(crate) async fn logs(&self, process: Uuid) -> serde_json::Value {
-        json_as(
-            self.app.get(&format!("processes/{process}/logs")).await,
-            StatusCode::OK,
-        )
-        .await
+        let mut entries = Vec::new();
+        let mut query = String::new();
+        loop {
+            let page: serde_json::Value = json_as(
+                self.app
+                    .get(&format!("processes/{process}/logs{query}"))
+                    .await,
+                StatusCode::OK,
+            )
+            .await;
+            let patches: Vec<LogPatch> =
+                serde_json::from_value(page["patches"].clone()).expect("patches");
+            for patch in &patches {
+                shared::logs::apply(&mut entries, patch);
+            }
+            match page["next_cursor"].as_str() {
+                Some(after) => query = format!("?after={after}"),
+                None => {
+                    return serde_json::json!({
+                        "entries": entries,
+                        "next_seq": page["next_seq"],
+                        "finished": page["finished"],
+                        "truncated": page["truncated"],
+                    });
+                }
+            }
+        }
     }
 }
 

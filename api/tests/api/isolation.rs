@@ -344,7 +344,9 @@ impl Fixture {
                 .await;
             fx.record(Kind::Attempt, attempt.id.to_string(), &[]);
             let rel = format!("attempts/{}/processes", attempt.id);
-            let processes: Vec<wire::Process> = fx.call(app, token, Method::GET, &rel, None).await;
+            let processes: wire::Page<wire::Process> =
+                fx.call(app, token, Method::GET, &rel, None).await;
+            let processes = processes.items;
             for p in &processes {
                 fx.markers.push(p.id.to_string());
             }
@@ -929,7 +931,7 @@ async fn another_orgs_event_stream_never_carries_this_orgs_events() {
         None,
     )
     .await;
-    for p in processes.as_array().into_iter().flatten() {
+    for p in processes["items"].as_array().into_iter().flatten() {
         a_ids.push(p["id"].as_str().expect("process id").to_owned());
     }
 

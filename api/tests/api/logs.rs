@@ -38,12 +38,12 @@ async fn a_process(app: &TestApp) -> Uuid {
     let project = app.create_project("Logs", None).await;
     let task = app.create_task(project.id, "t").await;
     let attempt = app.start_attempt(task.id, "echo").await;
-    let processes: Vec<shared::wire::Process> = json_as(
+    let processes: shared::wire::Page<shared::wire::Process> = json_as(
         app.get(&format!("attempts/{}/processes", attempt.id)).await,
         StatusCode::OK,
     )
     .await;
-    processes[0].id
+    processes.items[0].id
 }
 
 async fn put_segment(app: &TestApp, process: Uuid, patches: &[LogPatch]) {
@@ -235,11 +235,8 @@ async fn the_log_stream_loses_nothing_when_the_pubsub_connection_drops() {
     assert!(stream.is_quiet_for(Duration::from_millis(300)).await);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_logs_snapshot_merges_store_and_tail_and_applies_replacements() {
-    let app = TestApp::spawn().await;
-    let process = a_process(&app).await;
-    put_segment(&app, process, &lines(0..=2)).await;
+/// Seq 3: entry 1 rewritten.
+fn replace_patch() -> LogPatch {
     let mut replace = line(3);
     replace.op = PatchOp::Replace;
     replace.index = 1;
@@ -247,23 +244,67 @@ async fn the_logs_snapshot_merges_store_and_tail_and_applies_replacements() {
         stream: OutputStream::Stderr,
         text: "rewritten".into(),
     };
-    publish(&app, process, vec![line(2), replace]).await;
+    replace
+}
 
-    #[derive(serde::Deserialize)]
-    struct Snapshot {
-        entries: Vec<LogEntry>,
-        next_seq: u64,
-        finished: bool,
-    }
-    let snap: Snapshot = json_as(
-        app.get(&format!("processes/{process}/logs")).await,
+/// A page of `GET …/logs`.
+#[derive(Debug, serde::Deserialize)]
+struct LogPage {
+    patches: Vec<LogPatch>,
+    next_cursor: Option<String>,
+    next_seq: u64,
+    finished: bool,
+    truncated: bool,
+}
+
+async fn log_page(app: &TestApp, process: Uuid, query: &str) -> LogPage {
+    json_as(
+        app.get(&format!("processes/{process}/logs{query}")).await,
         StatusCode::OK,
     )
-    .await;
-    assert_eq!(snap.next_seq, 4);
-    assert!(!snap.finished);
-    let texts: Vec<String> = snap
-        .entries
+    .await
+}
+
+/// Every page from the start, `limit` patches at a time, each page's cursor passed on.
+async fn all_pages(app: &TestApp, process: Uuid, limit: usize) -> Vec<LogPage> {
+    let mut pages = Vec::new();
+    let mut query = format!("?limit={limit}");
+    loop {
+        let page = log_page(app, process, &query).await;
+        assert!(page.patches.len() <= limit);
+        let next = page.next_cursor.clone();
+        pages.push(page);
+        match next {
+            Some(after) => query = format!("?limit={limit}&after={after}"),
+            None => return pages,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_comes_in_pages_that_merge_store_and_tail_and_carry_replacements() {
+    let app = TestApp::spawn().await;
+    let process = a_process(&app).await;
+    put_segment(&app, process, &lines(0..=2)).await;
+    publish(&app, process, vec![line(2), replace_patch()]).await;
+
+    let pages = all_pages(&app, process, 3).await;
+    assert_eq!(
+        pages
+            .iter()
+            .map(|p| p.next_cursor.clone())
+            .collect::<Vec<_>>(),
+        vec![Some("2".to_owned()), None]
+    );
+    let last = pages.last().expect("a page");
+    assert_eq!(last.next_seq, 4);
+    assert!(!last.finished);
+    assert!(!last.truncated);
+    let mut entries = Vec::new();
+    for patch in pages.iter().flat_map(|p| &p.patches) {
+        shared::logs::apply(&mut entries, patch);
+    }
+    let texts: Vec<String> = entries
         .iter()
         .map(|e| match &e.content {
             EntryContent::Output { text, .. } => text.clone(),
@@ -272,12 +313,75 @@ async fn the_logs_snapshot_merges_store_and_tail_and_applies_replacements() {
         .collect();
     assert_eq!(texts, vec!["line 0", "rewritten", "line 2"]);
 
+    // Past the end: nothing yet, and where the stream resumes.
+    let page = log_page(&app, process, "?after=3").await;
+    assert!(page.patches.is_empty());
+    assert_eq!((page.next_seq, page.next_cursor), (4, None));
+
+    // The worker stores the last segment before it ends the log (which drops the tail).
+    put_segment(&app, process, &[line(2), replace_patch()]).await;
     finish(&app, process, 4).await;
-    let snap: Snapshot = json_as(
-        app.get(&format!("processes/{process}/logs")).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert!(snap.finished);
-    assert_eq!(snap.entries.len(), 3);
+    let mut conn = app.db.system().await.expect("conn");
+    diesel::update(execution_processes::table.find(process))
+        .set(execution_processes::log_truncated.eq(true))
+        .execute(&mut conn)
+        .await
+        .expect("mark truncated");
+    drop(conn);
+    let page = log_page(&app, process, "").await;
+    assert!(page.finished);
+    assert!(page.truncated);
+    assert_eq!(page.patches.len(), 4);
+
+    for (query, status, code) in [
+        (
+            "?limit=0",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            "?limit=1001",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        ("?after=four", StatusCode::BAD_REQUEST, "invalid_query"),
+    ] {
+        crate::helpers::assert_error(
+            app.get(&format!("processes/{process}/logs{query}")).await,
+            status,
+            code,
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_page_reads_only_the_segments_it_reaches() {
+    let app = TestApp::spawn().await;
+    let process = a_process(&app).await;
+    put_segment(&app, process, &lines(0..=9)).await;
+    put_segment(&app, process, &lines(10..=19)).await;
+    // Unreadable, far past the first pages: a page that loaded the whole log fails on it.
+    app.store
+        .put(
+            &segments::key(app.org.id, process, 20, 29),
+            b"not json\n".to_vec(),
+            "application/x-ndjson",
+        )
+        .await
+        .expect("put");
+
+    let page = log_page(&app, process, "?limit=4").await;
+    let seqs: Vec<u64> = page.patches.iter().map(|p| p.seq).collect();
+    assert_eq!(seqs, vec![0, 1, 2, 3]);
+    assert_eq!(page.next_cursor.as_deref(), Some("3"));
+    let page = log_page(&app, process, "?after=3&limit=8").await;
+    let seqs: Vec<u64> = page.patches.iter().map(|p| p.seq).collect();
+    assert_eq!(seqs, (4..=11).collect::<Vec<_>>());
+    assert_eq!(page.next_cursor.as_deref(), Some("11"));
+    // The page that reaches it answers an error, not a silently short log.
+    let res = app
+        .get(&format!("processes/{process}/logs?after=15&limit=10"))
+        .await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }

@@ -179,16 +179,17 @@ async fn an_admin_renames_the_org_and_sets_its_concurrency_limit() {
     let app = TestApp::spawn().await;
     let res = app
         .request_path_as(&app.token, Method::PATCH, "/api/v1/orgs/acme")
-        .json(&json!({ "name": "Acme Corp", "max_concurrent_attempts": 25 }))
+        .json(&json!({ "name": "Acme Corp", "max_concurrent_attempts": 12 }))
         .send()
         .await
         .expect("PATCH");
     let org: wire::Organization = json_as(res, StatusCode::OK).await;
     assert_eq!(org.name, "Acme Corp");
-    assert_eq!(org.max_concurrent_attempts, 25);
+    assert_eq!(org.max_concurrent_attempts, 12);
     assert_eq!(org.slug, "acme");
 
-    for limit in [0, 1001, -1] {
+    // Past the default ceiling (`quotas.max_concurrent_attempts`, 20) as below 1.
+    for limit in [0, 21, 1001, -1] {
         let res = app
             .request_path_as(&app.token, Method::PATCH, "/api/v1/orgs/acme")
             .json(&json!({ "max_concurrent_attempts": limit }))
@@ -215,7 +216,7 @@ async fn an_admin_renames_the_org_and_sets_its_concurrency_limit() {
         .await
         .expect("GET");
     let seen: wire::Organization = json_as(res, StatusCode::OK).await;
-    assert_eq!(seen.max_concurrent_attempts, 25);
+    assert_eq!(seen.max_concurrent_attempts, 12);
     let res = app
         .request_path_as(&bob.access_token, Method::PATCH, "/api/v1/orgs/acme")
         .json(&json!({ "name": "Bob's" }))
@@ -352,4 +353,114 @@ async fn the_audit_log_reads_newest_first_a_page_at_a_time() {
         .await
         .expect("GET");
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_quotas_cap_what_tenants_set_for_themselves() {
+    let app = TestApp::spawn_with(|s| {
+        s.quotas.max_orgs_per_person = 2;
+        s.quotas.max_concurrent_attempts = 30;
+        s.quotas.allowed_resource_classes = vec!["small".into()];
+        s.quotas
+            .org_resource_classes
+            .insert("roomy".into(), vec!["small".into(), "large".into()]);
+    })
+    .await;
+
+    // The concurrency an org sets stops at the operator's ceiling, not at 1000.
+    let patch = |limit: i32| {
+        app.request_path_as(&app.token, Method::PATCH, "/api/v1/orgs/acme")
+            .json(&json!({ "max_concurrent_attempts": limit }))
+            .send()
+    };
+    let message = assert_error(
+        patch(31).await.expect("PATCH"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(message.contains("between 1 and 30"), "{message}");
+    let org: wire::Organization = json_as(patch(30).await.expect("PATCH"), StatusCode::OK).await;
+    assert_eq!(org.max_concurrent_attempts, 30);
+
+    // A person creates at most `max_orgs_per_person` orgs; others still can.
+    let carol = app.sign_in("carol").await;
+    for slug in ["carol-one", "roomy"] {
+        assert_eq!(
+            create_org(&app, &carol, slug).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    assert_error(
+        create_org(&app, &carol, "carol-three").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "org_limit_reached",
+    )
+    .await;
+    let dave = app.sign_in("dave").await;
+    assert_eq!(
+        create_org(&app, &dave, "dave-one").await.status(),
+        StatusCode::CREATED
+    );
+
+    // Resource classes: the default list for most orgs, the org's own list where set.
+    let profile = |class: &str| {
+        json!({
+            "name": format!("sized-{class}"),
+            "executor": "script",
+            "variants": { "default": {}, "big": { "resource_class": class } },
+        })
+    };
+    let message = assert_error(
+        app.post("executor-profiles", &profile("large")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "resource_class_not_allowed",
+    )
+    .await;
+    assert!(message.contains("variants.big.resource_class"), "{message}");
+    assert_eq!(
+        app.post("executor-profiles", &profile("small"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let res = app
+        .request_path_as(
+            &carol.access_token,
+            Method::POST,
+            "/api/v1/orgs/roomy/executor-profiles",
+        )
+        .json(&profile("large"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // A profile stored before the operator narrowed the list cannot start an attempt.
+    let mut conn = app.db.system().await.expect("conn");
+    diesel::insert_into(shared::db::schema::executor_profiles::table)
+        .values(shared::db::models::NewExecutorProfile {
+            id: Uuid::now_v7(),
+            org_id: app.org.id,
+            project_id: None,
+            name: "old-large",
+            executor: "script",
+            variants: json!({ "default": { "resource_class": "large" } }),
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert profile");
+    drop(conn);
+    let project = app.create_project("Quota", None).await;
+    let task = app.create_task(project.id, "t").await;
+    assert_error(
+        app.post(
+            &format!("tasks/{}/attempts", task.id),
+            &json!({ "prompt": "echo", "profile": "old-large" }),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "resource_class_not_allowed",
+    )
+    .await;
 }

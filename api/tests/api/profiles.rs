@@ -515,8 +515,8 @@ async fn unknown_profiles_and_variants_are_refused_and_queue_nothing() {
         let message = assert_error(app.post(&rel, &body).await, status, code).await;
         assert!(message.contains(expected), "{body}: {message}");
     }
-    let attempts: Vec<wire::Attempt> = json_as(app.get(&rel).await, StatusCode::OK).await;
-    assert!(attempts.is_empty());
+    let attempts: wire::Page<wire::Attempt> = json_as(app.get(&rel).await, StatusCode::OK).await;
+    assert!(attempts.items.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

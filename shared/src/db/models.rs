@@ -263,6 +263,8 @@ pub struct ExecutionProcess {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cost_usd: Option<f64>,
+    /// Output past `worker.max_log_bytes_per_process` was dropped.
+    pub log_truncated: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -56,6 +56,7 @@ diesel::table! {
         input_tokens -> Int8,
         output_tokens -> Int8,
         cost_usd -> Nullable<Float8>,
+        log_truncated -> Bool,
     }
 }
 
@@ -160,6 +161,7 @@ diesel::table! {
         max_concurrent_attempts -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
     }
 }
 
@@ -350,6 +352,7 @@ diesel::joinable!(invitations -> organizations (org_id));
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(org_secrets -> organizations (org_id));
+diesel::joinable!(organizations -> users (created_by));
 diesel::joinable!(projects -> organizations (org_id));
 diesel::joinable!(projects -> repositories (repository_id));
 diesel::joinable!(refresh_tokens -> user_sessions (session_id));

@@ -2,7 +2,7 @@
 // reconnects with Last-Event-ID: afterwards the conversation holds every line exactly once, and the
 // log's connection badge went open → reconnecting → open.
 import assert from 'node:assert/strict';
-import { assertNoPageErrors, badgeStates, cfg, cuttableProxy, links, personPage, readConversation, recordBadges, server, until } from '../lib.mjs';
+import { assertNoPageErrors, badgeStates, cfg, cuttableProxy, links, logEntryCount, personPage, readConversation, recordBadges, server, until } from '../lib.mjs';
 
 const LINES = 60;
 const SCRIPT = `for i in $(seq 1 ${LINES}); do echo "line $i"; sleep 0.1; done`;
@@ -26,7 +26,7 @@ export async function droppedLogStreamResumesWithNoGap({ browser, figures }) {
 
   const line = (n) => page.getByTestId('entry').filter({ hasText: new RegExp(`^line ${n}$`) });
   await line(3).waitFor({ timeout: 60_000 });
-  const [process] = await server('GET', `attempts/${attemptId}/processes`);
+  const { items: [process] } = await server('GET', `attempts/${attemptId}/processes`);
   const logBadge = page.locator('.badge[data-state]', { hasText: 'Log:' });
   await logBadge.and(page.locator('[data-state="open"]')).waitFor();
 
@@ -34,11 +34,11 @@ export async function droppedLogStreamResumesWithNoGap({ browser, figures }) {
   proxy.cut();
   const cutAt = Date.now();
   await logBadge.and(page.locator('[data-state="reconnecting"]')).waitFor({ timeout: 10_000 });
-  const { entries: atCut } = await server('GET', `processes/${process.id}/logs`);
+  const atCut = await logEntryCount(process.id);
   // Down until the server holds lines the page cannot have received.
   await until(
     'the script to print on while the network is down',
-    async () => (await server('GET', `processes/${process.id}/logs`)).entries.length >= atCut.length + 8,
+    async () => (await logEntryCount(process.id)) >= atCut + 8,
     { limit: 20_000 },
   );
   proxy.restore();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { assertNoPageErrors, boardLive, browserMemory, cfg, launch, links, median, personPage, server, until } from '../lib.mjs';
+import { assertNoPageErrors, boardLive, browserMemory, cfg, launch, links, logEntryCount, median, personPage, server, until } from '../lib.mjs';
 
 const kb = (bytes) => Math.round((bytes / 1024) * 10) / 10;
 
@@ -105,9 +105,8 @@ export async function memoryWith100kEntries({ figures }) {
     { limit: 100_000, every: 500 },
   );
   assert.equal(attempt.status, 'succeeded', JSON.stringify(attempt));
-  const [process] = await server('GET', `attempts/${cfg.bigAttempt}/processes`);
-  const log = await server('GET', `processes/${process.id}/logs`);
-  const entries = log.entries.length;
+  const { items: [process] } = await server('GET', `attempts/${cfg.bigAttempt}/processes`);
+  const entries = await logEntryCount(process.id);
   assert.ok(entries >= cfg.bigLines, `the run has ${entries} entries, fewer than ${cfg.bigLines}`);
 
   const browser = await launch();

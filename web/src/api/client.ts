@@ -292,3 +292,23 @@ export function createClient(options?: ClientOptions): ApiClient {
 
 /** The dashboard's client: same origin, the browser's cookies. */
 export const api = createClient();
+
+/** One page of a cursor-paged list (`Page<T>` on the server). */
+export interface PageOf<T> {
+  items: T[];
+  next_cursor?: string | null;
+}
+
+/** Every item of a cursor-paged list: asks for pages, passing each `next_cursor` on,
+ *  until one has none. For lists that stay short (a task's attempts, an attempt's
+ *  processes), where the page only bounds one request's work. */
+export async function allPages<T>(page: (cursor: string | undefined) => Promise<PageOf<T>>): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const p = await page(cursor);
+    items.push(...p.items);
+    cursor = p.next_cursor ?? undefined;
+  } while (cursor);
+  return items;
+}

@@ -364,8 +364,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The attempt's current diff against its base commit, as the worker last uploaded it;
-         *     version 0 and no files before the first upload.
+         * The attempt's current diff against its base commit, exactly as the worker last
+         *     uploaded it (the stored JSON passes through unparsed); version 0 and no files before
+         *     the first upload.
          */
         get: operations["getOrgsOrgAttemptsIdDiff"];
         put?: never;
@@ -446,7 +447,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An attempt's execution processes in the order they run. */
+        /**
+         * An attempt's execution processes in the order they run (creation time, the id breaking
+         *     ties, as the worker picks them), a page at a time; the cursor is the last process's id.
+         */
         get: operations["getOrgsOrgAttemptsIdProcesses"];
         put?: never;
         post?: never;
@@ -727,7 +731,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every log entry of a process so far (durable segments and the live tail, merged). */
+        /**
+         * A page of a process's log patches (durable segments and the live tail, merged), read
+         *     from the store only as far as the page reaches.
+         */
         get: operations["getOrgsOrgProcessesIdLogs"];
         put?: never;
         post?: never;
@@ -988,7 +995,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A task's attempts, oldest first. */
+        /**
+         * A task's attempts, oldest first, a page at a time. (Attempt ids are random, so the
+         *     order is creation time with the id breaking ties; the cursor is the last attempt's id.)
+         */
         get: operations["getOrgsOrgTasksIdAttempts"];
         put?: never;
         /**
@@ -1420,6 +1430,11 @@ export interface components {
             files: components["schemas"]["FileDiff"][];
             summary: components["schemas"]["DiffSummary"];
             /**
+             * @description Past the worker's caps (`worker.diff_max_files`, `worker.diff_max_bytes`) some
+             *     files are listed without their hunks (each marked `truncated`).
+             */
+            truncated?: boolean;
+            /**
              * Format: int64
              * @description Increases each time the worker uploads a changed diff; the diff stream's event id.
              */
@@ -1527,7 +1542,7 @@ export interface components {
          *     with it; docs/API.md gives both for each code.
          * @enum {string}
          */
-        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "repository_local_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
+        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "repository_local_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "org_limit_reached" | "resource_class_not_allowed" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
         /** @description A stable, snake_case `code` for programs and a `message` for people. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -1596,6 +1611,8 @@ export interface components {
             hunks: components["schemas"]["Hunk"][];
             old_path?: string | null;
             path: string;
+            /** @description Listed past the diff's caps: counts only, no hunks. */
+            truncated?: boolean;
         };
         /** @description Body of `POST /github/setup`: the query GitHub sent to the setup URL. */
         FinishGithubSetup: {
@@ -1913,6 +1930,52 @@ export interface components {
             next_cursor?: string | null;
         };
         /** @description One page of a list; `next_cursor` is absent on the last page. */
+        Page_Attempt: {
+            items: {
+                base_branch: string;
+                base_commit?: string | null;
+                branch: string;
+                /** Format: date-time */
+                created_at: string;
+                diff_summary?: components["schemas"]["DiffSummary"] | null;
+                executor: string;
+                failure_reason?: string | null;
+                /** Format: date-time */
+                finished_at?: string | null;
+                head_commit?: string | null;
+                /** Format: uuid */
+                id: string;
+                /** Format: int32 */
+                max_retries: number;
+                /**
+                 * Format: int64
+                 * @description The pull request's number on the project's GitHub repository.
+                 */
+                pr_number?: number | null;
+                /** @description `open`, `closed` or `merged`, kept current by GitHub's `pull_request` events. */
+                pr_state?: string | null;
+                pr_url?: string | null;
+                profile?: components["schemas"]["ResolvedProfile"] | null;
+                /** Format: date-time */
+                queued_at: string;
+                /** Format: int32 */
+                retry_count: number;
+                /** Format: date-time */
+                scheduled_at?: string | null;
+                /** Format: date-time */
+                started_at?: string | null;
+                status: components["schemas"]["AttemptStatus"];
+                stop_requested: boolean;
+                /** Format: uuid */
+                task_id: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description What the agent reported using, summed over the attempt's processes. */
+                usage?: components["schemas"]["Usage"];
+            }[];
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list; `next_cursor` is absent on the last page. */
         Page_AuditEvent: {
             items: {
                 /** @description `resource.verb`, e.g. `tasks.update`. */
@@ -2027,6 +2090,36 @@ export interface components {
                 /** Format: date-time */
                 updated_at: string;
                 url: string;
+            }[];
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list; `next_cursor` is absent on the last page. */
+        Page_Process: {
+            items: {
+                /** Format: uuid */
+                attempt_id: string;
+                /** Format: date-time */
+                created_at: string;
+                /** Format: int64 */
+                entry_count: number;
+                /** Format: int32 */
+                exit_code?: number | null;
+                failure_reason?: string | null;
+                /** Format: date-time */
+                finished_at?: string | null;
+                /** Format: uuid */
+                id: string;
+                /**
+                 * @description The process printed more than the worker keeps (`worker.max_log_bytes_per_process`):
+                 *     its log ends with a system message saying so, and the rest was dropped.
+                 */
+                log_truncated?: boolean;
+                run_reason: components["schemas"]["RunReason"];
+                /** Format: date-time */
+                started_at?: string | null;
+                status: components["schemas"]["ProcessStatus"];
+                /** @description What the agent reported using in this process. */
+                usage?: components["schemas"]["Usage"];
             }[];
             next_cursor?: string | null;
         };
@@ -2150,6 +2243,11 @@ export interface components {
             finished_at?: string | null;
             /** Format: uuid */
             id: string;
+            /**
+             * @description The process printed more than the worker keeps (`worker.max_log_bytes_per_process`):
+             *     its log ends with a system message saying so, and the rest was dropped.
+             */
+            log_truncated?: boolean;
             run_reason: components["schemas"]["RunReason"];
             /** Format: date-time */
             started_at?: string | null;
@@ -2157,16 +2255,30 @@ export interface components {
             /** @description What the agent reported using in this process. */
             usage?: components["schemas"]["Usage"];
         };
-        /** @description A process's log as it stands: every entry so far, with the patches applied. */
+        /**
+         * @description One page of a process's log: the patches (apply them in order, as the log stream's,
+         *     to the entries of the pages before) from `after + 1` on.
+         */
         ProcessLogs: {
-            entries: components["schemas"]["LogEntry"][];
             /** @description The process has ended: no entry will be added. */
             finished: boolean;
             /**
+             * @description Pass as `after` for the next page; absent when this page reaches the end of the
+             *     log so far.
+             */
+            next_cursor?: string | null;
+            /**
              * Format: int64
-             * @description The seq of the next patch; resume the log stream with `Last-Event-ID: next_seq - 1`.
+             * @description The seq of the patch after this page. On the last page, resume the log stream
+             *     with `Last-Event-ID: next_seq - 1`.
              */
             next_seq: number;
+            patches: components["schemas"]["LogPatch"][];
+            /**
+             * @description The process printed more than the worker keeps (`worker.max_log_bytes_per_process`):
+             *     the log ends with a system message saying so, and the rest was dropped.
+             */
+            truncated: boolean;
         };
         /**
          * @description The lifecycle of one executor run inside an attempt.
@@ -2510,7 +2622,7 @@ export interface components {
         UpdateOrg: {
             /**
              * Format: int32
-             * @description 1 to 1000.
+             * @description 1 to the operator's ceiling (`quotas.max_concurrent_attempts`, 20 by default).
              */
             max_concurrent_attempts?: number | null;
             name?: string | null;
@@ -3384,7 +3496,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid or reserved slug, or invalid name */
+            /** @description Invalid or reserved slug, or invalid name; `org_limit_reached` when the person has created `quotas.max_orgs_per_person` orgs */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3497,7 +3609,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid name or limit */
+            /** @description Invalid name, or a limit outside 1 to the operator's `quotas.max_concurrent_attempts` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3747,6 +3859,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The object store is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrgsOrgAttemptsIdDiffStream: {
@@ -3986,7 +4107,12 @@ export interface operations {
     };
     getOrgsOrgAttemptsIdProcesses: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 /** @description Organization slug */
@@ -3998,16 +4124,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The attempt's processes */
+            /** @description A page of the attempt's processes */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Process"][];
+                    "application/json": components["schemas"]["Page_Process"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id, query or cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4027,6 +4153,15 @@ export interface operations {
             };
             /** @description No such attempt in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Limit out of range */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4433,7 +4568,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it) */
+            /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4600,7 +4735,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it) */
+            /** @description Invalid options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5150,7 +5285,12 @@ export interface operations {
     };
     getOrgsOrgProcessesIdLogs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Patches after this seq: the previous page's `next_cursor` (absent: from the first). */
+                after?: number;
+                /** @description Most patches in the page, 1 to 1000 (default 500); a page also stops at 1 MiB. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description Organization slug */
@@ -5162,7 +5302,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The log so far */
+            /** @description A page of the log */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5171,7 +5311,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProcessLogs"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id or query */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5191,6 +5331,24 @@ export interface operations {
             };
             /** @description No such process in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Limit out of range */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object store or Redis is unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5792,7 +5950,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it) */
+            /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6598,7 +6756,12 @@ export interface operations {
     };
     getOrgsOrgTasksIdAttempts: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 /** @description Organization slug */
@@ -6610,16 +6773,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The task's attempts */
+            /** @description A page of the task's attempts */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Attempt"][];
+                    "application/json": components["schemas"]["Page_Attempt"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id, query or cursor */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6639,6 +6802,15 @@ export interface operations {
             };
             /** @description No such task in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Limit out of range */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6720,7 +6892,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid prompt or branch, unknown executor or profile */
+            /** @description Invalid prompt or branch, unknown executor or profile; `resource_class_not_allowed` when the profile names a resource class the operator does not allow this org */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -58,7 +58,7 @@ beforeEach(() => {
       return pages[at];
     }
     if (path.endsWith('/members')) return { items: [] };
-    if (path.endsWith('/attempts')) return [];
+    if (path.endsWith('/attempts')) return { items: [] };
     return { id: 'p', name: 'Project', key_prefix: 'SY', repository: { url: 'x' }, default_branch: 'main' };
   });
 });

@@ -2,7 +2,7 @@
 // org stream, and sends moves, creates, edits and deletes. The rules for what a card
 // shows are in state.ts; this hook only does the I/O around them.
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
-import { api, errorMessage } from '../api/client';
+import { allPages, api, errorMessage } from '../api/client';
 import type { ConnectionState } from '../api/sse';
 import { streams } from '../api/sse';
 import type { Project, Schemas, Task, TaskStatus, UserInfo } from '../api/types';
@@ -261,8 +261,12 @@ export function useBoard(org: string, projectId: string): Board {
       const taskId = queue.current.shift()!;
       if (stateRef.current.attempts[taskId] !== undefined || !stateRef.current.tasks[taskId]) continue;
       running.current += 1;
-      api
-        .get('/api/v1/orgs/{org}/tasks/{id}/attempts', { path: { org, id: taskId } })
+      allPages((cursor) =>
+        api.get('/api/v1/orgs/{org}/tasks/{id}/attempts', {
+          path: { org, id: taskId },
+          query: { limit: PAGE, cursor },
+        }),
+      )
         .then((attempts) => dispatch({ type: 'attempts-loaded', taskId, attempts }))
         .catch(() => {
           // The card just shows no attempt; it is asked again when it next scrolls in.

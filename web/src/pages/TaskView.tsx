@@ -27,7 +27,7 @@
 // "Approve", "Deny", "Jump to latest"; tabs "Conversation" and "Changes…".
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
-import { api } from '../api/client';
+import { allPages, api } from '../api/client';
 import { isKind } from '../api/orgEvents';
 import type { Attempt, Project, Task } from '../api/types';
 import { ConnectionBadge } from '../components/ConnectionBadge';
@@ -77,7 +77,9 @@ export default function TaskView() {
 
   const loadAttempts = useCallback(async () => {
     try {
-      const list = await api.get('/api/v1/orgs/{org}/tasks/{id}/attempts', { path: { org, id: taskId } });
+      const list = await allPages((cursor) =>
+        api.get('/api/v1/orgs/{org}/tasks/{id}/attempts', { path: { org, id: taskId }, query: { limit: 200, cursor } }),
+      );
       setAttempts(list.slice().sort(newestFirst));
       setAttemptsError(null);
     } catch (e) {

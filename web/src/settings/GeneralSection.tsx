@@ -81,7 +81,7 @@ function GeneralForm({
         </Field>
         <Field
           label="Max concurrent attempts"
-          help="How many of the organization’s attempts may run at once (1 to 1000); more wait in the queue."
+          help="How many of the organization’s attempts may run at once (from 1 up to the ceiling this server’s operator sets); more wait in the queue."
           error={errors.maxConcurrentAttempts}
         >
           {(p) => (

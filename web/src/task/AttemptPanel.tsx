@@ -2,7 +2,7 @@
 // two tabs: the live conversation of its processes and the live diff. Mount it with
 // `key={attempt.id}` so switching attempts starts from a clean state.
 import { type FormEvent, type KeyboardEvent, useCallback, useEffect, useId, useReducer, useRef, useState } from 'react';
-import { api, errorMessage } from '../api/client';
+import { allPages, api, errorMessage } from '../api/client';
 import { isKind } from '../api/orgEvents';
 import type { Attempt, Project } from '../api/types';
 import { ConnectionBadge } from '../components/ConnectionBadge';
@@ -56,7 +56,9 @@ export function AttemptPanel({ org, attempt, number, canRun, onGithub, mergeMeth
 
   const loadProcesses = useCallback(async () => {
     try {
-      const list = await api.get('/api/v1/orgs/{org}/attempts/{id}/processes', { path: { org, id: attempt.id } });
+      const list = await allPages((cursor) =>
+        api.get('/api/v1/orgs/{org}/attempts/{id}/processes', { path: { org, id: attempt.id }, query: { limit: 200, cursor } }),
+      );
       setProcesses(list);
       setProcessError(null);
     } catch (e) {

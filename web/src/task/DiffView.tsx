@@ -219,6 +219,8 @@ const FileSection = memo(function FileSection({
         {!collapsed &&
           (file.binary ? (
             <p className="muted diff-note">A binary file: no text to show.</p>
+          ) : file.truncated ? (
+            <p className="muted diff-note">Past the diff’s size limit: only the line counts are kept for this file.</p>
           ) : file.hunks.length === 0 ? (
             <p className="muted diff-note">No line changes (a mode change, an empty file or a rename).</p>
           ) : (

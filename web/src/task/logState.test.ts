@@ -5,12 +5,12 @@ import {
   applyEnd,
   applyPatches,
   emptyLog,
-  fromSnapshot,
   type LogPatch,
   type LogState,
   parseEnd,
   parsePatch,
   resumeId,
+  withPage,
 } from './logState';
 
 const msg = (text: string) => ({ timestamp: '2026-11-24T00:00:00Z', type: 'assistant_message' as const, text });
@@ -69,19 +69,27 @@ describe('applying log patches', () => {
     expect(s.nextSeq).toBe(patches.length);
   });
 
-  it('resumes after a snapshot with the seq before next_seq', () => {
-    const snapshot = { entries: [msg('a'), msg('b')], next_seq: 5, finished: false };
-    let s = fromSnapshot(snapshot);
+  it('builds the log from its pages and resumes the stream after the last seq', () => {
+    const page = (patches: LogPatch[], next: string | null, finished = false) => ({
+      patches,
+      next_cursor: next,
+      next_seq: patches.length ? patches[patches.length - 1]!.seq + 1 : 0,
+      finished,
+      truncated: false,
+    });
+    let s = withPage(emptyLog(), page([append(0, 0, 'a'), append(1, 1, 'b')], '1'));
+    s = withPage(s, page([append(2, 2, 'x'), replace(3, 2, 'c'), replace(4, 0, 'A')], null));
+    expect(texts(s)).toEqual(['A', 'b', 'c']);
+    expect(s.ended).toBe(false);
     expect(resumeId(s)).toBe('4');
     expect(resumeId(emptyLog())).toBeUndefined();
     // The stream resumes at seq 5; an overlap from before it is ignored.
-    s = applyPatches(s, [replace(4, 1, 'stale'), append(5, 2, 'c')]);
-    expect(texts(s)).toEqual(['a', 'b', 'c']);
-    expect(snapshot.entries).toHaveLength(2); // the snapshot is copied, not changed
+    s = applyPatches(s, [replace(4, 1, 'stale'), append(5, 3, 'd')]);
+    expect(texts(s)).toEqual(['A', 'b', 'c', 'd']);
   });
 
-  it('a finished snapshot is ended', () => {
-    const s = fromSnapshot({ entries: [msg('a')], next_seq: 1, finished: true });
+  it('the last page of a finished process ends the log', () => {
+    const s = withPage(emptyLog(), { patches: [append(0, 0, 'a')], next_cursor: null, next_seq: 1, finished: true, truncated: false });
     expect(s.ended).toBe(true);
     expect(s.total).toBe(1);
   });

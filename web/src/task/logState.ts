@@ -1,5 +1,5 @@
 // One execution process's normalized log, as the task view holds it: the entries so far,
-// built from the `GET …/logs` snapshot and the `patch` / `end` events of the log stream
+// built from the pages of `GET …/logs` and the `patch` / `end` events of the log stream
 // (docs/API.md "Streams"; the server side is shared/src/logs.rs `apply`).
 //
 // Cost: applying a patch is O(1) amortised, so a 100k-entry run costs O(n) in all. To get
@@ -42,16 +42,14 @@ export function emptyLog(): LogState {
   return { entries: [], nextSeq: 0, held: new Map(), ended: false, total: null, duplicates: 0, missing: 0, version: 0 };
 }
 
-/** A log from `GET /orgs/{org}/processes/{id}/logs`: resume its stream after `next_seq - 1`. */
-export function fromSnapshot(snapshot: ProcessLogs): LogState {
-  return {
-    ...emptyLog(),
-    entries: snapshot.entries.slice(),
-    nextSeq: snapshot.next_seq,
-    ended: snapshot.finished,
-    total: snapshot.finished ? snapshot.next_seq : null,
-    version: 1,
-  };
+/** Adds one page of `GET /orgs/{org}/processes/{id}/logs` (pages are read in order,
+ *  each from the previous one's `next_cursor`): its patches applied. The last page (no
+ *  `next_cursor`) of a finished process ends the log; otherwise resume the stream after
+ *  `next_seq - 1` ({@link resumeId}). */
+export function withPage(state: LogState, page: ProcessLogs): LogState {
+  const log = applyPatches(state, page.patches);
+  if (page.next_cursor || !page.finished || log.nextSeq < page.next_seq) return log;
+  return { ...log, ended: true, total: page.next_seq, version: log.version + 1 };
 }
 
 /** The `Last-Event-ID` to open the stream with so it resumes after what `state` holds. */

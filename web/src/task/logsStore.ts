@@ -1,13 +1,14 @@
 // The logs of an attempt's processes, loaded and kept live outside React: each process's
-// log starts from its `GET …/logs` snapshot and, unless it has finished, follows the log
-// stream from there (`Last-Event-ID: next_seq - 1`; the stream reconnects the same way).
+// log starts from the pages of `GET …/logs` (each page's `next_cursor` asks for the next)
+// and, unless it has finished, follows the log stream from there (`Last-Event-ID:
+// next_seq - 1`; the stream reconnects the same way).
 // Patches are applied once per animation frame, so a fast agent costs one render a frame
 // however many entries it prints.
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import { api, type ApiError, errorMessage } from '../api/client';
 import { type ConnectionState, EventStream, streams } from '../api/sse';
 import type { Schemas } from '../api/types';
-import { applyEnd, applyPatches, emptyLog, fromSnapshot, type LogPatch, type LogState, parseEnd, parsePatch, resumeId } from './logState';
+import { applyEnd, applyPatches, emptyLog, type LogPatch, type LogState, parseEnd, parsePatch, resumeId, withPage } from './logState';
 
 export type Process = Schemas['Process'];
 
@@ -21,6 +22,9 @@ export interface ProcessLog {
   /** Why the log could not be loaded or followed, in words. */
   error: string | null;
 }
+
+/** Patches asked for per page of `GET …/logs` (the server's most). */
+const LOG_PAGE = 1000;
 
 export const isProcessFinished = (p: Pick<Process, 'status'>) =>
   p.status === 'succeeded' || p.status === 'failed' || p.status === 'killed';
@@ -76,11 +80,19 @@ class ProcessLoader {
   private async start() {
     let log = emptyLog();
     try {
-      const snapshot = await api.get('/api/v1/orgs/{org}/processes/{id}/logs', {
-        path: { org: this.org, id: this.state.process.id },
-        signal: this.abort.signal,
-      });
-      log = fromSnapshot(snapshot);
+      let after: number | undefined;
+      for (;;) {
+        const page = await api.get('/api/v1/orgs/{org}/processes/{id}/logs', {
+          path: { org: this.org, id: this.state.process.id },
+          query: { after, limit: LOG_PAGE },
+          signal: this.abort.signal,
+        });
+        log = withPage(log, page);
+        if (!page.next_cursor) break;
+        after = Number(page.next_cursor);
+        // A long log shows as it arrives.
+        this.update({ log });
+      }
     } catch (e) {
       if (this.closed) return;
       // The stream replays everything from seq 0 as well: fall back to it alone, and say

@@ -3,10 +3,16 @@
 use shared::wire::FileChange;
 use std::path::Path;
 use uuid::Uuid;
-use worker::diff;
+use worker::diff::{self, DiffLimits};
 use worker::git::{self, GitError, WorktreeSpec};
 
 use crate::helpers::{git, origin_repo};
+
+/// No caps: every file with its hunks.
+const UNCAPPED: DiffLimits = DiffLimits {
+    max_files: usize::MAX,
+    max_bytes: usize::MAX,
+};
 
 fn scratch() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("switchyard-worker-git-{}", Uuid::new_v4()));
@@ -70,7 +76,7 @@ fn diff_shows_an_edited_hunk_a_new_untracked_file_and_a_deleted_file() {
     let prepared = git::prepare_worktree(&spec(&root, &origin)).expect("prepare");
     make_changes(&prepared.path);
 
-    let d = diff::compute(&prepared.view, &prepared.base_commit).expect("diff");
+    let d = diff::compute(&prepared.view, &prepared.base_commit, UNCAPPED).expect("diff");
 
     let paths: Vec<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, vec!["README.md", "new.txt", "to_delete.txt"]);
@@ -112,6 +118,65 @@ fn diff_shows_an_edited_hunk_a_new_untracked_file_and_a_deleted_file() {
 }
 
 #[test]
+fn past_its_caps_a_diff_lists_the_remaining_files_with_counts_but_no_hunks() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let prepared = git::prepare_worktree(&spec(&root, &origin)).expect("prepare");
+    // Untracked files, in path order a.txt .. e.txt, three lines each.
+    for name in ["a", "b", "c", "d", "e"] {
+        std::fs::write(prepared.path.join(format!("{name}.txt")), "1\n2\n3\n").expect("write");
+    }
+
+    let d = diff::compute(
+        &prepared.view,
+        &prepared.base_commit,
+        DiffLimits {
+            max_files: 2,
+            max_bytes: usize::MAX,
+        },
+    )
+    .expect("diff");
+    assert!(d.truncated);
+    let shown: Vec<(&str, usize, bool, u32)> = d
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.hunks.len(), f.truncated, f.additions))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("a.txt", 1, false, 3),
+            ("b.txt", 1, false, 3),
+            ("c.txt", 0, true, 3),
+            ("d.txt", 0, true, 3),
+            ("e.txt", 0, true, 3),
+        ]
+    );
+    assert_eq!(d.summary.files_changed, 5);
+    assert_eq!(d.summary.additions, 15);
+
+    // A byte cap smaller than the first file's hunk: every file is counted, none shown.
+    let d = diff::compute(
+        &prepared.view,
+        &prepared.base_commit,
+        DiffLimits {
+            max_files: 100,
+            max_bytes: 4,
+        },
+    )
+    .expect("diff");
+    assert!(d.truncated);
+    assert!(d.files.iter().all(|f| f.truncated && f.hunks.is_empty()));
+    assert_eq!(d.summary.additions, 15);
+
+    // Within the caps nothing is marked.
+    let d = diff::compute(&prepared.view, &prepared.base_commit, UNCAPPED).expect("diff");
+    assert!(!d.truncated);
+    assert!(d.files.iter().all(|f| !f.truncated && f.hunks.len() == 1));
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
 fn binary_files_are_flagged_without_hunks() {
     let root = scratch();
     let origin = origin_repo(&root);
@@ -122,7 +187,7 @@ fn binary_files_are_flagged_without_hunks() {
     )
     .expect("bin");
 
-    let d = diff::compute(&prepared.view, &prepared.base_commit).expect("diff");
+    let d = diff::compute(&prepared.view, &prepared.base_commit, UNCAPPED).expect("diff");
 
     assert_eq!(d.files.len(), 1);
     assert!(d.files[0].binary);
@@ -158,7 +223,7 @@ fn commit_on_the_branch_holds_the_changes_and_respects_gitignore() {
         "Switchyard <switchyard@localhost>|SY-1: change things"
     );
     // The diff against the base is the same before and after the commit.
-    let d = diff::compute(&prepared.view, &prepared.base_commit).expect("diff");
+    let d = diff::compute(&prepared.view, &prepared.base_commit, UNCAPPED).expect("diff");
     assert_eq!(d.summary.files_changed, 3);
     // Nothing left to commit: the head stays.
     assert_eq!(
@@ -321,5 +386,57 @@ fn a_global_git_config_cannot_redirect_the_fetch_or_the_push() {
         "",
         "nothing reached the other remote"
     );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_diff_is_stored_again_only_when_its_content_changes() {
+    let env = shared::testing::TestEnv::new().await;
+    let root = scratch();
+    let origin = origin_repo(&root);
+    let prepared = git::prepare_worktree(&spec(&root, &origin)).expect("prepare");
+    let store = shared::store::ObjectStore::new(&env.settings.s3);
+    let redis = shared::redis_conn::manager(&env.settings.redis.url)
+        .await
+        .expect("redis");
+    let keys = shared::keys::Keys::new(env.settings.redis.prefix.clone());
+    let (org, attempt) = (Uuid::now_v7(), Uuid::now_v7());
+    let tracker = |store: shared::store::ObjectStore| {
+        diff::DiffTracker::resume(
+            store,
+            redis.clone(),
+            keys.clone(),
+            org,
+            attempt,
+            prepared.view.clone(),
+            prepared.base_commit.clone(),
+        )
+    };
+    let stored_version = async || -> u64 {
+        let bytes = store
+            .get(&shared::store::diff_key(org, attempt))
+            .await
+            .expect("get")
+            .expect("stored");
+        serde_json::from_slice::<shared::wire::Diff>(&bytes)
+            .expect("diff")
+            .version
+    };
+
+    let mut t = tracker(store.clone()).await.within(UNCAPPED);
+    assert_eq!(t.refresh().await.expect("refresh"), Some(1));
+    assert_eq!(t.refresh().await.expect("refresh"), None, "unchanged");
+    make_changes(&prepared.path);
+    assert_eq!(t.refresh().await.expect("refresh"), Some(2));
+    assert_eq!(t.refresh().await.expect("refresh"), None, "unchanged");
+    assert_eq!(stored_version().await, 2);
+
+    // A tracker for the next run compares against what is stored, by content.
+    let mut next = tracker(store.clone()).await.within(UNCAPPED);
+    assert_eq!(next.version(), Some(2));
+    assert_eq!(next.refresh().await.expect("refresh"), None);
+    std::fs::write(prepared.path.join("new.txt"), "changed\n").expect("edit");
+    assert_eq!(next.refresh().await.expect("refresh"), Some(3));
+    assert_eq!(stored_version().await, 3);
     let _ = std::fs::remove_dir_all(root);
 }

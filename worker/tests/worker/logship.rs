@@ -39,6 +39,7 @@ async fn target(env: &TestEnv, redis_url: &str, max_entries: usize) -> ShipTarge
         process_id: Uuid::now_v7(),
         max_entries,
         flush: Duration::from_millis(50),
+        max_bytes: u64::MAX,
     }
 }
 
@@ -125,4 +126,40 @@ async fn lines_reach_the_store_when_redis_is_gone() {
         texts,
         vec!["line 0", "line 1", "line 2", "line 3", "line 4"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_stops_at_its_byte_cap_with_a_message_saying_so() {
+    let env = TestEnv::new().await;
+    let mut t = target(&env, &env.settings.redis.url, 100).await;
+    let entry_bytes = serde_json::to_vec(&line(0).entry).expect("json").len() as u64;
+    // Room for three lines (numbered below 10, all of one size), not four.
+    t.max_bytes = entry_bytes * 3 + entry_bytes / 2;
+    let (tx, shipper) = logship::spawn(t.clone());
+    // Far more output than the cap: the process is never blocked by its pipe.
+    for i in 0..(logship::CHANNEL_CAPACITY + 100) {
+        let mut change = line(i % 10);
+        change.index = i as u64;
+        tx.send(change).await.expect("send");
+    }
+    drop(tx);
+    let summary = shipper.await.expect("shipper");
+
+    assert!(summary.truncated);
+    assert!(summary.durable);
+    assert_eq!(summary.total, 4);
+    let stored = logstore::stored_patches(&t.store, t.org_id, t.process_id, 0)
+        .await
+        .expect("stored");
+    assert_eq!(stored.len(), 4);
+    let texts: Vec<&str> = stored[..3].iter().map(text).collect();
+    assert_eq!(texts, vec!["line 0", "line 1", "line 2"]);
+    let last = &stored[3];
+    assert_eq!((last.seq, last.index), (3, 3));
+    match &last.entry.content {
+        EntryContent::SystemMessage { text } => {
+            assert!(text.contains("Log truncated"), "{text}")
+        }
+        other => panic!("expected the truncation message, got {other:?}"),
+    }
 }

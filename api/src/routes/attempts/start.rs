@@ -35,7 +35,7 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the runs scope", body = ErrorBody),
         (status = 404, description = "No such task in this org", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid prompt or branch, unknown executor or profile", body = ErrorBody),
+        (status = 422, description = "Invalid prompt or branch, unknown executor or profile; `resource_class_not_allowed` when the profile names a resource class the operator does not allow this org", body = ErrorBody),
     ),
     security(("token" = ["runs"])))]
 pub async fn start(
@@ -53,6 +53,12 @@ pub async fn start(
     let (task, key_prefix) = lookup::task(&mut conn, org_id, task_id).await?;
     let (project, repo) = lookup::project(&mut conn, org_id, task.project_id).await?;
     let profile = runs::resolve_profile(&mut conn, org_id, &project, &body).await?;
+    // A profile written before the operator narrowed the org's classes still names one.
+    crate::quotas::check_resource_class(
+        &state.settings.quotas,
+        &auth.org.slug,
+        profile.options.resource_class.as_deref(),
+    )?;
     let executor = profile.executor.as_str();
     runs::check_available(&state, executor).await?;
     let snapshot = serde_json::to_value(&profile)

@@ -28,7 +28,7 @@ use crate::state::AppState;
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "An org API token (not a person)", body = ErrorBody),
         (status = 409, description = "The slug is taken (`slug_taken`)", body = ErrorBody),
-        (status = 422, description = "Invalid or reserved slug, or invalid name", body = ErrorBody),
+        (status = 422, description = "Invalid or reserved slug, or invalid name; `org_limit_reached` when the person has created `quotas.max_orgs_per_person` orgs", body = ErrorBody),
     ),
     security(("token" = [])))]
 pub async fn create(
@@ -42,6 +42,10 @@ pub async fn create(
     let name = required_text("name", &body.name, 200)?;
     let org_id = Uuid::now_v7();
     let user_id = auth.user.id;
+    {
+        let mut conn = state.db.system().await?;
+        crate::quotas::check_org_count(&mut conn, &state.settings.quotas, user_id).await?;
+    }
 
     // Acting in the new org from the start: row-level security checks both rows.
     let mut conn = state.db.org(org_id).await?;
@@ -52,6 +56,7 @@ pub async fn create(
                     organizations::id.eq(org_id),
                     organizations::slug.eq(&body.slug),
                     organizations::name.eq(&name),
+                    organizations::created_by.eq(user_id),
                 ))
                 .returning(Organization::as_returning())
                 .get_result(conn)

@@ -53,17 +53,6 @@ pub fn check_slug(slug: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Checks `max_concurrent_attempts`: 1 to 1000.
-pub fn check_max_concurrent_attempts(n: i32) -> Result<i32, ApiError> {
-    if (1..=1000).contains(&n) {
-        Ok(n)
-    } else {
-        Err(ApiError::validation(
-            "max_concurrent_attempts must be between 1 and 1000",
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,14 +79,5 @@ mod tests {
         ] {
             assert!(check_slug(bad).is_err(), "{bad:?} should be refused");
         }
-    }
-
-    #[test]
-    fn concurrency_limit_is_bounded() {
-        assert!(check_max_concurrent_attempts(1).is_ok());
-        assert!(check_max_concurrent_attempts(1000).is_ok());
-        assert!(check_max_concurrent_attempts(0).is_err());
-        assert!(check_max_concurrent_attempts(1001).is_err());
-        assert!(check_max_concurrent_attempts(-5).is_err());
     }
 }

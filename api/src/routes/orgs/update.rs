@@ -8,9 +8,9 @@ use shared::db::schema::organizations;
 use shared::wire::OrgEvent;
 use shared::wire::{self, ErrorBody, UpdateOrg};
 
-use super::check_max_concurrent_attempts;
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult};
+use crate::quotas::check_max_concurrent_attempts;
 use crate::routes::{OrgPath, emit, required_text};
 use crate::state::AppState;
 
@@ -33,7 +33,7 @@ struct Changes {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Caller lacks the admin scope", body = ErrorBody),
         (status = 404, description = "No such org for this caller", body = ErrorBody),
-        (status = 422, description = "Invalid name or limit", body = ErrorBody),
+        (status = 422, description = "Invalid name, or a limit outside 1 to the operator's `quotas.max_concurrent_attempts`", body = ErrorBody),
     ),
     security(("token" = ["admin"])))]
 pub async fn update(
@@ -51,7 +51,7 @@ pub async fn update(
             .transpose()?,
         max_concurrent_attempts: body
             .max_concurrent_attempts
-            .map(check_max_concurrent_attempts)
+            .map(|n| check_max_concurrent_attempts(&state.settings.quotas, n))
             .transpose()?,
     };
     if changes.name.is_none() && changes.max_concurrent_attempts.is_none() {

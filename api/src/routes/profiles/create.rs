@@ -32,7 +32,7 @@ use crate::state::AppState;
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "No such org for this token", body = ErrorBody),
         (status = 409, description = "The org has a profile of that name", body = ErrorBody),
-        (status = 422, description = "Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it)", body = ErrorBody),
+        (status = 422, description = "Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org", body = ErrorBody),
     ),
     security(("token" = ["write"])))]
 pub async fn create(
@@ -45,6 +45,7 @@ pub async fn create(
     let org_id = auth.org_id();
     check_name(&body.name)?;
     let (executor, variants) = check_body(&body.name, &body.executor, &body.variants)?;
+    crate::quotas::check_profile_classes(&state.settings.quotas, &auth.org.slug, &variants)?;
     let variants = variants_json(&variants)?;
 
     let mut conn = state.db.org(auth.org_id()).await?;

@@ -33,7 +33,7 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "No such profile for this org", body = ErrorBody),
-        (status = 422, description = "Invalid options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it)", body = ErrorBody),
+        (status = 422, description = "Invalid options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org", body = ErrorBody),
     ),
     security(("token" = ["write"])))]
 pub async fn update(
@@ -44,6 +44,7 @@ pub async fn update(
 ) -> ApiResult<web::Json<wire::ExecutorProfile>> {
     let body = body.into_inner();
     let org_id = auth.org_id();
+    let slug = auth.org.slug.clone();
     let name = path.name.clone();
     if check_name(&name).is_err() {
         return Err(ApiError::NotFound("executor profile"));
@@ -84,6 +85,7 @@ pub async fn update(
                 };
             }
             executors::check_variants(kind, &variants)?;
+            crate::quotas::check_profile_classes(&state.settings.quotas, &slug, &variants)?;
             let stored = variants_json(&variants)?;
             let row: ExecutorProfileRow = match existing {
                 Some(row) => {

@@ -36,7 +36,7 @@ use crate::state::AppState;
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Token lacks the write scope", body = ErrorBody),
         (status = 404, description = "No such project in this org", body = ErrorBody),
-        (status = 422, description = "Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it)", body = ErrorBody),
+        (status = 422, description = "Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org", body = ErrorBody),
     ),
     security(("token" = ["write"])))]
 pub async fn put(
@@ -52,6 +52,7 @@ pub async fn put(
     lookup::project(&mut conn, org_id, project_id).await?;
     check_name(&path.name)?;
     let (executor, variants) = check_body(&path.name, &body.executor, &body.variants)?;
+    crate::quotas::check_profile_classes(&state.settings.quotas, &auth.org.slug, &variants)?;
     let variants = variants_json(&variants)?;
 
     let (row, created) = conn

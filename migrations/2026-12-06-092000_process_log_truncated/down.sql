@@ -1,0 +1,1 @@
+ALTER TABLE execution_processes DROP COLUMN log_truncated;
