@@ -57,6 +57,10 @@ pub async fn spawn_with_shutdown(
     let state = web::Data::new(AppState::new(settings, &mut loops).await?);
     // Webhook deliveries are processed (and missed ones swept) beside the server.
     crate::github::start(&state, &mut loops);
+    loops.spawn(
+        "idempotency-prune",
+        crate::idempotency::prune(state.get_ref().clone(), loops.stop_token()),
+    );
     let server_state = state.clone();
     let server = HttpServer::new(move || {
         let state = server_state.clone();
@@ -74,6 +78,8 @@ pub async fn spawn_with_shutdown(
             .configure(crate::routes::configure)
             // The dashboard for other GETs when `api.web_dir` is set; the JSON 404 otherwise.
             .default_service(web::to(crate::web::fallback))
+            // Inside the audit log's middleware: a replayed answer records nothing new.
+            .wrap(from_fn(crate::idempotency::guard))
             .wrap(from_fn(crate::audit::record))
             .wrap(ErrorHandlers::new().default_handler(error::envelope_everything))
             // Inside the request context, so a 429 carries its request id and span.

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod github;
 pub mod hub;
+pub mod idempotency;
 pub mod lookup;
 pub mod members;
 pub mod openapi;

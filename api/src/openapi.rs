@@ -63,7 +63,71 @@ pub fn document() -> utoipa::openapi::OpenApi {
     for route in crate::routes::declared() {
         document.merge(route.document);
     }
+    describe_idempotency_keys(&mut document);
     document
+}
+
+/// Every authenticated `POST` takes an optional `Idempotency-Key` ([`crate::idempotency`],
+/// a middleware, so no handler declares it): the header, and the 409 and 422 it can answer.
+fn describe_idempotency_keys(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{
+        ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type,
+    };
+    let header = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Sent again with the same request, answers the first one's answer instead of \
+             acting twice (kept 24 hours, per caller).",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(crate::idempotency::MAX_KEY_LEN)),
+        ))
+        .build();
+    let answers = [
+        ("409", "A request with this Idempotency-Key is still being handled"),
+        ("422", "This Idempotency-Key was used with another request"),
+    ];
+    for item in document.paths.paths.values_mut() {
+        let Some(operation) = item.post.as_mut() else {
+            continue;
+        };
+        if operation.security.as_ref().is_none_or(Vec::is_empty) {
+            continue;
+        }
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(header.clone()));
+        for (status, description) in answers {
+            match operation.responses.responses.get_mut(status) {
+                Some(RefOr::T(response)) => {
+                    response.description = format!("{}; or: {description}", response.description);
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    let response = ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .insert(status.to_owned(), RefOr::T(response));
+                }
+            }
+        }
+    }
 }
 
 /// The document as JSON, built once: it depends only on the code.

@@ -139,6 +139,8 @@ error_codes! {
     SlugTaken = "slug_taken",
     /// The person is a member of the org already.
     AlreadyMember = "already_member",
+    /// A request with this `Idempotency-Key` is still being handled; retry shortly.
+    IdempotencyKeyInProgress = "idempotency_key_in_progress",
     /// The change would leave the org without an owner.
     LastOwner = "last_owner",
     /// The installation is linked to another org.
@@ -162,6 +164,8 @@ error_codes! {
     // 422
     /// The body parsed, but a value is not acceptable.
     ValidationFailed = "validation_failed",
+    /// This `Idempotency-Key` was sent before with another request (method, path or body).
+    IdempotencyKeyReused = "idempotency_key_reused",
     /// The project's repository is not a usable git repository.
     InvalidRepository = "invalid_repository",
     /// No executor by that name.

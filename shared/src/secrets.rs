@@ -47,6 +47,8 @@ pub const DEV_KEY_ID: &str = "dev";
 const DEV_KEY: &[u8; 32] = b"switchyard-dev-key:NOT-A-SECRET!";
 /// Prefix of the associated data, versioning the sealing scheme.
 const AAD_PREFIX: &[u8] = b"switchyard/org-secret/v1";
+/// Prefix of the associated data of other sealed records, so neither kind opens as the other.
+const RECORD_AAD_PREFIX: &[u8] = b"switchyard/record/v1";
 
 /// What can go wrong with secrets. Messages name secrets and keys, never values.
 #[derive(Debug, thiserror::Error)]
@@ -184,33 +186,18 @@ impl Keyring {
 
     /// Seals `value` as secret `name` of `org_id` under the active key, with a fresh nonce.
     pub fn seal(&self, org_id: Uuid, name: &str, value: &str) -> Result<Sealed, SecretsError> {
-        let cipher = self
-            .keys
-            .get(&self.active)
-            .ok_or_else(|| SecretsError::Config("the active key is missing".into()))?;
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let aad = associated_data(org_id, name);
-        let ciphertext = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: value.as_bytes(),
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| SecretsError::Seal {
+        self.seal_with(&associated_data(org_id, name), value.as_bytes())
+            .ok_or_else(|| SecretsError::Seal {
                 name: name.to_owned(),
-            })?;
-        Ok(Sealed {
-            key_id: self.active.clone(),
-            nonce: nonce.into(),
-            ciphertext,
-        })
+            })
     }
 
     /// Opens a stored secret. Fails unless the key, nonce, ciphertext, org and name are
     /// exactly those it was sealed with.
     pub fn open(&self, row: &OrgSecret) -> Result<SecretString, SecretsError> {
+        let refused = || SecretsError::Open {
+            name: row.name.clone(),
+        };
         let cipher = self
             .keys
             .get(&row.key_id)
@@ -218,28 +205,75 @@ impl Keyring {
                 name: row.name.clone(),
                 key_id: row.key_id.clone(),
             })?;
-        let refused = || SecretsError::Open {
-            name: row.name.clone(),
-        };
-        if row.nonce.len() != 12 {
-            return Err(refused());
-        }
         let aad = associated_data(row.org_id, &row.name);
-        let plain = cipher
-            .decrypt(
-                Nonce::from_slice(&row.nonce),
-                Payload {
-                    msg: &row.ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| refused())?;
+        let plain = open_with(cipher, &aad, &row.nonce, &row.ciphertext).ok_or_else(refused)?;
         String::from_utf8(plain)
             .map(SecretString::from)
             .map_err(|_| SecretsError::NotUtf8 {
                 name: row.name.clone(),
             })
     }
+
+    /// Seals bytes that are not an org secret (a stored answer, say), bound to `context`
+    /// (which names the record, so a ciphertext moved to another record does not open).
+    pub fn seal_record(&self, context: &str, plain: &[u8]) -> Result<Sealed, SecretsError> {
+        self.seal_with(&record_associated_data(context), plain)
+            .ok_or_else(|| SecretsError::Seal {
+                name: context.to_owned(),
+            })
+    }
+
+    /// Opens what [`Keyring::seal_record`] sealed for the same `context`, from its stored
+    /// parts.
+    pub fn open_record(
+        &self,
+        context: &str,
+        key_id: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, SecretsError> {
+        let cipher = self
+            .keys
+            .get(key_id)
+            .ok_or_else(|| SecretsError::UnknownKey {
+                name: context.to_owned(),
+                key_id: key_id.to_owned(),
+            })?;
+        open_with(cipher, &record_associated_data(context), nonce, ciphertext)
+        .ok_or_else(|| SecretsError::Open {
+            name: context.to_owned(),
+        })
+    }
+
+    /// AES-256-GCM under the active key with a fresh nonce; `None` when sealing fails.
+    fn seal_with(&self, aad: &[u8], plain: &[u8]) -> Option<Sealed> {
+        let cipher = self.keys.get(&self.active)?;
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = cipher
+            .encrypt(&nonce, Payload { msg: plain, aad })
+            .ok()?;
+        Some(Sealed {
+            key_id: self.active.clone(),
+            nonce: nonce.into(),
+            ciphertext,
+        })
+    }
+}
+
+/// Opens one ciphertext; `None` for a wrong key, nonce, associated data or altered bytes.
+fn open_with(cipher: &Aes256Gcm, aad: &[u8], nonce: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+    if nonce.len() != 12 {
+        return None;
+    }
+    cipher
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
 }
 
 /// Decodes one configured key, wiping the decoded bytes afterwards.
@@ -258,6 +292,15 @@ fn decode_key(id: &str, encoded: &SecretString) -> Result<Aes256Gcm, SecretsErro
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes));
     bytes.zeroize();
     Ok(cipher)
+}
+
+/// Binds a sealed record (not an org secret) to what it is.
+fn record_associated_data(context: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(RECORD_AAD_PREFIX.len() + 1 + context.len());
+    aad.extend_from_slice(RECORD_AAD_PREFIX);
+    aad.push(0);
+    aad.extend_from_slice(context.as_bytes());
+    aad
 }
 
 /// Binds a ciphertext to its org and name.
@@ -604,6 +647,34 @@ mod tests {
             keyring.open(&tampered),
             Err(SecretsError::Open { .. })
         ));
+    }
+
+    #[test]
+    fn sealed_records_open_only_as_the_record_they_were_sealed_for() {
+        let keyring = Keyring::from_settings(&settings(&[("a", [7; 32])], None)).expect("keyring");
+        let sealed = keyring
+            .seal_record("idempotency/user:1/k1", b"{\"token\":\"sy_x\"}")
+            .expect("seal");
+        let open = |context: &str, ciphertext: &[u8]| {
+            keyring.open_record(context, &sealed.key_id, &sealed.nonce, ciphertext)
+        };
+        assert_eq!(
+            open("idempotency/user:1/k1", &sealed.ciphertext).expect("open"),
+            b"{\"token\":\"sy_x\"}"
+        );
+        assert!(matches!(
+            open("idempotency/user:2/k1", &sealed.ciphertext),
+            Err(SecretsError::Open { .. })
+        ));
+        let mut tampered = sealed.ciphertext.clone();
+        tampered[0] ^= 1;
+        assert!(matches!(
+            open("idempotency/user:1/k1", &tampered),
+            Err(SecretsError::Open { .. })
+        ));
+        // A record never opens as an org secret, even under a matching-looking name.
+        let as_secret = keyring.open(&row(Uuid::nil(), "idempotency/user:1/k1", &sealed));
+        assert!(matches!(as_secret, Err(SecretsError::Open { .. })));
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod github_triggers;
 mod github_webhooks;
 mod health;
 mod helpers;
+mod idempotency;
 mod invitations;
 mod isolation;
 mod logs;

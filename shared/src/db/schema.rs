@@ -112,6 +112,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (scope, key) {
+        scope -> Text,
+        key -> Text,
+        request_hash -> Bytea,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+        status -> Nullable<Int2>,
+        location -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        key_id -> Nullable<Text>,
+        nonce -> Nullable<Bytea>,
+        body -> Nullable<Bytea>,
+    }
+}
+
+diesel::table! {
     invitations (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -375,6 +391,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     executor_profiles,
     github_installations,
     github_triggers,
+    idempotency_keys,
     invitations,
     memberships,
     org_secrets,
