@@ -114,7 +114,10 @@ pub async fn guard(
         tracing::error!(error = %e, "could not store an idempotent answer");
         record.forget(&state).await;
     }
-    Ok(ServiceResponse::new(request, head.set_body(BoxBody::new(bytes))))
+    Ok(ServiceResponse::new(
+        request,
+        head.set_body(BoxBody::new(bytes)),
+    ))
 }
 
 /// Deletes keys past [`RETENTION`] every [`PRUNE_EVERY`] until shutdown.
@@ -134,14 +137,12 @@ pub async fn prune(state: AppState, shutdown: CancellationToken) {
 /// Deletes the keys past [`RETENTION`]; how many went.
 pub async fn prune_once(state: &AppState) -> Result<usize, ApiError> {
     let mut conn = state.db.system().await?;
-    Ok(
-        diesel::sql_query(
-            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
-        )
-        .bind::<diesel::sql_types::Double, _>(RETENTION.as_secs_f64())
-        .execute(&mut conn)
-        .await?,
+    Ok(diesel::sql_query(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
     )
+    .bind::<diesel::sql_types::Double, _>(RETENTION.as_secs_f64())
+    .execute(&mut conn)
+    .await?)
 }
 
 /// A key of printable ASCII, 1 to [`MAX_KEY_LEN`] characters.
@@ -376,8 +377,7 @@ impl Stored {
                 "an answered idempotency key has no body"
             )));
         };
-        let body =
-            keyring(state)?.open_record(&record.context(), &key_id, &nonce, &ciphertext)?;
+        let body = keyring(state)?.open_record(&record.context(), &key_id, &nonce, &ciphertext)?;
         let mut response = HttpResponse::build(status);
         response.insert_header((REPLAYED_HEADER, "true"));
         if let Some(location) = self.location {

@@ -90,7 +90,10 @@ fn describe_idempotency_keys(document: &mut utoipa::openapi::OpenApi) {
         ))
         .build();
     let answers = [
-        ("409", "A request with this Idempotency-Key is still being handled"),
+        (
+            "409",
+            "A request with this Idempotency-Key is still being handled",
+        ),
         ("422", "This Idempotency-Key was used with another request"),
     ];
     for item in document.paths.paths.values_mut() {

@@ -239,9 +239,10 @@ impl Keyring {
                 name: context.to_owned(),
                 key_id: key_id.to_owned(),
             })?;
-        open_with(cipher, &record_associated_data(context), nonce, ciphertext)
-        .ok_or_else(|| SecretsError::Open {
-            name: context.to_owned(),
+        open_with(cipher, &record_associated_data(context), nonce, ciphertext).ok_or_else(|| {
+            SecretsError::Open {
+                name: context.to_owned(),
+            }
         })
     }
 
@@ -249,9 +250,7 @@ impl Keyring {
     fn seal_with(&self, aad: &[u8], plain: &[u8]) -> Option<Sealed> {
         let cipher = self.keys.get(&self.active)?;
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ciphertext = cipher
-            .encrypt(&nonce, Payload { msg: plain, aad })
-            .ok()?;
+        let ciphertext = cipher.encrypt(&nonce, Payload { msg: plain, aad }).ok()?;
         Some(Sealed {
             key_id: self.active.clone(),
             nonce: nonce.into(),

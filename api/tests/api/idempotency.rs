@@ -131,7 +131,11 @@ async fn every_create_acts_once_per_key_and_replays_its_first_answer() {
         );
         assert_eq!(again.headers().get("location").cloned(), location);
         let again: Value = again.json().await.expect("replayed body");
-        assert_eq!(again, first, "{}: the replay is the first answer", create.name);
+        assert_eq!(
+            again, first,
+            "{}: the replay is the first answer",
+            create.name
+        );
         assert_eq!(
             rows(&app, create.table).await,
             before + 1,
@@ -140,8 +144,18 @@ async fn every_create_acts_once_per_key_and_replays_its_first_answer() {
         );
 
         let other = send(&app, &create.rel, &key, &create.other_body).await;
-        assert_error(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
-        assert_eq!(rows(&app, create.table).await, before + 1, "{}", create.name);
+        assert_error(
+            other,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+        )
+        .await;
+        assert_eq!(
+            rows(&app, create.table).await,
+            before + 1,
+            "{}",
+            create.name
+        );
     }
 }
 
@@ -211,7 +225,12 @@ async fn keys_belong_to_their_caller_and_failed_answers_are_not_kept() {
             .and_then(|v| v.to_str().ok()),
         Some("true")
     );
-    assert_error(replay, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(
+        replay,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
 
     // A 401 is not kept: once the caller is right, the same key acts.
     let key3 = Uuid::new_v4().to_string();
@@ -241,7 +260,13 @@ async fn malformed_keys_are_refused_and_stored_answers_are_sealed() {
     }
     let key = Uuid::new_v4().to_string();
     let created: Value = json_as(
-        send(&app, "tokens", &key, &json!({ "name": "sealed", "scopes": ["read"] })).await,
+        send(
+            &app,
+            "tokens",
+            &key,
+            &json!({ "name": "sealed", "scopes": ["read"] }),
+        )
+        .await,
         StatusCode::CREATED,
     )
     .await;

@@ -1542,7 +1542,7 @@ export interface components {
          *     with it; docs/API.md gives both for each code.
          * @enum {string}
          */
-        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "repository_local_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "org_limit_reached" | "resource_class_not_allowed" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
+        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "idempotency_key_in_progress" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "repository_local_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "org_limit_reached" | "resource_class_not_allowed" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
         /** @description A stable, snake_case `code` for programs and a `message` for people. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -2989,11 +2989,11 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description GitHub's id of the installation. */
-                installation_id?: number | null;
+                installation_id?: number;
                 /** @description `install`, `update` or `request`. */
-                setup_action?: string | null;
+                setup_action?: string;
                 /** @description The state of the install link. */
-                state?: string | null;
+                state?: string;
             };
             header?: never;
             path?: never;
@@ -3022,7 +3022,10 @@ export interface operations {
     postGithubSetup: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3077,8 +3080,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The installation is linked to another org, or the App is not configured */
+            /** @description The installation is linked to another org, or the App is not configured; or: A request with this Idempotency-Key is still being handled */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This Idempotency-Key was used with another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3101,11 +3113,11 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description GitHub's id of the installation. */
-                installation_id?: number | null;
+                installation_id?: number;
                 /** @description `install`, `update` or `request`. */
-                setup_action?: string | null;
+                setup_action?: string;
                 /** @description The state of the install link. */
-                state?: string | null;
+                state?: string;
             };
             header?: never;
             path?: never;
@@ -3276,7 +3288,10 @@ export interface operations {
     postInvitationsAccept: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3331,8 +3346,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Already a member of the org (`already_member`) */
+            /** @description Already a member of the org (`already_member`); or: A request with this Idempotency-Key is still being handled */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This Idempotency-Key was used with another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3441,7 +3465,10 @@ export interface operations {
     postOrgs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3487,7 +3514,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The slug is taken (`slug_taken`) */
+            /** @description The slug is taken (`slug_taken`); or: A request with this Idempotency-Key is still being handled */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3496,7 +3523,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid or reserved slug, or invalid name; `org_limit_reached` when the person has created `quotas.max_orgs_per_person` orgs */
+            /** @description Invalid or reserved slug, or invalid name; `org_limit_reached` when the person has created `quotas.max_orgs_per_person` orgs; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3736,7 +3763,10 @@ export interface operations {
     postOrgsOrgAttemptsIdApprovalsApprovalId: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -3798,7 +3828,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Reason too long */
+            /** @description A request with this Idempotency-Key is still being handled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Reason too long; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3946,7 +3985,10 @@ export interface operations {
     postOrgsOrgAttemptsIdFollowUp: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -4006,7 +4048,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The attempt is not finished (or was cancelled) */
+            /** @description The attempt is not finished (or was cancelled); or: A request with this Idempotency-Key is still being handled */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4015,7 +4057,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid prompt */
+            /** @description Invalid prompt; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4029,7 +4071,10 @@ export interface operations {
     postOrgsOrgAttemptsIdMerge: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -4085,8 +4130,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No pull request (`no_pull_request`), or GitHub refused the merge (`github_refused`) */
+            /** @description No pull request (`no_pull_request`), or GitHub refused the merge (`github_refused`); or: A request with this Idempotency-Key is still being handled */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This Idempotency-Key was used with another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4174,7 +4228,10 @@ export interface operations {
     postOrgsOrgAttemptsIdPullRequest: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -4230,8 +4287,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A pull request exists (`pull_request_exists`), the attempt is not finished (`attempt_busy`), has no commits (`nothing_to_merge`), or GitHub refused (`github_refused`) */
+            /** @description A pull request exists (`pull_request_exists`), the attempt is not finished (`attempt_busy`), has no commits (`nothing_to_merge`), or GitHub refused (`github_refused`); or: A request with this Idempotency-Key is still being handled */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This Idempotency-Key was used with another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4253,7 +4319,10 @@ export interface operations {
     postOrgsOrgAttemptsIdStop: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -4302,6 +4371,24 @@ export interface operations {
             };
             /** @description No such attempt in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A request with this Idempotency-Key is still being handled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This Idempotency-Key was used with another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4501,7 +4588,10 @@ export interface operations {
     postOrgsOrgExecutorProfiles: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -4559,7 +4649,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The org has a profile of that name */
+            /** @description The org has a profile of that name; or: A request with this Idempotency-Key is still being handled */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4568,7 +4658,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org */
+            /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4931,7 +5021,10 @@ export interface operations {
     postOrgsOrgInvitations: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -4989,7 +5082,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description That person is already a member (`already_member`) */
+            /** @description That person is already a member (`already_member`); or: A request with this Idempotency-Key is still being handled */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4998,7 +5091,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not exactly one valid login or email */
+            /** @description Not exactly one valid login or email; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5498,7 +5591,10 @@ export interface operations {
     postOrgsOrgProjects: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -5556,6 +5652,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this Idempotency-Key is still being handled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body too large */
             413: {
                 headers: {
@@ -5565,7 +5670,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address; `repository_local_forbidden` for a path on the server outside development mode */
+            /** @description Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address; `repository_local_forbidden` for a path on the server outside development mode; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6093,7 +6198,10 @@ export interface operations {
     postOrgsOrgProjectsIdTasks: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -6153,6 +6261,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this Idempotency-Key is still being handled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body too large */
             413: {
                 headers: {
@@ -6162,7 +6279,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid value */
+            /** @description Invalid value; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6823,7 +6940,10 @@ export interface operations {
     postOrgsOrgTasksIdAttempts: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -6883,6 +7003,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this Idempotency-Key is still being handled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body too large */
             413: {
                 headers: {
@@ -6892,7 +7021,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid prompt or branch, unknown executor or profile; `resource_class_not_allowed` when the profile names a resource class the operator does not allow this org */
+            /** @description Invalid prompt or branch, unknown executor or profile; `resource_class_not_allowed` when the profile names a resource class the operator does not allow this org; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6958,7 +7087,10 @@ export interface operations {
     postOrgsOrgTasksIdComments: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -7018,6 +7150,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this Idempotency-Key is still being handled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body too large */
             413: {
                 headers: {
@@ -7027,7 +7168,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Empty or too long */
+            /** @description Empty or too long; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7114,7 +7255,10 @@ export interface operations {
     postOrgsOrgTokens: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent again with the same request, answers the first one's answer instead of acting twice (kept 24 hours, per caller). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Organization slug */
                 org: string;
@@ -7172,7 +7316,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Empty scopes, name or expiry out of range */
+            /** @description A request with this Idempotency-Key is still being handled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Empty scopes, name or expiry out of range; or: This Idempotency-Key was used with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
