@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use crate::auth::{Credential, credential};
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::secrets::keyring;
 use crate::state::AppState;
 
 /// The request header carrying the key.
@@ -319,7 +318,7 @@ impl Record {
         head: &HttpResponse<()>,
         body: &[u8],
     ) -> Result<(), ApiError> {
-        let sealed = keyring(state)?.seal_record(&self.context(), body)?;
+        let sealed = state.keyring()?.seal_record(&self.context(), body)?;
         let text_header = |name| {
             head.headers()
                 .get(name)
@@ -377,7 +376,9 @@ impl Stored {
                 "an answered idempotency key has no body"
             )));
         };
-        let body = keyring(state)?.open_record(&record.context(), &key_id, &nonce, &ciphertext)?;
+        let body = state
+            .keyring()?
+            .open_record(&record.context(), &key_id, &nonce, &ciphertext)?;
         let mut response = HttpResponse::build(status);
         response.insert_header((REPLAYED_HEADER, "true"));
         if let Some(location) = self.location {

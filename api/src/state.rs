@@ -53,6 +53,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The secrets keyring from this process's settings. A misconfiguration is the
+    /// operator's problem, not the caller's: it answers 500 and the cause goes to the log.
+    pub fn keyring(&self) -> Result<shared::secrets::Keyring, crate::error::ApiError> {
+        shared::secrets::Keyring::from_settings(&self.settings.secrets)
+            .map_err(crate::error::ApiError::from)
+    }
+
     /// Connects to Redis and builds the pools and clients from settings. Postgres and S3
     /// connect lazily, so the api starts (and reports not-ready) while they are down. The
     /// pub/sub hub runs in `loops`, whose stop token is the process's shutdown.

@@ -10,23 +10,16 @@ pub mod put;
 
 use serde::Deserialize;
 use shared::db::models::OrgSecret;
-use shared::secrets::{Keyring, PutError, SecretsError};
+use shared::secrets::{PutError, SecretsError};
 use shared::wire;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// `/orgs/{org}/secrets/{name}` paths.
 #[derive(Debug, Deserialize)]
 pub struct SecretPath {
     pub org: String,
     pub name: String,
-}
-
-/// The keyring from this process's settings. A misconfiguration is the operator's
-/// problem, not the caller's: it answers 500 and the cause goes to the log.
-pub fn keyring(state: &AppState) -> Result<Keyring, ApiError> {
-    Keyring::from_settings(&state.settings.secrets).map_err(ApiError::from)
 }
 
 /// The listing form of a row: never the value.

@@ -8,7 +8,7 @@ use shared::db::schema::org_secrets;
 use shared::secrets::{self, MAX_SECRETS_PER_ORG, Written};
 use shared::wire::{self, ErrorBody, PutSecret};
 
-use super::{SecretPath, info, keyring};
+use super::{SecretPath, info};
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -50,7 +50,7 @@ pub async fn put(
             ),
         ));
     }
-    let keyring = keyring(&state)?;
+    let keyring = state.keyring()?;
     let value = body.into_inner().value;
 
     let mut conn = state.db.org(auth.org_id()).await?;
