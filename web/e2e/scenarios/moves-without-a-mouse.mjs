@@ -40,6 +40,9 @@ export async function movesWithTheMenuAndTheKeyboard({ browser }) {
   await page.keyboard.press('Space');
   await page.getByTestId('column-inprogress').getByTestId(`card-${key}`).waitFor();
   await until('the server to hold the keyboard move', async () => (await taskByKey(key)).status === 'inprogress');
+  // The drop animation keeps `.is-dragging` on the card for a moment: a Space pressed before
+  // it ends is not a new lift, and the `lifted` wait below would pass on the old drag.
+  await lifted.waitFor({ state: 'detached' });
   // The keyboard stays with the card in its new place.
   await until('focus on the moved card\'s handle', () =>
     page.evaluate((label) => document.activeElement?.getAttribute('aria-label') === label, `Drag ${key}`),
