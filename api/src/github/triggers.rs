@@ -757,19 +757,12 @@ async fn follow_up(
             })
         }),
     };
+    // The attempt's own refusal first, then the sender's (write access, bots).
+    let refused = match refused {
+        Some(reason) => Some(reason),
+        None => refusal(state, target, sender).await?,
+    };
     if let Some(reason) = refused {
-        return refuse(
-            state,
-            target,
-            key,
-            Kind::FollowUp,
-            issue.number,
-            sender,
-            &reason,
-        )
-        .await;
-    }
-    if let Some(reason) = refusal(state, target, sender).await? {
         return refuse(
             state,
             target,

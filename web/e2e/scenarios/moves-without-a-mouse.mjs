@@ -40,8 +40,7 @@ export async function movesWithTheMenuAndTheKeyboard({ browser }) {
   await page.keyboard.press('Space');
   await page.getByTestId('column-inprogress').getByTestId(`card-${key}`).waitFor();
   await until('the server to hold the keyboard move', async () => (await taskByKey(key)).status === 'inprogress');
-  // The drop animation keeps `.is-dragging` on the card for a moment: a Space pressed before
-  // it ends is not a new lift, and the `lifted` wait below would pass on the old drag.
+  // The next lift starts from a finished drag, so the `lifted` wait below sees the new one.
   await lifted.waitFor({ state: 'detached' });
   // The keyboard stays with the card in its new place.
   await until('focus on the moved card\'s handle', () =>
