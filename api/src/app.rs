@@ -82,6 +82,8 @@ pub async fn spawn_with_shutdown(
             .wrap(from_fn(crate::idempotency::guard))
             .wrap(from_fn(crate::audit::record))
             .wrap(ErrorHandlers::new().default_handler(error::envelope_everything))
+            // Before routing (actix decodes paths lossily), inside the rate limit.
+            .wrap(from_fn(crate::readable_url::guard))
             // Inside the request context, so a 429 carries its request id and span.
             .wrap(from_fn(crate::ratelimit::limit))
             .wrap(from_fn(crate::request_id::request_context))

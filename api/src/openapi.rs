@@ -64,16 +64,150 @@ pub fn document() -> utoipa::openapi::OpenApi {
         document.merge(route.document);
     }
     describe_idempotency_keys(&mut document);
+    describe_middleware_answers(&mut document);
     document
 }
 
+/// Whether [`answer`] adds its reason to a status the operation already lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IfListed {
+    /// Adds `; or: <reason>` to its description: a cause the route's own does not cover.
+    AddReason,
+    /// Leaves it: the route's own description covers the cause.
+    Keep,
+}
+
+/// Lists `status` (an error envelope) among the operation's answers.
+fn answer(
+    operation: &mut utoipa::openapi::path::Operation,
+    status: &str,
+    description: &str,
+    if_listed: IfListed,
+) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    match operation.responses.responses.get_mut(status) {
+        Some(RefOr::T(response)) => {
+            if if_listed == IfListed::AddReason {
+                response.description = format!("{}; or: {description}", response.description);
+            }
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build();
+            operation
+                .responses
+                .responses
+                .insert(status.to_owned(), RefOr::T(response));
+        }
+    }
+}
+
+/// Every operation of a path.
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// The answers no handler declares because a middleware or an extractor gives them, on
+/// every operation they apply to: a URL that is not text ([`crate::readable_url`]), the
+/// rate limit ([`crate::ratelimit`], on `/api/` paths), and for a JSON body
+/// ([`crate::json_body`]) its size, content type, syntax and NUL rules. A body of one of
+/// our schemas is a `JsonBody`; a free-form one (the webhook's) is read raw by its route,
+/// which declares its own answers.
+fn describe_middleware_answers(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for (path, item) in document.paths.paths.iter_mut() {
+        let rate_limited = path.starts_with("/api/");
+        for operation in operations_mut(item) {
+            answer(
+                operation,
+                "400",
+                "The path or query does not percent-decode to UTF-8 text without NUL \
+                 characters (`invalid_path`, `invalid_query`)",
+                IfListed::AddReason,
+            );
+            if rate_limited {
+                answer(
+                    operation,
+                    "429",
+                    "Over the rate limit (`rate_limited`); retry after `Retry-After` seconds",
+                    IfListed::AddReason,
+                );
+            }
+            let typed_json_body = operation
+                .request_body
+                .as_ref()
+                .and_then(|body| match body {
+                    RefOr::T(body) => body.content.get("application/json"),
+                    RefOr::Ref(_) => None,
+                })
+                .and_then(|content| match content {
+                    RefOr::T(content) => content.schema.as_ref(),
+                    RefOr::Ref(_) => None,
+                })
+                .is_some_and(names_a_schema);
+            if typed_json_body {
+                for (status, description) in [
+                    (
+                        "400",
+                        "The body is not JSON of the expected shape (`invalid_json`)",
+                    ),
+                    (
+                        "413",
+                        "The body is over `api.max_body_bytes` (`payload_too_large`)",
+                    ),
+                    (
+                        "415",
+                        "The body is not sent as `application/json` (`unsupported_media_type`)",
+                    ),
+                    (
+                        "422",
+                        "A value is not acceptable, such as text holding a NUL character (`validation_failed`)",
+                    ),
+                ] {
+                    answer(operation, status, description, IfListed::Keep);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a body's schema is one of ours (named, or an `Option` of a named one).
+fn names_a_schema(schema: &utoipa::openapi::RefOr<utoipa::openapi::Schema>) -> bool {
+    use utoipa::openapi::{RefOr, Schema};
+    match schema {
+        RefOr::Ref(_) => true,
+        RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter().any(|i| matches!(i, RefOr::Ref(_))),
+        RefOr::T(_) => false,
+    }
+}
+
 /// Every authenticated `POST` takes an optional `Idempotency-Key` ([`crate::idempotency`],
-/// a middleware, so no handler declares it): the header, and the 409 and 422 it can answer.
+/// a middleware, so no handler declares it): the header, and the 400, 409 and 422 it can
+/// answer.
 fn describe_idempotency_keys(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-    use utoipa::openapi::{
-        ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type,
-    };
+    use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
     let header = ParameterBuilder::new()
         .name("Idempotency-Key")
         .parameter_in(ParameterIn::Header)
@@ -90,6 +224,7 @@ fn describe_idempotency_keys(document: &mut utoipa::openapi::OpenApi) {
         ))
         .build();
     let answers = [
+        ("400", "A malformed Idempotency-Key (`invalid_header`)"),
         (
             "409",
             "A request with this Idempotency-Key is still being handled",
@@ -108,27 +243,7 @@ fn describe_idempotency_keys(document: &mut utoipa::openapi::OpenApi) {
             .get_or_insert_with(Vec::new)
             .push(RefOr::T(header.clone()));
         for (status, description) in answers {
-            match operation.responses.responses.get_mut(status) {
-                Some(RefOr::T(response)) => {
-                    response.description = format!("{}; or: {description}", response.description);
-                }
-                Some(RefOr::Ref(_)) => {}
-                None => {
-                    let response = ResponseBuilder::new()
-                        .description(description)
-                        .content(
-                            "application/json",
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                                .build(),
-                        )
-                        .build();
-                    operation
-                        .responses
-                        .responses
-                        .insert(status.to_owned(), RefOr::T(response));
-                }
-            }
+            answer(operation, status, description, IfListed::AddReason);
         }
     }
 }

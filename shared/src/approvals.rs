@@ -34,6 +34,7 @@ pub struct Decision {
     pub approve: bool,
     /// Shown to the agent when denying.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 

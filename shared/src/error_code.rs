@@ -39,7 +39,10 @@ error_codes! {
     InvalidJson = "invalid_json",
     /// A path segment that should be a UUID is not one.
     InvalidId = "invalid_id",
-    /// A query-string parameter could not be parsed.
+    /// The path does not percent-decode to UTF-8 text without NUL characters.
+    InvalidPath = "invalid_path",
+    /// A query-string parameter could not be parsed, or the query string does not
+    /// percent-decode to UTF-8 text without NUL characters.
     InvalidQuery = "invalid_query",
     /// A header the endpoint reads (such as `Last-Event-ID`) is malformed.
     InvalidHeader = "invalid_header",
@@ -162,7 +165,8 @@ error_codes! {
     /// The body is not sent as `application/json`.
     UnsupportedMediaType = "unsupported_media_type",
     // 422
-    /// The body parsed, but a value is not acceptable.
+    /// The body parsed, but a value is not acceptable (out of range, too long, text
+    /// holding a NUL character, ...).
     ValidationFailed = "validation_failed",
     /// This `Idempotency-Key` was sent before with another request (method, path or body).
     IdempotencyKeyReused = "idempotency_key_reused",

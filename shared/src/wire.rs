@@ -1,5 +1,7 @@
 //! What the API and its streams send and accept. These types are the public contract:
 //! the OpenAPI document is generated from them, and nothing here touches the database.
+//! The limits a body's `#[schema(max_length, ...)]` documents are the ones the api
+//! enforces; its generated bad-input tests send values at and one past each of them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -133,6 +135,7 @@ impl From<models::Repository> for Repository {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    #[schema(max_length = 200)]
     pub name: String,
     pub repository_url: String,
     /// Defaults to the first letters of the name, upper-cased.
@@ -150,6 +153,7 @@ pub struct CreateProject {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     pub default_branch: Option<String>,
     #[serde(default, with = "double_option")]
@@ -160,6 +164,7 @@ pub struct UpdateProject {
     pub dev_script: Option<Option<String>>,
     pub default_executor: Option<String>,
     /// 1 to 50 characters; compared with issue labels case-insensitively.
+    #[schema(max_length = 50)]
     pub github_trigger_label: Option<String>,
     pub merge_method: Option<MergeMethod>,
     /// Turning it on needs the `admin` scope.
@@ -216,16 +221,21 @@ impl Task {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
+    #[schema(max_length = 500)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub description: String,
     pub status: Option<TaskStatus>,
     /// Defaults to the end of the column.
     pub position: Option<f64>,
     pub priority: Option<TaskPriority>,
+    /// Each 1 to 50 characters (trimmed; repeats are dropped).
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub labels: Vec<String>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub assignee_ids: Vec<Uuid>,
     pub parent_task_id: Option<Uuid>,
 }
@@ -234,12 +244,17 @@ pub struct CreateTask {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
+    #[schema(max_length = 500)]
     pub title: Option<String>,
+    #[schema(max_length = 100_000)]
     pub description: Option<String>,
     pub status: Option<TaskStatus>,
     pub position: Option<f64>,
     pub priority: Option<TaskPriority>,
+    /// Each 1 to 50 characters (trimmed; repeats are dropped).
+    #[schema(max_items = 20)]
     pub labels: Option<Vec<String>>,
+    #[schema(max_items = 20)]
     pub assignee_ids: Option<Vec<Uuid>>,
 }
 
@@ -331,6 +346,7 @@ impl From<models::TaskAttempt> for Attempt {
 #[serde(deny_unknown_fields)]
 pub struct StartAttempt {
     /// For the `script` executor, the shell script to run.
+    #[schema(max_length = 100_000)]
     pub prompt: String,
     /// Defaults to the project's default executor. With `profile`, it must be the
     /// profile's executor.
@@ -385,6 +401,7 @@ impl From<models::TaskComment> for Comment {
 #[serde(deny_unknown_fields)]
 pub struct CreateComment {
     /// Markdown, 1 to 20,000 characters.
+    #[schema(max_length = 20_000)]
     pub body: String,
 }
 
@@ -392,6 +409,7 @@ pub struct CreateComment {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FollowUp {
+    #[schema(max_length = 100_000)]
     pub prompt: String,
 }
 
@@ -648,6 +666,7 @@ pub struct ExecutorProfile {
 #[serde(deny_unknown_fields)]
 pub struct CreateExecutorProfile {
     /// `^[a-z0-9][a-z0-9-]{0,62}$`; an executor's name replaces its built-in profile.
+    #[schema(max_length = 63)]
     pub name: String,
     pub executor: String,
     /// Variant name → options; must include `default`.
@@ -823,7 +842,9 @@ impl From<models::Organization> for Organization {
 pub struct CreateOrg {
     /// 3-40 lower-case letters, digits or hyphens, no hyphen first or last, not a
     /// reserved word (`api`, `admin`, `settings`, ...).
+    #[schema(min_length = 3, max_length = 40)]
     pub slug: String,
+    #[schema(max_length = 200)]
     pub name: String,
 }
 
@@ -831,6 +852,7 @@ pub struct CreateOrg {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     /// 1 to the operator's ceiling (`quotas.max_concurrent_attempts`, 20 by default).
     pub max_concurrent_attempts: Option<i32>,
@@ -981,11 +1003,13 @@ impl From<models::ApiToken> for ApiTokenInfo {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiToken {
     /// 1 to 100 characters.
+    #[schema(max_length = 100)]
     pub name: String,
     /// A non-empty subset of `read`, `write`, `runs`, `admin`.
     pub scopes: Vec<crate::domain::TokenScope>,
     /// 1 to 3650; absent: the deployment's default (`api.token_expiry_days`, 90 unless
     /// the operator changed it; with `0` the token does not expire).
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
 }
 

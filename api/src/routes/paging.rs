@@ -27,6 +27,7 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct IdPageQuery {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page (opaque).
     pub cursor: Option<String>,

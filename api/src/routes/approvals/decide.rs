@@ -8,6 +8,7 @@ use shared::wire::{self, ErrorBody};
 use super::ApprovalPath;
 use crate::auth::{OrgAuth, Runs};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::routes::{emit, lookup, record_attempt};
 use crate::state::AppState;
 
@@ -34,7 +35,7 @@ pub async fn decide(
     auth: OrgAuth<Runs>,
     state: web::Data<AppState>,
     path: web::Path<ApprovalPath>,
-    body: web::Json<Decision>,
+    body: JsonBody<Decision>,
 ) -> ApiResult<web::Json<Decision>> {
     let org_id = auth.org_id();
     record_attempt(path.id);

@@ -6,6 +6,7 @@ use shared::wire::{self, ErrorBody, FollowUp};
 
 use crate::auth::{OrgAuth, Runs};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::routes::{IdPath, record_attempt};
 use crate::runs;
 use crate::state::AppState;
@@ -33,7 +34,7 @@ pub async fn follow_up(
     auth: OrgAuth<Runs>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
-    body: web::Json<FollowUp>,
+    body: JsonBody<FollowUp>,
 ) -> ApiResult<HttpResponse> {
     let org_id = auth.org_id();
     let id = path.id;

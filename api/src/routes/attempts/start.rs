@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::{OrgAuth, Runs};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::repository;
 use crate::routes::{IdPath, lookup, record_attempt};
 use crate::runs::{self, QueuedRun};
@@ -42,7 +43,7 @@ pub async fn start(
     auth: OrgAuth<Runs>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
-    body: web::Json<StartAttempt>,
+    body: JsonBody<StartAttempt>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let org_id = auth.org_id();

@@ -6,6 +6,7 @@ use shared::wire::{self, DevLogin, ErrorBody};
 
 use crate::auth::{people, sessions};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 /// DEVELOPMENT ONLY: signs in as `login` without GitHub, creating the person on first use.
@@ -23,7 +24,7 @@ use crate::state::AppState;
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<DevLogin>,
+    body: JsonBody<DevLogin>,
 ) -> ApiResult<HttpResponse> {
     if !(state.settings.development && state.settings.auth.dev_login) {
         return Err(ApiError::refused(

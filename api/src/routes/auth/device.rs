@@ -10,6 +10,7 @@ use super::github::{github_error, not_configured};
 use crate::auth::github::DevicePoll;
 use crate::auth::{people, sessions};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 /// Starts a device sign-in: the codes to show and where the person enters them.
@@ -46,7 +47,7 @@ pub async fn code(state: web::Data<AppState>) -> ApiResult<web::Json<DeviceCode>
 pub async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<DeviceTokenRequest>,
+    body: JsonBody<DeviceTokenRequest>,
 ) -> ApiResult<HttpResponse> {
     let github = state.github.as_ref().ok_or_else(not_configured)?;
     if body.device_code.is_empty() || body.device_code.len() > 256 {

@@ -26,6 +26,7 @@ const STATE_COOKIE_PATH: &str = "/api/v1/auth/github";
 const PENDING_SECS: u64 = 600;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     /// A path of the dashboard to land on afterwards (default `/`).
     pub return_to: Option<String>,
@@ -78,6 +79,7 @@ pub async fn login(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -92,6 +94,7 @@ pub struct CallbackQuery {
     responses(
         (status = 302, description = "Signed in: to the dashboard"),
         (status = 400, description = "State mismatch, expired or replayed sign-in, or declined", body = ErrorBody),
+        (status = 404, description = "GitHub sign-in is not configured", body = ErrorBody),
         (status = 502, description = "GitHub failed", body = ErrorBody),
     ),
 )]

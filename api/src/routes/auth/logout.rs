@@ -5,13 +5,14 @@ use shared::wire::{ErrorBody, RefreshRequest};
 
 use crate::auth::{AuthCookie, Credential, sessions};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::OptionalJsonBody;
 use crate::state::AppState;
 
 /// Ends the caller's session: its access and refresh tokens stop working at once, and
 /// the dashboard's cookies are cleared. The session is named by the access token (bearer
 /// or cookie, the cookie with the CSRF header) or by a refresh token in the body.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    request_body(content = RefreshRequest, description = "Optional: a refresh token naming the session"),
+    request_body(content = Option<RefreshRequest>, description = "Optional: a refresh token naming the session"),
     responses(
         (status = 204, description = "Signed out"),
         (status = 401, description = "No session named", body = ErrorBody),
@@ -21,9 +22,9 @@ use crate::state::AppState;
 pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: Option<web::Json<RefreshRequest>>,
+    body: OptionalJsonBody<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
-    let refresh = body.and_then(|b| b.into_inner().refresh_token).or_else(|| {
+    let refresh = body.into_inner().and_then(|b| b.refresh_token).or_else(|| {
         req.cookie(AuthCookie::Refresh.name(&state.settings))
             .map(|c| c.value().to_owned())
     });

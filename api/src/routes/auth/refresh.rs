@@ -9,6 +9,7 @@ use shared::wire::{self, ErrorBody, RefreshRequest};
 
 use crate::auth::{AuthCookie, sessions};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::OptionalJsonBody;
 use crate::state::AppState;
 
 /// Exchanges a refresh token for a new access token and a new refresh token; the old
@@ -16,7 +17,7 @@ use crate::state::AppState;
 /// (401 `refresh_token_reused`). A browser sends the token in its `sy_refresh` cookie,
 /// with the CSRF header, and gets new cookies; a client sends it in the body.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
-    request_body(content = RefreshRequest, description = "Optional when the cookie is sent"),
+    request_body(content = Option<RefreshRequest>, description = "Optional when the cookie is sent"),
     responses(
         (status = 200, description = "New tokens", body = wire::SignedIn),
         (status = 401, description = "Unknown, expired or replayed refresh token", body = ErrorBody),
@@ -26,9 +27,9 @@ use crate::state::AppState;
 pub async fn refresh(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: Option<web::Json<RefreshRequest>>,
+    body: OptionalJsonBody<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
-    let from_body = body.and_then(|b| b.into_inner().refresh_token);
+    let from_body = body.into_inner().and_then(|b| b.refresh_token);
     let (secret, from_cookie) = match from_body {
         Some(secret) => (secret, false),
         None => match req.cookie(AuthCookie::Refresh.name(&state.settings)) {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::MAX_BODY_CHARS;
 use crate::auth::{Actor, OrgAuth, Write};
 use crate::error::ApiResult;
+use crate::json_body::JsonBody;
 use crate::routes::{IdPath, emit, lookup, required_text};
 use crate::state::AppState;
 
@@ -37,7 +38,7 @@ pub async fn create(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
-    body: web::Json<CreateComment>,
+    body: JsonBody<CreateComment>,
 ) -> ApiResult<HttpResponse> {
     let text = required_text("body", &body.body, MAX_BODY_CHARS)?;
     let org_id = auth.org_id();

@@ -37,6 +37,7 @@ use super::install::PendingInstall;
 use crate::auth::UserAuth;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::github::installations::{self, Actor, LinkError};
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 const SETUP_PATH: &str = "/api/v1/github/setup";
@@ -137,7 +138,7 @@ pub async fn preview(
 pub async fn finish(
     person: UserAuth,
     state: web::Data<AppState>,
-    body: web::Json<FinishGithubSetup>,
+    body: JsonBody<FinishGithubSetup>,
 ) -> ApiResult<web::Json<GithubSetup>> {
     let body = body.into_inner();
     let user = &person.user;

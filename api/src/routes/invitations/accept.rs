@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::SECRET_PREFIX;
 use crate::auth::{Actor, AuditActor, UserAuth};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::JsonBody;
 use crate::members::member;
 use crate::routes::emit;
 use crate::state::AppState;
@@ -37,7 +38,7 @@ pub async fn accept(
     state: web::Data<AppState>,
     auth: UserAuth,
     req: HttpRequest,
-    body: web::Json<AcceptInvitation>,
+    body: JsonBody<AcceptInvitation>,
 ) -> ApiResult<web::Json<AcceptedInvitation>> {
     let secret = body.into_inner().token;
     if !secret.starts_with(SECRET_PREFIX) {

@@ -15,6 +15,7 @@ use super::{SECRET_PREFIX, valid_email};
 use crate::auth::people::valid_login;
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::JsonBody;
 use crate::members::lower;
 use crate::routes::OrgPath;
 use crate::state::AppState;
@@ -39,7 +40,7 @@ pub async fn create(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     path: web::Path<OrgPath>,
-    body: web::Json<CreateInvitation>,
+    body: JsonBody<CreateInvitation>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let github_login = body.github_login.as_deref().map(str::trim);

@@ -12,6 +12,7 @@ use shared::wire::{self, ErrorBody, UpdateMember};
 use super::{MemberPath, keep_an_owner, lock_member, lock_owners, require_owner};
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::members::member;
 use crate::routes::emit;
 use crate::state::AppState;
@@ -37,7 +38,7 @@ pub async fn update(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     path: web::Path<MemberPath>,
-    body: web::Json<UpdateMember>,
+    body: JsonBody<UpdateMember>,
 ) -> ApiResult<web::Json<wire::Member>> {
     let role = body.into_inner().role;
     let org_id = auth.org_id();

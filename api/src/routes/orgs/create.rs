@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::check_slug;
 use crate::auth::{Actor, AuditActor, UserAuth};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::JsonBody;
 use crate::routes::required_text;
 use crate::state::AppState;
 
@@ -35,7 +36,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: UserAuth,
     req: HttpRequest,
-    body: web::Json<CreateOrg>,
+    body: JsonBody<CreateOrg>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     check_slug(&body.slug)?;

@@ -10,6 +10,7 @@ use shared::wire::{self, ErrorBody, UpdateOrg};
 
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::quotas::check_max_concurrent_attempts;
 use crate::routes::{OrgPath, emit, required_text};
 use crate::state::AppState;
@@ -40,7 +41,7 @@ pub async fn update(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     _path: web::Path<OrgPath>,
-    body: web::Json<UpdateOrg>,
+    body: JsonBody<UpdateOrg>,
 ) -> ApiResult<web::Json<wire::Organization>> {
     let body = body.into_inner();
     let changes = Changes {

@@ -25,6 +25,7 @@ pub struct LogPageQuery {
     /// Patches after this seq: the previous page's `next_cursor` (absent: from the first).
     pub after: Option<u64>,
     /// Most patches in the page, 1 to 1000 (default 500); a page also stops at 1 MiB.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

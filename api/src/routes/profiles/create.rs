@@ -16,6 +16,7 @@ use super::{
 };
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::JsonBody;
 use crate::routes::{OrgPath, emit};
 use crate::state::AppState;
 
@@ -39,7 +40,7 @@ pub async fn create(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<OrgPath>,
-    body: web::Json<CreateExecutorProfile>,
+    body: JsonBody<CreateExecutorProfile>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let org_id = auth.org_id();

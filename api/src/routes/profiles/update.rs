@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{ProfilePath, builtin_wire, check_name, org_hides, row_wire, variants_json};
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::profiles::row_profile;
 use crate::routes::emit;
 use crate::state::AppState;
@@ -40,7 +41,7 @@ pub async fn update(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<ProfilePath>,
-    body: web::Json<UpdateExecutorProfile>,
+    body: JsonBody<UpdateExecutorProfile>,
 ) -> ApiResult<web::Json<wire::ExecutorProfile>> {
     let body = body.into_inner();
     let org_id = auth.org_id();

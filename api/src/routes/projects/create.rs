@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{check_executor, check_key_prefix, default_key_prefix};
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::repository;
 use crate::routes::{OrgPath, emit, optional_script, required_text};
 use crate::state::AppState;
@@ -35,7 +36,7 @@ pub async fn create(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<OrgPath>,
-    body: web::Json<CreateProject>,
+    body: JsonBody<CreateProject>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let org_id = auth.org_id();

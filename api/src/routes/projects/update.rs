@@ -13,6 +13,7 @@ use shared::wire::{self, ErrorBody, UpdateProject};
 use super::check_executor;
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::JsonBody;
 use crate::repository;
 use crate::routes::{IdPath, emit, lookup, optional_script, required_text};
 use crate::state::AppState;
@@ -74,7 +75,7 @@ pub async fn update(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
-    body: web::Json<UpdateProject>,
+    body: JsonBody<UpdateProject>,
 ) -> ApiResult<web::Json<wire::Project>> {
     let body = body.into_inner();
     let org_id = auth.org_id();

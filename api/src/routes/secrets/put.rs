@@ -11,6 +11,7 @@ use shared::wire::{self, ErrorBody, PutSecret};
 use super::{SecretPath, info};
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 /// Sets a secret's value (sealed under the active key, with a fresh nonce). The value
@@ -37,7 +38,7 @@ pub async fn put(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     path: web::Path<SecretPath>,
-    body: web::Json<PutSecret>,
+    body: JsonBody<PutSecret>,
 ) -> ApiResult<HttpResponse> {
     let org_id = auth.org_id();
     let name = path.name.clone();

@@ -10,6 +10,7 @@ use super::{check_description, check_position, clean_labels};
 use crate::auth::{OrgAuth, Write};
 use crate::boards::{self, NewCard};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::routes::{IdPath, required_text};
 use crate::state::AppState;
 
@@ -35,7 +36,7 @@ pub async fn create(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
-    body: web::Json<CreateTask>,
+    body: JsonBody<CreateTask>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let org_id = auth.org_id();

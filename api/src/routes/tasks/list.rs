@@ -30,6 +30,7 @@ pub struct ListTasks {
     /// Only tasks in this column.
     pub status: Option<TaskStatus>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page (opaque).
     pub cursor: Option<String>,

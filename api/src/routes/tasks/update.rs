@@ -13,6 +13,7 @@ use super::{check_description, check_position, clean_labels};
 use crate::auth::{OrgAuth, Write};
 use crate::boards::{check_assignees, end_of_column};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::routes::{IdPath, emit, required_text};
 use crate::state::AppState;
 
@@ -50,7 +51,7 @@ pub async fn update(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<IdPath>,
-    body: web::Json<UpdateTask>,
+    body: JsonBody<UpdateTask>,
 ) -> ApiResult<web::Json<wire::Task>> {
     let body = body.into_inner();
     let org_id = auth.org_id();

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::routes::{OrgPath, required_text};
 use crate::state::AppState;
 
@@ -38,7 +39,7 @@ pub async fn create(
     auth: OrgAuth<Admin>,
     state: web::Data<AppState>,
     path: web::Path<OrgPath>,
-    body: web::Json<CreateApiToken>,
+    body: JsonBody<CreateApiToken>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let name = required_text("name", &body.name, 100)?;

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::hidden_by_override;
 use crate::auth::{OrgAuth, Write};
 use crate::error::{ApiError, ApiResult};
+use crate::json_body::JsonBody;
 use crate::routes::profiles::{
     MAX_PROFILES, NAME_CONSTRAINT, ProjectProfilePath, check_body, check_name, row_wire,
     variants_json,
@@ -43,7 +44,7 @@ pub async fn put(
     auth: OrgAuth<Write>,
     state: web::Data<AppState>,
     path: web::Path<ProjectProfilePath>,
-    body: web::Json<PutExecutorProfile>,
+    body: JsonBody<PutExecutorProfile>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let org_id = auth.org_id();
