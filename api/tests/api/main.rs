@@ -10,6 +10,7 @@ mod attempts;
 mod audit_log;
 mod auth;
 mod bad_input;
+mod bad_input_generated;
 mod comments;
 mod dashboard;
 mod deployment;
