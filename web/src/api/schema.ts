@@ -1365,6 +1365,7 @@ export interface components {
         CreateTask: {
             assignee_ids?: string[];
             description?: string;
+            /** @description Each 1 to 50 characters (trimmed; repeats are dropped). */
             labels?: string[];
             /** Format: uuid */
             parent_task_id?: string | null;
@@ -1542,7 +1543,7 @@ export interface components {
          *     with it; docs/API.md gives both for each code.
          * @enum {string}
          */
-        ErrorCode: "invalid_json" | "invalid_id" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "idempotency_key_in_progress" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "repository_local_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "org_limit_reached" | "resource_class_not_allowed" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
+        ErrorCode: "invalid_json" | "invalid_id" | "invalid_path" | "invalid_query" | "invalid_header" | "oauth_state_mismatch" | "oauth_denied" | "github_rejected" | "authorization_pending" | "slow_down" | "expired_token" | "access_denied" | "missing_event" | "missing_delivery_id" | "unreadable_body" | "missing_installation_id" | "github_state_invalid" | "unknown_installation" | "not_on_github" | "branches_unavailable" | "invitation_revoked" | "invitation_expired" | "invitation_used" | "github_app_not_configured" | "unauthorized" | "invalid_refresh_token" | "refresh_token_reused" | "session_revoked" | "missing_signature" | "invalid_signature" | "forbidden" | "csrf_failed" | "person_required" | "dev_login_disabled" | "owner_required" | "admin_required" | "github_account_required" | "installation_not_yours" | "invitation_mismatch" | "not_found" | "method_not_allowed" | "conflict" | "attempt_busy" | "project_busy" | "task_busy" | "login_taken" | "profile_exists" | "slug_taken" | "already_member" | "idempotency_key_in_progress" | "last_owner" | "installation_linked_elsewhere" | "pull_request_exists" | "nothing_to_merge" | "no_pull_request" | "github_refused" | "body_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "invalid_repository" | "unknown_executor" | "unknown_profile" | "executor_unavailable" | "repository_host_forbidden" | "repository_credentials_forbidden" | "repository_local_forbidden" | "profile_env_forbidden" | "secret_name_forbidden" | "org_limit_reached" | "resource_class_not_allowed" | "rate_limited" | "too_many_streams" | "internal" | "upstream_unavailable" | "unavailable" | "webhook_busy";
         /** @description A stable, snake_case `code` for programs and a `message` for people. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -2651,6 +2652,7 @@ export interface components {
         UpdateTask: {
             assignee_ids?: string[] | null;
             description?: string | null;
+            /** @description Each 1 to 50 characters (trimmed; repeats are dropped). */
             labels?: string[] | null;
             /** Format: double */
             position?: number | null;
@@ -2721,6 +2723,15 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Development sign-in is disabled */
             403: {
                 headers: {
@@ -2739,8 +2750,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Not a valid login */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2768,8 +2806,26 @@ export interface operations {
                     "application/json": components["schemas"]["DeviceCode"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description GitHub sign-in is not configured */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2810,8 +2866,44 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
-            /** @description authorization_pending, slow_down, expired_token or access_denied */
+            /** @description authorization_pending, slow_down, expired_token or access_denied; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A value is not acceptable, such as text holding a NUL character (`validation_failed`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2832,14 +2924,14 @@ export interface operations {
     };
     getAuthGithubCallback: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                code: string | null;
-                state: string | null;
+            query?: {
+                code?: string;
+                state?: string;
                 /** @description Set by GitHub when the person declined. */
-                error: string | null;
+                error?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2851,8 +2943,26 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description State mismatch, expired or replayed sign-in, or declined */
+            /** @description State mismatch, expired or replayed sign-in, or declined; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description GitHub sign-in is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2873,12 +2983,12 @@ export interface operations {
     };
     getAuthGithubLogin: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description A path of the dashboard to land on afterwards (default `/`). */
-                return_to: string | null;
+                return_to?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2890,8 +3000,26 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description GitHub sign-in is not configured */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2909,9 +3037,9 @@ export interface operations {
             cookie?: never;
         };
         /** @description Optional: a refresh token naming the session */
-        requestBody: {
+        requestBody?: {
             content: {
-                "application/json": components["schemas"]["RefreshRequest"];
+                "application/json": components["schemas"]["RefreshRequest"] | null;
             };
         };
         responses: {
@@ -2921,6 +3049,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description No session named */
             401: {
@@ -2940,6 +3077,42 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A value is not acceptable, such as text holding a NUL character (`validation_failed`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     postAuthRefresh: {
@@ -2950,9 +3123,9 @@ export interface operations {
             cookie?: never;
         };
         /** @description Optional when the cookie is sent */
-        requestBody: {
+        requestBody?: {
             content: {
-                "application/json": components["schemas"]["RefreshRequest"];
+                "application/json": components["schemas"]["RefreshRequest"] | null;
             };
         };
         responses: {
@@ -2963,6 +3136,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Unknown, expired or replayed refresh token */
@@ -2976,6 +3158,42 @@ export interface operations {
             };
             /** @description Cookie refresh without the CSRF header */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A value is not acceptable, such as text holding a NUL character (`validation_failed`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3008,8 +3226,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed query */
+            /** @description Malformed query; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3044,7 +3271,7 @@ export interface operations {
                     "application/json": components["schemas"]["GithubSetup"];
                 };
             };
-            /** @description Malformed body, or an unknown, used or expired state */
+            /** @description Malformed body, or an unknown, used or expired state; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3089,8 +3316,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3134,7 +3388,7 @@ export interface operations {
                     "application/json": components["schemas"]["GithubSetup"];
                 };
             };
-            /** @description No installation id, or an unknown, used or expired state */
+            /** @description No installation id, or an unknown, used or expired state; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3172,6 +3426,15 @@ export interface operations {
             };
             /** @description The App is not configured */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3229,7 +3492,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookReceipt"];
                 };
             };
-            /** @description Missing event or delivery header, or a body that is not JSON */
+            /** @description Missing event or delivery header, or a body that is not JSON; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3274,6 +3537,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description As many deliveries are being read as allowed (`webhook_busy`), with `Retry-After`: nothing read or stored */
             503: {
                 headers: {
@@ -3310,7 +3582,7 @@ export interface operations {
                     "application/json": components["schemas"]["AcceptedInvitation"];
                 };
             };
-            /** @description Malformed body, or the invitation expired (`invitation_expired`), was used (`invitation_used`) or revoked (`invitation_revoked`) */
+            /** @description Malformed body, or the invitation expired (`invitation_expired`), was used (`invitation_used`) or revoked (`invitation_revoked`); or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3355,8 +3627,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3384,6 +3683,15 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Not signed in */
             401: {
                 headers: {
@@ -3395,6 +3703,15 @@ export interface operations {
             };
             /** @description An org API token (not a person) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3422,6 +3739,24 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrgs: {
@@ -3442,6 +3777,15 @@ export interface operations {
                     "application/json": components["schemas"]["Page_MyOrg"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Not signed in */
             401: {
                 headers: {
@@ -3453,6 +3797,15 @@ export interface operations {
             };
             /** @description An org API token (not a person) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3487,7 +3840,7 @@ export interface operations {
                     "application/json": components["schemas"]["Organization"];
                 };
             };
-            /** @description Malformed body */
+            /** @description Malformed body; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3523,8 +3876,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid or reserved slug, or invalid name; `org_limit_reached` when the person has created `quotas.max_orgs_per_person` orgs; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3555,6 +3935,15 @@ export interface operations {
                     "application/json": components["schemas"]["Organization"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid token */
             401: {
                 headers: {
@@ -3566,6 +3955,15 @@ export interface operations {
             };
             /** @description No such org for this caller */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3600,7 +3998,7 @@ export interface operations {
                     "application/json": components["schemas"]["Organization"];
                 };
             };
-            /** @description Malformed body */
+            /** @description Malformed body; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3636,8 +4034,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid name, or a limit outside 1 to the operator's `quotas.max_concurrent_attempts` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3670,7 +4095,7 @@ export interface operations {
                     "application/json": components["schemas"]["Attempt"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3690,6 +4115,15 @@ export interface operations {
             };
             /** @description No such attempt in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3722,7 +4156,7 @@ export interface operations {
                     "application/json": components["schemas"]["PendingApproval"][];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3751,6 +4185,15 @@ export interface operations {
             };
             /** @description No such attempt in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3792,7 +4235,7 @@ export interface operations {
                     "application/json": components["schemas"]["Decision"];
                 };
             };
-            /** @description Malformed id or body */
+            /** @description Malformed id or body; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3837,8 +4280,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Reason too long; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3871,7 +4341,7 @@ export interface operations {
                     "application/json": components["schemas"]["Diff"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3891,6 +4361,15 @@ export interface operations {
             };
             /** @description No such attempt in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3935,7 +4414,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Diff"];
                 };
             };
-            /** @description Malformed id or Last-Event-ID */
+            /** @description Malformed id or Last-Event-ID; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3962,7 +4441,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After` */
+            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After`; or: Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4012,7 +4491,7 @@ export interface operations {
                     "application/json": components["schemas"]["Process"];
                 };
             };
-            /** @description Malformed body or id */
+            /** @description Malformed body or id; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4057,8 +4536,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid prompt; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4094,7 +4600,7 @@ export interface operations {
                     "application/json": components["schemas"]["Attempt"];
                 };
             };
-            /** @description Malformed id; the repository is not on GitHub (`not_on_github`) or the App is not configured (`github_app_not_configured`) */
+            /** @description Malformed id; the repository is not on GitHub (`not_on_github`) or the App is not configured (`github_app_not_configured`); or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4148,6 +4654,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description GitHub unavailable (`upstream_unavailable`) */
             502: {
                 headers: {
@@ -4187,7 +4702,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Process"];
                 };
             };
-            /** @description Malformed id, query or cursor */
+            /** @description Malformed id, query or cursor; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4223,6 +4738,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     postOrgsOrgAttemptsIdPullRequest: {
@@ -4251,7 +4775,7 @@ export interface operations {
                     "application/json": components["schemas"]["Attempt"];
                 };
             };
-            /** @description Malformed id; the repository is not on GitHub (`not_on_github`) or the App is not configured (`github_app_not_configured`) */
+            /** @description Malformed id; the repository is not on GitHub (`not_on_github`) or the App is not configured (`github_app_not_configured`); or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4305,6 +4829,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description GitHub unavailable (`upstream_unavailable`) */
             502: {
                 headers: {
@@ -4342,7 +4875,7 @@ export interface operations {
                     "application/json": components["schemas"]["Attempt"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4396,6 +4929,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrgsOrgAuditEvents: {
@@ -4426,7 +4968,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_AuditEvent"];
                 };
             };
-            /** @description Malformed query or cursor */
+            /** @description Malformed query or cursor; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4471,6 +5013,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrgsOrgEvents: {
@@ -4497,7 +5048,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["OrgEvent"];
                 };
             };
-            /** @description Malformed Last-Event-ID */
+            /** @description Malformed Last-Event-ID; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4524,7 +5075,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After` */
+            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After`; or: Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4565,6 +5116,15 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ExecutorProfile"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid token */
             401: {
                 headers: {
@@ -4576,6 +5136,15 @@ export interface operations {
             };
             /** @description No such org for this token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4613,7 +5182,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutorProfile"];
                 };
             };
-            /** @description Malformed body */
+            /** @description Malformed body; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4658,8 +5227,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4692,6 +5288,15 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutorProfile"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid token */
             401: {
                 headers: {
@@ -4703,6 +5308,15 @@ export interface operations {
             };
             /** @description No such profile for this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4733,6 +5347,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid token */
             401: {
                 headers: {
@@ -4753,6 +5376,15 @@ export interface operations {
             };
             /** @description The org has no profile of its own by that name */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4789,7 +5421,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutorProfile"];
                 };
             };
-            /** @description Malformed body */
+            /** @description Malformed body; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4825,8 +5457,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4857,6 +5516,15 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutorAvailability"][];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid token */
             401: {
                 headers: {
@@ -4877,6 +5545,15 @@ export interface operations {
             };
             /** @description No such org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4905,6 +5582,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GithubInstallLink"];
+                };
+            };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No valid token */
@@ -4943,6 +5629,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrgsOrgInvitations: {
@@ -4971,7 +5666,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Invitation"];
                 };
             };
-            /** @description Malformed query or cursor */
+            /** @description Malformed query or cursor; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5016,6 +5711,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     postOrgsOrgInvitations: {
@@ -5046,7 +5750,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedInvitation"];
                 };
             };
-            /** @description Malformed body */
+            /** @description Malformed body; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5091,8 +5795,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Not exactly one valid login or email; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5123,7 +5854,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5168,6 +5899,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrgsOrgMembers: {
@@ -5196,7 +5936,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Member"];
                 };
             };
-            /** @description Malformed query or cursor */
+            /** @description Malformed query or cursor; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5232,6 +5972,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     deleteOrgsOrgMembersUser: {
@@ -5255,7 +6004,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5300,6 +6049,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     patchOrgsOrgMembersUser: {
@@ -5329,7 +6087,7 @@ export interface operations {
                     "application/json": components["schemas"]["Member"];
                 };
             };
-            /** @description Malformed body or id */
+            /** @description Malformed body or id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5374,6 +6132,42 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A value is not acceptable, such as text holding a NUL character (`validation_failed`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrgsOrgProcessesIdLogs: {
@@ -5404,7 +6198,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProcessLogs"];
                 };
             };
-            /** @description Malformed id or query */
+            /** @description Malformed id or query; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5433,6 +6227,15 @@ export interface operations {
             };
             /** @description Limit out of range */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5477,7 +6280,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["LogPatch"];
                 };
             };
-            /** @description Malformed id or Last-Event-ID */
+            /** @description Malformed id or Last-Event-ID; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5504,7 +6307,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After` */
+            /** @description The credential or the org has as many streams open as allowed (`too_many_streams`), with `Retry-After`; or: Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5550,7 +6353,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Project"];
                 };
             };
-            /** @description Malformed query */
+            /** @description Malformed query; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5579,6 +6382,15 @@ export interface operations {
             };
             /** @description Limit out of range */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5616,7 +6428,7 @@ export interface operations {
                     "application/json": components["schemas"]["Project"];
                 };
             };
-            /** @description Malformed body */
+            /** @description Malformed body; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5670,8 +6482,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid value, repository or executor; `repository_host_forbidden` when the repository's host is, or resolves to, a loopback, private, link-local, CGNAT, unique-local or reserved address; `repository_local_forbidden` for a path on the server outside development mode; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5704,7 +6534,7 @@ export interface operations {
                     "application/json": components["schemas"]["Project"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5724,6 +6554,15 @@ export interface operations {
             };
             /** @description No such project in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5754,7 +6593,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5799,6 +6638,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     patchOrgsOrgProjectsId: {
@@ -5828,7 +6676,7 @@ export interface operations {
                     "application/json": components["schemas"]["Project"];
                 };
             };
-            /** @description Malformed body or id */
+            /** @description Malformed body or id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5864,8 +6712,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid value */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5898,7 +6773,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ExecutorProfile"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5918,6 +6793,15 @@ export interface operations {
             };
             /** @description No such project in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5952,7 +6836,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutorProfile"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5972,6 +6856,15 @@ export interface operations {
             };
             /** @description No such project in this org, or no such profile */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6019,7 +6912,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutorProfile"];
                 };
             };
-            /** @description Malformed body or id */
+            /** @description Malformed body or id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6055,8 +6948,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid name or options (the message names the field), or unknown executor; `profile_env_forbidden` when `env` sets a variable that changes how programs load or run, or that the worker sets (the message names it); `resource_class_not_allowed` when a variant names a resource class the operator does not allow this org */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6089,7 +7009,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6118,6 +7038,15 @@ export interface operations {
             };
             /** @description No such project in this org, or no override by that name */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6157,7 +7086,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Task"];
                 };
             };
-            /** @description Malformed id, query or cursor */
+            /** @description Malformed id, query or cursor; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6186,6 +7115,15 @@ export interface operations {
             };
             /** @description Limit out of range */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6225,7 +7163,7 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
-            /** @description Malformed body or id */
+            /** @description Malformed body or id; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6279,8 +7217,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid value; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6316,7 +7272,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_OrgRepository"];
                 };
             };
-            /** @description Malformed query or cursor */
+            /** @description Malformed query or cursor; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6361,6 +7317,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrgsOrgRepositoriesIdBranches: {
@@ -6386,7 +7351,7 @@ export interface operations {
                     "application/json": components["schemas"]["Branch"][];
                 };
             };
-            /** @description Malformed id, or branches not listable (`branches_unavailable`) */
+            /** @description Malformed id, or branches not listable (`branches_unavailable`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6415,6 +7380,15 @@ export interface operations {
             };
             /** @description No such repository in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6454,6 +7428,15 @@ export interface operations {
                     "application/json": components["schemas"]["Page_SecretInfo"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid token */
             401: {
                 headers: {
@@ -6474,6 +7457,15 @@ export interface operations {
             };
             /** @description No such org for this token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6506,6 +7498,15 @@ export interface operations {
                     "application/json": components["schemas"]["SecretInfo"];
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid token */
             401: {
                 headers: {
@@ -6526,6 +7527,15 @@ export interface operations {
             };
             /** @description No such secret in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6571,7 +7581,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretInfo"];
                 };
             };
-            /** @description Malformed body */
+            /** @description Malformed body; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6616,8 +7626,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid name, or value empty or over 16 KiB; `secret_name_forbidden` when the name is an environment variable that changes how programs load or run, or that the worker sets (`LD_PRELOAD`, `PATH`, `GIT_*`, `HTTPS_PROXY`, ...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6648,6 +7676,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid token */
             401: {
                 headers: {
@@ -6668,6 +7705,15 @@ export interface operations {
             };
             /** @description No such secret in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6700,7 +7746,7 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6720,6 +7766,15 @@ export interface operations {
             };
             /** @description No such task in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6750,7 +7805,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6795,6 +7850,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     patchOrgsOrgTasksId: {
@@ -6824,7 +7888,7 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
-            /** @description Malformed body or id */
+            /** @description Malformed body or id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6860,8 +7924,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid value */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6899,7 +7990,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Attempt"];
                 };
             };
-            /** @description Malformed id, query or cursor */
+            /** @description Malformed id, query or cursor; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6928,6 +8019,15 @@ export interface operations {
             };
             /** @description Limit out of range */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6967,7 +8067,7 @@ export interface operations {
                     "application/json": components["schemas"]["Attempt"];
                 };
             };
-            /** @description Malformed body or id */
+            /** @description Malformed body or id; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7021,8 +8121,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid prompt or branch, unknown executor or profile; `resource_class_not_allowed` when the profile names a resource class the operator does not allow this org; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7055,7 +8173,7 @@ export interface operations {
                     "application/json": components["schemas"]["Comment"][];
                 };
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7075,6 +8193,15 @@ export interface operations {
             };
             /** @description No such task in this org */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7114,7 +8241,7 @@ export interface operations {
                     "application/json": components["schemas"]["Comment"];
                 };
             };
-            /** @description Malformed body or id */
+            /** @description Malformed body or id; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7168,8 +8295,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Empty or too long; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7205,7 +8350,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ApiTokenInfo"];
                 };
             };
-            /** @description Malformed query or cursor */
+            /** @description Malformed query or cursor; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7250,6 +8395,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     postOrgsOrgTokens: {
@@ -7280,7 +8434,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedApiToken"];
                 };
             };
-            /** @description Malformed body or unknown scope */
+            /** @description Malformed body or unknown scope; or: A malformed Idempotency-Key (`invalid_header`); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7325,8 +8479,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over `api.max_body_bytes` (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Empty scopes, name or expiry out of range; or: This Idempotency-Key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7357,7 +8538,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed id */
+            /** @description Malformed id; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7393,6 +8574,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the rate limit (`rate_limited`); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getHealthz: {
@@ -7410,6 +8600,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -7431,6 +8630,15 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getReadyz: {
@@ -7449,6 +8657,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description A dependency does not answer */
