@@ -71,6 +71,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let services = Services::connect(settings).await?;
+    // Local workers get their whole stop grace (the attempt in flight drains) first.
+    let grace = match services.settings.scheduler.backend {
+        CapacityBackend::Local => {
+            SHUTDOWN_GRACE.max(services.settings.worker.stop_grace() + Duration::from_secs(1))
+        }
+        _ => SHUTDOWN_GRACE,
+    };
     let mut loops = Loops::new(shutdown.clone());
     if let Some(bind) = &services.settings.scheduler.metrics_bind {
         let addr = metrics_server::start(bind, services.metrics.clone(), &mut loops)?;
@@ -91,7 +98,7 @@ pub async fn run(
             loops.spawn("leader", elected);
         }
     }
-    loops.run_until_stopped(SHUTDOWN_GRACE).await;
+    loops.run_until_stopped(grace).await;
     Ok(())
 }
 

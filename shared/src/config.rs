@@ -372,6 +372,10 @@ pub struct WorkerSettings {
     pub id: Option<String>,
     pub lease_ms: u64,
     pub heartbeat_ms: u64,
+    /// Once asked to stop (SIGTERM), how long the attempt in flight may go on to its end
+    /// before it is aborted and handed back for a retry elsewhere. The grace its host
+    /// gives the worker (the local backend's, the worker pod's) is this plus a margin.
+    pub drain_secs: u64,
     pub limits: ExecutionLimits,
     /// Log entries are shipped to the object store in segments of at most this many
     /// entries, or after `segment_flush_ms`, whichever comes first.
@@ -381,6 +385,13 @@ pub struct WorkerSettings {
     /// system message saying so, the rest of the output is dropped, and the process is
     /// marked `log_truncated`.
     pub max_log_bytes_per_process: u64,
+    /// Most bytes of log entries a process may have published but not yet stored (the
+    /// object store unreachable): past it the process's output waits, and its log ends
+    /// with a message saying for how long.
+    pub max_unstored_log_bytes: u64,
+    /// How long a finishing process or attempt keeps retrying the object store for its
+    /// last log segment and its final diff before ending without them (and saying so).
+    pub store_patience_secs: u64,
     /// The diff is recomputed at most this often while an executor runs.
     pub diff_interval_ms: u64,
     /// Files of a diff shown with their hunks; the files past it keep their path and line
@@ -729,6 +740,7 @@ impl Default for Settings {
                 id: None,
                 lease_ms: 30_000,
                 heartbeat_ms: 5_000,
+                drain_secs: 20,
                 limits: ExecutionLimits {
                     cpu_seconds: 3_600,
                     memory_mb: 4_096,
@@ -739,6 +751,8 @@ impl Default for Settings {
                 segment_max_entries: 2_000,
                 segment_flush_ms: 500,
                 max_log_bytes_per_process: 64 * 1024 * 1024,
+                max_unstored_log_bytes: 32 * 1024 * 1024,
+                store_patience_secs: 600,
                 diff_interval_ms: 1_000,
                 diff_max_files: 300,
                 diff_max_bytes: 2 * 1024 * 1024,
@@ -904,6 +918,15 @@ impl Default for KubernetesSettings {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(#[from] config::ConfigError);
+
+impl WorkerSettings {
+    /// How long a worker's host waits after SIGTERM before SIGKILL: the drain, plus time
+    /// for the run's teardown (its processes stopped, the last log segment stored, the
+    /// attempt handed back).
+    pub fn stop_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.drain_secs + 10)
+    }
+}
 
 impl Settings {
     /// Loads defaults, then `SWITCHYARD_CONFIG` (a TOML file) if set, or the JSON a parent

@@ -14,10 +14,11 @@
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -25,6 +26,9 @@ use crate::config::Settings;
 
 pub mod canary;
 pub mod model_api;
+mod own_postgres;
+
+pub use own_postgres::OwnPostgres;
 
 /// S3 credentials used by test servers.
 pub const S3_ACCESS_KEY: &str = "switchyard";
@@ -46,6 +50,12 @@ impl TestEnv {
     pub async fn new() -> TestEnv {
         let admin_url = std::env::var("SWITCHYARD_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        Self::on_postgres(admin_url).await
+    }
+
+    /// As [`TestEnv::new`], with the database on the server `admin_url` names (a test's
+    /// [`OwnPostgres`], say).
+    pub async fn on_postgres(admin_url: String) -> TestEnv {
         let template = ensure_template(&admin_url).await;
         let id = Uuid::new_v4().simple().to_string();
         let db_name = format!("sy_test_{}", &id[..16]);
@@ -213,54 +223,62 @@ fn migrations_hash() -> String {
 /// Builds the migrated template database once per migration set, under an advisory lock
 /// so parallel test processes wait for one builder.
 async fn ensure_template(admin_url: &str) -> String {
-    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    TEMPLATE
-        .get_or_init(|| async {
-            let name = format!("sy_template_{}", migrations_hash());
-            let mut admin = AsyncPgConnection::establish(admin_url)
-                .await
-                .expect("connect to the test Postgres admin database");
-            diesel::sql_query("SELECT pg_advisory_lock(727274)")
-                .execute(&mut admin)
-                .await
-                .expect("take template lock");
-            #[derive(diesel::QueryableByName)]
-            struct Exists {
-                #[diesel(sql_type = diesel::sql_types::Bool)]
-                exists: bool,
-            }
-            let exists: Exists = diesel::sql_query(format!(
-                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}') AS exists"
-            ))
-            .get_result(&mut admin)
+    // One template per server: a test may bring a server of its own.
+    static TEMPLATES: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::OnceCell<String>>>>> =
+        OnceLock::new();
+    let cell = TEMPLATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(admin_url.to_owned())
+        .or_default()
+        .clone();
+    cell.get_or_init(|| async {
+        let name = format!("sy_template_{}", migrations_hash());
+        let mut admin = AsyncPgConnection::establish(admin_url)
             .await
-            .expect("look up template");
-            if !exists.exists {
-                let building = format!("{name}_building");
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {building}"))
-                    .execute(&mut admin)
-                    .await
-                    .expect("drop stale template");
-                diesel::sql_query(format!("CREATE DATABASE {building}"))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create template");
-                crate::db::run_migrations(&replace_db(admin_url, &building))
-                    .await
-                    .expect("migrate template");
-                diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
-                    .execute(&mut admin)
-                    .await
-                    .expect("publish template");
-            }
-            diesel::sql_query("SELECT pg_advisory_unlock(727274)")
+            .expect("connect to the test Postgres admin database");
+        diesel::sql_query("SELECT pg_advisory_lock(727274)")
+            .execute(&mut admin)
+            .await
+            .expect("take template lock");
+        #[derive(diesel::QueryableByName)]
+        struct Exists {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            exists: bool,
+        }
+        let exists: Exists = diesel::sql_query(format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}') AS exists"
+        ))
+        .get_result(&mut admin)
+        .await
+        .expect("look up template");
+        if !exists.exists {
+            let building = format!("{name}_building");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {building}"))
                 .execute(&mut admin)
                 .await
-                .expect("release template lock");
-            name
-        })
-        .await
-        .clone()
+                .expect("drop stale template");
+            diesel::sql_query(format!("CREATE DATABASE {building}"))
+                .execute(&mut admin)
+                .await
+                .expect("create template");
+            crate::db::run_migrations(&replace_db(admin_url, &building))
+                .await
+                .expect("migrate template");
+            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("publish template");
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(727274)")
+            .execute(&mut admin)
+            .await
+            .expect("release template lock");
+        name
+    })
+    .await
+    .clone()
 }
 
 /// A TCP port nothing listens on right now.
@@ -439,6 +457,22 @@ impl OwnRedis {
     /// Starts `redis-server` on a free port with nothing kept on disk.
     pub fn start() -> OwnRedis {
         let port = free_port();
+        OwnRedis {
+            url: format!("redis://127.0.0.1:{port}/"),
+            port,
+            child: Self::serve(port),
+        }
+    }
+
+    /// Kills the server and starts an empty one on the same port: a restart of a Redis
+    /// that keeps nothing on disk, as the design allows.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::serve(self.port);
+    }
+
+    fn serve(port: u16) -> Child {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -454,17 +488,13 @@ impl OwnRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        for _ in 0..200 {
+        for _ in 0..500 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        OwnRedis {
-            url: format!("redis://127.0.0.1:{port}/"),
-            port,
-            child,
-        }
+        child
     }
 }
 

@@ -27,6 +27,7 @@ use crate::git::{self, GitAuth, GitError, WorktreeSpec};
 use crate::github::{self, GithubTarget};
 use crate::logship::{self, ShipTarget};
 use crate::normalize;
+use crate::patience::Patience;
 use crate::pump::ApprovalBroker;
 use crate::records::{self, AttemptContext, Guarded, ProcessEnd};
 use crate::runner::{self, RunRequest};
@@ -51,7 +52,8 @@ pub enum AttemptOutcome {
     Abandoned,
 }
 
-/// Claims the delivered attempt, acknowledges its queue entry, and runs it.
+/// Claims the delivered attempt, acknowledges its queue entry, and runs it until its end
+/// or until `shutdown` (the worker's stop, after its drain grace).
 pub async fn execute(
     worker: &Worker,
     delivery: &Delivery,
@@ -104,7 +106,8 @@ pub async fn execute(
         )
         .await;
 
-        // A lost lease and a shutdown both abort the run without recording anything.
+        // A lost lease and a shutdown (once the drain grace is over) both abort the run
+        // without recording anything.
         let abort = shutdown.child_token();
         let heartbeat = Heartbeat::spawn(
             worker.db.clone(),
@@ -119,7 +122,7 @@ pub async fn execute(
         let run = AttemptRun {
             worker,
             redis,
-            lease,
+            lease: lease.clone(),
             attempt,
             stop,
             abort,
@@ -127,12 +130,31 @@ pub async fn execute(
         };
         let outcome = run.drive().await;
         heartbeat.finish().await;
+        if shutdown.is_cancelled() && !matches!(outcome, Ok(AttemptOutcome::Finished(_))) {
+            // Aborted by a shutdown, not by a lost lease: hand the attempt back now rather
+            // than let the lease run out, so the reaper retries it at its next pass.
+            hand_back(worker, &lease).await;
+        }
         let outcome = outcome?;
         tracing::info!(outcome = ?outcome, "attempt done");
         Ok(outcome)
     }
     .instrument(span)
     .await
+}
+
+/// Ends this worker's lease on an attempt it gave up (only while it still holds it).
+async fn hand_back(worker: &Worker, lease: &Lease) {
+    let released = async {
+        let mut conn = worker.db.system().await?;
+        Ok::<_, anyhow::Error>(lease.release(&mut conn).await?)
+    }
+    .await;
+    match released {
+        Ok(true) => tracing::info!("attempt handed back for a retry"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "attempt not handed back; its lease runs out instead"),
+    }
 }
 
 struct AttemptRun<'a> {
@@ -361,11 +383,23 @@ impl AttemptRun<'_> {
         }
 
         let mut tracker = tracker.lock().await;
-        match tracker.refresh().await {
-            // The attempt row gets the summary with the attempt's end, just below.
-            Ok(Some(version)) => tracker.announce(version).await,
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "final diff not stored"),
+        // The final diff is what the attempt made: worth waiting for the store a while.
+        let mut patience = Patience::lasting(Duration::from_secs(
+            self.worker.settings.worker.store_patience_secs,
+        ));
+        loop {
+            match tracker.refresh().await {
+                // The attempt row gets the summary with the attempt's end, just below.
+                Ok(Some(version)) => tracker.announce(version).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "final diff not stored");
+                    if patience.pause().await {
+                        continue;
+                    }
+                }
+            }
+            break;
         }
         let message = commit_message(&ctx, &self.attempt);
         let view = prepared.view.clone();
@@ -606,6 +640,8 @@ impl AttemptRun<'_> {
             max_entries: settings.segment_max_entries.max(1),
             flush: Duration::from_millis(settings.segment_flush_ms),
             max_bytes: settings.max_log_bytes_per_process,
+            max_unstored_bytes: settings.max_unstored_log_bytes,
+            patience: Duration::from_secs(settings.store_patience_secs),
         });
         let diff_done = CancellationToken::new();
         let diff_loop = tokio::spawn(

@@ -40,6 +40,21 @@ impl Lease {
         .await
         .optional()
     }
+
+    /// Lets the lease run out now, if this worker still holds it: the reaper's next pass
+    /// retries the attempt (or fails it when no retry is left). Returns whether it did.
+    pub async fn release(&self, conn: &mut Conn) -> QueryResult<bool> {
+        let released = diesel::update(
+            task_attempts::table
+                .filter(task_attempts::id.eq(self.attempt_id))
+                .filter(task_attempts::worker_id.eq(&self.worker_id))
+                .filter(task_attempts::status.eq(AttemptStatus::Running)),
+        )
+        .set(task_attempts::lease_expires_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+        Ok(released == 1)
+    }
 }
 
 /// Renews the lease every `every` in the background. Cancels `stop` when someone asks the

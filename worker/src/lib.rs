@@ -27,6 +27,7 @@ pub mod hardening;
 pub mod logship;
 pub mod normalize;
 pub mod orphans;
+pub mod patience;
 pub mod pump;
 pub mod records;
 pub mod runner;
@@ -269,13 +270,30 @@ impl Worker {
     }
 
     /// Runs one delivered attempt (its queue entry is acknowledged once the claim is
-    /// decided).
+    /// decided). Once `shutdown` fires the attempt has `worker.drain_secs` to reach its
+    /// end; then it is aborted and handed back.
     pub async fn handle(
         &self,
         delivery: &Delivery,
         shutdown: &CancellationToken,
     ) -> AttemptOutcome {
-        match attempt::execute(self, delivery, shutdown).await {
+        let drained = CancellationToken::new();
+        let grace = Duration::from_secs(self.settings.worker.drain_secs);
+        let drain = tokio::spawn({
+            let (shutdown, drained) = (shutdown.clone(), drained.clone());
+            async move {
+                shutdown.cancelled().await;
+                tracing::info!(
+                    grace_secs = grace.as_secs(),
+                    "shutting down: draining the attempt in flight"
+                );
+                tokio::time::sleep(grace).await;
+                drained.cancel();
+            }
+        });
+        let executed = attempt::execute(self, delivery, &drained).await;
+        drain.abort();
+        match executed {
             Ok(outcome) => outcome,
             Err(e) => {
                 // A claimed attempt stays running under a lease nobody renews; the reaper

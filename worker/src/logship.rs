@@ -10,7 +10,13 @@
 //! A process's log is bounded: once its entries reach `max_bytes`, the shipper appends
 //! one system message saying the rest was dropped, and drops every later change (still
 //! draining the channel, so the process never blocks on its output).
+//!
+//! So is what waits for the object store: with more than `max_unstored_bytes` published
+//! but not stored, the shipper stops taking output (the channel fills, then the process's
+//! pipe) until the store takes it, and the log ends with a message saying how long
+//! output waited. At the end it keeps retrying the store for up to `patience`.
 
+use crate::patience::Patience;
 use redis::aio::ConnectionManager;
 use shared::bus;
 use shared::keys::Keys;
@@ -35,8 +41,6 @@ pub struct EntryChange {
 const MAX_BATCH: usize = 500;
 /// Lines waiting for the shipper before the process's output pipe blocks.
 pub const CHANNEL_CAPACITY: usize = 4096;
-/// Attempts to store the last segment before giving up and leaving it in the Redis tail.
-const FINAL_FLUSH_TRIES: u32 = 6;
 
 /// Where and how one process's log is shipped.
 #[derive(Clone)]
@@ -52,6 +56,10 @@ pub struct ShipTarget {
     pub flush: Duration,
     /// Most bytes of entries (as JSON) kept for the process; the rest is dropped.
     pub max_bytes: u64,
+    /// Most bytes of entries published but not yet stored before output waits.
+    pub max_unstored_bytes: u64,
+    /// How long the end of the output keeps retrying the store for what is left.
+    pub patience: Duration,
 }
 
 /// What the shipper did once the output ended.
@@ -69,6 +77,8 @@ pub struct ShipSummary {
 /// One published batch, kept until it is stored.
 struct Batch {
     patches: Vec<LogPatch>,
+    /// The entries' size as JSON, against `max_unstored_bytes`.
+    bytes: u64,
     /// Whether the batch made it into the Redis tail (and so must be trimmed later).
     in_tail: bool,
 }
@@ -86,6 +96,9 @@ struct Shipper {
     /// Published, not yet stored, oldest first.
     pending: VecDeque<Batch>,
     pending_entries: usize,
+    pending_bytes: u64,
+    /// How long output waited for the store, in all.
+    waited: Duration,
     /// When the oldest pending batch was published (or a failed store was last tried).
     pending_since: Option<Instant>,
     /// Stored batches still in the tail, to trim once Redis answers.
@@ -104,6 +117,8 @@ impl Shipper {
             next_seq: 0,
             pending: VecDeque::new(),
             pending_entries: 0,
+            pending_bytes: 0,
+            waited: Duration::ZERO,
             pending_since: None,
             untrimmed: 0,
             shipped_bytes: 0,
@@ -141,6 +156,7 @@ impl Shipper {
                         },
                     },
                 });
+                self.entries += 1;
                 break;
             }
             self.shipped_bytes += size;
@@ -155,6 +171,9 @@ impl Shipper {
     async fn run(mut self, mut rx: mpsc::Receiver<EntryChange>) -> ShipSummary {
         let batch_cap = MAX_BATCH.min(self.t.max_entries.max(1));
         loop {
+            if self.pending_bytes > self.t.max_unstored_bytes {
+                self.catch_up().await;
+            }
             let deadline = self.pending_since.map(|t| t + self.t.flush);
             let first = tokio::select! {
                 line = rx.recv() => line,
@@ -183,15 +202,14 @@ impl Shipper {
                 self.store_pending().await;
             }
         }
-        let mut delay = Duration::from_millis(200);
-        for attempt in 1..=FINAL_FLUSH_TRIES {
+        if !self.waited.is_zero() {
+            self.say_how_long_output_waited().await;
+        }
+        let mut patience = Patience::lasting(self.t.patience);
+        loop {
             self.store_pending().await;
-            if self.pending.is_empty() {
+            if self.pending.is_empty() || !patience.pause().await {
                 break;
-            }
-            if attempt < FINAL_FLUSH_TRIES {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
             }
         }
         let durable = self.pending.is_empty();
@@ -207,6 +225,45 @@ impl Shipper {
             durable,
             truncated: self.truncated,
         }
+    }
+
+    /// Too much waits for the store: takes no more output until it has caught up.
+    async fn catch_up(&mut self) {
+        let started = Instant::now();
+        tracing::warn!(
+            process.id = %self.t.process_id,
+            unstored_bytes = self.pending_bytes,
+            "object store behind; the process's output waits"
+        );
+        let mut patience = Patience::endless();
+        loop {
+            self.store_pending().await;
+            if self.pending_bytes <= self.t.max_unstored_bytes {
+                break;
+            }
+            patience.pause().await;
+        }
+        self.waited += started.elapsed();
+    }
+
+    /// Ends the log with a message saying output waited for the store, and how long.
+    async fn say_how_long_output_waited(&mut self) {
+        let text = format!(
+            "The log store was unreachable: output waited {:.1} s in all while {} bytes were unstored (worker.max_unstored_log_bytes). Nothing was dropped.",
+            self.waited.as_secs_f64(),
+            self.t.max_unstored_bytes
+        );
+        let index = self.entries;
+        self.entries += 1;
+        self.publish(vec![EntryChange {
+            op: PatchOp::Append,
+            index,
+            entry: LogEntry {
+                timestamp: chrono::Utc::now(),
+                content: EntryContent::SystemMessage { text },
+            },
+        }])
+        .await;
     }
 
     /// Numbers the changes and publishes them as one batch.
@@ -239,8 +296,14 @@ impl Shipper {
                 false
             }
         };
+        let bytes = patches.iter().map(|p| json_size(&p.entry)).sum::<u64>();
         self.pending_entries += patches.len();
-        self.pending.push_back(Batch { patches, in_tail });
+        self.pending_bytes += bytes;
+        self.pending.push_back(Batch {
+            patches,
+            bytes,
+            in_tail,
+        });
         self.pending_since.get_or_insert_with(Instant::now);
     }
 
@@ -280,6 +343,7 @@ impl Shipper {
             }
             for b in self.pending.drain(..take) {
                 self.pending_entries -= b.patches.len();
+                self.pending_bytes -= b.bytes;
                 if b.in_tail {
                     self.untrimmed += 1;
                 }

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use scheduler::WorkerPool;
 use shared::domain::{AttemptStatus, ProcessStatus, RunReason, TaskStatus};
-use shared::logs::{EntryContent, LogPatch};
+use shared::logs::LogPatch;
 use shared::shutdown::CancellationToken;
 use shared::testing::OwnRedis;
 use shared::wire;
@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+use crate::attempt_views::{assert_gap_free, read_to_end, texts};
 use crate::helpers::{SseClient, TestApp, json_as};
 
 /// The api plus a scheduler running the local backend with `workers` worker processes.
@@ -75,120 +76,6 @@ impl Stack {
         let _ = tokio::time::timeout(Duration::from_secs(20), self.scheduler).await;
         self.app.stop().await;
     }
-
-    async fn attempt(&self, id: Uuid) -> wire::Attempt {
-        json_as(
-            self.app.get(&format!("attempts/{id}")).await,
-            StatusCode::OK,
-        )
-        .await
-    }
-
-    /// Polls until the attempt satisfies `done`, failing after `limit`.
-    async fn wait_attempt(
-        &self,
-        id: Uuid,
-        limit: Duration,
-        done: impl Fn(&wire::Attempt) -> bool,
-    ) -> wire::Attempt {
-        let start = Instant::now();
-        loop {
-            let a = self.attempt(id).await;
-            if done(&a) {
-                return a;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "attempt {id} did not get there in {limit:?}: {a:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub(crate) async fn wait_finished(&self, id: Uuid) -> wire::Attempt {
-        self.wait_attempt(id, Duration::from_secs(90), |a| !a.status.is_active())
-            .await
-    }
-
-    pub(crate) async fn processes(&self, attempt: Uuid) -> Vec<wire::Process> {
-        let page: wire::Page<wire::Process> = json_as(
-            self.app.get(&format!("attempts/{attempt}/processes")).await,
-            StatusCode::OK,
-        )
-        .await;
-        page.items
-    }
-
-    /// The process's log as a viewer builds it: every page read, the patches applied.
-    pub(crate) async fn logs(&self, process: Uuid) -> serde_json::Value {
-        let mut entries = Vec::new();
-        let mut query = String::new();
-        loop {
-            let page: serde_json::Value = json_as(
-                self.app
-                    .get(&format!("processes/{process}/logs{query}"))
-                    .await,
-                StatusCode::OK,
-            )
-            .await;
-            let patches: Vec<LogPatch> =
-                serde_json::from_value(page["patches"].clone()).expect("patches");
-            for patch in &patches {
-                shared::logs::apply(&mut entries, patch);
-            }
-            match page["next_cursor"].as_str() {
-                Some(after) => query = format!("?after={after}"),
-                None => {
-                    return serde_json::json!({
-                        "entries": entries,
-                        "next_seq": page["next_seq"],
-                        "finished": page["finished"],
-                        "truncated": page["truncated"],
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// The text of every output entry in a log-stream's patches.
-fn texts(patches: &[LogPatch]) -> Vec<String> {
-    patches
-        .iter()
-        .map(|p| match &p.entry.content {
-            EntryContent::Output { text, .. } => text.clone(),
-            other => format!("{other:?}"),
-        })
-        .collect()
-}
-
-/// Reads a log stream to its `end` event; returns the patches.
-async fn read_to_end(sse: &mut SseClient) -> Vec<LogPatch> {
-    let mut patches = Vec::new();
-    loop {
-        let event = sse
-            .next_within(Duration::from_secs(60))
-            .await
-            .expect("log stream event");
-        match event.event.as_str() {
-            "patch" => {
-                let patch: LogPatch = event.json();
-                assert_eq!(event.id.as_deref(), Some(patch.seq.to_string().as_str()));
-                patches.push(patch);
-            }
-            "end" => return patches,
-            _ => {}
-        }
-    }
-}
-
-fn assert_gap_free(patches: &[LogPatch]) {
-    let seqs: Vec<u64> = patches.iter().map(|p| p.seq).collect();
-    assert_eq!(
-        seqs,
-        (0..patches.len() as u64).collect::<Vec<_>>(),
-        "seq must run 0..n with no gap or duplicate"
-    );
 }
 
 fn git(repo: &std::path::Path, args: &[&str]) -> String {
@@ -252,6 +139,7 @@ async fn a_task_runs_end_to_end_with_live_logs_diff_and_commit() {
     let attempt = app.start_attempt(task.id, EDITING_SCRIPT).await;
     assert_eq!(attempt.status, AttemptStatus::Queued);
     let process = stack
+        .app
         .processes(attempt.id)
         .await
         .into_iter()
@@ -289,7 +177,7 @@ async fn a_task_runs_end_to_end_with_live_logs_diff_and_commit() {
     assert_eq!(lines[39], "line 40");
     assert_eq!(lines[40], "done");
 
-    let finished = stack.wait_finished(attempt.id).await;
+    let finished = stack.app.wait_finished(attempt.id).await;
     let total = started.elapsed();
     assert_eq!(finished.status, AttemptStatus::Succeeded, "{finished:?}");
     let summary = finished.diff_summary.clone().expect("diff summary");
@@ -367,9 +255,9 @@ async fn a_task_runs_end_to_end_with_live_logs_diff_and_commit() {
     assert!(kinds.contains(&"process.updated".to_owned()), "{kinds:?}");
 
     // After an api restart, logs and diff are still served (from S3: the tail is gone).
-    let logs_before = stack.logs(process.id).await;
+    let logs_before = stack.app.logs(process.id).await;
     stack.app.restart().await;
-    let logs_after = stack.logs(process.id).await;
+    let logs_after = stack.app.logs(process.id).await;
     assert_eq!(logs_after, logs_before);
     assert_eq!(logs_after["entries"].as_array().map(Vec::len), Some(41));
     let diff_after: wire::Diff = json_as(
@@ -409,11 +297,12 @@ async fn a_task_runs_end_to_end_with_live_logs_diff_and_commit() {
         res.text().await.unwrap_or_default()
     );
     let followed = stack
+        .app
         .wait_attempt(attempt.id, Duration::from_secs(90), |a| {
             a.status == AttemptStatus::Succeeded && a.head_commit.as_deref() != Some(head.as_str())
         })
         .await;
-    let processes = stack.processes(attempt.id).await;
+    let processes = stack.app.processes(attempt.id).await;
     assert_eq!(processes.len(), 2);
     assert_eq!(processes[1].run_reason, RunReason::FollowUp);
     assert_eq!(processes[1].status, ProcessStatus::Succeeded);
@@ -463,67 +352,6 @@ async fn the_org_stream_shows_an_attempt_queued_then_scheduled_then_running() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_worker_killed_mid_run_loses_its_lease_and_the_attempt_is_retried() {
-    let stack = Stack::start(2).await;
-    let app = &stack.app;
-    let project = app.create_project("Crash", None).await;
-    let task = app.create_task(project.id, "Survive a crash").await;
-    let attempt = app
-        .start_attempt(
-            task.id,
-            "echo started; sleep 4; echo finished > finished.txt; echo finished",
-        )
-        .await;
-
-    let running = stack
-        .wait_attempt(attempt.id, Duration::from_secs(60), |a| {
-            a.status == AttemptStatus::Running
-        })
-        .await;
-    let _ = running;
-    let worker_id: String = {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        use shared::db::schema::task_attempts;
-        let mut conn = app.db.system().await.unwrap();
-        task_attempts::table
-            .find(attempt.id)
-            .select(task_attempts::worker_id)
-            .get_result::<Option<String>>(&mut conn)
-            .await
-            .unwrap()
-            .expect("worker id")
-    };
-    let pid: i32 = worker_id.rsplit('-').next().unwrap().parse().unwrap();
-    assert!(
-        stack.workers.pids().contains(&(pid as u32)),
-        "the attempt runs on one of our workers"
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // SAFETY: kill(2) on a worker process this test's scheduler started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-
-    let done = stack.wait_finished(attempt.id).await;
-    assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
-    assert_eq!(done.retry_count, 1);
-    let processes = stack.processes(attempt.id).await;
-    assert_eq!(processes.len(), 2, "{processes:?}");
-    assert_eq!(processes[0].status, ProcessStatus::Failed);
-    assert!(
-        processes[0]
-            .failure_reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains("worker lost")
-    );
-    assert_eq!(processes[1].status, ProcessStatus::Succeeded);
-    // The dead run's output is kept, sealed from the Redis tail.
-    let first_log = stack.logs(processes[0].id).await;
-    assert_eq!(first_log["entries"][0]["text"], "started");
-    stack.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_with_no_retries_left_fails_the_attempt_with_a_reason() {
     let stack = Stack::start(1).await;
     let app = &stack.app;
@@ -542,6 +370,7 @@ async fn a_worker_killed_with_no_retries_left_fails_the_attempt_with_a_reason() 
             .unwrap();
     }
     stack
+        .app
         .wait_attempt(attempt.id, Duration::from_secs(60), |a| {
             a.status == AttemptStatus::Running
         })
@@ -551,7 +380,7 @@ async fn a_worker_killed_with_no_retries_left_fails_the_attempt_with_a_reason() 
         // SAFETY: kill(2) on worker processes this test's scheduler started.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     }
-    let done = stack.wait_finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     assert_eq!(done.status, AttemptStatus::Failed);
     let reason = done.failure_reason.unwrap_or_default();
     assert!(
@@ -589,6 +418,7 @@ async fn attempts_queued_when_redis_is_flushed_all_still_run() {
         );
     }
     stack
+        .app
         .wait_attempt(attempts[0], Duration::from_secs(60), |a| {
             a.status == AttemptStatus::Running
         })
@@ -598,7 +428,7 @@ async fn attempts_queued_when_redis_is_flushed_all_still_run() {
     let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
 
     for id in &attempts {
-        let done = stack.wait_finished(*id).await;
+        let done = stack.app.wait_finished(*id).await;
         assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
     }
     stack.stop().await;
@@ -614,7 +444,7 @@ async fn stopping_a_running_attempt_kills_every_process_it_started() {
     let script =
         format!("sleep {marker} & (sleep {marker}; echo never) & echo children started; wait");
     let attempt = app.start_attempt(task.id, &script).await;
-    let process = stack.processes(attempt.id).await.remove(0);
+    let process = stack.app.processes(attempt.id).await.remove(0);
     let mut logs = app
         .sse(&format!("processes/{}/logs/stream", process.id), None)
         .await;
@@ -637,10 +467,10 @@ async fn stopping_a_running_attempt_kills_every_process_it_started() {
         )
         .await;
     assert!(res.status().is_success(), "{}", res.status());
-    let done = stack.wait_finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     assert_eq!(done.status, AttemptStatus::Cancelled);
     assert_eq!(
-        stack.processes(attempt.id).await[0].status,
+        stack.app.processes(attempt.id).await[0].status,
         ProcessStatus::Killed
     );
     assert!(
@@ -676,7 +506,7 @@ async fn the_org_concurrency_limit_holds_with_twenty_attempts_started_at_once() 
     let attempts: Vec<wire::Attempt> = futures::future::join_all(starts).await;
     let mut intervals = Vec::new();
     for a in &attempts {
-        let done = stack.wait_finished(a.id).await;
+        let done = stack.app.wait_finished(a.id).await;
         assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
         intervals.push((
             done.started_at.expect("started"),
@@ -830,14 +660,14 @@ async fn a_supervised_agent_runs_through_the_stack_and_its_follow_up_resumes_on_
         .post(&url, &serde_json::json!({ "approve": true }))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let first = stack.wait_finished(attempt.id).await;
+    let first = stack.app.wait_finished(attempt.id).await;
     assert_eq!(first.status, AttemptStatus::Succeeded, "{first:?}");
     assert!(
         first.usage.input_tokens > 0,
         "usage is summed on the attempt: {first:?}"
     );
-    let process = stack.processes(attempt.id).await.remove(0);
-    let logs = stack.logs(process.id).await;
+    let process = stack.app.processes(attempt.id).await.remove(0);
+    let logs = stack.app.logs(process.id).await;
     let entries = logs["entries"].as_array().expect("entries").clone();
     assert!(
         entries
@@ -901,13 +731,14 @@ async fn a_supervised_agent_runs_through_the_stack_and_its_follow_up_resumes_on_
         StatusCode::OK
     );
     let second = stack
+        .app
         .wait_attempt(attempt.id, Duration::from_secs(90), |a| {
             a.status == AttemptStatus::Succeeded && a.head_commit != first.head_commit
         })
         .await;
-    let processes = stack.processes(attempt.id).await;
+    let processes = stack.app.processes(attempt.id).await;
     let follow_up = processes.last().expect("follow-up process");
-    let logs = stack.logs(follow_up.id).await;
+    let logs = stack.app.logs(follow_up.id).await;
     assert!(
         logs.to_string()
             .contains("resumed session with 1 earlier turns"),

@@ -75,9 +75,9 @@ async fn an_org_profile_runs_the_real_claude_code_through_the_stack_and_its_edit
         StatusCode::CREATED,
     )
     .await;
-    let done = stack.wait_finished(attempt.id).await;
-    let process = stack.processes(attempt.id).await.remove(0);
-    let logs = stack.logs(process.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
+    let process = stack.app.processes(attempt.id).await.remove(0);
+    let logs = stack.app.logs(process.id).await;
     assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}\n{logs:#}");
 
     let diff: wire::Diff = json_as(

@@ -11,7 +11,7 @@ use shared::db::schema::repositories;
 use shared::domain::AttemptStatus;
 use shared::shutdown::CancellationToken;
 use shared::wire;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 use crate::fake_github::FakeGithub;
@@ -98,33 +98,6 @@ impl GithubStack {
         self.app.stop().await;
     }
 
-    pub async fn attempt(&self, id: Uuid) -> wire::Attempt {
-        json_as(
-            self.app.get(&format!("attempts/{id}")).await,
-            StatusCode::OK,
-        )
-        .await
-    }
-
-    /// Waits (60 s at most) until the attempt has ended.
-    pub async fn finished(&self, id: Uuid) -> wire::Attempt {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let attempt = self.attempt(id).await;
-            if matches!(
-                attempt.status,
-                AttemptStatus::Succeeded | AttemptStatus::Failed | AttemptStatus::Cancelled
-            ) {
-                return attempt;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "attempt never ended: {attempt:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     /// Every file under the worker data dir that could hold a git config or log.
     fn worker_files(&self) -> Vec<std::path::PathBuf> {
         let mut out = Vec::new();
@@ -180,7 +153,7 @@ async fn an_attempt_on_a_github_repository_pushes_its_branch_with_an_installatio
         .start_attempt(task.id, "echo hi > pushed.txt")
         .await;
 
-    let done = stack.finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
     let repos = stack.fake.repos();
     // The branch is on GitHub at the attempt's head, with the agent's change.
@@ -233,7 +206,7 @@ async fn an_expired_installation_token_is_renewed_for_the_push() {
         .start_attempt(task.id, "echo renewed > renewed.txt")
         .await;
 
-    let done = stack.finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
     assert_eq!(
         stack.fake.repos().branch_head(FULL_NAME, &done.branch),
@@ -257,7 +230,7 @@ async fn a_repository_the_app_cannot_reach_fails_the_attempt_without_leaking_a_t
     let task = stack.app.create_task(stack.project.id, "Lost").await;
     let attempt = stack.app.start_attempt(task.id, "echo no > no.txt").await;
 
-    let done = stack.finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     assert_eq!(done.status, AttemptStatus::Failed);
     let reason = done.failure_reason.unwrap_or_default();
     assert!(reason.contains("installation token"), "{reason}");
@@ -285,7 +258,7 @@ async fn a_branch_carrying_an_org_secret_is_not_pushed() {
         .app
         .start_attempt(task.id, "echo clean > clean.txt")
         .await;
-    let clean = stack.finished(clean.id).await;
+    let clean = stack.app.wait_finished(clean.id).await;
     assert_eq!(clean.status, AttemptStatus::Succeeded, "{clean:?}");
     assert_eq!(
         stack.fake.repos().branch_head(FULL_NAME, &clean.branch),
@@ -305,7 +278,7 @@ async fn a_branch_carrying_an_org_secret_is_not_pushed() {
     ] {
         let task = stack.app.create_task(stack.project.id, "Leak").await;
         let attempt = stack.app.start_attempt(task.id, &script).await;
-        let done = stack.finished(attempt.id).await;
+        let done = stack.app.wait_finished(attempt.id).await;
         assert_eq!(done.status, AttemptStatus::Failed, "{done:?}");
         let reason = done.failure_reason.clone().unwrap_or_default();
         assert!(reason.starts_with("refused to push: "), "{reason}");

@@ -67,7 +67,7 @@ async fn issue_attempt(stack: &GithubStack) -> (wire::Task, wire::Attempt) {
                 StatusCode::OK,
             )
             .await;
-            return (task, stack.attempt(attempt).await);
+            return (task, stack.app.attempt(attempt).await);
         }
         assert!(Instant::now() < deadline, "no attempt was started");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -139,7 +139,7 @@ async fn a_labelled_issue_runs_to_a_pushed_branch_and_a_merged_pull_request() {
     );
     assert!(started[0].contains(&attempt.branch), "{started:?}");
 
-    let done = stack.finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
     let repos = stack.fake.repos();
     assert_eq!(repos.branch_head(FULL_NAME, &done.branch), done.head_commit);
@@ -224,7 +224,7 @@ async fn a_comment_trigger_runs_and_a_merged_pull_request_event_moves_the_task_t
         attempt.profile.as_ref().map(|p| p.profile.as_str()),
         Some("script")
     );
-    let done = stack.finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
     assert_eq!(
         stack
@@ -288,7 +288,7 @@ async fn a_comment_trigger_runs_and_a_merged_pull_request_event_moves_the_task_t
     .await;
     assert_eq!(task.status, TaskStatus::Done);
     assert_eq!(
-        stack.attempt(done.id).await.pr_state.as_deref(),
+        stack.app.attempt(done.id).await.pr_state.as_deref(),
         Some("merged")
     );
     stack.stop().await;
@@ -321,7 +321,7 @@ async fn a_trigger_handled_twice_starts_one_run_and_comments_once() {
     assert_eq!(trigger_count(&stack).await, 1);
     assert_eq!(attempt_count(&stack).await, 1);
     let (_, attempt) = issue_attempt(&stack).await;
-    stack.finished(attempt.id).await;
+    stack.app.wait_finished(attempt.id).await;
     let comments = comments_on(&stack, ISSUE, 2).await;
     assert_eq!(comments.len(), 2, "one link and one result: {comments:?}");
     stack.stop().await;
@@ -582,7 +582,7 @@ async fn pull_request_routes_answer_stable_errors() {
     let stack = GithubStack::start().await;
     let task = stack.app.create_task(stack.project.id, "Nothing").await;
     let attempt = stack.app.start_attempt(task.id, "true").await;
-    let done = stack.finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     // No commits on the branch: nothing to open a pull request for.
     let res = stack
         .app
@@ -608,7 +608,7 @@ async fn pull_request_routes_answer_stable_errors() {
     let local = stack.app.create_project("Local", None).await;
     let task = stack.app.create_task(local.id, "Local").await;
     let attempt = stack.app.start_attempt(task.id, "echo x > x.txt").await;
-    let done = stack.finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     let res = stack
         .app
         .post(&format!("attempts/{}/pull-request", done.id), &json!({}))
@@ -697,7 +697,7 @@ async fn a_projects_trigger_label_and_merge_method_are_its_own() {
     let guid = deliver_ok(&stack.app, "issues", &labeled("AI-Run", "echo r > r.txt")).await;
     wait_for(&stack.app, &guid, DeliveryStatus::Processed).await;
     let (_, attempt) = issue_attempt(&stack).await;
-    let done = stack.finished(attempt.id).await;
+    let done = stack.app.wait_finished(attempt.id).await;
     assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
     let res = stack
         .app
@@ -744,6 +744,6 @@ async fn a_triggered_card_lands_one_board_step_after_the_last_card() {
     let (task, attempt) = issue_attempt(&stack).await;
     assert_eq!(task.origin, TaskOrigin::Github);
     assert_eq!(task.position, last + 1000.0, "{task:?}");
-    stack.finished(attempt.id).await;
+    stack.app.wait_finished(attempt.id).await;
     stack.stop().await;
 }

@@ -38,8 +38,8 @@ pub struct TestApp {
     pub store: ObjectStore,
     pub handle: ApiHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    /// The api's own settings, kept to start it again.
-    api_settings: Settings,
+    /// The api's own settings, kept to start it again (and to start more replicas).
+    pub api_settings: Settings,
 }
 
 impl TestApp {
@@ -51,7 +51,11 @@ impl TestApp {
     /// As [`TestApp::spawn`], with `configure` adjusting the api's settings (only the
     /// api's: the test itself keeps talking to the real services directly).
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let env = TestEnv::new().await;
+        Self::spawn_in(TestEnv::new().await, configure).await
+    }
+
+    /// As [`TestApp::spawn_with`], in `env` (on a server of the test's own, say).
+    pub async fn spawn_in(env: TestEnv, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let mut api_settings = env.settings.clone();
         configure(&mut api_settings);
         let db = Db::new(&env.settings.database).expect("database pool");

@@ -6,6 +6,7 @@
 )]
 
 mod approvals;
+mod attempt_views;
 mod attempts;
 mod audit_log;
 mod auth;
@@ -21,6 +22,7 @@ mod executors;
 mod fake_github;
 mod fake_github_app;
 mod fake_github_repos;
+mod faults;
 mod forbidden_env;
 mod github_install;
 mod github_oauth;

@@ -9,9 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
-/// How long workers get to finish after SIGTERM before they are killed.
-const STOP_GRACE: Duration = Duration::from_secs(10);
-
 /// Live view of the worker processes, for operators and tests.
 #[derive(Clone, Default)]
 pub struct WorkerPool {
@@ -74,6 +71,7 @@ pub async fn run(
     let config = std::sync::Arc::new(settings_memfd(&serde_json::to_vec(&settings)?)?);
     tracing::info!(workers = settings.scheduler.local_workers, bin = %bin.display(), "starting local workers");
 
+    let grace = settings.worker.stop_grace();
     let mut slots = Vec::new();
     for slot in 0..settings.scheduler.local_workers {
         let bin = bin.clone();
@@ -81,7 +79,7 @@ pub async fn run(
         let pool = pool.clone();
         let shutdown = shutdown.clone();
         slots.push(tokio::spawn(async move {
-            keep_alive(slot, &bin, &config, pool, shutdown).await
+            keep_alive(slot, &bin, &config, pool, grace, shutdown).await
         }));
     }
     for s in slots {
@@ -96,6 +94,7 @@ async fn keep_alive(
     bin: &Path,
     config: &OwnedFd,
     pool: WorkerPool,
+    grace: Duration,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -128,7 +127,7 @@ async fn keep_alive(
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
             _ = shutdown.cancelled() => {
-                stop_worker(&mut child).await;
+                stop_worker(&mut child, grace).await;
                 pool.set(slot, None);
                 return;
             }
@@ -175,17 +174,15 @@ fn settings_memfd(bytes: &[u8]) -> std::io::Result<OwnedFd> {
     Ok(OwnedFd::from(file))
 }
 
-async fn stop_worker(child: &mut Child) {
+/// SIGTERM, then SIGKILL once `grace` (the worker's drain plus teardown) has passed.
+async fn stop_worker(child: &mut Child, grace: Duration) {
     if let Some(pid) = child.id() {
         // SAFETY: plain kill(2) on a pid we own; no memory is touched.
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
         }
     }
-    if tokio::time::timeout(STOP_GRACE, child.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
         let _ = child.kill().await;
     }
 }

@@ -40,6 +40,8 @@ async fn target(env: &TestEnv, redis_url: &str, max_entries: usize) -> ShipTarge
         max_entries,
         flush: Duration::from_millis(50),
         max_bytes: u64::MAX,
+        max_unstored_bytes: u64::MAX,
+        patience: Duration::from_secs(30),
     }
 }
 
