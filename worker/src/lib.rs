@@ -129,10 +129,16 @@ impl Worker {
                     Ok(Some(d)) => d,
                     Ok(None) => continue,
                     Err(e) => {
-                        tracing::warn!(error = %e, "queue read failed; retrying");
+                        tracing::warn!(error = %e, "queue read failed; reconnecting");
                         tokio::select! {
                             _ = shutdown.cancelled() => break,
                             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                        // The blocking read's own connection does not reconnect by itself
+                        // (a restarted Redis would leave this worker deaf to the queue).
+                        match redis_conn::dedicated(&self.settings.redis.url).await {
+                            Ok(fresh) => queue_conn = fresh,
+                            Err(e) => tracing::warn!(error = %e, "Redis still unreachable"),
                         }
                         continue;
                     }

@@ -3,9 +3,8 @@
 //! takes. Each scenario prints a `fault-report:` line (scenario, what was checked,
 //! result, recovery time) that `scripts/faults` collects into one table.
 //!
-//! The quick scenarios run in `scripts/test`; the long ones (a 60 s S3 outage, a busy
-//! period with Redis restarted and flushed) are `#[ignore]`d there and run by
-//! `scripts/faults`.
+//! The quick scenarios run in `scripts/test`; the long one (a 60 s S3 outage) is
+//! `#[ignore]`d there and run by `scripts/faults`.
 
 mod api_replicas;
 mod cluster;

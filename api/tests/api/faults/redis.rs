@@ -70,7 +70,6 @@ async fn follow(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "slow: a busy period of 20 attempts; run by scripts/faults"]
 async fn redis_restarted_then_flushed_in_a_busy_period_loses_no_attempt_and_no_entry() {
     let mut redis = OwnRedis::start();
     let url = redis.url.clone();
