@@ -776,11 +776,20 @@ async fn wait_for_pgid(s: &Scenario, process: Uuid) -> i32 {
 }
 
 /// What a shut-down worker leaves: the attempt and process as they were while running.
-async fn assert_left_to_the_reaper(s: &Scenario, worker_id: &str, pgid: i32) {
+/// The run was stopped and the attempt handed back: still `running` under this worker
+/// (ending it is the reaper's), with a lease that has already run out.
+async fn assert_handed_back(s: &Scenario, worker_id: &str, pgid: i32) {
     let attempt = s.attempt_row().await;
     assert_eq!(attempt.status, AttemptStatus::Running);
     assert_eq!(attempt.worker_id.as_deref(), Some(worker_id));
     assert_eq!(attempt.finished_at, None);
+    assert!(
+        attempt
+            .lease_expires_at
+            .is_some_and(|at| at <= chrono::Utc::now()),
+        "the lease ends at once: {:?}",
+        attempt.lease_expires_at
+    );
     assert_eq!(
         s.process_row(s.process).await.status,
         ProcessStatus::Running
@@ -792,12 +801,13 @@ async fn assert_left_to_the_reaper(s: &Scenario, worker_id: &str, pgid: i32) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn shutdown_kills_the_run_and_leaves_the_attempt_to_the_lease_reaper() {
+async fn shutdown_kills_the_run_after_the_drain_and_hands_the_attempt_back() {
     let s = scenario("echo \"pgid $$\"; sleep 1000 & sleep 1000", None, None).await;
     s.enqueue().await;
     let shutdown = CancellationToken::new();
     let mut settings = s.settings();
     settings.worker.max_attempts = 0;
+    settings.worker.drain_secs = 1;
     let worker = tokio::spawn(worker::run(settings, shutdown.clone()));
     let pgid = wait_for_pgid(&s, s.process).await;
 
@@ -808,11 +818,11 @@ async fn shutdown_kills_the_run_and_leaves_the_attempt_to_the_lease_reaper() {
         .expect("join")
         .expect("clean exit");
 
-    assert_left_to_the_reaper(&s, "test-worker", pgid).await;
+    assert_handed_back(&s, "test-worker", pgid).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_binary_exits_cleanly_on_sigterm_after_killing_its_run() {
+async fn the_binary_exits_cleanly_on_sigterm_after_its_drain_and_killing_its_run() {
     let s = scenario("echo \"pgid $$\"; sleep 1000 & sleep 1000", None, None).await;
     s.enqueue().await;
     let st = &s.env.settings;
@@ -820,6 +830,7 @@ async fn the_binary_exits_cleanly_on_sigterm_after_killing_its_run() {
         .worker_command("bin-worker", &st.database.url)
         .env("SWITCHYARD__WORKER__HEARTBEAT_MS", "500")
         .env("SWITCHYARD__WORKER__LEASE_MS", "3000")
+        .env("SWITCHYARD__WORKER__DRAIN_SECS", "1")
         .kill_on_drop(true)
         .spawn()
         .expect("start switchyard-worker");
@@ -834,7 +845,7 @@ async fn the_binary_exits_cleanly_on_sigterm_after_killing_its_run() {
         .expect("wait");
 
     assert!(status.success(), "exit status {status}");
-    assert_left_to_the_reaper(&s, "bin-worker", pgid).await;
+    assert_handed_back(&s, "bin-worker", pgid).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
