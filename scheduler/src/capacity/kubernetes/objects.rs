@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use shared::config::{KubernetesSettings, ProfileKind, ResourceClass, Settings, TolerationSetting};
+use shared::config::{
+    KubernetesSettings, ProfileKind, ResourceClass, Settings, TolerationSetting, WorkerSettings,
+};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -174,7 +176,7 @@ pub fn attempt_job(
     k: &KubernetesSettings,
     class: &ResourceClass,
     attempt: &AttemptSpec,
-    wall_clock_secs: u64,
+    worker: &WorkerSettings,
 ) -> Job {
     let mut labels = common_labels(k, "worker");
     labels.insert(labels::ROLE.to_owned(), ROLE_JOB.to_owned());
@@ -188,6 +190,7 @@ pub fn attempt_job(
     let pod = worker_pod_spec(
         k,
         class,
+        worker,
         vec!["--attempt".to_owned(), attempt.id.to_string()],
         Vec::new(),
     );
@@ -202,7 +205,7 @@ pub fn attempt_job(
         spec: Some(JobSpec {
             backoff_limit: Some(0),
             ttl_seconds_after_finished: Some(k.job_ttl_secs),
-            active_deadline_seconds: Some(job_deadline_secs(k, wall_clock_secs)),
+            active_deadline_seconds: Some(job_deadline_secs(k, worker.limits.wall_clock_secs)),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels),
@@ -242,12 +245,7 @@ pub fn example_job(settings: &Settings, class: Option<&str>) -> anyhow::Result<J
         scheduled_at: None,
         class: name.to_owned(),
     };
-    Ok(attempt_job(
-        k,
-        resources,
-        &attempt,
-        settings.worker.limits.wall_clock_secs,
-    ))
+    Ok(attempt_job(k, resources, &attempt, &settings.worker))
 }
 
 /// `activeDeadlineSeconds` of an attempt's Job.
@@ -264,6 +262,7 @@ pub fn warm_pod(
     k: &KubernetesSettings,
     class_name: &str,
     class: &ResourceClass,
+    worker: &WorkerSettings,
     suffix: &str,
 ) -> Pod {
     let mut labels = common_labels(k, "worker");
@@ -289,7 +288,7 @@ pub fn warm_pod(
             labels: Some(labels),
             ..ObjectMeta::default()
         },
-        spec: Some(worker_pod_spec(k, class, Vec::new(), env)),
+        spec: Some(worker_pod_spec(k, class, worker, Vec::new(), env)),
         status: None,
     }
 }
@@ -324,6 +323,7 @@ pub fn is_warm_name_of(name: &str, class: &str) -> bool {
 pub fn worker_pod_spec(
     k: &KubernetesSettings,
     class: &ResourceClass,
+    worker: &WorkerSettings,
     args: Vec<String>,
     extra_env: Vec<EnvVar>,
 ) -> PodSpec {
@@ -475,7 +475,8 @@ pub fn worker_pod_spec(
         runtime_class_name: class.runtime_class_name.clone(),
         node_selector,
         tolerations,
-        termination_grace_period_seconds: Some(30),
+        // The worker's drain of its attempt in flight, plus its teardown.
+        termination_grace_period_seconds: Some(worker.stop_grace().as_secs() as i64),
         host_users: Some(false),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(false),
@@ -544,7 +545,13 @@ mod tests {
     #[test]
     fn a_warm_pod_name_belongs_to_one_class_only() {
         let k = KubernetesSettings::default();
-        let pod = warm_pod(&k, "small", &k.resource_classes["small"], "0a1b2c3d");
+        let pod = warm_pod(
+            &k,
+            "small",
+            &k.resource_classes["small"],
+            &Settings::default().worker,
+            "0a1b2c3d",
+        );
         let name = pod.metadata.name.clone().expect("name");
         assert!(is_warm_name_of(&name, "small"));
         assert!(!is_warm_name_of("sy-warm-small-2-0a1b2c3d", "small"));
@@ -574,7 +581,7 @@ mod tests {
         let k = KubernetesSettings::default();
         assert_eq!(sandbox_problem(&k), None, "the defaults run");
         let class = &k.resource_classes["medium"];
-        let job = attempt_job(&k, class, &attempt(), 3_600);
+        let job = attempt_job(&k, class, &attempt(), &Settings::default().worker);
         let spec = job.spec.expect("spec");
         assert_eq!(spec.backoff_limit, Some(0));
         assert_eq!(
@@ -582,6 +589,11 @@ mod tests {
             Some(3_600 + k.deadline_slack_secs)
         );
         let pod = spec.template.spec.expect("pod");
+        assert_eq!(
+            pod.termination_grace_period_seconds,
+            Some(30),
+            "the default drain (20 s) and the teardown's margin"
+        );
         assert_eq!(pod.automount_service_account_token, Some(false));
         assert_eq!(pod.host_users, Some(false), "a user namespace of its own");
         let c = &pod.containers[0];
@@ -645,7 +657,13 @@ mod tests {
         );
         k.sandbox.seccomp_localhost_profile = Some("profiles/switchyard-worker.json".into());
         assert_eq!(sandbox_problem(&k), None);
-        let pod = worker_pod_spec(&k, &k.resource_classes["small"], Vec::new(), Vec::new());
+        let pod = worker_pod_spec(
+            &k,
+            &k.resource_classes["small"],
+            &Settings::default().worker,
+            Vec::new(),
+            Vec::new(),
+        );
         let seccomp = pod.containers[0]
             .security_context
             .as_ref()

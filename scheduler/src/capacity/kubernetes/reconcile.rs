@@ -537,12 +537,7 @@ impl Reconciler {
             let Some(class) = self.k.resource_classes.get(&a.spec.class) else {
                 continue;
             };
-            let job = objects::attempt_job(
-                &self.k,
-                class,
-                &a.spec,
-                self.services.settings.worker.limits.wall_clock_secs,
-            );
+            let job = objects::attempt_job(&self.k, class, &a.spec, &self.services.settings.worker);
             let name = a.spec.job_name();
             match self
                 .cluster
@@ -578,7 +573,13 @@ impl Reconciler {
                         continue;
                     };
                     let suffix = format!("{:08x}", rand::rng().random::<u32>());
-                    let pod = objects::warm_pod(&self.k, &class_name, class, &suffix);
+                    let pod = objects::warm_pod(
+                        &self.k,
+                        &class_name,
+                        class,
+                        &self.services.settings.worker,
+                        &suffix,
+                    );
                     let name = pod.name_any();
                     match self
                         .cluster
