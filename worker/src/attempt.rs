@@ -36,6 +36,7 @@ use crate::sessions;
 use crate::verdict::{self, ProcessOutcome, ProcessVerdict, Ran, Verdict};
 use futures::FutureExt;
 use shared::attempts::AttemptEnd;
+use shared::db::DbError;
 
 /// The only executor this worker runs so far: `bash -c <prompt>`.
 pub const SCRIPT_EXECUTOR: &str = "script";
@@ -283,9 +284,28 @@ fn override_env(env: &mut Vec<(String, String)>, set: Vec<(String, String)>) {
 }
 
 impl AttemptRun<'_> {
+    /// A database connection, waiting out an unreachable database (a restart, a
+    /// failover) for as long as the lease holds: the run is not given up for it.
+    async fn conn(&self) -> anyhow::Result<shared::db::Conn> {
+        let mut patience = Patience::endless();
+        loop {
+            match self.worker.db.system().await {
+                Ok(conn) => return Ok(conn),
+                Err(e @ (DbError::Connect(_) | DbError::PoolTimeout)) => {
+                    tracing::warn!(error = %e, "database unreachable; waiting for it");
+                    tokio::select! {
+                        _ = patience.pause() => {}
+                        _ = self.abort.cancelled() => return Err(e.into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     async fn drive(mut self) -> anyhow::Result<AttemptOutcome> {
         let ctx = {
-            let mut conn = self.worker.db.system().await?;
+            let mut conn = self.conn().await?;
             records::load_context(&mut conn, self.attempt.task_id).await?
         };
 
@@ -325,7 +345,7 @@ impl AttemptRun<'_> {
             return Ok(AttemptOutcome::Abandoned);
         }
         if self.attempt.base_commit.as_deref() != Some(prepared.base_commit.as_str()) {
-            let mut conn = self.worker.db.system().await?;
+            let mut conn = self.conn().await?;
             match records::set_base_commit(&mut conn, &self.lease, &prepared.base_commit).await? {
                 Guarded::Written(row) => self.attempt = row,
                 Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
@@ -364,7 +384,7 @@ impl AttemptRun<'_> {
                 break;
             }
             let next = {
-                let mut conn = self.worker.db.system().await?;
+                let mut conn = self.conn().await?;
                 records::next_queued_process(&mut conn, self.attempt.id).await?
             };
             let Some(process) = next else { break };
@@ -422,7 +442,7 @@ impl AttemptRun<'_> {
         // finding, or a scan that cannot run, keeps the branch in the cache only.
         if push && let Some(head) = head.clone() {
             let secrets = {
-                let mut conn = self.worker.db.system().await?;
+                let mut conn = self.conn().await?;
                 shared::secrets::decrypt_org_secrets(
                     &mut conn,
                     &self.worker.settings,
@@ -513,7 +533,7 @@ impl AttemptRun<'_> {
         let span = tracing::info_span!("process", process.id = %process.id, run_reason = %process.run_reason);
         async move {
             let process = {
-                let mut conn = self.worker.db.system().await?;
+                let mut conn = self.conn().await?;
                 match records::mark_process_running(&mut conn, &self.lease, process.id).await? {
                     Guarded::LeaseLost => return Ok(ProcessVerdict::Abandoned),
                     // Killed or finished by someone else meanwhile: nothing to run.
@@ -847,7 +867,7 @@ impl AttemptRun<'_> {
                 .context("give the restored session files to the sandbox")?;
         }
         let resume = {
-            let mut conn = self.worker.db.system().await?;
+            let mut conn = self.conn().await?;
             records::last_agent_session(&mut conn, self.attempt.id).await?
         };
         // The profile the attempt was started with (a snapshot, so later edits do not
@@ -859,7 +879,7 @@ impl AttemptRun<'_> {
         .context("the attempt's executor profile")?;
         let options = profile.options.clone();
         let secrets = {
-            let mut conn = self.worker.db.system().await?;
+            let mut conn = self.conn().await?;
             shared::secrets::decrypt_org_secrets(&mut conn, &self.worker.settings, process.org_id)
                 .await
                 .context("decrypting the org's agent secrets")?
@@ -867,7 +887,7 @@ impl AttemptRun<'_> {
         let redactor = shared::secrets::Redactor::from_secrets(&secrets)
             .context("indexing the org's secrets for redaction")?;
         let history = {
-            let mut conn = self.worker.db.system().await?;
+            let mut conn = self.conn().await?;
             records::earlier_prompts(&mut conn, self.attempt.id, process.id).await?
         };
         // Agents taking the prompt as an argument get the earlier turns in it when there
@@ -963,7 +983,7 @@ impl AttemptRun<'_> {
         log_total: Option<u64>,
     ) -> anyhow::Result<bool> {
         let row = {
-            let mut conn = self.worker.db.system().await?;
+            let mut conn = self.conn().await?;
             match records::finish_process(&mut conn, &self.lease, process.id, end).await? {
                 Guarded::LeaseLost => return Ok(true),
                 Guarded::Written(row) => row,
@@ -988,7 +1008,7 @@ impl AttemptRun<'_> {
         head_commit: Option<String>,
         tracker: Option<&DiffTracker>,
     ) -> anyhow::Result<AttemptOutcome> {
-        let mut conn = self.worker.db.system().await?;
+        let mut conn = self.conn().await?;
         if verdict != Verdict::Succeeded {
             let reason = match verdict {
                 Verdict::Cancelled => "attempt stopped before this process ran",

@@ -104,7 +104,13 @@ async fn beat(
             _ = tokio::time::sleep(every) => {}
         }
         let sent = Instant::now();
-        let renewed = tokio::time::timeout(every.max(Duration::from_secs(1)), async {
+        // A try may take as long as the lease still allows: after a database restart a
+        // new connection (and its role check) can take seconds on a busy host, and a try
+        // cut off at each beat would never get one.
+        let allowed = valid_until
+            .saturating_duration_since(sent + margin)
+            .max(every.max(Duration::from_secs(1)));
+        let renewed = tokio::time::timeout(allowed, async {
             let mut conn = db.system().await?;
             Ok::<_, anyhow::Error>(lease.renew(&mut conn).await?)
         })

@@ -35,6 +35,14 @@ impl TestApp {
         }
     }
 
+    /// Waits (60 s at most) until the attempt runs.
+    pub(crate) async fn wait_running(&self, id: Uuid) -> wire::Attempt {
+        self.wait_attempt(id, Duration::from_secs(60), |a| {
+            a.status == shared::domain::AttemptStatus::Running
+        })
+        .await
+    }
+
     pub(crate) async fn wait_finished(&self, id: Uuid) -> wire::Attempt {
         self.wait_attempt(id, Duration::from_secs(90), |a| !a.status.is_active())
             .await

@@ -369,12 +369,7 @@ async fn a_worker_killed_with_no_retries_left_fails_the_attempt_with_a_reason() 
             .await
             .unwrap();
     }
-    stack
-        .app
-        .wait_attempt(attempt.id, Duration::from_secs(60), |a| {
-            a.status == AttemptStatus::Running
-        })
-        .await;
+    stack.app.wait_running(attempt.id).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for pid in stack.workers.pids() {
         // SAFETY: kill(2) on worker processes this test's scheduler started.

@@ -37,6 +37,17 @@ const WALL_CLOCK_SECS: u64 = 60;
 /// `deadline_slack_secs` in these tests.
 const SLACK_SECS: i64 = 30;
 
+/// A replica's Lease identity (also its token at the fake API server).
+fn identity(settings: &Settings) -> String {
+    settings
+        .scheduler
+        .kubernetes
+        .leader
+        .identity
+        .clone()
+        .expect("identity")
+}
+
 /// One test's cluster: its services, the fake API server, and the schedulers running.
 struct Cluster {
     ctx: Ctx,
@@ -109,13 +120,7 @@ impl Cluster {
 
     /// Starts a scheduler replica with `settings`.
     fn start(&mut self, settings: Settings) {
-        let token = settings
-            .scheduler
-            .kubernetes
-            .leader
-            .identity
-            .clone()
-            .expect("identity");
+        let token = identity(&settings);
         let stop = CancellationToken::new();
         let task = tokio::spawn(scheduler::run(
             settings,
@@ -129,13 +134,7 @@ impl Cluster {
     /// task of it at once, with no shutdown code run: a killed process, as the Lease and
     /// the cluster see it.
     fn start_crashable(&mut self, settings: Settings) {
-        let token = settings
-            .scheduler
-            .kubernetes
-            .leader
-            .identity
-            .clone()
-            .expect("identity");
+        let token = identity(&settings);
         let (crash, crashed) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,7 +1,6 @@
 //! An api replica killed under 100 live log streams: every client reconnects to another
 //! replica with `Last-Event-ID` and ends with the whole log, nothing missing or twice.
 
-use shared::domain::AttemptStatus;
 use shared::logs::LogPatch;
 use std::time::{Duration, Instant};
 
@@ -76,12 +75,7 @@ async fn an_api_replica_killed_under_a_hundred_streams_loses_none_of_their_entri
         .app
         .start_attempt(task.id, &printing(LINES, "0.04"))
         .await;
-    cluster
-        .app
-        .wait_attempt(attempt.id, Duration::from_secs(60), |a| {
-            a.status == AttemptStatus::Running
-        })
-        .await;
+    cluster.app.wait_running(attempt.id).await;
     let process = cluster.app.processes(attempt.id).await.remove(0);
     let stream = format!("processes/{}/logs/stream", process.id);
     let mut viewers = Vec::new();
@@ -111,8 +105,7 @@ async fn an_api_replica_killed_under_a_hundred_streams_loses_none_of_their_entri
     for v in &mut viewers {
         v.read_until(Step::End, Duration::from_secs(60)).await;
     }
-    let done = cluster.app.wait_finished(attempt.id).await;
-    assert_eq!(done.status, AttemptStatus::Succeeded);
+    cluster.wait_succeeded(attempt.id).await;
     let stored = cluster.app.logs(process.id).await;
     let stored_entries = stored["entries"].as_array().expect("entries").len();
     assert_eq!(stored_entries, LINES as usize);

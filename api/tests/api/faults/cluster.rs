@@ -264,6 +264,18 @@ impl Cluster {
         self.workers.len() - 1
     }
 
+    /// Waits for the attempt's end, which must be success (else the services' logs show why).
+    pub(crate) async fn wait_succeeded(&self, id: uuid::Uuid) -> shared::wire::Attempt {
+        let done = self.app.wait_finished(id).await;
+        assert_eq!(
+            done.status,
+            shared::domain::AttemptStatus::Succeeded,
+            "{done:?}\n{}",
+            self.logs()
+        );
+        done
+    }
+
     /// Every service's log ends, for a failure message.
     pub(crate) fn logs(&self) -> String {
         self.apis

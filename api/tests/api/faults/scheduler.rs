@@ -71,8 +71,7 @@ async fn a_scheduler_killed_mid_backlog_forgets_nothing_and_schedules_nothing_tw
         }
     }
     for id in &attempts {
-        let done = app.wait_finished(*id).await;
-        assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
+        let done = cluster.wait_succeeded(*id).await;
         assert_eq!(done.retry_count, 0, "run once: {done:?}");
         let processes = app.processes(*id).await;
         assert_eq!(processes.len(), 1, "one run per attempt: {processes:?}");

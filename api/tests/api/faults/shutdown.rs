@@ -52,8 +52,7 @@ async fn sigterm_on_the_scheduler_exits_cleanly_and_a_new_one_carries_on() {
     let task = cluster.app.create_task(project.id, "During").await;
     let during = cluster.app.start_attempt(task.id, "echo during").await;
     cluster.start_scheduler();
-    let done = cluster.app.wait_finished(during.id).await;
-    assert_eq!(done.status, AttemptStatus::Succeeded);
+    cluster.wait_succeeded(during.id).await;
     report(
         "scheduler SIGTERM",
         "exit status 0; an attempt accepted while it was down runs once it is back",
@@ -88,12 +87,7 @@ async fn sigterm_on_a_busy_worker(
         .app
         .start_attempt(task.id, &printing(30, "0.1"))
         .await;
-    cluster
-        .app
-        .wait_attempt(attempt.id, Duration::from_secs(60), |a| {
-            a.status == AttemptStatus::Running
-        })
-        .await;
+    cluster.app.wait_running(attempt.id).await;
     // The second worker starts only now, so the first one holds the attempt.
     cluster.start_worker();
     let stopping = Instant::now();

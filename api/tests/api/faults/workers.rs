@@ -25,10 +25,7 @@ async fn lose_a_worker_mid_run(fault: Fault) {
     let project = app.create_project("Crash", None).await;
     let task = app.create_task(project.id, "Survive a lost worker").await;
     let attempt = app.start_attempt(task.id, &printing(40, "0.1")).await;
-    app.wait_attempt(attempt.id, Duration::from_secs(60), |a| {
-        a.status == AttemptStatus::Running
-    })
-    .await;
+    app.wait_running(attempt.id).await;
     let first = app.processes(attempt.id).await;
     let first_process = first[0].id;
     // Output has started, so there is something the lost run must not lose.
@@ -67,13 +64,7 @@ async fn lose_a_worker_mid_run(fault: Fault) {
             unsafe { libc::kill(*pid, libc::SIGCONT) };
         }
     }
-    let done = app.wait_finished(attempt.id).await;
-    assert_eq!(
-        done.status,
-        AttemptStatus::Succeeded,
-        "{done:?}\n{}",
-        cluster.logs()
-    );
+    let done = cluster.wait_succeeded(attempt.id).await;
     assert_eq!(done.retry_count, 1, "{done:?}");
     let processes = app.processes(attempt.id).await;
     assert_eq!(processes.len(), 2, "{processes:?}");
