@@ -942,10 +942,10 @@ impl Settings {
                     "reading the settings from descriptor {fd}: {e}"
                 )))
             })?;
-            return Self::load_with(Some(config::File::from_str(
-                &json,
-                config::FileFormat::Json,
-            )));
+            return Self::load_with(
+                Some(config::File::from_str(&json, config::FileFormat::Json)),
+                None,
+            );
         }
         let file = std::env::var("SWITCHYARD_CONFIG").ok();
         Self::load_from(file.as_deref())
@@ -953,30 +953,77 @@ impl Settings {
 
     /// As [`Settings::load`], with the file named explicitly.
     pub fn load_from(file: Option<&str>) -> Result<Settings, ConfigError> {
-        Self::load_with(file.map(|path| config::File::with_name(path).required(true)))
+        Self::load_with(
+            file.map(|path| config::File::with_name(path).required(true)),
+            None,
+        )
     }
 
-    fn load_with<S>(source: Option<S>) -> Result<Settings, ConfigError>
+    /// As [`Settings::load`], from a document's `text` in `format` and the variables in
+    /// `env` in place of the process's environment: the same layering on inputs given
+    /// as values (what a fuzz target or a test can hand it).
+    pub fn load_from_text(
+        text: &str,
+        format: SettingsFormat,
+        env: BTreeMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let format = match format {
+            SettingsFormat::Toml => config::FileFormat::Toml,
+            SettingsFormat::Json => config::FileFormat::Json,
+        };
+        Self::load_with(Some(config::File::from_str(text, format)), Some(env))
+    }
+
+    /// The layering: defaults, `source`, then `SWITCHYARD__*` variables of `env` (the
+    /// process's environment when `None`).
+    fn load_with<S>(
+        source: Option<S>,
+        env: Option<BTreeMap<String, String>>,
+    ) -> Result<Settings, ConfigError>
     where
         S: config::Source + Send + Sync + 'static,
     {
-        let defaults = config::Config::try_from(&Settings::default())?;
-        let mut builder = config::Config::builder().add_source(defaults);
+        let mut builder = config::Config::builder().add_source(defaults_layer()?);
         if let Some(source) = source {
             builder = builder.add_source(source);
         }
+        let otlp_endpoint = match &env {
+            Some(vars) => vars.get("OTEL_EXPORTER_OTLP_ENDPOINT").cloned(),
+            None => std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
+        };
         builder = builder.add_source(
             config::Environment::with_prefix("SWITCHYARD")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .source(env.map(|vars| vars.into_iter().collect())),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         if settings.telemetry.otlp_endpoint.is_none() {
-            settings.telemetry.otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
+            settings.telemetry.otlp_endpoint = otlp_endpoint;
         }
         Ok(settings)
     }
+}
+
+/// The defaults as the first layer. Building it sends every setting through `config`'s
+/// serializer, which costs more than the rest of a load; the defaults never change, so it
+/// is built once per process.
+fn defaults_layer() -> Result<config::Config, ConfigError> {
+    static DEFAULTS: std::sync::OnceLock<config::Config> = std::sync::OnceLock::new();
+    if let Some(defaults) = DEFAULTS.get() {
+        return Ok(defaults.clone());
+    }
+    let built = config::Config::try_from(&Settings::default())?;
+    Ok(DEFAULTS.get_or_init(|| built).clone())
+}
+
+/// The formats a settings document may be in: TOML (`SWITCHYARD_CONFIG`), or JSON (the
+/// settings a parent process hands its workers, `SWITCHYARD_CONFIG_FD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsFormat {
+    Toml,
+    Json,
 }
 
 /// What a process needs of the settings that [`Settings::check_mode`] checks.
@@ -1268,6 +1315,50 @@ ports = [5432, 6379]
             .expect_err("public dev")
             .to_string();
         assert!(err.contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn text_and_an_explicit_environment_load_as_a_file_and_the_process_environment_do() {
+        let env = BTreeMap::from([
+            (
+                "SWITCHYARD__WORKER__DIFF_MAX_FILES".to_owned(),
+                "7".to_owned(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+                "http://127.0.0.1:4317".to_owned(),
+            ),
+        ]);
+        let loaded = Settings::load_from_text(
+            "[worker]\ndiff_max_files = 3\ndiff_max_bytes = 1000\n",
+            SettingsFormat::Toml,
+            env,
+        )
+        .expect("load");
+        assert_eq!(loaded.worker.diff_max_files, 7, "the environment wins");
+        assert_eq!(loaded.worker.diff_max_bytes, 1000);
+        assert_eq!(
+            loaded.telemetry.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4317")
+        );
+        // What the scheduler hands its workers loads back the same.
+        let json = serde_json::to_string(&loaded).expect("json");
+        let again =
+            Settings::load_from_text(&json, SettingsFormat::Json, BTreeMap::new()).expect("reload");
+        assert_eq!(
+            serde_json::to_value(&again).expect("value"),
+            serde_json::to_value(&loaded).expect("value")
+        );
+        let err = Settings::load_from_text(
+            "[worker]\nnope = 1\n",
+            SettingsFormat::Toml,
+            BTreeMap::new(),
+        )
+        .expect_err("unknown key");
+        assert!(
+            err.to_string().starts_with("invalid configuration: "),
+            "{err}"
+        );
     }
 
     #[test]

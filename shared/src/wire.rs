@@ -503,16 +503,87 @@ pub enum FileChange {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileDiff {
+    /// The file's path. Git paths are bytes: where they are not UTF-8, this shows each
+    /// invalid sequence as U+FFFD and `path_raw` holds the exact bytes.
     pub path: String,
+    /// The exact bytes of `path`, in standard padded base64, when they are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Byte)]
+    pub path_raw: Option<String>,
+    /// A renamed file's path before (shown as `path` is).
     pub old_path: Option<String>,
+    /// The exact bytes of `old_path`, as `path_raw` for `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Byte)]
+    pub old_path_raw: Option<String>,
     pub change: FileChange,
+    /// Shown without hunks: git takes the content for binary (or the file is
+    /// `too_large`).
     pub binary: bool,
+    /// Over the worker's size limit for text (4 MiB) on either side: shown without its
+    /// content (and `binary`), whatever it holds.
+    #[serde(default)]
+    pub too_large: bool,
+    /// A symbolic link on either side: its lines are the path the link points to, never
+    /// what is there.
+    #[serde(default)]
+    pub symlink: bool,
     pub additions: u32,
     pub deletions: u32,
     pub hunks: Vec<Hunk>,
     /// Listed past the diff's caps: counts only, no hunks.
     #[serde(default)]
     pub truncated: bool,
+}
+
+impl FileDiff {
+    /// A file `change`d at `path` (its bytes, as git gives them), nothing counted yet.
+    pub fn new(path: &[u8], change: FileChange) -> FileDiff {
+        let (path, path_raw) = path_text(path);
+        FileDiff {
+            path,
+            path_raw,
+            old_path: None,
+            old_path_raw: None,
+            change,
+            binary: false,
+            too_large: false,
+            symlink: false,
+            additions: 0,
+            deletions: 0,
+            hunks: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    /// Sets the path the file had before (a rename's), from its bytes.
+    pub fn set_old_path(&mut self, old_path: Option<&[u8]>) {
+        (self.old_path, self.old_path_raw) = match old_path.map(path_text) {
+            Some((text, raw)) => (Some(text), raw),
+            None => (None, None),
+        };
+    }
+
+    /// The exact bytes of the path; `None` when `path_raw` is not base64.
+    pub fn path_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        match &self.path_raw {
+            None => Some(self.path.clone().into_bytes()),
+            Some(raw) => base64::engine::general_purpose::STANDARD.decode(raw).ok(),
+        }
+    }
+}
+
+/// A path's text, and its bytes in base64 when they are not UTF-8.
+fn path_text(bytes: &[u8]) -> (String, Option<String>) {
+    use base64::Engine;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_owned(), None),
+        Err(_) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        ),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -1199,5 +1270,40 @@ mod org_event_tests {
             undocumented.is_empty(),
             "not in docs/API.md: {undocumented:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod file_diff_tests {
+    use super::*;
+
+    #[test]
+    fn a_path_that_is_not_utf8_keeps_its_bytes_and_others_travel_as_text() {
+        let file = FileDiff::new(b"caf\xe9.txt", FileChange::Added);
+        assert_eq!(file.path, "caf\u{FFFD}.txt");
+        assert_eq!(file.path_raw.as_deref(), Some("Y2Fm6S50eHQ="));
+        assert_eq!(file.path_bytes().as_deref(), Some(&b"caf\xe9.txt"[..]));
+
+        let mut plain = FileDiff::new("new\nline \"q\".txt".as_bytes(), FileChange::Renamed);
+        plain.set_old_path(Some(b"\xff.txt"));
+        assert_eq!(plain.path_raw, None);
+        assert_eq!(plain.old_path.as_deref(), Some("\u{FFFD}.txt"));
+        assert_eq!(plain.old_path_raw.as_deref(), Some("/y50eHQ="));
+        let json = serde_json::to_value(&plain).expect("json");
+        assert!(
+            json.get("path_raw").is_none(),
+            "absent when the path is text"
+        );
+        assert_eq!(
+            serde_json::from_value::<FileDiff>(json).expect("back"),
+            plain
+        );
+    }
+
+    #[test]
+    fn a_diff_stored_before_the_markers_existed_still_reads() {
+        let old = r#"{"path":"a","old_path":null,"change":"added","binary":false,"additions":1,"deletions":0,"hunks":[]}"#;
+        let file: FileDiff = serde_json::from_str(old).expect("read");
+        assert!(!file.too_large && !file.symlink && file.path_raw.is_none());
     }
 }

@@ -721,6 +721,19 @@ impl AttemptRun<'_> {
         tracing::info!("process started");
         let result = runner::run(request, lines, runner_stop, self.abort.clone()).await;
         run_done.cancel();
+        // Nothing of the attempt runs now: a diff the process left stuck on a FIFO is
+        // woken before it is waited for, and nothing is left to stop the next one.
+        let (tree, reader) = (
+            worktree.to_path_buf(),
+            self.sandbox.as_ref().map(|s| s.identity.uid),
+        );
+        match blocking::run(move || crate::special_files::release(&tree, reader)).await? {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::warn!(?removed, "removed FIFOs and the like git would block on");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "special files not released"),
+        }
         let report = pump.await.ok().flatten();
         if let (Some(agent), Some(side)) = (agent, &side) {
             let prefix = sessions::prefix(process.org_id, self.attempt.id);

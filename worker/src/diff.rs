@@ -7,8 +7,8 @@
 //! diff says it is `truncated`, so a tree full of generated files cannot make every
 //! version megabytes long.
 
-use crate::git::WorktreeView;
-use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Patch};
+use crate::git::{self, WorktreeView};
+use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Oid, Patch};
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 use shared::bus;
@@ -54,6 +54,9 @@ pub fn compute(
         .recurse_untracked_dirs(true)
         .show_untracked_content(true)
         .include_typechange(true)
+        // A submodule's state is read by opening its `.git`, which may name any
+        // repository on the disk: submodules are not the attempt's work.
+        .ignore_submodules(true)
         .context_lines(3)
         .max_size(MAX_TEXT_FILE_BYTES);
     let mut diff = repo.diff_tree_to_workdir_with_index(Some(&base), Some(&mut opts))?;
@@ -61,7 +64,7 @@ pub fn compute(
     find.renames(true).for_untracked(true);
     diff.find_similar(Some(&mut find))?;
 
-    let mut files: Vec<(usize, FileDiff)> = Vec::new();
+    let mut files: Vec<(usize, Vec<u8>, FileDiff)> = Vec::new();
     for idx in 0..diff.deltas().len() {
         let Some(delta) = diff.get_delta(idx) else {
             continue;
@@ -73,53 +76,40 @@ pub fn compute(
             Delta::Renamed => FileChange::Renamed,
             Delta::Unmodified | Delta::Ignored | Delta::Unreadable | Delta::Conflicted => continue,
         };
-        // The attempt's own repository is not part of its work.
-        if delta
-            .new_file()
-            .path()
-            .or(delta.old_file().path())
-            .and_then(|p| p.components().next())
-            .is_some_and(|c| c.as_os_str() == ".git")
-        {
+        // Neither the attempt's own repository nor one inside its tree is its work
+        // (git::commit_all leaves them out too).
+        if git::in_own_repository(&delta) || git::is_nested_repository(&delta) {
             continue;
         }
-        let path_of = |f: git2::DiffFile<'_>| f.path().map(|p| p.to_string_lossy().into_owned());
-        let new_path = path_of(delta.new_file());
-        let old_path = path_of(delta.old_file());
+        let (new_file, old_file) = (delta.new_file(), delta.old_file());
         let path = match change {
-            FileChange::Deleted => old_path.clone(),
-            _ => new_path.clone(),
+            FileChange::Deleted => old_file.path_bytes(),
+            _ => new_file.path_bytes(),
         }
         .unwrap_or_default();
-        let old_path = match change {
-            FileChange::Renamed => old_path,
-            _ => None,
-        };
-
-        files.push((
-            idx,
-            FileDiff {
-                path,
-                old_path,
-                change,
-                binary: delta.flags().is_binary(),
-                additions: 0,
-                deletions: 0,
-                hunks: Vec::new(),
-                truncated: false,
-            },
-        ));
+        let mut file = FileDiff::new(path, change);
+        if change == FileChange::Renamed {
+            file.set_old_path(old_file.path_bytes());
+        }
+        file.symlink = [new_file.mode(), old_file.mode()].contains(&FileMode::Link);
+        files.push((idx, path.to_vec(), file));
     }
-    // Which files keep their hunks is decided in path order, so it does not depend on
-    // the order git happens to find them in.
-    files.sort_by(|(_, a), (_, b)| a.path.cmp(&b.path));
+    // Which files keep their hunks is decided in path order (of the paths' bytes, which
+    // unlike their text tell every path apart), so it does not depend on the order git
+    // happens to find them in.
+    files.sort_by(|(_, a, _), (_, b, _)| a.cmp(b));
     let mut hunk_bytes = 0usize;
     let mut truncated = false;
-    for (n, (idx, file)) in files.iter_mut().enumerate() {
+    for (n, (idx, _, file)) in files.iter_mut().enumerate() {
         let Some(patch) = Patch::from_diff(&diff, *idx)? else {
             continue;
         };
-        file.binary = patch.delta().flags().is_binary();
+        let delta = patch.delta();
+        file.too_large = [delta.new_file().size(), delta.old_file().size()]
+            .iter()
+            .any(|&size| size > MAX_TEXT_FILE_BYTES as u64);
+        // Past the size limit git takes a file for binary without reading it.
+        file.binary = delta.flags().is_binary() || file.too_large;
         if file.binary {
             continue;
         }
@@ -137,7 +127,7 @@ pub fn compute(
         hunk_bytes += size;
         file.hunks = hunks_of(&patch)?;
     }
-    let files: Vec<FileDiff> = files.into_iter().map(|(_, f)| f).collect();
+    let files: Vec<FileDiff> = files.into_iter().map(|(_, _, f)| f).collect();
     let summary = DiffSummary {
         files_changed: files.len() as u32,
         additions: files.iter().map(|f| f.additions).sum(),
@@ -152,7 +142,10 @@ pub fn compute(
     })
 }
 
-fn hunks_of(patch: &Patch<'_>) -> Result<Vec<Hunk>, git2::Error> {
+/// A patch's hunks as the diff carries them: each line's text without its line ending
+/// (`\n`, or `\r\n`), invalid UTF-8 shown as U+FFFD, and git's "no newline at end of
+/// file" markers left out.
+pub fn hunks_of(patch: &Patch<'_>) -> Result<Vec<Hunk>, git2::Error> {
     let mut hunks = Vec::with_capacity(patch.num_hunks());
     for h in 0..patch.num_hunks() {
         let (hunk, line_count) = patch.hunk(h)?;

@@ -19,8 +19,9 @@
 
 use git2::build::CheckoutBuilder;
 use git2::{
-    AutotagOption, BranchType, Cred, CredentialType, FetchOptions, Index, IndexAddOption, Oid,
-    PushOptions, RemoteCallbacks, Repository, RepositoryInitOptions, Signature,
+    AutotagOption, BranchType, Cred, CredentialType, DiffDelta, DiffOptions, FetchOptions,
+    FileMode, Index, Oid, PushOptions, RemoteCallbacks, Repository, RepositoryInitOptions,
+    Signature,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::cell::{Cell, RefCell};
@@ -417,19 +418,37 @@ pub fn push_branch(spec: &WorktreeSpec) -> Result<(), GitError> {
 /// index. Returns the branch head, which is unchanged when there was nothing to commit.
 /// Call only once nothing of the attempt runs any more (nothing can swap a file for a
 /// link while it is read).
+///
+/// Files and links are the attempt's work; repositories inside the working tree are not:
+/// a submodule's entry stays as the branch has it, and a new nested repository is left
+/// out, because finding either's commit means opening its `.git`, which may name any
+/// repository on the disk. (libgit2's `add_all` and `update_all` open them: so the
+/// changes are staged here from a diff that ignores submodules.)
 pub fn commit_all(view: &WorktreeView, message: &str) -> Result<String, GitError> {
     let repo = view.open()?;
     let mut index = repo.index()?;
-    // The attempt's own repository is not part of its work.
-    let mut skip_git = |path: &Path, _: &[u8]| -> i32 {
-        i32::from(
-            path.components()
-                .next()
-                .is_some_and(|c| c.as_os_str() == ".git"),
-        )
+    let changes = {
+        let mut opts = DiffOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_typechange(true)
+            .ignore_submodules(true);
+        let diff = repo.diff_index_to_workdir(Some(&index), Some(&mut opts))?;
+        diff.deltas()
+            .filter(|d| !is_nested_repository(d) && !in_own_repository(d))
+            .filter_map(|d| {
+                let path = d.new_file().path().or(d.old_file().path())?;
+                Some((path.to_path_buf(), d.new_file().exists()))
+            })
+            .collect::<Vec<_>>()
     };
-    index.add_all(["*"], IndexAddOption::DEFAULT, Some(&mut skip_git))?;
-    index.update_all(["*"], None)?;
+    for (path, exists) in changes {
+        if exists {
+            index.add_path(&path)?;
+        } else {
+            index.remove_path(&path)?;
+        }
+    }
     index.write()?;
     let tree_id = index.write_tree_to(&repo)?;
     let branch = view.branch_ref();
@@ -441,6 +460,25 @@ pub fn commit_all(view: &WorktreeView, message: &str) -> Result<String, GitError
     let sig = Signature::now(AUTHOR_NAME, AUTHOR_EMAIL)?;
     let oid = repo.commit(Some(&branch), &sig, &sig, message, &tree, &[&parent])?;
     Ok(oid.to_string())
+}
+
+/// A directory git found a repository in (a submodule, or a `.git` of its own): git
+/// reads its commit only by opening that repository.
+pub fn is_nested_repository(delta: &DiffDelta<'_>) -> bool {
+    [delta.new_file().mode(), delta.old_file().mode()]
+        .iter()
+        .any(|m| matches!(m, FileMode::Commit | FileMode::Tree))
+}
+
+/// The attempt's own repository (`.git` at the top of the working tree), which is not
+/// part of its work.
+pub fn in_own_repository(delta: &DiffDelta<'_>) -> bool {
+    delta
+        .new_file()
+        .path()
+        .or(delta.old_file().path())
+        .and_then(|p| p.components().next())
+        .is_some_and(|c| c.as_os_str() == ".git")
 }
 
 /// An exclusive `flock` on a file, released on drop (or when the process dies).

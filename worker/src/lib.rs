@@ -6,6 +6,7 @@
 //! - [`git`]: the repository cache, worktrees, the final commit and the push;
 //! - [`github`]: installation tokens for git on GitHub repositories;
 //! - [`diff`]: the attempt's diff and its versions in the object store;
+//! - [`special_files`]: FIFOs and the like an attempt leaves where git would block on them;
 //! - [`runner`]: one process group under limits;
 //! - [`pump`]: raw output lines to entry changes;
 //! - [`logship`]: entry changes to Redis and object-store segments;
@@ -34,6 +35,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod secretscan;
 pub mod sessions;
+pub mod special_files;
 pub mod verdict;
 
 use anyhow::Context;

@@ -5,6 +5,7 @@
 //! - [`processor`]: claims stored deliveries (`FOR UPDATE SKIP LOCKED`, so replicas share
 //!   them), hands each to [`events::dispatch`], retries failures with backoff and takes
 //!   back deliveries a dead replica left `processing`.
+//! - [`intake`]: what the webhook route reads of a delivery (headers, JSON payload).
 //! - [`events`]: the dispatch seam: one match arm per event. New event handlers (issues,
 //!   comments, pull requests) are added there.
 //! - [`installations`]: linking an installation to an org, and reconciling the org's
@@ -19,6 +20,7 @@
 
 pub mod events;
 pub mod installations;
+pub mod intake;
 pub mod processor;
 pub mod pulls;
 pub mod sanitize;

@@ -448,12 +448,7 @@ pub fn sample_diff(version: u64) -> Diff {
             deletions: 0,
         },
         files: vec![wire::FileDiff {
-            path: "hello.txt".into(),
-            old_path: None,
-            change: wire::FileChange::Added,
-            binary: false,
             additions: version as u32,
-            deletions: 0,
             hunks: vec![wire::Hunk {
                 header: "@@ -0,0 +1 @@".into(),
                 old_start: 0,
@@ -465,7 +460,7 @@ pub fn sample_diff(version: u64) -> Diff {
                     content: format!("v{version}\n"),
                 }],
             }],
-            truncated: false,
+            ..wire::FileDiff::new(b"hello.txt", wire::FileChange::Added)
         }],
         truncated: false,
     }

@@ -243,6 +243,18 @@ async fn a_bad_or_missing_signature_is_refused_and_nothing_is_stored() {
     assert_eq!(stored(&app).await, 0);
 }
 
+/// Found by the `webhook` fuzz target (api/fuzz): PostgreSQL's `jsonb` cannot hold
+/// U+0000, so a signed payload with `\u0000` in any string failed its insert with a 500,
+/// which GitHub retries. It is refused with 400, and nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payload_holding_a_nul_character_is_refused_with_400_and_nothing_is_stored() {
+    let (_fake, app) = app_with_github().await;
+    let body = br#"{"action":"created","comment":{"id":1,"body":"run\u0000 it"}}"#;
+    let res = deliver(&app, "issue_comment", &Uuid::new_v4().to_string(), body).await;
+    assert_error(res, StatusCode::BAD_REQUEST, "invalid_json").await;
+    assert_eq!(stored(&app).await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_oversized_delivery_is_refused_with_413_and_nothing_is_stored() {
     let fake = FakeGithub::start().await;

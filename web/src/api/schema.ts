@@ -1605,13 +1605,42 @@ export interface components {
         FileDiff: {
             /** Format: int32 */
             additions: number;
+            /**
+             * @description Shown without hunks: git takes the content for binary (or the file is
+             *     `too_large`).
+             */
             binary: boolean;
             change: components["schemas"]["FileChange"];
             /** Format: int32 */
             deletions: number;
             hunks: components["schemas"]["Hunk"][];
+            /** @description A renamed file's path before (shown as `path` is). */
             old_path?: string | null;
+            /**
+             * Format: byte
+             * @description The exact bytes of `old_path`, as `path_raw` for `path`.
+             */
+            old_path_raw?: string | null;
+            /**
+             * @description The file's path. Git paths are bytes: where they are not UTF-8, this shows each
+             *     invalid sequence as U+FFFD and `path_raw` holds the exact bytes.
+             */
             path: string;
+            /**
+             * Format: byte
+             * @description The exact bytes of `path`, in standard padded base64, when they are not UTF-8.
+             */
+            path_raw?: string | null;
+            /**
+             * @description A symbolic link on either side: its lines are the path the link points to, never
+             *     what is there.
+             */
+            symlink?: boolean;
+            /**
+             * @description Over the worker's size limit for text (4 MiB) on either side: shown without its
+             *     content (and `binary`), whatever it holds.
+             */
+            too_large?: boolean;
             /** @description Listed past the diff's caps: counts only, no hunks. */
             truncated?: boolean;
         };
@@ -3492,7 +3521,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookReceipt"];
                 };
             };
-            /** @description Missing event or delivery header, or a body that is not JSON; or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
+            /** @description Missing event or delivery header, or a body that is not JSON (or holds a `\u0000`, which cannot be stored); or: The path or query does not percent-decode to UTF-8 text without NUL characters (`invalid_path`, `invalid_query`) */
             400: {
                 headers: {
                     [name: string]: unknown;

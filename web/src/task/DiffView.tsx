@@ -7,7 +7,11 @@ import {
   buildFileTree,
   collapsedByDefault,
   type Diff,
+  displayPath,
   type FileDiff,
+  fileKey,
+  fileMarkers,
+  hiddenContentNote,
   languageOf,
   renderedLines,
   type TreeNode,
@@ -47,15 +51,15 @@ export function DiffView({ diff }: { diff: Diff }) {
   const order = useMemo(() => treeOrder(tree), [tree]);
 
   const isCollapsed = useCallback(
-    (file: FileDiff) => toggled.get(file.path) ?? collapsedByDefault(file, diff),
+    (file: FileDiff) => toggled.get(fileKey(file)) ?? collapsedByDefault(file, diff),
     [toggled, diff],
   );
 
-  const setCollapsed = useCallback((path: string, value: boolean) => {
-    setToggled((prev) => new Map(prev).set(path, value));
+  const setCollapsed = useCallback((key: string, value: boolean) => {
+    setToggled((prev) => new Map(prev).set(key, value));
   }, []);
 
-  const setAll = (value: boolean) => setToggled(new Map(diff.files.map((f) => [f.path, value])));
+  const setAll = (value: boolean) => setToggled(new Map(diff.files.map((f) => [fileKey(f), value])));
 
   const chooseMode = (m: DiffMode) => {
     setMode(m);
@@ -69,7 +73,7 @@ export function DiffView({ diff }: { diff: Diff }) {
   const reveal = (index: number) => {
     const file = diff.files[index];
     if (!file) return;
-    setCollapsed(file.path, false);
+    setCollapsed(fileKey(file), false);
     requestAnimationFrame(() => {
       const el = document.getElementById(fileDomId(index));
       el?.scrollIntoView({ block: 'start' });
@@ -121,7 +125,7 @@ export function DiffView({ diff }: { diff: Diff }) {
             const file = diff.files[index];
             return file ? (
               <FileSection
-                key={file.path}
+                key={fileKey(file)}
                 index={index}
                 file={file}
                 mode={mode}
@@ -142,15 +146,20 @@ function Tree({ nodes, onPick }: { nodes: readonly TreeNode[]; onPick: (index: n
       {nodes.map((node) =>
         node.type === 'dir' ? (
           <li key={`d:${node.path}`} className="tree-dir">
-            <span className="tree-dir-name" title={node.path}>
-              {node.name}/
+            <span className="tree-dir-name" title={displayPath(node.path)}>
+              {displayPath(node.name)}/
             </span>
             <Tree nodes={node.children} onPick={onPick} />
           </li>
         ) : (
-          <li key={`f:${node.path}`}>
-            <button type="button" className={`tree-file change-${node.change}`} onClick={() => onPick(node.index)} title={node.path}>
-              <span className="tree-file-name">{node.name}</span>
+          <li key={`f:${node.index}`}>
+            <button
+              type="button"
+              className={`tree-file change-${node.change}`}
+              onClick={() => onPick(node.index)}
+              title={displayPath(node.path)}
+            >
+              <span className="tree-file-name">{displayPath(node.name)}</span>
               <span className="visually-hidden"> ({CHANGE_LABEL[node.change]})</span>
               <span className="tree-counts" aria-label={`${node.additions} added, ${node.deletions} removed`}>
                 <span className="exit-ok">+{node.additions}</span> <span className="exit-fail">−{node.deletions}</span>
@@ -174,7 +183,7 @@ const FileSection = memo(function FileSection({
   file: FileDiff;
   mode: DiffMode;
   collapsed: boolean;
-  onCollapse: (path: string, collapsed: boolean) => void;
+  onCollapse: (key: string, collapsed: boolean) => void;
 }) {
   const [showAll, setShowAll] = useState(false);
   const language = languageOf(file.path);
@@ -182,6 +191,9 @@ const FileSection = memo(function FileSection({
   const lines = renderedLines(file);
   const bodyId = `${fileDomId(index)}-body`;
   const cut = !showAll && lines + file.hunks.length > MAX_ROWS;
+  const shownPath = displayPath(file.path);
+  const markers = fileMarkers(file);
+  const note = hiddenContentNote(file);
 
   return (
     <section
@@ -189,7 +201,7 @@ const FileSection = memo(function FileSection({
       className={`diff-file change-${file.change}`}
       data-testid="diff-file"
       data-path={file.path}
-      aria-label={file.path}
+      aria-label={shownPath}
     >
       <h3 className="diff-file-head">
         <button
@@ -197,19 +209,22 @@ const FileSection = memo(function FileSection({
           className="diff-file-toggle"
           aria-expanded={!collapsed}
           aria-controls={bodyId}
-          onClick={() => onCollapse(file.path, !collapsed)}
+          onClick={() => onCollapse(fileKey(file), !collapsed)}
         >
           <span className="entry-chevron" aria-hidden="true">
             {collapsed ? '▸' : '▾'}
           </span>
           <span className="diff-file-path mono">
-            {file.old_path && file.old_path !== file.path ? `${file.old_path} → ${file.path}` : file.path}
+            {file.old_path && file.old_path !== file.path ? `${displayPath(file.old_path)} → ${shownPath}` : shownPath}
           </span>
         </button>
         <span className={`pill change-pill change-${file.change}`}>{CHANGE_LABEL[file.change]}</span>
-        {file.binary ? (
-          <span className="muted">binary</span>
-        ) : (
+        {markers.map((m) => (
+          <span key={m} className="muted" data-testid="diff-marker">
+            {m}
+          </span>
+        ))}
+        {file.binary ? null : (
           <span className="tree-counts">
             <span className="exit-ok">+{count(file.additions)}</span> <span className="exit-fail">−{count(file.deletions)}</span>
           </span>
@@ -217,21 +232,18 @@ const FileSection = memo(function FileSection({
       </h3>
       <div id={bodyId} hidden={collapsed}>
         {!collapsed &&
-          (file.binary ? (
-            <p className="muted diff-note">A binary file: no text to show.</p>
-          ) : file.truncated ? (
-            <p className="muted diff-note">Past the diff’s size limit: only the line counts are kept for this file.</p>
-          ) : file.hunks.length === 0 ? (
-            <p className="muted diff-note">No line changes (a mode change, an empty file or a rename).</p>
+          (note ? (
+            <p className="muted diff-note">{note}</p>
           ) : (
             <>
+              {file.symlink && <p className="muted diff-note">A symbolic link: its lines are the path it points to.</p>}
               <DiffTable
                 hunks={file.hunks}
                 mode={mode}
                 language={language}
                 ready={ready}
                 maxRows={cut ? MAX_ROWS : Infinity}
-                caption={`Changes to ${file.path}`}
+                caption={`Changes to ${shownPath}`}
               />
               {cut && (
                 <p className="diff-note">

@@ -3,8 +3,12 @@ import {
   buildFileTree,
   collapsedByDefault,
   decodeEditChange,
+  displayPath,
   editHunks,
   type FileDiff,
+  fileKey,
+  fileMarkers,
+  hiddenContentNote,
   type Hunk,
   languageOf,
   lineDiff,
@@ -191,5 +195,34 @@ describe('languages', () => {
     expect(languageOf('Cargo.toml')).toBe('ini');
     expect(languageOf('LICENSE')).toBeNull();
     expect(languageOf('x.unknownext')).toBeNull();
+  });
+});
+
+describe('hostile file names and marked files', () => {
+  it('spells out control and invisible characters in a path, and keeps the rest', () => {
+    expect(displayPath('new\nline.txt')).toBe('new\\nline.txt');
+    expect(displayPath('tab\there\r')).toBe('tab\\there\\r');
+    expect(displayPath('evil\u202Etxt.exe')).toBe('evil\\u{202e}txt.exe');
+    expect(displayPath('zero\u200Bwidth\u001b[31m')).toBe('zero\\u{200b}width\\u{1b}[31m');
+    expect(displayPath('quo"te\'s café/ü.txt')).toBe('quo"te\'s café/ü.txt');
+  });
+
+  it('tells apart two paths that are not UTF-8 and show alike', () => {
+    const a = file('caf\uFFFD.txt', { path_raw: 'Y2Fm6S50eHQ=' });
+    const b = file('caf\uFFFD.txt', { path_raw: 'Y2Fm/y50eHQ=' });
+    const plain = file('caf\uFFFD.txt');
+    expect(new Set([a, b, plain].map(fileKey)).size).toBe(3);
+    expect(fileMarkers(a)).toEqual(['name not UTF-8']);
+    expect(fileMarkers(plain)).toEqual([]);
+  });
+
+  it('marks links, files too large for text and binaries, and says why no lines show', () => {
+    expect(fileMarkers(file('link', { symlink: true }))).toEqual(['symlink']);
+    const huge = file('huge.log', { binary: true, too_large: true, hunks: [] });
+    expect(fileMarkers(huge)).toEqual(['too large']);
+    expect(hiddenContentNote(huge)).toMatch(/4 MiB/);
+    expect(hiddenContentNote(file('a.png', { binary: true }))).toMatch(/binary/);
+    expect(hiddenContentNote(file('x', { truncated: true }))).toMatch(/size limit/);
+    expect(hiddenContentNote(file('x', { hunks: [hunk] }))).toBeNull();
   });
 });

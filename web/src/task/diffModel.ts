@@ -9,6 +9,46 @@ export type Hunk = Schemas['Hunk'];
 export type DiffLine = Schemas['DiffLine'];
 
 // ---------------------------------------------------------------------------------------
+// Paths and markers
+
+/** A path as the diff shows it: control characters (a newline, a tab, an escape…) and
+ *  invisible format characters (zero-width, bidirectional overrides) spelled out as
+ *  `\n`, `\t`, `\u{202e}`, so a file name can neither break a line nor hide or reorder
+ *  what it shows. */
+export function displayPath(path: string): string {
+  return path.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    if (c === '\r') return '\\r';
+    return `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`;
+  });
+}
+
+/** What tells a file apart from the others in a diff: its exact bytes when its path is
+ *  not UTF-8 (two such paths can show alike), its path otherwise. */
+export const fileKey = (file: Pick<FileDiff, 'path' | 'path_raw'>): string =>
+  file.path_raw ? `raw:${file.path_raw}` : `path:${file.path}`;
+
+/** Short labels of what is unusual about a file, for its header. */
+export function fileMarkers(file: FileDiff): string[] {
+  const markers: string[] = [];
+  if (file.symlink) markers.push('symlink');
+  if (file.too_large) markers.push('too large');
+  else if (file.binary) markers.push('binary');
+  if (file.path_raw || file.old_path_raw) markers.push('name not UTF-8');
+  return markers;
+}
+
+/** Why a file's lines are not shown, or null when they are. */
+export function hiddenContentNote(file: FileDiff): string | null {
+  if (file.too_large) return 'Over the 4 MiB limit for text: its content is not shown.';
+  if (file.binary) return 'A binary file: no text to show.';
+  if (file.truncated) return 'Past the diff’s size limit: only the line counts are kept for this file.';
+  if (file.hunks.length === 0) return 'No line changes (a mode change, an empty file or a rename).';
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
 // File tree
 
 export interface TreeDir {

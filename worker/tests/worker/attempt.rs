@@ -178,7 +178,7 @@ impl Scenario {
     }
 
     /// Runs `worker::run` until it has run one attempt.
-    async fn run_worker(&self) {
+    pub(crate) async fn run_worker(&self) {
         let run = worker::run(self.settings(), CancellationToken::new());
         tokio::time::timeout(Duration::from_secs(60), run)
             .await
@@ -337,7 +337,7 @@ impl Scenario {
         }
     }
 
-    fn cache_repo(&self) -> PathBuf {
+    pub(crate) fn cache_repo(&self) -> PathBuf {
         // One repository per scenario: find its cache by listing the repos dir.
         let repos = self.env.settings.worker.data_dir.join("repos");
         std::fs::read_dir(&repos)

@@ -9,18 +9,18 @@ use worker::git::{self, GitError, WorktreeSpec};
 use crate::helpers::{git, origin_repo};
 
 /// No caps: every file with its hunks.
-const UNCAPPED: DiffLimits = DiffLimits {
+pub(crate) const UNCAPPED: DiffLimits = DiffLimits {
     max_files: usize::MAX,
     max_bytes: usize::MAX,
 };
 
-fn scratch() -> std::path::PathBuf {
+pub(crate) fn scratch() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("switchyard-worker-git-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
 
-fn spec(root: &Path, url: &Path) -> WorktreeSpec {
+pub(crate) fn spec(root: &Path, url: &Path) -> WorktreeSpec {
     let attempt_id = Uuid::now_v7();
     WorktreeSpec {
         data_dir: root.join("data"),

@@ -13,6 +13,7 @@ mod attempt;
 mod fakes;
 mod git;
 mod helpers;
+mod hostile;
 mod logship;
 mod one_shot;
 mod real_acp;

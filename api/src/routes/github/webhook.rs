@@ -7,7 +7,8 @@
 //! `X-Hub-Signature-256` answers 401, unread; with `github.webhooks.max_concurrent_reads`
 //! bodies already being read, 503 `webhook_busy`; a body not complete within
 //! `github.webhooks.body_timeout_ms`, 408 `body_timeout`; a wrong signature 401; missing
-//! `X-GitHub-Event` / `X-GitHub-Delivery` headers or a body that is not JSON answer 400.
+//! `X-GitHub-Event` / `X-GitHub-Delivery` headers or a body that is not JSON (or holds a
+//! `\u0000`, which `jsonb` cannot store) answer 400 (`github::intake` reads them).
 //! Then the delivery is inserted once by its `X-GitHub-Delivery` id — a replay answers
 //! 200 `duplicate` and changes nothing — and the answer is 202; the processor
 //! ([`crate::github::processor`]) handles it after the response. Events without a handler
@@ -27,7 +28,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::github::events;
+use crate::github::{events, intake};
 use crate::state::AppState;
 
 /// What a refused delivery is told to wait: a read slot frees as soon as a body is in.
@@ -44,7 +45,7 @@ const BUSY_RETRY_AFTER_SECS: u64 = 1;
     responses(
         (status = 202, description = "Stored; processed shortly (or ignored: no handler for the event)", body = WebhookReceipt),
         (status = 200, description = "A delivery stored before: nothing more happens", body = WebhookReceipt),
-        (status = 400, description = "Missing event or delivery header, or a body that is not JSON", body = ErrorBody),
+        (status = 400, description = "Missing event or delivery header, or a body that is not JSON (or holds a `\\u0000`, which cannot be stored)", body = ErrorBody),
         (status = 401, description = "Missing or wrong signature: nothing stored", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time (`body_timeout`): nothing stored", body = ErrorBody),
         (status = 409, description = "The GitHub App's webhook secret is not configured", body = ErrorBody),
@@ -114,34 +115,17 @@ pub async fn receive(
             "X-Hub-Signature-256 does not match the body",
         ));
     }
-    let event = header_str(&req, EVENT_HEADER)
-        .filter(|e| valid_name(e, 100))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::MissingEvent,
-                "the delivery has no valid X-GitHub-Event",
-            )
-        })?
-        .to_owned();
-    let delivery_id = header_str(&req, DELIVERY_HEADER)
-        .filter(|d| valid_name(d, 200))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::MissingDeliveryId,
-                "the delivery has no valid X-GitHub-Delivery",
-            )
-        })?
-        .to_owned();
-    let json: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::InvalidJson(format!("the delivery body is not JSON: {e}")))?;
-    let action = json
-        .get("action")
-        .and_then(|a| a.as_str())
-        .map(|a| a.chars().take(100).collect::<String>());
-    let installation_id = json
-        .get("installation")
-        .and_then(|i| i.get("id"))
-        .and_then(|id| id.as_i64());
+    let intake::Incoming {
+        event,
+        delivery_id,
+        action,
+        installation_id,
+        payload: json,
+    } = intake::read(
+        header_str(&req, EVENT_HEADER),
+        header_str(&req, DELIVERY_HEADER),
+        &body,
+    )?;
 
     let handled = events::is_handled(&event);
     let status = if handled {
@@ -211,13 +195,4 @@ async fn read_limited(mut payload: web::Payload, limit: usize) -> ApiResult<web:
 
 fn header_str<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Event names and delivery ids: short, printable, no spaces.
-fn valid_name(value: &str, max: usize) -> bool {
-    !value.is_empty()
-        && value.len() <= max
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
