@@ -299,8 +299,8 @@ impl From<diesel::result::Error> for ApiError {
                     info.column_name().unwrap_or("a field")
                 ))
             }
-            E::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                ApiError::Unavailable(format!("database connection closed: {}", info.message()))
+            E::DatabaseError(_, ref info) if shared::db::connection_lost(&e) => {
+                ApiError::Unavailable(format!("database connection lost: {}", info.message()))
             }
             E::DatabaseError(_, ref info) if info.message().contains("statement timeout") => {
                 ApiError::Unavailable(format!("database statement timed out: {}", info.message()))

@@ -158,6 +158,30 @@ async fn hand_back(worker: &Worker, lease: &Lease) {
     }
 }
 
+/// Runs one database step of an [`AttemptRun`] (`$step`, a query future on the
+/// connection `$c`), trying it again on a fresh connection while the database is
+/// unreachable or drops the connection mid-step (a restart, a failover); see
+/// [`AttemptRun::outage`]. Every step is a read or a lease-guarded write, so a second try
+/// does no harm. (A macro: a function generic over an async closure cannot prove the
+/// future `Send`.)
+macro_rules! db_step {
+    ($run:expr, |$c:ident| $step:expr) => {{
+        let mut patience = Patience::endless();
+        loop {
+            let tried: Result<_, DbError> = async {
+                let mut conn = $run.worker.db.system().await?;
+                let $c = &mut conn;
+                $step.await.map_err(DbError::from)
+            }
+            .await;
+            match tried {
+                Err(e) if e.is_unreachable() => $run.outage(e, &mut patience).await?,
+                other => break other?,
+            }
+        }
+    }};
+}
+
 struct AttemptRun<'a> {
     worker: &'a Worker,
     redis: ConnectionManager,
@@ -284,29 +308,21 @@ fn override_env(env: &mut Vec<(String, String)>, set: Vec<(String, String)>) {
 }
 
 impl AttemptRun<'_> {
-    /// A database connection, waiting out an unreachable database (a restart, a
-    /// failover) for as long as the lease holds: the run is not given up for it.
-    async fn conn(&self) -> anyhow::Result<shared::db::Conn> {
-        let mut patience = Patience::endless();
-        loop {
-            match self.worker.db.system().await {
-                Ok(conn) => return Ok(conn),
-                Err(e @ (DbError::Connect(_) | DbError::PoolTimeout)) => {
-                    tracing::warn!(error = %e, "database unreachable; waiting for it");
-                    tokio::select! {
-                        _ = patience.pause() => {}
-                        _ = self.abort.cancelled() => return Err(e.into()),
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
+    /// Called when a database step found the database unreachable: waits before the
+    /// next try, or gives the error back once the run is aborted (a lost lease, the
+    /// worker's stop), so an outage is waited out for as long as the lease holds.
+    async fn outage(&self, e: DbError, patience: &mut Patience) -> anyhow::Result<()> {
+        tracing::warn!(error = %e, "database unreachable; waiting for it");
+        tokio::select! {
+            _ = patience.pause() => Ok(()),
+            _ = self.abort.cancelled() => Err(e.into()),
         }
     }
 
     async fn drive(mut self) -> anyhow::Result<AttemptOutcome> {
         let ctx = {
-            let mut conn = self.conn().await?;
-            records::load_context(&mut conn, self.attempt.task_id).await?
+            let task_id = self.attempt.task_id;
+            db_step!(self, |c| records::load_context(c, task_id))
         };
 
         if self.stop.is_cancelled() {
@@ -345,8 +361,8 @@ impl AttemptRun<'_> {
             return Ok(AttemptOutcome::Abandoned);
         }
         if self.attempt.base_commit.as_deref() != Some(prepared.base_commit.as_str()) {
-            let mut conn = self.conn().await?;
-            match records::set_base_commit(&mut conn, &self.lease, &prepared.base_commit).await? {
+            let (base, lease) = (&prepared.base_commit, &self.lease);
+            match db_step!(self, |c| records::set_base_commit(c, lease, base)) {
                 Guarded::Written(row) => self.attempt = row,
                 Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
             }
@@ -384,8 +400,8 @@ impl AttemptRun<'_> {
                 break;
             }
             let next = {
-                let mut conn = self.conn().await?;
-                records::next_queued_process(&mut conn, self.attempt.id).await?
+                let id = self.attempt.id;
+                db_step!(self, |c| records::next_queued_process(c, id))
             };
             let Some(process) = next else { break };
             match self.run_process(process, &prepared.path, &tracker).await? {
@@ -442,13 +458,10 @@ impl AttemptRun<'_> {
         // finding, or a scan that cannot run, keeps the branch in the cache only.
         if push && let Some(head) = head.clone() {
             let secrets = {
-                let mut conn = self.conn().await?;
-                shared::secrets::decrypt_org_secrets(
-                    &mut conn,
-                    &self.worker.settings,
-                    self.attempt.org_id,
-                )
-                .await
+                let (settings, org) = (&self.worker.settings, self.attempt.org_id);
+                db_step!(self, |c| async {
+                    Ok::<_, DbError>(shared::secrets::decrypt_org_secrets(c, settings, org).await)
+                })
             };
             let (cache, base) = (prepared.view.cache.clone(), prepared.base_commit.clone());
             let refusal = match secrets {
@@ -533,8 +546,10 @@ impl AttemptRun<'_> {
         let span = tracing::info_span!("process", process.id = %process.id, run_reason = %process.run_reason);
         async move {
             let process = {
-                let mut conn = self.conn().await?;
-                match records::mark_process_running(&mut conn, &self.lease, process.id).await? {
+                let lease = &self.lease;
+                match db_step!(self, |c| records::mark_process_running(
+                    c, lease, process.id
+                )) {
                     Guarded::LeaseLost => return Ok(ProcessVerdict::Abandoned),
                     // Killed or finished by someone else meanwhile: nothing to run.
                     Guarded::Written(None) => return Ok(ProcessVerdict::Succeeded),
@@ -880,8 +895,8 @@ impl AttemptRun<'_> {
                 .context("give the restored session files to the sandbox")?;
         }
         let resume = {
-            let mut conn = self.conn().await?;
-            records::last_agent_session(&mut conn, self.attempt.id).await?
+            let id = self.attempt.id;
+            db_step!(self, |c| records::last_agent_session(c, id))
         };
         // The profile the attempt was started with (a snapshot, so later edits do not
         // change a run or its follow-ups).
@@ -892,16 +907,17 @@ impl AttemptRun<'_> {
         .context("the attempt's executor profile")?;
         let options = profile.options.clone();
         let secrets = {
-            let mut conn = self.conn().await?;
-            shared::secrets::decrypt_org_secrets(&mut conn, &self.worker.settings, process.org_id)
-                .await
-                .context("decrypting the org's agent secrets")?
+            let (settings, org) = (&self.worker.settings, process.org_id);
+            db_step!(self, |c| async {
+                Ok::<_, DbError>(shared::secrets::decrypt_org_secrets(c, settings, org).await)
+            })
+            .context("decrypting the org's agent secrets")?
         };
         let redactor = shared::secrets::Redactor::from_secrets(&secrets)
             .context("indexing the org's secrets for redaction")?;
         let history = {
-            let mut conn = self.conn().await?;
-            records::earlier_prompts(&mut conn, self.attempt.id, process.id).await?
+            let id = self.attempt.id;
+            db_step!(self, |c| records::earlier_prompts(c, id, process.id))
         };
         // Agents taking the prompt as an argument get the earlier turns in it when there
         // is no session to resume.
@@ -996,8 +1012,13 @@ impl AttemptRun<'_> {
         log_total: Option<u64>,
     ) -> anyhow::Result<bool> {
         let row = {
-            let mut conn = self.conn().await?;
-            match records::finish_process(&mut conn, &self.lease, process.id, end).await? {
+            let lease = &self.lease;
+            match db_step!(self, |c| records::finish_process(
+                c,
+                lease,
+                process.id,
+                end.clone()
+            )) {
                 Guarded::LeaseLost => return Ok(true),
                 Guarded::Written(row) => row,
             }
@@ -1021,13 +1042,13 @@ impl AttemptRun<'_> {
         head_commit: Option<String>,
         tracker: Option<&DiffTracker>,
     ) -> anyhow::Result<AttemptOutcome> {
-        let mut conn = self.conn().await?;
         if verdict != Verdict::Succeeded {
             let reason = match verdict {
                 Verdict::Cancelled => "attempt stopped before this process ran",
                 _ => "attempt failed before this process ran",
             };
-            match records::kill_queued_processes(&mut conn, &self.lease, reason).await? {
+            let lease = &self.lease;
+            match db_step!(self, |c| records::kill_queued_processes(c, lease, reason)) {
                 Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
                 Guarded::Written(rows) => {
                     for row in &rows {
@@ -1052,12 +1073,17 @@ impl AttemptRun<'_> {
             diff_summary,
             diff_object_key,
         };
-        let (attempt, task) =
-            match records::finish_attempt(&mut conn, &self.lease, ctx.task.id, end).await? {
-                Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
-                Guarded::Written(rows) => rows,
-            };
-        drop(conn);
+        let lease = &self.lease;
+        let finished = db_step!(self, |c| records::finish_attempt(
+            c,
+            lease,
+            ctx.task.id,
+            end.clone()
+        ));
+        let (attempt, task) = match finished {
+            Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
+            Guarded::Written(rows) => rows,
+        };
         let task_key = format!("{}-{}", ctx.project.key_prefix, ctx.task.number);
         github::report_result(self.worker, &attempt, &task_key, &ctx.repository).await;
         let org = attempt.org_id;

@@ -23,12 +23,16 @@ async fn count(conn: &mut Conn, sql: &str) -> i64 {
         .n
 }
 
+/// The test server's admin URL.
+fn admin_url() -> String {
+    std::env::var("SWITCHYARD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
 /// Starts a PgBouncer before the test Postgres, failing with the reason when there is
 /// none: these tests never pass without one.
 fn pgbouncer(pool_size: u32) -> PgBouncer {
-    let admin = std::env::var("SWITCHYARD_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    PgBouncer::start(&admin, pool_size).unwrap_or_else(|e| panic!("{e}"))
+    PgBouncer::start(&admin_url(), pool_size).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Two connections of different orgs share PgBouncer's one server connection: each
@@ -189,4 +193,53 @@ async fn a_database_role_that_bypasses_row_level_security_is_refused_at_start() 
         .verify_role()
         .await
         .expect("switchyard_app is fine");
+}
+
+/// A connection that breaks under a query (a crash, a restart, a failover) reads as the
+/// database being unreachable, so callers that wait out an outage retry the step; a
+/// query's own error does not. The pool then replaces the broken connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_lost_mid_query_reads_as_unreachable_and_a_bad_query_does_not() {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let env = TestEnv::new().await;
+    let db = Db::new(&env.settings.database).expect("pool");
+    let mut conn = db.system().await.expect("conn");
+    let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(&mut conn)
+        .await
+        .expect("pid")
+        .pid;
+    let mut admin = AsyncPgConnection::establish(&admin_url())
+        .await
+        .expect("admin connection");
+    diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
+        .execute(&mut admin)
+        .await
+        .expect("terminate the backend");
+
+    let lost = DbError::from(
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .expect_err("the connection is gone"),
+    );
+    assert!(lost.is_unreachable(), "not taken for an outage: {lost:?}");
+    drop(conn);
+
+    let mut fresh = db.system().await.expect("the pool opens a new connection");
+    let bad = DbError::from(
+        diesel::sql_query("SELECT no_such_column FROM organizations")
+            .execute(&mut fresh)
+            .await
+            .expect_err("a bad query"),
+    );
+    assert!(
+        !bad.is_unreachable(),
+        "a query's own error taken for an outage: {bad:?}"
+    );
+    assert_eq!(count(&mut fresh, "SELECT 1::bigint AS n").await, 1);
 }

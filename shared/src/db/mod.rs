@@ -35,6 +35,39 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
+impl DbError {
+    /// The database could not be reached, or went away in the middle of a query (a crash,
+    /// a restart, a failover): the same step may work on a fresh connection later, unlike
+    /// a query's own failure.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            DbError::PoolTimeout | DbError::Connect(_) => true,
+            DbError::Query(e) => connection_lost(e),
+            DbError::UnsafeRole(_) => false,
+        }
+    }
+}
+
+/// Whether a query failed because its connection broke rather than for anything the
+/// query did: the socket closed (diesel-async reports it as a command it could not
+/// send), or the server said it is going away. diesel does not expose the SQLSTATE, so
+/// the server's words for class 57P (a shutdown, a crash of another backend, a server
+/// still starting) are matched.
+pub fn connection_lost(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    const SERVER_GOING_AWAY: [&str; 2] = ["terminating connection", "the database system is"];
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => SERVER_GOING_AWAY
+            .iter()
+            .any(|words| info.message().contains(words)),
+        _ => false,
+    }
+}
+
 /// Starts the message of a connection refused for its role, so [`Db::checkout`] can
 /// tell it from an unreachable server.
 const UNSAFE_ROLE: &str = "refusing database role";
