@@ -188,7 +188,7 @@ async fn the_org_stream_loses_nothing_when_the_pubsub_connection_drops() {
     expected.push(app.create_task(project.id, "before").await.id);
     assert_eq!(stream.next().await.event, "task.created");
 
-    proxy.go_down();
+    proxy.go_down().await;
     // Published straight to Redis while the api's pub/sub connection is down.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut redis = app.redis().await;

@@ -20,6 +20,9 @@ use shared::testing::TestEnv;
 use shared::wire;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -506,7 +509,9 @@ impl SseClient {
 pub struct CuttableProxy {
     pub addr: SocketAddr,
     cut: tokio::sync::watch::Sender<u64>,
-    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    down: Arc<AtomicBool>,
+    /// Connections being proxied, and a wake-up each time one ends.
+    open: Arc<(AtomicUsize, tokio::sync::Notify)>,
 }
 
 impl CuttableProxy {
@@ -517,28 +522,41 @@ impl CuttableProxy {
             .expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let (cut, watch) = tokio::sync::watch::channel(0u64);
-        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let refusing = down.clone();
+        let down = Arc::new(AtomicBool::new(false));
+        let open = Arc::new((AtomicUsize::new(0), tokio::sync::Notify::new()));
+        let (refusing, counted) = (down.clone(), open.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
-                if refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                if refusing.load(SeqCst) {
                     continue;
                 }
                 let target = target.clone();
                 let mut cut = watch.clone();
                 cut.mark_unchanged();
+                let (refusing, counted) = (refusing.clone(), counted.clone());
+                counted.0.fetch_add(1, SeqCst);
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
+                    // Accepted just as the proxy went down, after the cut was sent: this
+                    // connection would never hear it.
+                    if !refusing.load(SeqCst)
+                        && let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await
+                    {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = cut.changed() => {}
+                        }
                     }
+                    counted.0.fetch_sub(1, SeqCst);
+                    counted.1.notify_waiters();
                 });
             }
         });
-        CuttableProxy { addr, cut, down }
+        CuttableProxy {
+            addr,
+            cut,
+            down,
+            open,
+        }
     }
 
     /// The Redis address tests use (`SWITCHYARD_TEST_REDIS_URL`'s host and port).
@@ -550,14 +568,23 @@ impl CuttableProxy {
         host_port.rsplit('@').next().unwrap_or(host_port).to_owned()
     }
 
-    /// Cuts every open connection and refuses new ones until [`CuttableProxy::come_back`].
-    pub fn go_down(&self) {
-        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// Cuts every open connection and refuses new ones until [`CuttableProxy::come_back`];
+    /// returns once every connection is closed, so what the test does next cannot slip
+    /// through one still open.
+    pub async fn go_down(&self) {
+        self.down.store(true, SeqCst);
         self.cut.send_modify(|n| *n += 1);
+        loop {
+            let closed = self.open.1.notified();
+            if self.open.0.load(SeqCst) == 0 {
+                return;
+            }
+            closed.await;
+        }
     }
 
     /// Accepts connections again.
     pub fn come_back(&self) {
-        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.down.store(false, SeqCst);
     }
 }

@@ -222,7 +222,7 @@ async fn the_log_stream_loses_nothing_when_the_pubsub_connection_drops() {
     publish(&app, process, lines(0..=2)).await;
     assert_eq!(seqs(&mut stream, 3).await, vec![0, 1, 2]);
 
-    proxy.go_down();
+    proxy.go_down().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     publish(&app, process, lines(3..=5)).await;
     publish(&app, process, lines(6..=6)).await;

@@ -323,7 +323,7 @@ async fn requests_go_through_when_redis_is_down() {
     );
     assert_rate_limited(list_projects(&app, &app.token).await).await;
 
-    proxy.go_down();
+    proxy.go_down().await;
     for _ in 0..3 {
         assert_eq!(
             list_projects(&app, &app.token).await.status(),

@@ -40,7 +40,7 @@ async fn s3_down_while_an_agent_prints(outage: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    proxy.go_down();
+    proxy.go_down().await;
     tokio::time::sleep(outage).await;
     proxy.come_back();
     let back = Instant::now();
