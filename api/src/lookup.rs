@@ -4,8 +4,10 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::Conn;
-use shared::db::models::{ExecutionProcess, Project, Repository, Task, TaskAttempt};
-use shared::db::schema::{execution_processes, projects, repositories, task_attempts, tasks};
+use shared::db::models::{ExecutionProcess, Organization, Project, Repository, Task, TaskAttempt};
+use shared::db::schema::{
+    execution_processes, organizations, projects, repositories, task_attempts, tasks,
+};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -25,6 +27,17 @@ pub async fn project(
         .await
         .optional()?
         .ok_or(ApiError::NotFound("project"))
+}
+
+/// The org's row as it is now.
+pub async fn org(conn: &mut Conn, id: Uuid) -> Result<Organization, ApiError> {
+    organizations::table
+        .find(id)
+        .select(Organization::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound("organization"))
 }
 
 /// A task and its project's key prefix (for the task's key).

@@ -223,6 +223,9 @@ pub struct AuditActor {
 
 /// An authenticated caller acting in the org of the request path, holding scope `S`.
 pub struct OrgAuth<S: RequiredScope> {
+    /// The org as authentication found it. Its id and slug never change; for a token its
+    /// other fields may be up to `api.streams.access_cache_ms` old (the token cache), so
+    /// a route that answers with them reads the row.
     pub org: Organization,
     pub actor: Actor,
     /// The person's role in the org (`None` for a token).
@@ -407,27 +410,54 @@ async fn membership(
     found.ok_or(ApiError::NotFound("organization"))
 }
 
-/// Finds the live token and its org; refreshes `last_used_at` when it is stale.
+/// Finds the live token and its org (from this replica's recent reads while they last,
+/// see [`revocation::AccessCache`]); refreshes `last_used_at` when it is stale.
 async fn authenticate_token(
     state: &AppState,
     secret: &str,
 ) -> Result<(ApiToken, Organization), ApiError> {
     let hash = tokens::hash(secret);
+    let (token, org) = match state.access.token(&hash) {
+        Some(found) => found,
+        None => {
+            let generation = state.access.current_generation();
+            let found = read_token(state, &hash)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            state.access.put_token(hash, found.clone(), generation);
+            found
+        }
+    };
+    if !is_live(&token, Utc::now()) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok((token, org))
+}
+
+/// Neither revoked nor expired at `now`.
+fn is_live(token: &ApiToken, now: DateTime<Utc>) -> bool {
+    token.revoked_at.is_none_or(|at| at > now) && token.expires_at.is_none_or(|at| at > now)
+}
+
+/// The token with this hash and its org, from the database; touches `last_used_at`
+/// when it is stale.
+async fn read_token(
+    state: &AppState,
+    hash: &[u8],
+) -> Result<Option<(ApiToken, Organization)>, ApiError> {
     let mut conn = state.db.system().await?;
     let found: Option<(ApiToken, Organization)> = api_tokens::table
         .inner_join(organizations::table)
-        .filter(api_tokens::token_hash.eq(&hash))
+        .filter(api_tokens::token_hash.eq(hash))
         .select((ApiToken::as_select(), Organization::as_select()))
         .first(&mut conn)
         .await
         .optional()?;
-    let (token, org) = found.ok_or(ApiError::Unauthorized)?;
+    let Some((token, _)) = &found else {
+        return Ok(None);
+    };
     let now = Utc::now();
-    if token.revoked_at.is_some_and(|at| at <= now) || token.expires_at.is_some_and(|at| at <= now)
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    if token.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+    if is_live(token, now) && token.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
         // Best effort: a failed touch must not fail the request it accompanies.
         let touched = diesel::update(api_tokens::table.find(token.id))
             .set(api_tokens::last_used_at.eq(diesel::dsl::now))
@@ -437,5 +467,5 @@ async fn authenticate_token(
             tracing::warn!(token.id = %token.id, error = %e, "could not record token use");
         }
     }
-    Ok((token, org))
+    Ok(found)
 }

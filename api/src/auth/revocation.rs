@@ -1,17 +1,19 @@
-//! Revocations that long-lived requests must hear about. An event stream authenticates
-//! once and then stays open for hours, so it re-checks its credential on each heartbeat
-//! ([`still_valid`]). To keep that cheap, each replica remembers recent verdicts per
-//! principal for `api.streams.access_cache_ms`; whatever ends access (revoking a token,
-//! ending a session, removing a member) [`announce`]s it on one Redis channel, and every
-//! replica forgets the verdicts it names ([`listen`]), so the next heartbeat asks
-//! Postgres. A replica that may have missed messages (its pub/sub connection dropped)
-//! forgets everything.
+//! Revocations that cached checks must hear about. An event stream authenticates once
+//! and then stays open for hours, so it re-checks its credential on each heartbeat
+//! ([`still_valid`]); and every request with an org API token would otherwise cost a
+//! database round trip to find the token. To keep both cheap, each replica remembers
+//! recent verdicts per principal, and the tokens it found, for
+//! `api.streams.access_cache_ms`; whatever ends access (revoking a token, ending a
+//! session, removing a member) [`announce`]s it on one Redis channel, and every replica
+//! forgets what it names ([`listen`]), so the next check asks Postgres. A replica that
+//! may have missed messages (its pub/sub connection dropped) forgets everything.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
+use shared::db::models::{ApiToken, Organization};
 use shared::db::schema::{api_tokens, memberships, user_sessions};
 use shared::shutdown::CancellationToken;
 use std::collections::HashMap;
@@ -113,64 +115,117 @@ pub async fn announce(state: &AppState, revoked: &[Revoked]) {
     }
 }
 
-/// Recent verdicts of this replica: principal → (still valid, when checked).
+/// Recent checks of this replica: stream verdicts per principal, and org API tokens by
+/// hash (the token and its org as last read), each kept for the cache's lifetime at most
+/// and dropped as soon as a revocation names it.
 pub struct AccessCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<Principal, (bool, Instant)>>,
-    /// Bumped by every forget, so a check that raced a revocation does not store the
-    /// verdict it read before the revocation committed.
+    verdicts: Recent<Principal, bool>,
+    tokens: Recent<Vec<u8>, (ApiToken, Organization)>,
+    /// Bumped by every forget, so a check that raced a revocation does not store what it
+    /// read before the revocation committed.
     generation: AtomicU64,
 }
 
 /// Past this many entries, expired ones are swept out on insert.
 const SWEEP_ABOVE: usize = 10_000;
 
-impl AccessCache {
-    pub fn new(ttl: Duration) -> AccessCache {
-        AccessCache {
+/// Entries that expire `ttl` after they were stored.
+struct Recent<K, V> {
+    ttl: Duration,
+    entries: Mutex<HashMap<K, (V, Instant)>>,
+}
+
+impl<K: Eq + std::hash::Hash, V: Clone> Recent<K, V> {
+    fn new(ttl: Duration) -> Self {
+        Recent {
             ttl,
             entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
         }
     }
 
-    /// Named apart from diesel's `RunQueryDsl::load`, which every type has in scope here.
-    fn current_generation(&self) -> u64 {
-        AtomicU64::load(&self.generation, Ordering::SeqCst)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (V, Instant)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, principal: &Principal) -> Option<bool> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(principal)
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
+        self.lock()
+            .get(key)
             .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(valid, _)| *valid)
+            .map(|(value, _)| value.clone())
     }
 
-    fn put(&self, principal: Principal, valid: bool, generation: u64) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if self.current_generation() != generation {
+    /// Stores `value` unless `stale` says (under the lock) that a forget came between
+    /// the read and now.
+    fn put(&self, key: K, value: V, stale: impl FnOnce() -> bool) {
+        let mut entries = self.lock();
+        if stale() {
             return;
         }
         if entries.len() >= SWEEP_ABOVE {
             let ttl = self.ttl;
             entries.retain(|_, (_, at)| at.elapsed() < ttl);
         }
-        entries.insert(principal, (valid, Instant::now()));
+        entries.insert(key, (value, Instant::now()));
     }
 
-    /// Drops the verdicts `revoked` ends.
+    fn retain(&self, keep: impl Fn(&K, &V) -> bool) {
+        self.lock().retain(|k, (v, _)| keep(k, v));
+    }
+}
+
+impl AccessCache {
+    pub fn new(ttl: Duration) -> AccessCache {
+        AccessCache {
+            verdicts: Recent::new(ttl),
+            tokens: Recent::new(ttl),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Named apart from diesel's `RunQueryDsl::load`, which every type has in scope here.
+    pub fn current_generation(&self) -> u64 {
+        AtomicU64::load(&self.generation, Ordering::SeqCst)
+    }
+
+    fn get(&self, principal: &Principal) -> Option<bool> {
+        self.verdicts.get(principal)
+    }
+
+    fn put(&self, principal: Principal, valid: bool, generation: u64) {
+        self.verdicts
+            .put(principal, valid, || self.current_generation() != generation);
+    }
+
+    /// The token with this hash and its org, as read within the cache's lifetime.
+    pub fn token(&self, hash: &[u8]) -> Option<(ApiToken, Organization)> {
+        self.tokens.get(hash)
+    }
+
+    /// Remembers a token read at `generation` (see [`AccessCache::current_generation`]).
+    pub fn put_token(&self, hash: Vec<u8>, found: (ApiToken, Organization), generation: u64) {
+        self.tokens
+            .put(hash, found, || self.current_generation() != generation);
+    }
+
+    /// Drops what `revoked` ends. The generation moves first: a store racing this one
+    /// either lands before the sweep below or is refused.
     pub fn forget(&self, revoked: &Revoked) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::SeqCst);
-        entries.retain(|principal, _| !principal.ended_by(revoked));
+        self.verdicts
+            .retain(|principal, _| !principal.ended_by(revoked));
+        self.tokens
+            .retain(|_, (token, _)| *revoked != Revoked::Token(token.id));
     }
 
-    /// Drops every verdict (messages may have been missed).
+    /// Drops everything (messages may have been missed).
     pub fn clear(&self) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::SeqCst);
-        entries.clear();
+        self.verdicts.retain(|_, _| false);
+        self.tokens.retain(|_, _| false);
     }
 }
 

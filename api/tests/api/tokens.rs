@@ -293,3 +293,66 @@ async fn removing_a_member_revokes_the_tokens_they_made_in_that_org() {
         .expect("still listed");
     assert!(listed.revoked_at.is_some());
 }
+
+/// Each replica remembers the tokens it found (for `api.streams.access_cache_ms`, here
+/// longer than the test): a revocation on one replica must still end the token on every
+/// other at once, through the revocation channel, and an org's changes must not be
+/// answered from the remembered copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_revoked_on_one_replica_is_refused_by_another_that_remembered_it() {
+    let long_cache = |s: &mut shared::config::Settings| s.api.streams.access_cache_ms = 600_000;
+    let app = TestApp::spawn_with(long_cache).await;
+    let mut settings = app.env.settings.clone();
+    long_cache(&mut settings);
+    let other = api::spawn(settings).await.expect("second replica");
+    let other_server = tokio::spawn(other.server);
+    let org_path = format!("/api/v1/orgs/{}", app.org.slug);
+    let there = |token: &str, rel: &str| {
+        let req = app
+            .client
+            .get(format!("http://{}{org_path}{rel}", other.addr))
+            .bearer_auth(token);
+        async move { req.send().await.expect("GET on the second replica") }
+    };
+    let token = app.mint_token(&[TokenScope::Read], None).await;
+    assert_eq!(there(&token, "/projects").await.status(), StatusCode::OK);
+
+    // A rename on the first replica shows on the second, which remembers the org with
+    // the token.
+    let res = app
+        .client
+        .patch(app.url(&org_path))
+        .bearer_auth(&app.token)
+        .json(&json!({ "name": "Renamed" }))
+        .send()
+        .await
+        .expect("PATCH org");
+    assert_eq!(res.status(), StatusCode::OK);
+    let org: wire::Organization = json_as(there(&token, "").await, StatusCode::OK).await;
+    assert_eq!(org.name, "Renamed");
+
+    let id: Uuid = api_tokens::table
+        .filter(api_tokens::token_hash.eq(api::auth::tokens::hash(&token)))
+        .select(api_tokens::id)
+        .first(&mut app.db.system().await.expect("conn"))
+        .await
+        .expect("the token's id");
+    let res = app.delete(&format!("tokens/{id}")).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // The revocation travels by Redis pub/sub: wait for it to arrive, never for long.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = there(&token, "/projects").await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second replica still takes the revoked token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    other.handle.stop();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), other_server).await;
+}

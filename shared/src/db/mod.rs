@@ -10,7 +10,7 @@ use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
 use uuid::Uuid;
@@ -104,12 +104,11 @@ impl Db {
                 Ok(conn)
             })
         });
-        // A simple-protocol query: an extended-protocol one outside a transaction could be
-        // split across server connections by a transaction-mode pooler.
-        manager_config.recycling_method =
-            RecyclingMethod::CustomFunction(Box::new(|conn: &mut AsyncPgConnection| {
-                Box::pin(conn.batch_execute("SELECT 1"))
-            }));
+        // No query on checkout: a round trip for every request, where the connection
+        // already knows when its socket closed (a restart, a crash) and the pool drops it
+        // then. A connection that breaks anyway fails its first query as
+        // `connection_lost`, which callers treat as the database being unreachable.
+        manager_config.recycling_method = RecyclingMethod::Fast;
         let manager =
             AsyncDieselConnectionManager::new_with_config(settings.url.clone(), manager_config);
         let pool = Pool::builder(manager)

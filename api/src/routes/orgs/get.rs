@@ -5,7 +5,8 @@ use shared::wire::{self, ErrorBody};
 
 use crate::auth::{OrgAuth, Read};
 use crate::error::ApiResult;
-use crate::routes::OrgPath;
+use crate::routes::{OrgPath, lookup};
+use crate::state::AppState;
 
 /// The org: its slug, name and limits.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "orgs",
@@ -18,7 +19,12 @@ use crate::routes::OrgPath;
     security(("token" = ["read"])))]
 pub async fn get(
     auth: OrgAuth<Read>,
+    state: web::Data<AppState>,
     _path: web::Path<OrgPath>,
 ) -> ApiResult<web::Json<wire::Organization>> {
-    Ok(web::Json(auth.org.into()))
+    // The row itself: the org authentication found may be a cached copy.
+    let mut conn = state.db.org(auth.org_id()).await?;
+    Ok(web::Json(
+        lookup::org(&mut conn, auth.org_id()).await?.into(),
+    ))
 }

@@ -12,7 +12,7 @@ use crate::auth::{Admin, OrgAuth};
 use crate::error::{ApiError, ApiResult};
 use crate::json_body::JsonBody;
 use crate::quotas::check_max_concurrent_attempts;
-use crate::routes::{OrgPath, emit, required_text};
+use crate::routes::{OrgPath, emit, lookup, required_text};
 use crate::state::AppState;
 
 /// The columns a PATCH may change; `None` leaves a column alone.
@@ -55,11 +55,12 @@ pub async fn update(
             .map(|n| check_max_concurrent_attempts(&state.settings.quotas, n))
             .transpose()?,
     };
-    if changes.name.is_none() && changes.max_concurrent_attempts.is_none() {
-        return Ok(web::Json(auth.org.into()));
-    }
     let org_id = auth.org_id();
     let mut conn = state.db.org(org_id).await?;
+    if changes.name.is_none() && changes.max_concurrent_attempts.is_none() {
+        // The row itself: the org authentication found may be a cached copy.
+        return Ok(web::Json(lookup::org(&mut conn, org_id).await?.into()));
+    }
     let org: Organization = diesel::update(organizations::table.find(org_id))
         .set(&changes)
         .returning(Organization::as_returning())
