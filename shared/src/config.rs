@@ -112,7 +112,8 @@ pub struct StreamSettings {
     /// Milliseconds between heartbeats: a keep-alive comment (so proxies keep idle streams
     /// open) and a re-check of the stream's credential.
     pub heartbeat_ms: u64,
-    /// How long a replica trusts a credential's last check before asking Postgres again.
+    /// How long a replica trusts a credential's last check (a stream's verdict, an org
+    /// API token found by hash) before asking Postgres again.
     /// Revocations clear it at once on every replica (through Redis), so this bounds
     /// staleness only when that message is lost.
     pub access_cache_ms: u64,
