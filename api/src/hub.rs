@@ -19,8 +19,9 @@ use futures::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use shared::loops::Loops;
 use shared::shutdown::CancellationToken;
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -36,10 +37,48 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// What a listener receives.
 #[derive(Debug, Clone)]
 pub enum HubEvent {
-    /// A message published on the channel (its payload).
-    Message(Arc<str>),
+    /// A message published on the channel.
+    Message(Arc<Published>),
     /// Messages may have been missed: re-read the durable source after the last item seen.
     Resync,
+}
+
+/// One message as every listener of its channel receives it: the payload, and what the
+/// first listener to decode it made of it, shared with the others. A hundred viewers of
+/// one log then decode and render each batch once, not a hundred times.
+pub struct Published {
+    payload: Box<str>,
+    decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Published {
+    pub fn new(payload: &str) -> Published {
+        Published {
+            payload: payload.into(),
+            decoded: OnceLock::new(),
+        }
+    }
+
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+
+    /// What `decode` makes of the payload: made by the first listener that asks and
+    /// shared with the rest. (Every listener of a channel decodes it the same way; one
+    /// asking for another type decodes for itself.)
+    pub fn decoded<T: Any + Send + Sync>(&self, decode: impl Fn(&str) -> T) -> Arc<T> {
+        let shared = self.decoded.get_or_init(|| Arc::new(decode(&self.payload)));
+        shared
+            .clone()
+            .downcast::<T>()
+            .unwrap_or_else(|_| Arc::new(decode(&self.payload)))
+    }
+}
+
+impl std::fmt::Debug for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Published").field(&self.payload).finish()
+    }
 }
 
 /// Why a subscription could not be made.
@@ -253,7 +292,9 @@ impl Actor {
         };
         match std::str::from_utf8(message.get_payload_bytes()) {
             Ok(payload) => {
-                let _ = entry.tx.send(HubEvent::Message(Arc::from(payload)));
+                let _ = entry
+                    .tx
+                    .send(HubEvent::Message(Arc::new(Published::new(payload))));
             }
             Err(_) => tracing::warn!(
                 channel = message.get_channel_name(),
@@ -320,4 +361,25 @@ fn timeout_error() -> redis::RedisError {
         std::io::ErrorKind::TimedOut,
         "pub/sub command timed out",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_message_is_decoded_once_for_every_listener() {
+        let calls = AtomicUsize::new(0);
+        let decode = |payload: &str| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            payload.len()
+        };
+        let message = Published::new("four");
+        let seen: Vec<Arc<usize>> = (0..100).map(|_| message.decoded(decode)).collect();
+        assert!(seen.iter().all(|n| **n == 4));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // A listener that reads it as something else still gets its own reading.
+        assert_eq!(*message.decoded(|p| p.to_uppercase()), "FOUR");
+    }
 }

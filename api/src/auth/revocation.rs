@@ -318,7 +318,7 @@ pub async fn listen(
         match event {
             None => return,
             Some(HubEvent::Resync) => cache.clear(),
-            Some(HubEvent::Message(payload)) => match serde_json::from_str(&payload) {
+            Some(HubEvent::Message(published)) => match serde_json::from_str(published.payload()) {
                 Ok(revoked) => cache.forget(&revoked),
                 Err(e) => {
                     tracing::warn!(error = %e, "unreadable revocation; forgetting every verdict");

@@ -80,8 +80,8 @@ pub async fn diff_stream(
                 }
                 Wake::Heartbeat => yield Ok(sse::comment("keepalive")),
                 Wake::Hub(Some(HubEvent::Resync)) => reread = true,
-                Wake::Hub(Some(HubEvent::Message(payload))) => {
-                    let announced = payload.trim().parse::<u64>().ok();
+                Wake::Hub(Some(HubEvent::Message(published))) => {
+                    let announced = published.payload().trim().parse::<u64>().ok();
                     reread = match (announced, sent) {
                         (Some(v), Some(s)) => v > s,
                         _ => true,

@@ -107,17 +107,17 @@ pub async fn events(
                 }
                 Wake::Heartbeat => yield Ok(sse::comment("keepalive")),
                 Wake::Hub(Some(HubEvent::Resync)) => catch_up = true,
-                Wake::Hub(Some(HubEvent::Message(payload))) => {
-                    let Some((id, event)) = shared::bus::parse_org_message(&payload) else {
+                Wake::Hub(Some(HubEvent::Message(published))) => {
+                    // Rendered once for every stream of the org on this replica.
+                    let Some((sid, chunk)) = published.decoded(live_frame).as_ref().clone() else {
                         tracing::warn!(%org_id, "unreadable org event");
                         continue;
                     };
-                    let Some(sid) = StreamId::parse(&id) else { continue };
                     if cursor.is_some_and(|c| sid <= c) {
                         continue;
                     }
                     cursor = Some(sid);
-                    yield Ok(frame(&id, &event));
+                    yield Ok(chunk);
                 }
             }
         }
@@ -171,6 +171,12 @@ async fn history_trimmed_since(
         .xrange_count(state.keys.org_events(org_id), &from, "+", 1)
         .await?;
     Ok(reply.ids.first().map(|e| e.id.as_str()) != Some(from.as_str()))
+}
+
+/// A published org event as its stream id and SSE frame (`None`: unreadable).
+fn live_frame(payload: &str) -> Option<(StreamId, bytes::Bytes)> {
+    let (id, event) = shared::bus::parse_org_message(payload)?;
+    Some((StreamId::parse(&id)?, frame(&id, &event)))
 }
 
 fn frame(id: &str, event: &OrgEvent) -> bytes::Bytes {

@@ -108,19 +108,21 @@ pub async fn logs_stream(
                     check_finished = true;
                 }
                 Wake::Hub(Some(HubEvent::Resync)) => refill = true,
-                Wake::Hub(Some(HubEvent::Message(payload))) => {
-                    match serde_json::from_str::<LogMessage>(&payload) {
-                        Ok(LogMessage::Patches { patches }) => {
-                            if patches.iter().any(|p| p.seq > log.next) && !patches.iter().any(|p| p.seq == log.next) {
+                Wake::Hub(Some(HubEvent::Message(published))) => {
+                    // Decoded and rendered once for every viewer of the log on this replica.
+                    match published.decoded(LiveLog::decode).as_ref() {
+                        LiveLog::Patches(frames) => {
+                            if frames.iter().any(|(seq, _)| *seq > log.next) && !frames.iter().any(|(seq, _)| *seq == log.next) {
                                 // The batch skips ahead of us: fill the gap from tail and store.
                                 refill = true;
                                 continue;
                             }
-                            if let Some(chunk) = log.take_live(patches) {
+                            if let Some(chunk) = log.take(frames.iter().cloned()) {
                                 yield Ok(chunk);
                             }
                         }
-                        Ok(LogMessage::End { total }) => {
+                        LiveLog::End { total } => {
+                            let total = *total;
                             if log.next < total {
                                 match log.refill(&state).await {
                                     Ok(frames) => if let Some(chunk) = frames { yield Ok(chunk) },
@@ -136,7 +138,7 @@ pub async fn logs_stream(
                             yield Ok(log.end_frame());
                             break;
                         }
-                        Err(e) => tracing::warn!(%process_id, error = %e, "unreadable log message"),
+                        LiveLog::Unreadable(e) => tracing::warn!(%process_id, error = %e, "unreadable log message"),
                     }
                 }
             }
@@ -171,27 +173,33 @@ impl LogCursor {
             .await?)
         })
         .await?;
-        Ok(self.take_live(patches))
+        Ok(self.take(
+            patches
+                .iter()
+                .filter(|p| p.seq >= from)
+                .map(|p| (p.seq, patch_frame(p))),
+        ))
     }
 
-    /// Frames for the patches that continue the log exactly, as one chunk (one write per
-    /// batch, not per patch); older ones are dropped as duplicates, and anything after a
-    /// gap waits for a refill.
-    fn take_live(&mut self, patches: Vec<LogPatch>) -> Option<bytes::Bytes> {
-        let mut frames = bytes::BytesMut::new();
-        for patch in patches {
-            if patch.seq < self.next {
+    /// The frames (seq, SSE frame) that continue the log exactly, as one chunk (one
+    /// write per batch, not per patch); older ones are dropped as duplicates, and
+    /// anything after a gap waits for a refill.
+    fn take(
+        &mut self,
+        frames: impl IntoIterator<Item = (u64, bytes::Bytes)>,
+    ) -> Option<bytes::Bytes> {
+        let mut chunk = bytes::BytesMut::new();
+        for (seq, frame) in frames {
+            if seq < self.next {
                 continue;
             }
-            if patch.seq > self.next {
+            if seq > self.next {
                 break;
             }
-            // A LogPatch is strings, numbers and enums: encoding cannot fail.
-            let data = serde_json::to_string(&patch).unwrap_or_default();
-            frames.extend_from_slice(&sse::event(Some(&patch.seq.to_string()), "patch", &data));
+            chunk.extend_from_slice(&frame);
             self.next += 1;
         }
-        (!frames.is_empty()).then(|| frames.freeze())
+        (!chunk.is_empty()).then(|| chunk.freeze())
     }
 
     /// Whether the process row says it has ended.
@@ -207,4 +215,31 @@ impl LogCursor {
     fn end_frame(&self) -> bytes::Bytes {
         sse::event(None, "end", &format!("{{\"total\":{}}}", self.next))
     }
+}
+
+/// A published log message as every viewer sends it: decoded once, each patch rendered
+/// once as its SSE frame.
+enum LiveLog {
+    Patches(Vec<(u64, bytes::Bytes)>),
+    End { total: u64 },
+    Unreadable(String),
+}
+
+impl LiveLog {
+    fn decode(payload: &str) -> LiveLog {
+        match serde_json::from_str::<LogMessage>(payload) {
+            Ok(LogMessage::Patches { patches }) => {
+                LiveLog::Patches(patches.iter().map(|p| (p.seq, patch_frame(p))).collect())
+            }
+            Ok(LogMessage::End { total }) => LiveLog::End { total },
+            Err(e) => LiveLog::Unreadable(e.to_string()),
+        }
+    }
+}
+
+/// A patch's SSE frame: `event: patch`, its seq as the id.
+fn patch_frame(patch: &LogPatch) -> bytes::Bytes {
+    // A LogPatch is strings, numbers and enums: encoding cannot fail.
+    let data = serde_json::to_string(patch).unwrap_or_default();
+    sse::event(Some(&patch.seq.to_string()), "patch", &data)
 }
