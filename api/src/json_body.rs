@@ -89,7 +89,7 @@ async fn parse<T: DeserializeOwned + 'static>(
 
 /// Whether JSON text holds a `\u0000` escape. Outside strings a backslash is not JSON,
 /// and a raw NUL byte is not JSON anywhere, so in a body that parsed this finds every NUL.
-fn holds_nul(json: &[u8]) -> bool {
+pub fn holds_nul(json: &[u8]) -> bool {
     let mut at = 0;
     while at < json.len() {
         if json[at] == b'\\' {

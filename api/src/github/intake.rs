@@ -59,7 +59,7 @@ pub fn read(
         .map_err(|e| ApiError::InvalidJson(format!("the delivery body is not JSON: {e}")))?;
     // PostgreSQL's jsonb cannot hold U+0000 in a string or a key: refused here with a
     // clear answer rather than failing the insert with a 500 that GitHub retries.
-    if holds_nul(&payload) {
+    if crate::json_body::holds_nul(body) {
         return Err(ApiError::InvalidJson(
             "the delivery body holds a \\u0000 character, which cannot be stored".into(),
         ));
@@ -88,26 +88,6 @@ pub fn valid_name(value: &str, max: usize) -> bool {
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
-/// Whether any string or key in `value` holds U+0000. Iterative: serde_json already
-/// refuses nesting deeper than 128, but this needs no stack either way.
-fn holds_nul(value: &Value) -> bool {
-    let mut stack = vec![value];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::String(s) if s.contains('\0') => return true,
-            Value::Array(items) => stack.extend(items),
-            Value::Object(map) => {
-                if map.keys().any(|k| k.contains('\0')) {
-                    return true;
-                }
-                stack.extend(map.values());
-            }
-            _ => {}
-        }
-    }
-    false
 }
 
 #[cfg(test)]
