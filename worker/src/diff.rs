@@ -76,9 +76,8 @@ pub fn compute(
             Delta::Renamed => FileChange::Renamed,
             Delta::Unmodified | Delta::Ignored | Delta::Unreadable | Delta::Conflicted => continue,
         };
-        // Neither the attempt's own repository nor one inside its tree is its work
-        // (git::commit_all leaves them out too).
-        if git::in_own_repository(&delta) || git::is_nested_repository(&delta) {
+        // What git::commit_all leaves out is not shown either.
+        if !git::is_attempts_work(&delta) {
             continue;
         }
         let (new_file, old_file) = (delta.new_file(), delta.old_file());

@@ -435,7 +435,7 @@ pub fn commit_all(view: &WorktreeView, message: &str) -> Result<String, GitError
             .ignore_submodules(true);
         let diff = repo.diff_index_to_workdir(Some(&index), Some(&mut opts))?;
         diff.deltas()
-            .filter(|d| !is_nested_repository(d) && !in_own_repository(d))
+            .filter(is_attempts_work)
             .filter_map(|d| {
                 let path = d.new_file().path().or(d.old_file().path())?;
                 Some((path.to_path_buf(), d.new_file().exists()))
@@ -462,23 +462,21 @@ pub fn commit_all(view: &WorktreeView, message: &str) -> Result<String, GitError
     Ok(oid.to_string())
 }
 
-/// A directory git found a repository in (a submodule, or a `.git` of its own): git
-/// reads its commit only by opening that repository.
-pub fn is_nested_repository(delta: &DiffDelta<'_>) -> bool {
-    [delta.new_file().mode(), delta.old_file().mode()]
+/// Whether a change git found is the attempt's work. Neither the attempt's own
+/// repository (`.git` at the top of the working tree) nor a repository inside the tree (a
+/// submodule, or a folder with a `.git` of its own, whose commit git reads only by
+/// opening that repository) is.
+pub fn is_attempts_work(delta: &DiffDelta<'_>) -> bool {
+    let nested = [delta.new_file().mode(), delta.old_file().mode()]
         .iter()
-        .any(|m| matches!(m, FileMode::Commit | FileMode::Tree))
-}
-
-/// The attempt's own repository (`.git` at the top of the working tree), which is not
-/// part of its work.
-pub fn in_own_repository(delta: &DiffDelta<'_>) -> bool {
-    delta
+        .any(|m| matches!(m, FileMode::Commit | FileMode::Tree));
+    let own = delta
         .new_file()
         .path()
         .or(delta.old_file().path())
         .and_then(|p| p.components().next())
-        .is_some_and(|c| c.as_os_str() == ".git")
+        .is_some_and(|c| c.as_os_str() == ".git");
+    !nested && !own
 }
 
 /// An exclusive `flock` on a file, released on drop (or when the process dies).
