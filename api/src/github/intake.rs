@@ -37,24 +37,18 @@ pub fn read(
     delivery_id: Option<&str>,
     body: &[u8],
 ) -> Result<Incoming, ApiError> {
-    let event = event
-        .filter(|e| valid_name(e, MAX_EVENT_LEN))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::MissingEvent,
-                "the delivery has no valid X-GitHub-Event",
-            )
-        })?
-        .to_owned();
-    let delivery_id = delivery_id
-        .filter(|d| valid_name(d, MAX_DELIVERY_ID_LEN))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::MissingDeliveryId,
-                "the delivery has no valid X-GitHub-Delivery",
-            )
-        })?
-        .to_owned();
+    let event = header(
+        event,
+        MAX_EVENT_LEN,
+        ErrorCode::MissingEvent,
+        "X-GitHub-Event",
+    )?;
+    let delivery_id = header(
+        delivery_id,
+        MAX_DELIVERY_ID_LEN,
+        ErrorCode::MissingDeliveryId,
+        "X-GitHub-Delivery",
+    )?;
     let payload: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::InvalidJson(format!("the delivery body is not JSON: {e}")))?;
     // PostgreSQL's jsonb cannot hold U+0000 in a string or a key: refused here with a
@@ -79,6 +73,22 @@ pub fn read(
         installation_id,
         payload,
     })
+}
+
+/// A header's value when it is a [`valid_name`] of at most `max` bytes; else 400 `code`.
+fn header(
+    value: Option<&str>,
+    max: usize,
+    code: ErrorCode,
+    name: &str,
+) -> Result<String, ApiError> {
+    match value.filter(|v| valid_name(v, max)) {
+        Some(v) => Ok(v.to_owned()),
+        None => Err(ApiError::bad_request(
+            code,
+            format!("the delivery has no valid {name}"),
+        )),
+    }
 }
 
 /// Event names and delivery ids: short, printable, no spaces.
