@@ -181,16 +181,13 @@ async fn moving_a_task_changes_its_column_and_board_position() {
 async fn task_list_filters_by_status_and_pages_in_board_order() {
     let app = TestApp::spawn().await;
     let project = app.create_project("Demo", None).await;
-    let mut expected_todo = Vec::new();
-    let mut expected_done = Vec::new();
-    let mut expected_cancelled = Vec::new();
-    for i in 0..5 {
-        expected_todo.push(app.create_task(project.id, &format!("todo {i}")).await.id);
-    }
-    for (status, bucket) in [
-        ("done", &mut expected_done),
-        ("cancelled", &mut expected_cancelled),
-    ] {
+    // Made in the reverse of board order, so neither the order of creation nor the
+    // order of the status names can pass for it.
+    let mut columns: Vec<(&str, Vec<uuid::Uuid>)> = ["cancelled", "done", "inreview", "inprogress"]
+        .into_iter()
+        .map(|s| (s, Vec::new()))
+        .collect();
+    for (status, bucket) in &mut columns {
         for i in 0..3 {
             let t: wire::Task = json_as(
                 app.post(
@@ -204,11 +201,15 @@ async fn task_list_filters_by_status_and_pages_in_board_order() {
             bucket.push(t.id);
         }
     }
+    let mut expected_todo = Vec::new();
+    for i in 0..5 {
+        expected_todo.push(app.create_task(project.id, &format!("todo {i}")).await.id);
+    }
+    let expected_done = columns[1].1.clone();
     // Board order: todo, inprogress, inreview, done, cancelled; then position.
     let expected: Vec<_> = expected_todo
         .iter()
-        .chain(&expected_done)
-        .chain(&expected_cancelled)
+        .chain(columns.iter().rev().flat_map(|(_, ids)| ids))
         .copied()
         .collect();
 
@@ -228,7 +229,7 @@ async fn task_list_filters_by_status_and_pages_in_board_order() {
             None => break,
         }
     }
-    assert_eq!(pages, 3);
+    assert_eq!(pages, 5);
     assert_eq!(seen, expected);
 
     let done: Page<wire::Task> = json_as(

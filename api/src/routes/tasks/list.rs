@@ -19,9 +19,9 @@ use crate::routes::paging::page_limit;
 use crate::routes::{IdPath, lookup};
 use crate::state::AppState;
 
-/// Board order of the status columns, as SQL (text order would put `cancelled` first).
-const STATUS_RANK: &str = "CASE tasks.status WHEN 'todo' THEN 0 WHEN 'inprogress' THEN 1 \
-     WHEN 'inreview' THEN 2 WHEN 'done' THEN 3 ELSE 4 END";
+/// Board order of the status columns, as SQL: the database's `switchyard_board_rank`, which
+/// the index `tasks_board_order_idx` is built on, so a page is read in order from it.
+const STATUS_RANK: &str = "switchyard_board_rank(tasks.status)";
 
 /// Query of the task list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -149,7 +149,7 @@ impl Cursor {
     }
 }
 
-/// The Rust twin of `STATUS_RANK`.
+/// The Rust twin of `STATUS_RANK` (the migration `board_indexes` defines that one).
 fn status_rank(status: TaskStatus) -> i32 {
     match status {
         TaskStatus::Todo => 0,
