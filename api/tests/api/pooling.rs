@@ -200,19 +200,10 @@ async fn a_database_role_that_bypasses_row_level_security_is_refused_at_start() 
 /// query's own error does not. The pool then replaces the broken connection.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_lost_mid_query_reads_as_unreachable_and_a_bad_query_does_not() {
-    #[derive(diesel::QueryableByName)]
-    struct Pid {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        pid: i32,
-    }
     let env = TestEnv::new().await;
     let db = Db::new(&env.settings.database).expect("pool");
     let mut conn = db.system().await.expect("conn");
-    let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-        .get_result::<Pid>(&mut conn)
-        .await
-        .expect("pid")
-        .pid;
+    let pid = backend_pid(&mut conn).await;
     let mut admin = AsyncPgConnection::establish(&admin_url())
         .await
         .expect("admin connection");
@@ -242,4 +233,84 @@ async fn a_connection_lost_mid_query_reads_as_unreachable_and_a_bad_query_does_n
         "a query's own error taken for an outage: {bad:?}"
     );
     assert_eq!(count(&mut fresh, "SELECT 1::bigint AS n").await, 1);
+}
+
+/// A statement runs in a transaction of its own, its `BEGIN` sent in one flight with it. A
+/// request dropped while the statement runs (a client gone, a timeout) must not leave that
+/// transaction, with its tenant, to whoever takes the connection next: the pool closes the
+/// connection instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_dropped_mid_flight_leaves_its_transaction_to_no_one() {
+    let env = TestEnv::new().await;
+    let mut settings = env.settings.database.clone();
+    settings.pool_size = 1;
+    let db = Db::new(&settings).expect("pool");
+    let org = {
+        let mut conn = db.system().await.expect("conn");
+        fixtures::org(&mut conn, "dropped", 4).await
+    };
+    let mut conn = db.org(org).await.expect("conn");
+    let pid = backend_pid(&mut conn).await;
+    let mut admin = AsyncPgConnection::establish(&admin_url())
+        .await
+        .expect("admin connection");
+    let in_transaction = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE pid = {pid} AND state = 'active' AND xact_start IS NOT NULL \
+         AND query LIKE '%pg_sleep%'"
+    );
+
+    {
+        let sleeping = diesel::sql_query("SELECT pg_sleep(30)").execute(&mut conn);
+        tokio::pin!(sleeping);
+        // Drive the statement until the server runs it inside its transaction.
+        loop {
+            tokio::select! {
+                r = &mut sleeping => panic!("the statement ended before it was dropped: {r:?}"),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+            }
+            if admin_count(&mut admin, &in_transaction).await == 1 {
+                break;
+            }
+        }
+    } // dropped here, mid-flight
+    drop(conn);
+
+    let mut next = db.system().await.expect("the pool hands out a connection");
+    assert_ne!(
+        backend_pid(&mut next).await,
+        pid,
+        "the connection left inside the dropped statement's transaction was handed on"
+    );
+    assert_eq!(
+        count(&mut next, "SELECT count(*) AS n FROM organizations").await,
+        1
+    );
+    admin_count(
+        &mut admin,
+        &format!("SELECT count(*) AS n FROM (SELECT pg_terminate_backend({pid})) AS ended"),
+    )
+    .await;
+}
+
+/// The server process behind a connection.
+async fn backend_pid(conn: &mut Conn) -> i32 {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(conn)
+        .await
+        .expect("pid")
+        .pid
+}
+
+async fn admin_count(admin: &mut AsyncPgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(admin)
+        .await
+        .expect("count")
+        .n
 }

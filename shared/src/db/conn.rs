@@ -59,14 +59,54 @@ impl Conn {
         }
     }
 
-    /// True outside any transaction (and false when the transaction state is broken, so
-    /// the raw connection reports that itself).
-    fn outside_transaction(&mut self) -> bool {
-        matches!(
-            <TenantTransactions as TransactionManager<Conn>>::transaction_manager_status_mut(self)
-                .transaction_depth(),
-            Ok(None)
-        )
+    /// True outside any transaction, false inside one. A transaction state that is broken
+    /// (a statement of this connection was dropped mid-flight, or its end failed) is an
+    /// error: the connection's session is unknown, so nothing more runs on it, and the
+    /// pool closes it when it comes back.
+    fn outside_transaction(&mut self) -> QueryResult<bool> {
+        <TenantTransactions as TransactionManager<Conn>>::transaction_manager_status_mut(self)
+            .transaction_depth()
+            .map(|depth| depth.is_none())
+    }
+
+    /// Runs one statement in a transaction of its own, in two round trips rather than
+    /// three: the `BEGIN` naming the tenant goes out in the same flight as the statement
+    /// (the server runs them in order), then `COMMIT`, or `ROLLBACK` if either failed.
+    ///
+    /// Until that end has answered, the connection's transaction state reads as broken.
+    /// A request dropped mid-flight (a client gone, a timeout) thus leaves a connection
+    /// the pool closes instead of handing on inside an open transaction.
+    async fn in_own_transaction<R>(
+        &mut self,
+        statement: impl for<'c> FnOnce(&'c AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>,
+    ) -> QueryResult<R> {
+        <TenantTransactions as TransactionManager<Conn>>::transaction_manager_status_mut(self)
+            .set_in_error();
+        let (begun, result) = {
+            let conn: &AsyncPgConnection = &self.inner;
+            let begin_sql = self.begin.as_str();
+            let begin = async move {
+                let mut conn = conn;
+                conn.batch_execute(begin_sql).await
+            };
+            // `join!` polls in order: the BEGIN is queued on the connection first.
+            futures::join!(begin, statement(conn))
+        };
+        let end = if begun.is_ok() && result.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = self.inner.batch_execute(end).await;
+        if ended.is_ok() {
+            *<TenantTransactions as TransactionManager<Conn>>::transaction_manager_status_mut(
+                self,
+            ) = TransactionManagerStatus::default();
+        }
+        begun?;
+        let value = result?;
+        ended?;
+        Ok(value)
     }
 }
 
@@ -118,12 +158,18 @@ impl PgMetadataLookup for BuiltinTypesOnly {
 
 impl SimpleAsyncConnection for Conn {
     async fn batch_execute(&mut self, query: &str) -> QueryResult<()> {
-        if !self.outside_transaction() {
+        if !self.outside_transaction()? {
             return self.inner.batch_execute(query).await;
         }
         let query = query.to_owned();
-        self.transaction(async move |conn: &mut Conn| conn.inner.batch_execute(&query).await)
-            .await
+        self.in_own_transaction(move |conn| {
+            async move {
+                let mut conn = conn;
+                conn.batch_execute(&query).await
+            }
+            .boxed()
+        })
+        .await
     }
 }
 
@@ -139,18 +185,25 @@ impl AsyncConnectionCore for Conn {
         T: AsQuery + 'query,
         T::Query: QueryFragment<Pg> + QueryId + 'query,
     {
-        if !self.outside_transaction() {
-            return AsyncConnectionCore::load(&mut *self.inner, source);
+        match self.outside_transaction() {
+            Ok(true) => {}
+            Ok(false) => return AsyncConnectionCore::load(&mut *self.inner, source),
+            Err(e) => return futures::future::ready(Err(e)).boxed(),
         }
         let query = collect(&source.as_query());
         async move {
             let query = query?;
             let rows = self
-                .transaction(async move |conn: &mut Conn| {
-                    AsyncConnectionCore::load(&mut *conn.inner, query)
-                        .await?
-                        .try_collect::<Vec<_>>()
-                        .await
+                .in_own_transaction(move |conn| {
+                    async move {
+                        let mut conn = conn;
+                        // Every row is read before the COMMIT goes out behind them.
+                        AsyncConnectionCore::load(&mut conn, query)
+                            .await?
+                            .try_collect::<Vec<_>>()
+                            .await
+                    }
+                    .boxed()
                 })
                 .await?;
             Ok(futures::stream::iter(rows.into_iter().map(Ok)).boxed())
@@ -165,14 +218,19 @@ impl AsyncConnectionCore for Conn {
     where
         T: QueryFragment<Pg> + QueryId + 'query,
     {
-        if !self.outside_transaction() {
-            return AsyncConnectionCore::execute_returning_count(&mut *self.inner, source);
+        match self.outside_transaction() {
+            Ok(true) => {}
+            Ok(false) => {
+                return AsyncConnectionCore::execute_returning_count(&mut *self.inner, source);
+            }
+            Err(e) => return futures::future::ready(Err(e)).boxed(),
         }
         let query = collect(&source);
         async move {
             let query = query?;
-            self.transaction(async move |conn: &mut Conn| {
-                AsyncConnectionCore::execute_returning_count(&mut *conn.inner, query).await
+            self.in_own_transaction(move |conn| {
+                let mut conn = conn;
+                AsyncConnectionCore::execute_returning_count(&mut conn, query)
             })
             .await
         }
@@ -214,7 +272,7 @@ impl TransactionManager<Conn> for TenantTransactions {
     type TransactionStateData = AnsiTransactionManager;
 
     async fn begin_transaction(conn: &mut Conn) -> QueryResult<()> {
-        if !conn.outside_transaction() {
+        if !conn.outside_transaction()? {
             return <AnsiTransactionManager as TransactionManager<AsyncPgConnection>>::begin_transaction(
                 &mut conn.inner,
             )
