@@ -314,3 +314,30 @@ async fn admin_count(admin: &mut AsyncPgConnection, sql: &str) -> i64 {
         .expect("count")
         .n
 }
+
+/// New connections set themselves up (time zone, encoding) through PgBouncer in
+/// transaction mode, many at once over few server connections: each setup statement is a
+/// Parse then a Bind, and behind such a pooler the two must not reach different servers.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_connections_open_at_once_through_pgbouncer() {
+    let env = TestEnv::new().await;
+    let bouncer = pgbouncer(4);
+    let mut settings = env.settings.database.clone();
+    settings.url = bouncer.url(shared::testing::APP_ROLE, &env.db_name);
+    settings.prepared_statement_cache = false;
+    settings.pool_size = 48;
+    // A few bursts on fresh pools: one burst alone split a setup about half the time.
+    for _ in 0..4 {
+        let db = Db::new(&settings).expect("pool through pgbouncer");
+        let opened = futures::future::join_all((0..48).map(|_| db.system())).await;
+        let failed: Vec<String> = opened
+            .iter()
+            .filter_map(|c| c.as_ref().err().map(|e| e.to_string()))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{} of 48 failed: {failed:?}",
+            failed.len()
+        );
+    }
+}

@@ -10,7 +10,7 @@ use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
 use uuid::Uuid;
@@ -68,6 +68,40 @@ pub fn connection_lost(e: &diesel::result::Error) -> bool {
     }
 }
 
+/// Opens a connection whose setup runs inside a transaction.
+///
+/// diesel-async's setup sends its two `SET`s (time zone, encoding) pipelined outside any
+/// transaction, each as a Parse then a Bind with a Sync after each. Behind PgBouncer in
+/// transaction mode (before 1.21) a Sync outside a transaction hands the server connection
+/// back, so the Bind could reach another server than its Parse ("prepared statement does
+/// not exist"), and the new connection failed. Inside a transaction every message goes to
+/// one server.
+async fn open_connection(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let failed = |e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string());
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(failed)?;
+    {
+        // The connection is driven here until the BEGIN is answered, then by diesel-async.
+        let begin = client.batch_execute("BEGIN");
+        tokio::pin!(begin);
+        tokio::select! {
+            begun = &mut begin => begun.map_err(failed)?,
+            ended = &mut connection => {
+                return Err(ConnectionError::BadConnection(match ended {
+                    Err(e) => e.to_string(),
+                    Ok(()) => "the server closed the connection during setup".into(),
+                }));
+            }
+        }
+    }
+    let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+    conn.batch_execute("COMMIT")
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
 /// Starts the message of a connection refused for its role, so [`Db::checkout`] can
 /// tell it from an unreachable server.
 const UNSAFE_ROLE: &str = "refusing database role";
@@ -88,7 +122,7 @@ impl Db {
         let mut manager_config = ManagerConfig::default();
         manager_config.custom_setup = Box::new(move |url| {
             Box::pin(async move {
-                let mut conn = AsyncPgConnection::establish(url).await?;
+                let mut conn = open_connection(url).await?;
                 if !statement_cache {
                     conn.set_prepared_statement_cache_size(CacheSize::Disabled);
                 }
