@@ -128,7 +128,7 @@ pub struct QueuedRun<'a> {
 /// Inserts a queued attempt with its processes (the project's setup script, then the
 /// executor run) and moves the task to in progress, inside the caller's transaction.
 /// Returns the attempt and its events: `attempt.created`, a `process.created` per
-/// process, and `task.updated` when the task moved.
+/// process, `task.updated` when the task moved, and a dispatch wake.
 pub async fn queue_attempt(
     conn: &mut Conn,
     run: &QueuedRun<'_>,
@@ -176,6 +176,7 @@ pub async fn queue_attempt(
     events.push(OrgEvent::AttemptCreated(wire::Attempt::from(
         attempt.clone(),
     )));
+    events.wake_dispatcher();
     if let Some(setup) = project
         .setup_script
         .as_deref()
@@ -199,7 +200,8 @@ pub async fn queue_attempt(
 /// Queues a follow-up process on a finished (succeeded or failed) attempt and puts the
 /// attempt back in the queue with a fresh retry budget, inside the caller's transaction;
 /// any other state is 409 `attempt_busy`. Returns the attempt, the new process and their
-/// events: `attempt.updated`, `process.created`, and `task.updated` when the task moved.
+/// events: `attempt.updated`, `process.created`, `task.updated` when the task moved, and
+/// a dispatch wake.
 pub async fn queue_follow_up(
     conn: &mut Conn,
     org_id: Uuid,
@@ -223,6 +225,7 @@ pub async fn queue_follow_up(
     events.push(OrgEvent::AttemptUpdated(wire::Attempt::from(
         attempt.clone(),
     )));
+    events.wake_dispatcher();
     events.push(OrgEvent::ProcessCreated(wire::Process::from(
         process.clone(),
     )));
@@ -242,7 +245,8 @@ pub async fn queue_follow_up(
 /// cancelled at once (its queued processes killed; a worker's claim of it then fails). A
 /// running one gets `stop_requested`, which its worker sees on its next heartbeat. A
 /// finished attempt is returned as it is, with no events. Otherwise the events are
-/// `attempt.updated` and a `process.updated` per killed process.
+/// `attempt.updated` and a `process.updated` per killed process, and a cancelled one
+/// adds a dispatch wake.
 pub async fn stop(
     conn: &mut Conn,
     org_id: Uuid,
@@ -268,6 +272,8 @@ pub async fn stop(
         events.push(OrgEvent::AttemptUpdated(wire::Attempt::from(
             attempt.clone(),
         )));
+        // A scheduled attempt held one of its org's slots.
+        events.wake_dispatcher();
         for process in killed {
             events.push(OrgEvent::ProcessUpdated(wire::Process::from(process)));
         }

@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod leader;
 pub mod metrics_server;
 pub mod reaper;
+pub mod wakes;
 
 use redis::aio::ConnectionManager;
 use shared::config::{CapacityBackend, Settings};
@@ -139,11 +140,17 @@ async fn start_kubernetes(
             }
             tracing::info!(identity = %identity, "leading: dispatching and reconciling");
             let mut term = Loops::new(shutdown.child_token());
-            let wake = Arc::new(Notify::new());
-            duties(&mut term, services.clone(), Some(wake.clone()));
+            // Rounds that scheduled attempts wake the reconciler, which starts their Jobs.
+            let reconcile_wake = Arc::new(Notify::new());
+            duties(&mut term, services.clone(), Some(reconcile_wake.clone()));
             term.spawn(
                 "reconcile",
-                reconcile::run(cluster.clone(), services.clone(), wake, term.stop_token()),
+                reconcile::run(
+                    cluster.clone(),
+                    services.clone(),
+                    reconcile_wake,
+                    term.stop_token(),
+                ),
             );
             tokio::select! {
                 _ = leading.wait_for(|l| !*l) => {
@@ -172,18 +179,36 @@ fn default_identity() -> String {
     format!("scheduler-{}", std::process::id())
 }
 
-/// Starts dispatch and reaping in `loops`; `wake` hears whenever attempts were scheduled.
-fn duties(loops: &mut Loops, services: Services, wake: Option<Arc<Notify>>) {
+/// Starts dispatch, its wake listener and reaping in `loops`; `on_scheduled` is told
+/// whenever a round scheduled attempts.
+fn duties(loops: &mut Loops, services: Services, on_scheduled: Option<Arc<Notify>>) {
     let stop = loops.stop_token();
+    let dispatch_wake = Arc::new(Notify::new());
+    loops.spawn(
+        "dispatch-wakes",
+        wakes::listen(
+            services.settings.redis.url.clone(),
+            services.keys.dispatch_wakes(),
+            dispatch_wake.clone(),
+            stop.clone(),
+        ),
+    );
     loops.spawn(
         "dispatch",
-        dispatch_loop(services.clone(), wake, stop.clone()),
+        dispatch_loop(services.clone(), dispatch_wake, on_scheduled, stop.clone()),
     );
     loops.spawn("reaper", reap_loop(services, stop));
 }
 
-/// Schedules queued attempts every `tick_ms`, at once again after a full batch.
-async fn dispatch_loop(services: Services, wake: Option<Arc<Notify>>, stop: CancellationToken) {
+/// Schedules queued attempts whenever `dispatch_wake` says there is work (see
+/// [`wakes`]), at once again after a full batch, and every `tick_ms` in any case for
+/// whatever a lost wake left queued.
+async fn dispatch_loop(
+    services: Services,
+    dispatch_wake: Arc<Notify>,
+    on_scheduled: Option<Arc<Notify>>,
+    stop: CancellationToken,
+) {
     let Services {
         settings,
         db,
@@ -192,7 +217,7 @@ async fn dispatch_loop(services: Services, wake: Option<Arc<Notify>>, stop: Canc
         metrics,
         ..
     } = services;
-    let tick = Duration::from_millis(settings.scheduler.tick_ms);
+    let fallback_tick = Duration::from_millis(settings.scheduler.tick_ms);
     let batch = settings.scheduler.batch_size;
     while !stop.is_cancelled() {
         let scheduled = match dispatch::dispatch_once(&db, &mut redis, &keys, batch, &metrics).await
@@ -205,14 +230,15 @@ async fn dispatch_loop(services: Services, wake: Option<Arc<Notify>>, stop: Canc
             }
         };
         if scheduled > 0
-            && let Some(w) = &wake
+            && let Some(reconcile) = &on_scheduled
         {
-            w.notify_one();
+            reconcile.notify_one();
         }
         // A full batch means more may be waiting: go again at once.
         if scheduled < batch as usize {
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                _ = dispatch_wake.notified() => {}
+                _ = tokio::time::sleep(fallback_tick) => {}
                 _ = stop.cancelled() => {}
             }
         }

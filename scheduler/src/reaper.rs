@@ -139,7 +139,8 @@ pub async fn end_lost_attempt(
     Ok(Some(attempt))
 }
 
-/// After commit: seals the lost processes' logs and tells the org what changed.
+/// After commit: seals the lost processes' logs, tells the org what changed, and wakes
+/// the dispatcher (a retried attempt is queued again; a failed one freed its slot).
 async fn publish(
     conn: &mut shared::db::Conn,
     redis: &mut ConnectionManager,
@@ -199,6 +200,9 @@ async fn publish(
         }
         .instrument(span)
         .await;
+    }
+    if !reaped.is_empty() {
+        bus::wake_dispatcher(redis, keys).await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! The event bus on Redis: org events (a capped stream for resume plus pub/sub for live
-//! delivery), log patches (a tail list plus pub/sub) and diff announcements.
-//! Writers live here; the api's subscriber hub reads the same keys.
+//! delivery), log patches (a tail list plus pub/sub), diff announcements and the
+//! scheduler's dispatch wakes. Writers live here; the api's subscriber hub and the
+//! scheduler's wake listener read the same keys.
 
 use redis::aio::ConnectionLike;
 use redis::{AsyncCommands, Script};
@@ -219,5 +220,18 @@ pub async fn emit<C: ConnectionLike + Send + Sync>(
             tracing::warn!(%org_id, kind = event.kind(), error = %e, "org event not published");
             None
         }
+    }
+}
+
+/// Tells the scheduler it has work to dispatch: an attempt became queued, or an org's
+/// slot freed (an attempt ended, was cancelled or failed as lost, or the org's limit
+/// rose). Call it only after the transaction that made the change has committed, so the
+/// round it starts sees the change. Best effort like [`emit`]: a wake is fire-and-forget
+/// pub/sub anyway, and the scheduler's fallback tick (`scheduler.tick_ms`) picks up
+/// whatever a lost one leaves queued.
+pub async fn wake_dispatcher<C: ConnectionLike + Send + Sync>(conn: &mut C, keys: &Keys) {
+    let published: redis::RedisResult<()> = conn.publish(keys.dispatch_wakes(), "").await;
+    if let Err(e) = published {
+        tracing::warn!(error = %e, "dispatch wake not published; the scheduler's fallback tick finds the work");
     }
 }

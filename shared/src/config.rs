@@ -140,8 +140,11 @@ pub enum CapacityBackend {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulerSettings {
+    /// The fallback dispatch poll. Writers wake the scheduler over Redis pub/sub when an
+    /// attempt is queued or a slot frees, so this only bounds how long work waits when a
+    /// wake is lost (Redis down or reconnecting; pub/sub keeps nothing).
     pub tick_ms: u64,
-    /// Most attempts moved from queued to scheduled in one tick.
+    /// Most attempts moved from queued to scheduled in one dispatch round.
     pub batch_size: i64,
     pub backend: CapacityBackend,
     /// Worker processes the local backend keeps alive.
@@ -726,8 +729,8 @@ impl Default for Settings {
                 trusted_proxies: Vec::new(),
             },
             scheduler: SchedulerSettings {
-                // One indexed query when idle: cheap, and it bounds how long a new attempt waits.
-                tick_ms: 50,
+                // Only for lost wakes: one indexed query a second when idle.
+                tick_ms: 1_000,
                 batch_size: 500,
                 backend: CapacityBackend::Local,
                 local_workers: 2,

@@ -74,6 +74,12 @@ impl Keys {
         format!("{}:org:{org_id}", self.prefix)
     }
 
+    /// Pub/sub channel on which writers tell the scheduler there is work to dispatch (an
+    /// attempt queued, an org's slot freed), so it need not poll Postgres for it.
+    pub fn dispatch_wakes(&self) -> String {
+        format!("{}:scheduler:dispatch-wakes", self.prefix)
+    }
+
     /// Pub/sub channel announcing revoked tokens, ended sessions and removed members, so
     /// every api replica re-checks the event streams they held open.
     pub fn access_revocations(&self) -> String {

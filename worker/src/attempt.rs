@@ -1084,6 +1084,8 @@ impl AttemptRun<'_> {
             Guarded::LeaseLost => return Ok(AttemptOutcome::Abandoned),
             Guarded::Written(rows) => rows,
         };
+        // The attempt's slot is free for the next one of its org.
+        bus::wake_dispatcher(&mut self.redis, &self.worker.keys).await;
         let task_key = format!("{}-{}", ctx.project.key_prefix, ctx.task.number);
         github::report_result(self.worker, &attempt, &task_key, &ctx.repository).await;
         let org = attempt.org_id;

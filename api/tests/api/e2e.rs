@@ -429,6 +429,73 @@ async fn attempts_queued_when_redis_is_flushed_all_still_run() {
     stack.stop().await;
 }
 
+/// A fallback poll that never comes within a test: only wakes dispatch.
+const FALLBACK_NEVER_MS: u64 = 3_600_000;
+
+impl Stack {
+    /// Sets the org's concurrency limit through the api, as an admin does.
+    async fn set_org_limit(&self, limit: i32) {
+        let app = &self.app;
+        let res = app
+            .request_path_as(
+                &app.token,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/orgs/{}", app.org.slug),
+            )
+            .json(&serde_json::json!({ "max_concurrent_attempts": limit }))
+            .send()
+            .await
+            .expect("PATCH org");
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_slot_orgs_attempts_run_back_to_back_on_wakes_alone() {
+    let stack = Stack::start_configured(1, None, |s| s.scheduler.tick_ms = FALLBACK_NEVER_MS).await;
+    stack.set_org_limit(1).await;
+    let app = &stack.app;
+    let project = app.create_project("Wakes", None).await;
+    // The start's wake dispatches the first; the worker's end, the second.
+    let mut attempts = Vec::new();
+    for n in 0..2 {
+        let task = app.create_task(project.id, &format!("Task {n}")).await;
+        attempts.push(
+            app.start_attempt(task.id, &format!("echo run {n}"))
+                .await
+                .id,
+        );
+    }
+    for id in attempts {
+        let done = app.wait_finished(id).await;
+        assert_eq!(done.status, AttemptStatus::Succeeded, "{done:?}");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raising_the_org_limit_wakes_the_scheduler_for_the_attempt_waiting_on_it() {
+    // No workers: scheduled attempts stay scheduled, holding their slots.
+    let stack = Stack::start_configured(0, None, |s| s.scheduler.tick_ms = FALLBACK_NEVER_MS).await;
+    stack.set_org_limit(1).await;
+    let app = &stack.app;
+    let project = app.create_project("Limit", None).await;
+    let mut attempts = Vec::new();
+    for n in 0..2 {
+        let task = app.create_task(project.id, &format!("Task {n}")).await;
+        attempts.push(app.start_attempt(task.id, "echo hi").await.id);
+    }
+    let scheduled = |a: &wire::Attempt| a.status == AttemptStatus::Scheduled;
+    app.wait_attempt(attempts[0], Duration::from_secs(30), scheduled)
+        .await;
+    assert_eq!(app.attempt(attempts[1]).await.status, AttemptStatus::Queued);
+
+    stack.set_org_limit(2).await;
+    app.wait_attempt(attempts[1], Duration::from_secs(30), scheduled)
+        .await;
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn stopping_a_running_attempt_kills_every_process_it_started() {
     let stack = Stack::start(1).await;

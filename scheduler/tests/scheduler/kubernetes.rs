@@ -14,7 +14,6 @@ use shared::domain::{AttemptStatus, ProcessStatus};
 use shared::shutdown::CancellationToken;
 use shared::testing::fixtures;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -22,9 +21,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::Ctx;
 use crate::fake_kube::{FakeKube, Kind, Logged, write_objects};
 use crate::kubelet::Kubelet;
+use crate::{Ctx, eventually};
 
 mod canary;
 
@@ -331,25 +330,6 @@ fn name_of(obj: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// Polls `check` every 20 ms until it answers, failing the test after `secs`.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A repository at `root/origin` on `main` with one commit.

@@ -12,11 +12,14 @@ mod kubernetes;
 mod metrics;
 mod reaper;
 mod transitions;
+mod wakes;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shared::db::schema::task_attempts;
 use shared::domain::AttemptStatus;
+use std::future::Future;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// The attempt's status as stored.
@@ -27,6 +30,25 @@ pub async fn status_of(conn: &mut shared::db::Conn, id: Uuid) -> AttemptStatus {
         .get_result(conn)
         .await
         .expect("attempt row")
+}
+
+/// Polls `check` every 20 ms until it answers, failing the test after `secs`.
+pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// One test's services: its database, Redis (the shared server under a prefix, or a

@@ -72,5 +72,9 @@ pub async fn update(
 
     let org = wire::Organization::from(org);
     emit(&state, org_id, OrgEvent::OrgUpdated(org.clone())).await;
+    if changes.max_concurrent_attempts.is_some() {
+        // A higher limit frees slots for attempts already waiting.
+        shared::bus::wake_dispatcher(&mut state.redis(), &state.keys).await;
+    }
     Ok(web::Json(org))
 }
