@@ -61,6 +61,8 @@ pub async fn spawn_with_shutdown(
         "idempotency-prune",
         crate::idempotency::prune(state.get_ref().clone(), loops.stop_token()),
     );
+    // Built here, once, before the workers that each register it start.
+    std::sync::LazyLock::force(&crate::routes::ROUTE_TABLE);
     let server_state = state.clone();
     let server = HttpServer::new(move || {
         let state = server_state.clone();
