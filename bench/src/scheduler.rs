@@ -1,8 +1,8 @@
 //! B8: the scheduler's rate and fairness. Attempts are queued straight into Postgres
 //! across orgs of very different backlogs (the scheduler cannot tell); a no-op executor
-//! stands in for the workers by ending every scheduled attempt at once (and saying so, as
-//! a worker does), so each org's concurrency limit, and not a process, holds its backlog
-//! back.
+//! stands in for the workers by ending every scheduled attempt at once and waking the
+//! dispatcher, as a worker does, so each org's concurrency limit, and not a process, holds
+//! its backlog back. The queued backlog wakes it too, as the api does.
 
 use anyhow::{Context, bail};
 use diesel::sql_types::{Double, Integer, Text, Uuid as SqlUuid};
@@ -47,6 +47,7 @@ struct Count {
 
 pub async fn fairness(args: &Args) -> anyhow::Result<()> {
     let url = args.str("db")?;
+    let wakes = Wakes::connect(args.str("redis")?, args.str("prefix")?).await?;
     let total: u64 = args.num("attempts", 10_000)?;
     let limit: i32 = args.num("limit", 50)?;
     let mut conn = AsyncPgConnection::establish(url).await?;
@@ -70,7 +71,11 @@ pub async fn fairness(args: &Args) -> anyhow::Result<()> {
     .await?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let completer = tokio::spawn(complete_scheduled(url.to_owned(), stop.clone()));
+    let completer = tokio::spawn(complete_scheduled(
+        url.to_owned(),
+        wakes.clone(),
+        stop.clone(),
+    ));
 
     let tag = format!("b8-{}", Uuid::new_v4().simple());
     let backlogs: Vec<u64> = SHARES.iter().map(|s| (s * total / 1_000).max(1)).collect();
@@ -100,6 +105,7 @@ pub async fn fairness(args: &Args) -> anyhow::Result<()> {
         Ok(())
     })
     .await?;
+    wakes.wake().await;
     eprintln!(
         "b8: {total} attempts queued in {:.1} s",
         t0.elapsed().as_secs_f64()
@@ -171,18 +177,48 @@ pub async fn fairness(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The no-op executor: every few milliseconds, ends the benchmark orgs' scheduled attempts.
-async fn complete_scheduled(url: String, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+/// The scheduler's wake-up channel, as the api and the workers publish on it.
+#[derive(Clone)]
+struct Wakes {
+    redis: redis::aio::ConnectionManager,
+    keys: shared::keys::Keys,
+}
+
+impl Wakes {
+    async fn connect(url: &str, prefix: &str) -> anyhow::Result<Wakes> {
+        Ok(Wakes {
+            redis: shared::redis_conn::manager(url)
+                .await
+                .context("connecting to Redis")?,
+            keys: shared::keys::Keys::new(prefix),
+        })
+    }
+
+    async fn wake(&self) {
+        shared::bus::wake_dispatcher(&mut self.redis.clone(), &self.keys).await;
+    }
+}
+
+/// The no-op executor: every few milliseconds, ends the benchmark orgs' scheduled attempts,
+/// and wakes the dispatcher when it ended any (their slots are free).
+async fn complete_scheduled(
+    url: String,
+    wakes: Wakes,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(&url)
         .await
         .context("the no-op executor's connection")?;
     while !AtomicBool::load(&stop, Ordering::Relaxed) {
-        sql_query(format!(
+        let ended = sql_query(format!(
             "UPDATE task_attempts SET status = 'succeeded', started_at = now(), finished_at = now(), \
              updated_at = now() WHERE status = 'scheduled' AND org_id IN ({ORGS})"
         ))
         .execute(&mut conn)
         .await?;
+        if ended > 0 {
+            wakes.wake().await;
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Ok(())
