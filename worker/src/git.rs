@@ -21,7 +21,7 @@ use git2::build::CheckoutBuilder;
 use git2::{
     AutotagOption, BranchType, Cred, CredentialType, DiffDelta, DiffOptions, FetchOptions,
     FileMode, Index, Oid, PushOptions, RemoteCallbacks, Repository, RepositoryInitOptions,
-    Signature,
+    Signature, Tree, TreeWalkMode, TreeWalkResult,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::cell::{Cell, RefCell};
@@ -314,6 +314,12 @@ fn check_out(
     repo.reference(&refname, head, true, "switchyard: the attempt's branch")?;
     let mut checkout = CheckoutBuilder::new();
     checkout.force();
+    if !has_attributes_file(&repo.find_commit(head)?.tree()?)? {
+        // Without one, no file is converted on the way out (eol, `ident`), yet libgit2
+        // would look attributes up for every file it writes, resolving the file's folder
+        // on disk each time: a dozen `readlink` calls per file, ~20% of a checkout.
+        checkout.disable_filters(true);
+    }
     repo.checkout_head(Some(&mut checkout))?;
     // The checkout's index carries the stat data of the files just written: the worker's
     // own copy lets its diffs hash only what changes.
@@ -324,6 +330,22 @@ fn check_out(
         base_commit,
         created: true,
     })
+}
+
+/// Whether `tree` holds a `.gitattributes` at any depth: what decides whether a checkout
+/// converts files (the worker's hosts set no attributes or `core.autocrlf` of their own).
+fn has_attributes_file(tree: &Tree<'_>) -> Result<bool, git2::Error> {
+    let mut found = false;
+    tree.walk(TreeWalkMode::PreOrder, |_, entry| {
+        if entry.name_bytes() == b".gitattributes" {
+            found = true;
+            TreeWalkResult::Abort
+        } else {
+            TreeWalkResult::Ok
+        }
+    })
+    .or_else(|e| if found { Ok(()) } else { Err(e) })?;
+    Ok(found)
 }
 
 fn open_or_init_cache(path: &Path) -> Result<Repository, GitError> {

@@ -69,6 +69,46 @@ fn worktree_is_created_on_a_new_branch_from_the_base() {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// A checkout writes files as git would: converted where the repository's attributes
+/// say so (a `.gitattributes` in a subfolder counts), byte for byte where it has none.
+#[test]
+fn worktrees_convert_line_endings_only_where_the_repositorys_attributes_say_so() {
+    let root = scratch();
+    let origin = origin_repo(&root);
+    std::fs::write(origin.join("stored-crlf.txt"), "a\r\nb\n").expect("write");
+    let plain = spec(&root, &origin);
+    git(&origin, &["add", "-A"]);
+    git(
+        &origin,
+        &["commit", "-qm", "a file with mixed line endings"],
+    );
+    let prepared = git::prepare_worktree(&plain).expect("prepare");
+    assert_eq!(
+        std::fs::read(prepared.path.join("stored-crlf.txt")).expect("read"),
+        b"a\r\nb\n",
+        "without attributes the file is written as stored"
+    );
+
+    std::fs::create_dir_all(origin.join("docs")).expect("mkdir");
+    std::fs::write(origin.join("docs/.gitattributes"), "*.txt text eol=crlf\n").expect("write");
+    std::fs::write(origin.join("docs/notes.txt"), "one\ntwo\n").expect("write");
+    git(&origin, &["add", "-A"]);
+    git(&origin, &["commit", "-qm", "notes checked out with CRLF"]);
+    let converting = spec(&root, &origin);
+    let prepared = git::prepare_worktree(&converting).expect("prepare");
+    assert_eq!(
+        std::fs::read(prepared.path.join("docs/notes.txt")).expect("read"),
+        b"one\r\ntwo\r\n",
+        "the subfolder's attributes convert its text files"
+    );
+    let diff = diff::compute(&prepared.view, &prepared.base_commit, UNCAPPED).expect("diff");
+    assert!(
+        diff.files.is_empty(),
+        "a fresh checkout is no change: {diff:?}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
 #[test]
 fn diff_shows_an_edited_hunk_a_new_untracked_file_and_a_deleted_file() {
     let root = scratch();
