@@ -28,8 +28,9 @@ impl Bench {
             repository_id: Uuid::new_v4(),
             repo: args.str("repo")?.to_owned(),
         };
-        let warm = bench.worktree()?;
-        bench.remove(&warm)?;
+        // Left in place (the data dir goes on drop): a deletion just before the timed
+        // runs would slow them (see `git_worktree_add`).
+        bench.worktree()?;
         Ok(bench)
     }
 
@@ -66,13 +67,21 @@ pub async fn worktree(args: &Args) -> anyhow::Result<()> {
     let runs: usize = args.num("runs", 3)?;
     let bench = Bench::new(args)?;
     let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    // Every tree is kept until all are timed (see `git_worktree_add`).
+    let (mut our_trees, mut git_trees) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let t0 = Instant::now();
         let tree = bench.worktree()?;
         ours.push(t0.elapsed().as_secs_f64() * 1e3);
-        bench.remove(&tree)?;
-        reference.push(git_worktree_add(&bench.repo)?);
+        our_trees.push(tree);
+        let (ms, git_tree) = git_worktree_add(&bench.repo)?;
+        reference.push(ms);
+        git_trees.push(git_tree);
     }
+    for tree in &our_trees {
+        bench.remove(tree)?;
+    }
+    drop(git_trees);
     let (ours, reference) = (median(&mut ours), median(&mut reference));
     eprintln!("b4: worker {ours:.0} ms, git worktree add {reference:.0} ms");
     row("b4", ours, Some(reference));
