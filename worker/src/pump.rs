@@ -130,7 +130,18 @@ pub async fn agent(
     // Lines ready to handle, in order.
     let mut ready: VecDeque<OutputLine> = VecDeque::new();
     let mut ended = false;
-    loop {
+    let mut arrived: Option<(String, bool)> = None;
+    'pump: loop {
+        // A decision is sent before the agent hears it, so it is applied before any line
+        // read after it, and never lost when the agent's answer ends the output at once.
+        while let Some((tool_call_id, approved)) =
+            arrived.take().or_else(|| decided.try_recv().ok())
+        {
+            let patches = normalizer.approval_decided(&tool_call_id, approved);
+            if !forward(patches, &mut len).await {
+                break 'pump;
+            }
+        }
         let mut line = match ready.pop_front() {
             Some(line) => line,
             None if ended => break,
@@ -150,11 +161,8 @@ pub async fn agent(
                     }
                     continue;
                 }
-                Some((tool_call_id, approved)) = decided.recv() => {
-                    let patches = normalizer.approval_decided(&tool_call_id, approved);
-                    if !forward(patches, &mut len).await {
-                        break;
-                    }
+                Some(decision) = decided.recv() => {
+                    arrived = Some(decision);
                     continue;
                 }
             },

@@ -16,6 +16,7 @@ mod helpers;
 mod hostile;
 mod logship;
 mod one_shot;
+mod pump;
 mod real_acp;
 mod real_agents;
 mod real_claude;
