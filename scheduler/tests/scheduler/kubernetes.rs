@@ -64,9 +64,12 @@ struct Scheduler {
 
 impl Cluster {
     async fn new() -> Cluster {
-        // `RUST_LOG=scheduler=debug` shows what the scheduler did.
+        // What the scheduler did is captured and shown with a failure (`RUST_LOG`
+        // overrides the default).
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("scheduler=debug"));
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_env_filter(filter)
             .with_test_writer()
             .try_init();
         let ctx = Ctx::new(None).await;

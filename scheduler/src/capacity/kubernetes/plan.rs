@@ -103,6 +103,14 @@ fn job_of_pod(pod: &Pod) -> Option<&str> {
     label(pod, labels::JOB_NAME).or_else(|| label(pod, labels::JOB_NAME_LEGACY))
 }
 
+/// The Job whose pod `worker` is, when it is one of `attempt`'s: the Job controller
+/// names a pod after its Job and a random suffix, and an attempt's Jobs are `sy-<id>-…`.
+pub fn job_of_worker(attempt: Uuid, worker: &str) -> Option<&str> {
+    let (job, _suffix) = worker.rsplit_once('-')?;
+    let dispatch = job.strip_prefix(&format!("sy-{attempt}-"))?;
+    (!dispatch.is_empty()).then_some(job)
+}
+
 fn is_warm(pod: &Pod) -> bool {
     label(pod, labels::ROLE) == Some(objects::ROLE_WARM)
 }
@@ -672,6 +680,17 @@ mod tests {
 
     fn job_name(n: u128) -> String {
         spec(n, ORG, "small").job_name()
+    }
+
+    #[test]
+    fn a_job_pods_name_leads_to_its_job_and_only_for_its_own_attempt() {
+        let job = job_name(1);
+        let pod = format!("{job}-x7k2p");
+        assert_eq!(job_of_worker(id(1), &pod), Some(job.as_str()));
+        assert_eq!(job_of_worker(id(2), &pod), None, "another attempt's pod");
+        assert_eq!(job_of_worker(id(1), "sy-warm-small-0a1b2c3d"), None);
+        assert_eq!(job_of_worker(id(1), &format!("sy-{}-x7k2p", id(1))), None);
+        assert_eq!(job_of_worker(id(1), "worker-7"), None);
     }
 
     /// The Job of attempt `n`, with `status`.

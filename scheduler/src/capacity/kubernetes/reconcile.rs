@@ -262,7 +262,7 @@ impl Reconciler {
             self.end(e).await?;
         }
         for a in plan.confirm_gone {
-            self.confirm_gone(&picture, a).await?;
+            self.confirm_gone(a).await?;
         }
         for (pod, a) in plan.adopt {
             self.adopt(&picture, &pod, &a).await?;
@@ -399,7 +399,7 @@ impl Reconciler {
 
     /// A running attempt whose worker pod the watch no longer shows: asks the API, and
     /// if the pod is really gone, ends the attempt (it was deleted, or its Job was).
-    async fn confirm_gone(&mut self, picture: &Picture, a: Live) -> anyhow::Result<()> {
+    async fn confirm_gone(&mut self, a: Live) -> anyhow::Result<()> {
         let Some(worker) = a.worker_id.clone() else {
             return Ok(());
         };
@@ -407,13 +407,10 @@ impl Reconciler {
             return Ok(());
         }
         // The pod's Job, fresh from the API: its controller may not have said yet why
-        // the pod went (a deadline), and then its verdict is worth waiting for.
-        let job = picture
-            .jobs_of_attempt(a.spec.id)
-            .map(|j| j.name_any())
-            .find(|name| worker.starts_with(&format!("{name}-")));
-        let job = match job {
-            Some(name) => self.cluster.jobs().get_opt(&name).await?,
+        // the pod went (a deadline), and then its verdict is worth waiting for. Named
+        // from the pod, not the Job watch, which may lag behind the pod watch.
+        let job = match plan::job_of_worker(a.spec.id, &worker) {
+            Some(name) => self.cluster.jobs().get_opt(name).await?,
             None => None,
         };
         let verdict = job.as_ref().map(fate::job_fate);
