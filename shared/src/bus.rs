@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use uuid::Uuid;
 
 use crate::keys::Keys;
-use crate::logs::{LogMessage, LogPatch};
+use crate::logs::{LogMessage, LogPatch, segments};
 use crate::wire::OrgEvent;
 
 /// Org events kept for `Last-Event-ID` resume; older ones are trimmed.
@@ -128,10 +128,21 @@ pub async fn publish_patches<C: ConnectionLike + Send + Sync>(
     conn: &mut C,
     keys: &Keys,
     process_id: Uuid,
-    patches: Vec<LogPatch>,
+    patches: &[LogPatch],
 ) -> redis::RedisResult<()> {
-    let batch = serde_json::to_string(&patches).map_err(encode_error)?;
-    let message = serde_json::to_string(&LogMessage::Patches { patches }).map_err(encode_error)?;
+    publish_segment(conn, keys, process_id, &segments::encode(patches)).await
+}
+
+/// [`publish_patches`] for patches already encoded as a segment's lines
+/// ([`segments::encode`]): the tail and the channel get them without another encoding.
+pub async fn publish_segment<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    keys: &Keys,
+    process_id: Uuid,
+    lines: &[u8],
+) -> redis::RedisResult<()> {
+    let batch = segments::as_array(lines);
+    let message = segments::as_message(&batch);
     redis::pipe()
         .atomic()
         .rpush(keys.log_tail(process_id), batch)

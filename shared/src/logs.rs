@@ -303,6 +303,29 @@ pub mod segments {
         out
     }
 
+    /// The JSON array of the patches of a segment (`encode`'s output): what the tail
+    /// holds. Compact JSON escapes every newline inside a string, so the newlines of a
+    /// segment are exactly the separators between its patches.
+    pub fn as_array(lines: &[u8]) -> Vec<u8> {
+        let body = lines.strip_suffix(b"\n").unwrap_or(lines);
+        let mut out = Vec::with_capacity(body.len() + 2);
+        out.push(b'[');
+        out.extend(body.iter().map(|&b| if b == b'\n' { b',' } else { b }));
+        out.push(b']');
+        out
+    }
+
+    /// The channel message ([`LogMessage::Patches`]) carrying the patches of `array`
+    /// (`as_array`'s output), without serializing them again.
+    pub fn as_message(array: &[u8]) -> Vec<u8> {
+        const HEAD: &[u8] = br#"{"t":"patches","patches":"#;
+        let mut out = Vec::with_capacity(HEAD.len() + array.len() + 1);
+        out.extend_from_slice(HEAD);
+        out.extend_from_slice(array);
+        out.push(b'}');
+        out
+    }
+
     /// Parses a segment; a corrupt line is an error, never silently skipped.
     pub fn decode(bytes: &[u8]) -> Result<Vec<LogPatch>, serde_json::Error> {
         bytes
@@ -326,6 +349,35 @@ mod tests {
         assert!(a < b);
         assert_eq!(segments::range(&b), Some((100, 1999)));
         assert_eq!(segments::range("orgs/x/junk.jsonl"), None);
+    }
+
+    #[test]
+    fn a_segment_becomes_the_tail_array_and_channel_message_serde_would_write() {
+        let patches: Vec<LogPatch> = ["one", "two\nlines, and \"quotes\"", "\u{1F600}\r\n"]
+            .iter()
+            .enumerate()
+            .map(|(i, text)| LogPatch {
+                seq: i as u64,
+                op: PatchOp::Append,
+                index: i as u64,
+                entry: LogEntry {
+                    timestamp: Utc::now(),
+                    content: EntryContent::Output {
+                        stream: OutputStream::Stdout,
+                        text: (*text).to_owned(),
+                    },
+                },
+            })
+            .collect();
+        let lines = segments::encode(&patches);
+        let array = segments::as_array(&lines);
+        assert_eq!(array, serde_json::to_vec(&patches).unwrap());
+        let message = segments::as_message(&array);
+        assert_eq!(
+            serde_json::from_slice::<LogMessage>(&message).unwrap(),
+            LogMessage::Patches { patches }
+        );
+        assert_eq!(segments::as_array(&segments::encode(&[])), b"[]");
     }
 
     #[test]

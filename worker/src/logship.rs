@@ -56,7 +56,7 @@ pub struct ShipTarget {
     pub flush: Duration,
     /// Most bytes of entries (as JSON) kept for the process; the rest is dropped.
     pub max_bytes: u64,
-    /// Most bytes of entries published but not yet stored before output waits.
+    /// Most bytes of patches (as JSON) published but not yet stored before output waits.
     pub max_unstored_bytes: u64,
     /// How long the end of the output keeps retrying the store for what is left.
     pub patience: Duration,
@@ -76,9 +76,12 @@ pub struct ShipSummary {
 
 /// One published batch, kept until it is stored.
 struct Batch {
-    patches: Vec<LogPatch>,
-    /// The entries' size as JSON, against `max_unstored_bytes`.
-    bytes: u64,
+    /// Its patches encoded once, as a segment's lines: the tail, the channel and the
+    /// store all get these bytes.
+    lines: Vec<u8>,
+    first_seq: u64,
+    last_seq: u64,
+    entries: usize,
     /// Whether the batch made it into the Redis tail (and so must be trimmed later).
     in_tail: bool,
 }
@@ -268,6 +271,10 @@ impl Shipper {
 
     /// Numbers the changes and publishes them as one batch.
     async fn publish(&mut self, changes: Vec<EntryChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        let first_seq = self.next_seq;
         let patches: Vec<LogPatch> = changes
             .into_iter()
             .map(|change| {
@@ -281,11 +288,12 @@ impl Shipper {
                 }
             })
             .collect();
-        let in_tail = match bus::publish_patches(
+        let lines = segments::encode(&patches);
+        let in_tail = match bus::publish_segment(
             &mut self.t.redis,
             &self.t.keys,
             self.t.process_id,
-            patches.clone(),
+            &lines,
         )
         .await
         {
@@ -296,12 +304,13 @@ impl Shipper {
                 false
             }
         };
-        let bytes = patches.iter().map(|p| json_size(&p.entry)).sum::<u64>();
         self.pending_entries += patches.len();
-        self.pending_bytes += bytes;
+        self.pending_bytes += lines.len() as u64;
         self.pending.push_back(Batch {
-            patches,
-            bytes,
+            lines,
+            first_seq,
+            last_seq: self.next_seq - 1,
+            entries: patches.len(),
             in_tail,
         });
         self.pending_since.get_or_insert_with(Instant::now);
@@ -310,31 +319,29 @@ impl Shipper {
     /// Stores pending batches as segments of at most `max_entries` (whole batches), then
     /// trims what is stored from the tail. On a store error keeps the rest for the next try.
     async fn store_pending(&mut self) {
-        while !self.pending.is_empty() {
+        while let Some(oldest) = self.pending.front() {
+            let first_seq = oldest.first_seq;
             let mut take = 0;
             let mut entries = 0;
+            let mut bytes = 0;
             for b in &self.pending {
-                if take > 0 && entries + b.patches.len() > self.t.max_entries {
+                if take > 0 && entries + b.entries > self.t.max_entries {
                     break;
                 }
-                entries += b.patches.len();
+                entries += b.entries;
+                bytes += b.lines.len();
                 take += 1;
             }
-            let segment: Vec<LogPatch> = self
-                .pending
-                .iter()
-                .take(take)
-                .flat_map(|b| b.patches.iter().cloned())
-                .collect();
-            let (Some(first), Some(last)) = (segment.first(), segment.last()) else {
-                self.pending.pop_front();
-                continue;
-            };
-            let key = segments::key(self.t.org_id, self.t.process_id, first.seq, last.seq);
+            let last_seq = self.pending[take - 1].last_seq;
+            let mut segment = Vec::with_capacity(bytes);
+            for b in self.pending.iter().take(take) {
+                segment.extend_from_slice(&b.lines);
+            }
+            let key = segments::key(self.t.org_id, self.t.process_id, first_seq, last_seq);
             if let Err(e) = self
                 .t
                 .store
-                .put(&key, segments::encode(&segment), "application/x-ndjson")
+                .put(&key, segment, "application/x-ndjson")
                 .await
             {
                 tracing::warn!(process.id = %self.t.process_id, error = %e, "log segment not stored; will retry");
@@ -342,8 +349,8 @@ impl Shipper {
                 return;
             }
             for b in self.pending.drain(..take) {
-                self.pending_entries -= b.patches.len();
-                self.pending_bytes -= b.bytes;
+                self.pending_entries -= b.entries;
+                self.pending_bytes -= b.lines.len() as u64;
                 if b.in_tail {
                     self.untrimmed += 1;
                 }

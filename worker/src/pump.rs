@@ -176,10 +176,7 @@ pub async fn agent(
         }
         if let Some(file) = raw.as_mut() {
             use tokio::io::AsyncWriteExt;
-            let record =
-                serde_json::json!({ "stream": line.stream, "at": line.at, "text": line.text });
-            let mut bytes = record.to_string().into_bytes();
-            bytes.push(b'\n');
+            let bytes = raw_record(&line);
             if let Err(e) = file.write_all(&bytes).await {
                 tracing::warn!(error = %e, "raw output no longer kept");
                 raw = None;
@@ -221,6 +218,27 @@ pub async fn agent(
         tokens: normalizer.token_usage(),
         entries: len,
     }
+}
+
+/// One line of the raw output record: a JSON object of its stream, time and text, and a
+/// newline. Written from borrowed fields: this runs for every line an agent prints.
+fn raw_record(line: &OutputLine) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Record<'a> {
+        stream: OutputStream,
+        at: &'a chrono::DateTime<chrono::Utc>,
+        text: &'a str,
+    }
+    let record = Record {
+        stream: line.stream,
+        at: &line.at,
+        text: &line.text,
+    };
+    let mut bytes = Vec::with_capacity(line.text.len() + 64);
+    // Strings, a time and an enum: serialization cannot fail.
+    let _ = serde_json::to_writer(&mut bytes, &record);
+    bytes.push(b'\n');
+    bytes
 }
 
 /// The tools with which agents present a plan for approval.

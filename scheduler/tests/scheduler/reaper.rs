@@ -91,7 +91,7 @@ async fn expired_lease_requeues_attempt_and_reruns_its_process() {
         &mut redis,
         &keys,
         process,
-        vec![patch(1), patch(2), patch(3)],
+        &[patch(1), patch(2), patch(3)],
     )
     .await
     .unwrap();
