@@ -87,14 +87,9 @@ async fn expired_lease_requeues_attempt_and_reruns_its_process() {
         )
         .await
         .unwrap();
-    bus::publish_patches(
-        &mut redis,
-        &keys,
-        process,
-        &[patch(1), patch(2), patch(3)],
-    )
-    .await
-    .unwrap();
+    bus::publish_patches(&mut redis, &keys, process, &[patch(1), patch(2), patch(3)])
+        .await
+        .unwrap();
 
     assert_eq!(
         reap_expired_leases(&db, &mut redis, &keys, &store)

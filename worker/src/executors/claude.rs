@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::driver::{AgentDriver, DriverEvent, Started, Stdin, ToolRequest};
+use super::driver::{AgentDriver, DriverEvent, Started, Stdin, ToolRequest, message_type};
 
 /// The worker's side of one Claude Code process.
 pub struct ClaudeDriver {
@@ -55,6 +55,12 @@ impl ClaudeDriver {
 
 impl AgentDriver for ClaudeDriver {
     fn observe(&self, raw: &str) -> DriverEvent {
+        if !matches!(
+            message_type(raw).as_deref(),
+            Some("control_request" | "result")
+        ) {
+            return DriverEvent::Other;
+        }
         let Ok(v) = serde_json::from_str::<Value>(raw) else {
             return DriverEvent::Other;
         };

@@ -10,6 +10,17 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// The `type` of a JSON message, read without building the message: a driver sees every
+/// line an agent prints (most of them its output) and acts on a few kinds only.
+pub fn message_type(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Head>(raw).ok()?.kind
+}
+
 /// A tool call the agent asks permission for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolRequest {
@@ -94,5 +105,22 @@ impl Stdin {
         if let Ok(mut tx) = self.tx.lock() {
             *tx = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_type;
+
+    #[test]
+    fn a_messages_type_is_its_own_top_level_field_however_it_is_written() {
+        let nested =
+            r#"{"message":{"type":"message","content":[{"type":"text"}]},"type":"assistant"}"#;
+        assert_eq!(message_type(nested).as_deref(), Some("assistant"));
+        let escaped = r#"{"request_id":"1","type":"control\u005frequest"}"#;
+        assert_eq!(message_type(escaped).as_deref(), Some("control_request"));
+        assert_eq!(message_type(r#"{"subtype":"init"}"#), None);
+        assert_eq!(message_type(r#"{"type":7}"#), None);
+        assert_eq!(message_type("Loading…"), None);
     }
 }
