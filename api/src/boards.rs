@@ -3,8 +3,10 @@
 //! GitHub issue both come through [`create_task`], so every card is numbered and placed
 //! by the same rules.
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnectionCore, RunQueryDsl};
+use futures::FutureExt;
 use shared::db::Conn;
 use shared::db::models::{NewTask, Task};
 use shared::db::schema::{memberships, projects, tasks};
@@ -20,12 +22,16 @@ use crate::events::Events;
 pub const POSITION_STEP: f64 = 1000.0;
 const MAX_ASSIGNEES: usize = 20;
 
-/// The position after the last card of a column (`POSITION_STEP` in an empty one).
-pub async fn end_of_column(
-    conn: &mut Conn,
+/// The position after the last card of a column (`POSITION_STEP` in an empty one), on
+/// any connection (a pipelined one too).
+pub async fn end_of_column<C>(
+    conn: &mut C,
     project_id: Uuid,
     status: TaskStatus,
-) -> Result<f64, ApiError> {
+) -> QueryResult<f64>
+where
+    C: AsyncConnectionCore<Backend = Pg>,
+{
     let max: Option<f64> = tasks::table
         .filter(tasks::project_id.eq(project_id))
         .filter(tasks::status.eq(status))
@@ -94,26 +100,39 @@ pub async fn create_task(
     card: NewCard<'_>,
 ) -> Result<(Task, String, Events), ApiError> {
     let project_id = card.project_id;
-    // Taking the number locks the project row until commit, so numbers never repeat.
-    let (number, key_prefix): (i64, String) = diesel::update(
+    // Taking the number locks the project row until commit, so numbers never repeat, and
+    // every card made meanwhile waits. The end of the column goes out in the same flight:
+    // the server reads it once the lock is held, with a snapshot that sees every card
+    // committed before, and the lock is held one round trip less.
+    let take_number = diesel::update(
         projects::table
             .filter(projects::id.eq(project_id))
             .filter(projects::org_id.eq(org_id)),
     )
     .set(projects::task_counter.eq(projects::task_counter + 1))
-    .returning((projects::task_counter, projects::key_prefix))
-    .get_result(conn)
-    .await
-    .optional()?
-    .ok_or(ApiError::NotFound("project"))?;
+    .returning((projects::task_counter, projects::key_prefix));
+    let (status, given) = (card.status, card.position);
+    let (taken, position) = conn
+        .pipelined(move |pg| {
+            async move {
+                let (mut first, mut second) = (pg, pg);
+                let place = async {
+                    match given {
+                        Some(p) => Ok(p),
+                        None => end_of_column(&mut second, project_id, status).await,
+                    }
+                };
+                futures::join!(take_number.get_result::<(i64, String)>(&mut first), place)
+            }
+            .boxed()
+        })
+        .await?;
+    let (number, key_prefix) = taken.optional()?.ok_or(ApiError::NotFound("project"))?;
+    let position = position?;
     let assignee_ids = check_assignees(conn, org_id, card.assignee_ids).await?;
     if let Some(parent) = card.parent_task_id {
         check_parent(conn, project_id, parent).await?;
     }
-    let position = match card.position {
-        Some(p) => p,
-        None => end_of_column(conn, project_id, card.status).await?,
-    };
     let task: Task = diesel::insert_into(tasks::table)
         .values((
             NewTask {

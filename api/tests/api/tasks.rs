@@ -249,3 +249,33 @@ async fn task_list_filters_by_status_and_pages_in_board_order() {
         .await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cards_made_at_once_on_one_board_get_distinct_numbers_and_places_in_order() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project("Rush", None).await;
+    let titles: Vec<String> = (0..24).map(|n| format!("Card {n}")).collect();
+    let made: Vec<wire::Task> =
+        futures::future::join_all(titles.iter().map(|t| app.create_task(project.id, t))).await;
+    let mut by_number: Vec<(i64, f64)> = made
+        .iter()
+        .map(|t| {
+            let number = t
+                .key
+                .strip_prefix("RUSH-")
+                .expect("key")
+                .parse()
+                .expect("n");
+            (number, t.position)
+        })
+        .collect();
+    by_number.sort_by_key(|(n, _)| *n);
+    let numbers: Vec<i64> = by_number.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, (1..=24).collect::<Vec<i64>>(), "{made:#?}");
+    // Each card goes after every card numbered before it: the end of the column is read
+    // while the number is held.
+    assert!(
+        by_number.windows(2).all(|w| w[0].1 < w[1].1),
+        "{by_number:?}"
+    );
+}

@@ -69,6 +69,21 @@ impl Conn {
             .map(|depth| depth.is_none())
     }
 
+    /// Runs statements in one flight inside the caller's open transaction: `statements`
+    /// starts each on the shared connection (with `futures::join!`, which polls in order),
+    /// the server runs them one after another, each with a fresh snapshot, and answers
+    /// all in one round trip. Outside a transaction it is an error: a lone statement gets
+    /// its own transaction from the connection already.
+    pub async fn pipelined<R>(
+        &mut self,
+        statements: impl for<'c> FnOnce(&'c AsyncPgConnection) -> BoxFuture<'c, R>,
+    ) -> QueryResult<R> {
+        if self.outside_transaction()? {
+            return Err(diesel::result::Error::NotInTransaction);
+        }
+        Ok(statements(&self.inner).await)
+    }
+
     /// Runs one statement in a transaction of its own, in two round trips rather than
     /// three: the `BEGIN` naming the tenant goes out in the same flight as the statement
     /// (the server runs them in order), then `COMMIT`, or `ROLLBACK` if either failed.
