@@ -44,6 +44,8 @@ ROWS = [
      lambda v, r: r <= 1.0),
     ("B6", "GET one task", "b6_one", "req/s", "pgbench -S tps", "≥ 0.5 × ref",
      lambda v, r: r >= 0.5),
+    ("B6", "GET one task's shape: a tenant transaction, pgbench", "b6_shape", "tps",
+     "pgbench -S tps", "(shown)", None),
     ("B6", "GET one task p99", "b6_one_p99", "ms", None, "≤ 25 ms", lambda v, r: v <= 25),
     ("B6", "GET a page of 100 tasks", "b6_page", "req/s", "pgbench -S tps", "(shown)", None),
     ("B6", "GET a page of 100 tasks p99", "b6_page_p99", "ms", None, "≤ 25 ms",
