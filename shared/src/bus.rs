@@ -122,19 +122,10 @@ pub async fn org_events_ever_trimmed<C: ConnectionLike + Send + Sync>(
     )
 }
 
-/// Appends a batch of patches to the process's tail and announces it live, atomically,
-/// so a late viewer finds every patch in the store, the tail or the channel.
-pub async fn publish_patches<C: ConnectionLike + Send + Sync>(
-    conn: &mut C,
-    keys: &Keys,
-    process_id: Uuid,
-    patches: &[LogPatch],
-) -> redis::RedisResult<()> {
-    publish_segment(conn, keys, process_id, &segments::encode(patches)).await
-}
-
-/// [`publish_patches`] for patches already encoded as a segment's lines
-/// ([`segments::encode`]): the tail and the channel get them without another encoding.
+/// Appends a batch of patches, encoded as a segment's lines ([`segments::encode`]), to
+/// the process's tail and announces it live, atomically, so a late viewer finds every
+/// patch in the store, the tail or the channel. Both are cut from `lines`, not encoded
+/// again.
 pub async fn publish_segment<C: ConnectionLike + Send + Sync>(
     conn: &mut C,
     keys: &Keys,

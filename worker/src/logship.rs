@@ -80,7 +80,6 @@ struct Batch {
     /// store all get these bytes.
     lines: Vec<u8>,
     first_seq: u64,
-    last_seq: u64,
     entries: usize,
     /// Whether the batch made it into the Redis tail (and so must be trimmed later).
     in_tail: bool,
@@ -309,7 +308,6 @@ impl Shipper {
         self.pending.push_back(Batch {
             lines,
             first_seq,
-            last_seq: self.next_seq - 1,
             entries: patches.len(),
             in_tail,
         });
@@ -332,7 +330,7 @@ impl Shipper {
                 bytes += b.lines.len();
                 take += 1;
             }
-            let last_seq = self.pending[take - 1].last_seq;
+            let last_seq = first_seq + entries as u64 - 1;
             let mut segment = Vec::with_capacity(bytes);
             for b in self.pending.iter().take(take) {
                 segment.extend_from_slice(&b.lines);

@@ -61,7 +61,7 @@ async fn put_segment(app: &TestApp, process: Uuid, patches: &[LogPatch]) {
 
 async fn publish(app: &TestApp, process: Uuid, patches: Vec<LogPatch>) {
     let mut redis = app.redis().await;
-    shared::bus::publish_patches(&mut redis, &app.keys, process, &patches)
+    shared::bus::publish_segment(&mut redis, &app.keys, process, &segments::encode(&patches))
         .await
         .expect("publish");
 }

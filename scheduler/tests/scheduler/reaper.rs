@@ -87,7 +87,8 @@ async fn expired_lease_requeues_attempt_and_reruns_its_process() {
         )
         .await
         .unwrap();
-    bus::publish_patches(&mut redis, &keys, process, &[patch(1), patch(2), patch(3)])
+    let tail = segments::encode(&[patch(1), patch(2), patch(3)]);
+    bus::publish_segment(&mut redis, &keys, process, &tail)
         .await
         .unwrap();
 
