@@ -97,18 +97,32 @@ pub fn compute(
     // unlike their text tell every path apart), so it does not depend on the order git
     // happens to find them in.
     files.sort_by(|(_, a, _), (_, b, _)| a.cmp(b));
+    let plain = without_attributes(view, &base, &files)?;
     let mut hunk_bytes = 0usize;
     let mut truncated = false;
-    for (n, (idx, _, file)) in files.iter_mut().enumerate() {
-        let Some(patch) = Patch::from_diff(&diff, *idx)? else {
+    for (n, (idx, path, file)) in files.iter_mut().enumerate() {
+        let Some(delta) = diff.get_delta(*idx) else {
             continue;
         };
-        let delta = patch.delta();
         file.too_large = [delta.new_file().size(), delta.old_file().size()]
             .iter()
             .any(|&size| size > MAX_TEXT_FILE_BYTES as u64);
         // Past the size limit git takes a file for binary without reading it.
-        file.binary = delta.flags().is_binary() || file.too_large;
+        if file.too_large {
+            file.binary = true;
+            continue;
+        }
+        let contents;
+        let patch = if plain && delta.status() != Delta::Typechange {
+            contents = Contents::read(&repo, view, &delta, path)?;
+            Patch::from_buffers(&contents.old, None, &contents.new, None, Some(&mut opts))?
+        } else {
+            match Patch::from_diff(&diff, *idx)? {
+                Some(patch) => patch,
+                None => continue,
+            }
+        };
+        file.binary = patch.delta().flags().is_binary();
         if file.binary {
             continue;
         }
@@ -139,6 +153,77 @@ pub fn compute(
         files,
         truncated,
     })
+}
+
+/// Whether no attribute can apply to any file of the diff: no `.gitattributes` in the
+/// base tree or among the changed files, and none in the cache's `info`. Then a file's
+/// patch is made from its two contents alone ([`Contents`]), which is what libgit2 would
+/// make, without looking attributes up for each file (a `realpath` of its folder and a
+/// `stat` of every candidate attributes file, twice per file: most of a diff's time).
+fn without_attributes(
+    view: &WorktreeView,
+    base: &git2::Tree<'_>,
+    files: &[(usize, Vec<u8>, FileDiff)],
+) -> Result<bool, git2::Error> {
+    // A renamed file's old path is in the base tree, which is looked through whole.
+    let changed_attributes = files
+        .iter()
+        .any(|(_, path, _)| path.rsplit(|b| *b == b'/').next() == Some(b".gitattributes"));
+    Ok(!changed_attributes
+        && !view.cache.join("info/attributes").exists()
+        && !git::has_attributes_file(base)?)
+}
+
+/// The two sides of a changed file, as stored: the base's blob, and the working tree's
+/// file (a link's target for a link), read without following a link.
+struct Contents {
+    old: Vec<u8>,
+    new: Vec<u8>,
+}
+
+impl Contents {
+    fn read(
+        repo: &git2::Repository,
+        view: &WorktreeView,
+        delta: &git2::DiffDelta<'_>,
+        new_path: &[u8],
+    ) -> Result<Contents, git2::Error> {
+        let old = match delta.old_file().exists() {
+            true => repo.find_blob(delta.old_file().id())?.content().to_vec(),
+            false => Vec::new(),
+        };
+        let new = match delta.new_file().exists() {
+            true => read_worktree_file(&view.worktree, new_path, delta.new_file().mode()).map_err(
+                |e| git2::Error::from_str(&format!("{}: {e}", String::from_utf8_lossy(new_path))),
+            )?,
+            false => Vec::new(),
+        };
+        Ok(Contents { old, new })
+    }
+}
+
+/// A working tree file's content as git stores it: a link's target, or the file's bytes.
+fn read_worktree_file(
+    worktree: &std::path::Path,
+    path: &[u8],
+    mode: FileMode,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let full = worktree.join(std::ffi::OsStr::from_bytes(path));
+    if mode == FileMode::Link {
+        return Ok(std::fs::read_link(full)?
+            .into_os_string()
+            .into_encoded_bytes());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(full)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A patch's hunks as the diff carries them: each line's text without its line ending

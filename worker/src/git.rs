@@ -17,6 +17,7 @@
 //! (whose config only the worker writes) with the working tree as its workdir and the
 //! worker's own index, and commits to the branch in the cache, from where it pushes.
 
+use crate::checkout;
 use git2::build::CheckoutBuilder;
 use git2::{
     AutotagOption, BranchType, Cred, CredentialType, DiffDelta, DiffOptions, FetchOptions,
@@ -57,6 +58,8 @@ pub enum GitError {
     Git(#[from] git2::Error),
     #[error("worker data dir: {0}")]
     Io(#[from] io::Error),
+    #[error("checkout: {0}")]
+    Checkout(#[from] checkout::CheckoutError),
 }
 
 /// What an attempt needs checked out.
@@ -312,18 +315,22 @@ fn check_out(
     let repo = Repository::open(&path)?;
     let refname = format!("refs/heads/{}", spec.branch);
     repo.reference(&refname, head, true, "switchyard: the attempt's branch")?;
-    let mut checkout = CheckoutBuilder::new();
-    checkout.force();
-    if !has_attributes_file(&repo.find_commit(head)?.tree()?)? {
-        // Without one, no file is converted on the way out (eol, `ident`), yet libgit2
-        // would look attributes up for every file it writes, resolving the file's folder
-        // on disk each time: a dozen `readlink` calls per file, ~20% of a checkout.
-        checkout.disable_filters(true);
+    let tree = repo.find_commit(head)?.tree()?;
+    let index = path.join(".git/index");
+    if has_attributes_file(&tree)? {
+        // Attributes may convert files on the way out (eol, `ident`, filters): libgit2
+        // applies them.
+        let mut checkout = CheckoutBuilder::new();
+        checkout.force();
+        repo.checkout_head(Some(&mut checkout))?;
+    } else {
+        // Without one every file is written as stored, which the worker's own checkout
+        // does in parallel (see `checkout`).
+        checkout::write_tree(&repo, &tree, &path, &index)?;
     }
-    repo.checkout_head(Some(&mut checkout))?;
     // The checkout's index carries the stat data of the files just written: the worker's
     // own copy lets its diffs hash only what changes.
-    std::fs::copy(path.join(".git/index"), spec.index_path())?;
+    std::fs::copy(&index, spec.index_path())?;
     Ok(PreparedWorktree {
         view: spec.view(),
         path,
@@ -334,7 +341,7 @@ fn check_out(
 
 /// Whether `tree` holds a `.gitattributes` at any depth: what decides whether a checkout
 /// converts files (the worker's hosts set no attributes or `core.autocrlf` of their own).
-fn has_attributes_file(tree: &Tree<'_>) -> Result<bool, git2::Error> {
+pub(crate) fn has_attributes_file(tree: &Tree<'_>) -> Result<bool, git2::Error> {
     let mut found = false;
     tree.walk(TreeWalkMode::PreOrder, |_, entry| {
         if entry.name_bytes() == b".gitattributes" {

@@ -19,6 +19,7 @@
 //! - [`attempt`]: one attempt end to end.
 
 pub mod attempt;
+pub mod checkout;
 pub mod claim;
 pub mod diff;
 pub mod executors;

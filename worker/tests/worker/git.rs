@@ -69,6 +69,90 @@ fn worktree_is_created_on_a_new_branch_from_the_base() {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// The worker's own checkout (a tree without attributes, written by several threads):
+/// every folder, file, mode and link as git would write them, and an index that git and
+/// the worker's diff both find clean.
+#[test]
+fn a_checkout_writes_every_file_mode_and_link_and_an_index_git_finds_clean() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = scratch();
+    let origin = origin_repo(&root);
+    // Enough files across folders that several writers share them.
+    for i in 0..1_200 {
+        let dir = origin.join(format!("many/d{:02}", i / 100));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(format!("f{i:04}.txt")), format!("file {i}\n")).expect("write");
+    }
+    std::fs::create_dir_all(origin.join("bin/deep/er")).expect("mkdir");
+    std::fs::write(origin.join("bin/run.sh"), "#!/bin/sh\necho hi\n").expect("write");
+    std::fs::set_permissions(
+        origin.join("bin/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    std::fs::write(origin.join("bin/deep/er/empty"), "").expect("write");
+    std::os::unix::fs::symlink("../README.md", origin.join("bin/readme-link")).expect("link");
+    git(&origin, &["add", "-A"]);
+    git(
+        &origin,
+        &[
+            "commit",
+            "-qm",
+            "files, an executable, an empty file and a link",
+        ],
+    );
+    let spec = spec(&root, &origin);
+
+    let prepared = git::prepare_worktree(&spec).expect("prepare");
+
+    let wt = &prepared.path;
+    for i in [0, 599, 1_199] {
+        let file = wt.join(format!("many/d{:02}/f{i:04}.txt", i / 100));
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read"),
+            format!("file {i}\n")
+        );
+        assert_eq!(
+            std::fs::metadata(&file).expect("stat").permissions().mode() & 0o111,
+            0,
+            "a plain file is not executable"
+        );
+    }
+    let script = std::fs::metadata(wt.join("bin/run.sh")).expect("stat");
+    assert_eq!(
+        script.permissions().mode() & 0o100,
+        0o100,
+        "the script is executable"
+    );
+    assert_eq!(
+        std::fs::read(wt.join("bin/deep/er/empty")).expect("read"),
+        b""
+    );
+    assert_eq!(
+        std::fs::read_link(wt.join("bin/readme-link")).expect("a link"),
+        Path::new("../README.md")
+    );
+    assert_eq!(
+        git(&origin, &["ls-files"]).lines().count(),
+        git(wt, &["ls-files"]).lines().count(),
+        "the index lists every file"
+    );
+    assert_eq!(
+        git(wt, &["status", "--porcelain"]),
+        "",
+        "git finds the tree clean"
+    );
+    let diff = diff::compute(&prepared.view, &prepared.base_commit, UNCAPPED).expect("diff");
+    assert!(diff.files.is_empty(), "no change: {diff:?}");
+
+    std::fs::write(wt.join("many/d05/f0500.txt"), "changed\n").expect("edit");
+    let diff = diff::compute(&prepared.view, &prepared.base_commit, UNCAPPED).expect("diff");
+    assert_eq!(diff.files.len(), 1, "{diff:?}");
+    assert_eq!(diff.files[0].path, "many/d05/f0500.txt");
+    assert_eq!((diff.files[0].additions, diff.files[0].deletions), (1, 1));
+    let _ = std::fs::remove_dir_all(root);
+}
+
 /// A checkout writes files as git would: converted where the repository's attributes
 /// say so (a `.gitattributes` in a subfolder counts), byte for byte where it has none.
 #[test]

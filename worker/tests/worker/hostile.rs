@@ -650,3 +650,120 @@ fn fifos_where_git_reads_its_rules_are_released_and_removed() {
     assert!(tree.contains("linked/work.txt"), "{tree}");
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// Writes an object of `kind` into `repo` exactly as given (`--literally`: git's own
+/// checks on names are what the forged trees below get around). Returns its id.
+fn write_object(repo: &Path, kind: &str, bytes: &[u8]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("git")
+        .args(["hash-object", "-t", kind, "-w", "--literally", "--stdin"])
+        .current_dir(repo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("git hash-object");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// A raw tree of `(mode, name, id)` entries, in the order given.
+fn forged_tree(repo: &Path, entries: &[(&str, &[u8], &str)]) -> String {
+    let mut bytes = Vec::new();
+    for (mode, name, id) in entries {
+        bytes.extend_from_slice(format!("{mode} ").as_bytes());
+        bytes.extend_from_slice(name);
+        bytes.push(0);
+        bytes.extend(
+            (0..id.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&id[i..i + 2], 16).expect("hex")),
+        );
+    }
+    write_object(repo, "tree", &bytes)
+}
+
+/// Trees git itself would refuse, forged into the base branch: a folder named `.GIT`
+/// holding a config, a folder named `..`, and a name given twice (a link out of the
+/// worktree, then a folder of that name). Each checkout fails, naming the path, and
+/// nothing is written outside the worktree or into a `.git`.
+#[test]
+fn forged_trees_naming_git_a_parent_or_a_name_twice_are_refused() {
+    let root = scratch();
+    let out = outside(&root);
+    let origin = origin_repo(&root);
+    let file = write_object(&origin, "blob", b"[core]\n\thooksPath = /tmp\n");
+    let inner = forged_tree(&origin, &[("100644", b"config", &file)]);
+    let target = write_object(&origin, "blob", out.dir.to_str().expect("utf-8").as_bytes());
+    let readme = git(&origin, &["rev-parse", "HEAD:README.md"]);
+    let forged = [
+        (
+            ".GIT",
+            forged_tree(
+                &origin,
+                &[
+                    ("100644", b"README.md", &readme),
+                    ("40000", b".GIT", &inner),
+                ],
+            ),
+        ),
+        (
+            "..",
+            forged_tree(
+                &origin,
+                &[("40000", b"..", &inner), ("100644", b"README.md", &readme)],
+            ),
+        ),
+        (
+            "a",
+            forged_tree(
+                &origin,
+                &[
+                    ("120000", b"a", &target),
+                    ("40000", b"a", &inner),
+                    ("100644", b"README.md", &readme),
+                ],
+            ),
+        ),
+    ];
+    let before = snapshot(&out.dir);
+    for (name, tree) in forged {
+        let head = git(&origin, &["rev-parse", "main"]);
+        let commit = git(&origin, &["commit-tree", &tree, "-p", &head, "-m", name]);
+        git(&origin, &["update-ref", "refs/heads/forged", &commit]);
+        let mut spec = spec(&root, &origin);
+        spec.base_branch = "forged".into();
+
+        let failed = git::prepare_worktree(&spec).expect_err(name);
+
+        assert!(failed.to_string().contains("checkout"), "{name}: {failed}");
+        assert_eq!(
+            snapshot(&out.dir),
+            before,
+            "{name}: something outside changed"
+        );
+        assert!(
+            !out.dir.join("config").exists(),
+            "{name}: written through the link"
+        );
+        assert!(
+            !spec.data_dir.join("worktrees/config").exists(),
+            "{name}: written beside the worktree"
+        );
+        assert!(
+            !spec.worktree_path().join(".GIT").exists(),
+            "{name}: a .GIT folder was made"
+        );
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
