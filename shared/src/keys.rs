@@ -111,9 +111,4 @@ impl Keys {
     pub fn workers(&self) -> String {
         format!("{}:workers", self.prefix)
     }
-
-    /// Pattern matching every channel under the prefix, for one subscription per process.
-    pub fn all_channels(&self) -> String {
-        format!("{}:*", self.prefix)
-    }
 }

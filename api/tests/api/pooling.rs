@@ -15,7 +15,11 @@ struct Count {
     n: i64,
 }
 
-async fn count(conn: &mut Conn, sql: &str) -> i64 {
+/// `sql`'s one `n`, through a tenant connection or a plain one (the admin's).
+async fn count<C>(conn: &mut C, sql: &str) -> i64
+where
+    C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg> + Send,
+{
     diesel::sql_query(sql)
         .get_result::<Count>(conn)
         .await
@@ -269,7 +273,7 @@ async fn a_statement_dropped_mid_flight_leaves_its_transaction_to_no_one() {
                 r = &mut sleeping => panic!("the statement ended before it was dropped: {r:?}"),
                 _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
             }
-            if admin_count(&mut admin, &in_transaction).await == 1 {
+            if count(&mut admin, &in_transaction).await == 1 {
                 break;
             }
         }
@@ -286,7 +290,7 @@ async fn a_statement_dropped_mid_flight_leaves_its_transaction_to_no_one() {
         count(&mut next, "SELECT count(*) AS n FROM organizations").await,
         1
     );
-    admin_count(
+    count(
         &mut admin,
         &format!("SELECT count(*) AS n FROM (SELECT pg_terminate_backend({pid})) AS ended"),
     )
@@ -305,14 +309,6 @@ async fn backend_pid(conn: &mut Conn) -> i32 {
         .await
         .expect("pid")
         .pid
-}
-
-async fn admin_count(admin: &mut AsyncPgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(admin)
-        .await
-        .expect("count")
-        .n
 }
 
 /// New connections set themselves up (time zone, encoding) through PgBouncer in
