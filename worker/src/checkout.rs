@@ -1,5 +1,5 @@
 //! The worker's own checkout of a commit into a new, empty working tree, for trees that
-//! convert nothing on the way out (no `.gitattributes`: see `git::check_out`).
+//! convert nothing on the way out (no `.gitattributes`: [`Listing::has_attributes`]).
 //!
 //! libgit2's checkout writes one file at a time and, per file, validates and resolves its
 //! folder on disk again; a checkout is mostly the kernel making inodes, which two writers
@@ -46,59 +46,81 @@ struct Leaf {
     mode: FileMode,
 }
 
-/// Writes `tree` of `repo` into `workdir` (which holds nothing but the repository's
-/// `.git`) and writes the index recording it to `index_path`.
-pub fn write_tree(
-    repo: &Repository,
-    tree: &Tree<'_>,
-    workdir: &Path,
-    index_path: &Path,
-) -> Result<(), CheckoutError> {
-    let mut folders = Vec::new();
-    let mut leaves = Vec::new();
-    collect(repo, tree, &mut Vec::new(), &mut folders, &mut leaves)?;
-    for folder in &folders {
-        let path = workdir.join(OsStr::from_bytes(folder));
-        std::fs::create_dir(&path).map_err(|source| io_error(folder, source))?;
+/// A tree listed for checkout: its folders (parents before children) and its leaves, in
+/// tree order, which is also the index's order. Listing it checks every name.
+pub struct Listing {
+    folders: Vec<Vec<u8>>,
+    leaves: Vec<Leaf>,
+}
+
+impl Listing {
+    pub fn of(repo: &Repository, tree: &Tree<'_>) -> Result<Listing, CheckoutError> {
+        let mut listing = Listing {
+            folders: Vec::new(),
+            leaves: Vec::new(),
+        };
+        collect(repo, tree, &mut Vec::new(), &mut listing)?;
+        Ok(listing)
     }
 
-    let writers = (leaves.len() / FILES_PER_WRITER).clamp(1, max_writers());
-    let run = leaves.len().div_ceil(writers).max(1);
-    let gitdir = repo.path();
-    let stats: Vec<Vec<Stat>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = leaves
-            .chunks(run)
-            .map(|chunk| scope.spawn(move || write_leaves(gitdir, workdir, chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect::<Result<_, _>>()
-    })?;
-
-    let mut index = Index::open(index_path)?;
-    for (leaf, stat) in leaves.iter().zip(stats.into_iter().flatten()) {
-        index.add(&entry(leaf, &stat))?;
+    /// Whether the tree holds a `.gitattributes` at any depth: attributes may convert
+    /// files on the way out (eol, `ident`, filters), which this checkout does not do.
+    pub fn has_attributes(&self) -> bool {
+        self.leaves
+            .iter()
+            .any(|leaf| leaf.path.rsplit(|b| *b == b'/').next() == Some(b".gitattributes"))
     }
-    index.write()?;
-    Ok(())
+
+    /// Writes the tree into `workdir` (which holds nothing but the repository's `.git`)
+    /// and the index recording it to `index_path`.
+    pub fn write(
+        &self,
+        repo: &Repository,
+        workdir: &Path,
+        index_path: &Path,
+    ) -> Result<(), CheckoutError> {
+        for folder in &self.folders {
+            let path = workdir.join(OsStr::from_bytes(folder));
+            std::fs::create_dir(&path).map_err(|source| io_error(folder, source))?;
+        }
+
+        let leaves = &self.leaves;
+        let writers = (leaves.len() / FILES_PER_WRITER).clamp(1, max_writers());
+        let run = leaves.len().div_ceil(writers).max(1);
+        let gitdir = repo.path();
+        let stats: Vec<Vec<Stat>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = leaves
+                .chunks(run)
+                .map(|chunk| scope.spawn(move || write_leaves(gitdir, workdir, chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Result<_, _>>()
+        })?;
+
+        let mut index = Index::open(index_path)?;
+        for (leaf, stat) in leaves.iter().zip(stats.into_iter().flatten()) {
+            index.add(&entry(leaf, &stat))?;
+        }
+        index.write()?;
+        Ok(())
+    }
 }
 
 fn max_writers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WRITERS))
 }
 
-/// Lists `tree`'s folders (parents before children) and leaves, in tree order, which is
-/// also the index's order.
+/// Adds `tree`'s folders and leaves under `prefix` to `listing`, depth first.
 fn collect(
     repo: &Repository,
     tree: &Tree<'_>,
     prefix: &mut Vec<u8>,
-    folders: &mut Vec<Vec<u8>>,
-    leaves: &mut Vec<Leaf>,
+    listing: &mut Listing,
 ) -> Result<(), CheckoutError> {
     for entry in tree.iter() {
         let name = entry.name_bytes();
@@ -114,9 +136,9 @@ fn collect(
         }
         match entry.filemode() {
             m if m == i32::from(FileMode::Tree) => {
-                folders.push(prefix.clone());
+                listing.folders.push(prefix.clone());
                 let subtree = repo.find_tree(entry.id())?;
-                collect(repo, &subtree, prefix, folders, leaves)?;
+                collect(repo, &subtree, prefix, listing)?;
             }
             m => {
                 let mode = match m {
@@ -125,7 +147,7 @@ fn collect(
                     m if m == i32::from(FileMode::Commit) => FileMode::Commit,
                     _ => FileMode::Blob,
                 };
-                leaves.push(Leaf {
+                listing.leaves.push(Leaf {
                     path: prefix.clone(),
                     id: entry.id(),
                     mode,

@@ -317,16 +317,16 @@ fn check_out(
     repo.reference(&refname, head, true, "switchyard: the attempt's branch")?;
     let tree = repo.find_commit(head)?.tree()?;
     let index = path.join(".git/index");
-    if has_attributes_file(&tree)? {
-        // Attributes may convert files on the way out (eol, `ident`, filters): libgit2
-        // applies them.
+    let listing = checkout::Listing::of(&repo, &tree)?;
+    if listing.has_attributes() {
+        // libgit2 applies what the attributes say.
         let mut checkout = CheckoutBuilder::new();
         checkout.force();
         repo.checkout_head(Some(&mut checkout))?;
     } else {
-        // Without one every file is written as stored, which the worker's own checkout
-        // does in parallel (see `checkout`).
-        checkout::write_tree(&repo, &tree, &path, &index)?;
+        // Every file is written as stored, which the worker's own checkout does in
+        // parallel (see `checkout`).
+        listing.write(&repo, &path, &index)?;
     }
     // The checkout's index carries the stat data of the files just written: the worker's
     // own copy lets its diffs hash only what changes.
@@ -339,8 +339,9 @@ fn check_out(
     })
 }
 
-/// Whether `tree` holds a `.gitattributes` at any depth: what decides whether a checkout
-/// converts files (the worker's hosts set no attributes or `core.autocrlf` of their own).
+/// Whether `tree` holds a `.gitattributes` at any depth: what decides whether a diff
+/// must look attributes up (the worker's hosts set no attributes or `core.autocrlf` of
+/// their own).
 pub(crate) fn has_attributes_file(tree: &Tree<'_>) -> Result<bool, git2::Error> {
     let mut found = false;
     tree.walk(TreeWalkMode::PreOrder, |_, entry| {
