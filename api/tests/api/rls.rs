@@ -135,6 +135,66 @@ async fn a_pooled_connection_forgets_its_org_when_returned() {
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM tasks").await, 0);
 }
 
+/// A statement outside a transaction gets one of its own. Its first run on a connection
+/// prepares it, and the transaction's end waits for its answer; later runs send `BEGIN`,
+/// the statement and `COMMIT` in one flight. Either way the statement must run inside
+/// that transaction, under its org: a count sees the org's one task, an update
+/// commits, and a failed statement leaves nothing behind and the connection usable.
+#[tokio::test]
+async fn a_statement_runs_inside_its_own_transaction_on_its_first_run_and_after() {
+    use diesel::{ExpressionMethods, QueryDsl};
+    use shared::db::schema::tasks;
+    let env = TestEnv::new().await;
+    let db = Db::new(&env.settings.database).unwrap();
+    let (a, _) = two_orgs(&db, &env).await;
+    let mut system = db.system().await.unwrap();
+    let mut conn = db.org(a).await.unwrap();
+    for run in 0..4 {
+        let seen: i64 = tasks::table.count().get_result(&mut conn).await.unwrap();
+        assert_eq!(
+            seen, 1,
+            "run {run}: the count ran outside its org's transaction"
+        );
+
+        let title = format!("run {run}");
+        let updated = diesel::update(tasks::table)
+            .set(tasks::title.eq(&title))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            updated, 1,
+            "run {run}: the update ran outside its org's transaction"
+        );
+        let titles: Vec<String> = tasks::table
+            .filter(tasks::org_id.eq(a))
+            .select(tasks::title)
+            .load(&mut system)
+            .await
+            .unwrap();
+        assert_eq!(
+            titles,
+            std::slice::from_ref(&title),
+            "run {run}: the update was not committed"
+        );
+
+        let refused = diesel::update(tasks::table)
+            .set((
+                tasks::title.eq("never"),
+                tasks::project_id.eq(uuid::Uuid::now_v7()),
+            ))
+            .execute(&mut conn)
+            .await;
+        assert!(refused.is_err(), "run {run}: a task moved to no project");
+        let titles: Vec<String> = tasks::table
+            .select(tasks::title)
+            .load(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(titles, [title], "run {run}: the failed update left a trace");
+    }
+}
+
 #[derive(diesel::QueryableByName)]
 struct Table {
     #[diesel(sql_type = Text)]

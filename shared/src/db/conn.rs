@@ -16,7 +16,7 @@ use diesel::connection::{CacheSize, Instrumentation, TransactionManagerStatus};
 use diesel::pg::{Pg, PgMetadataCacheKey, PgMetadataLookup, PgTypeMetadata};
 use diesel::query_builder::bind_collector::RawBytesBindCollector;
 use diesel::query_builder::{
-    AsQuery, CollectedQuery, MoveableBindCollector, QueryBuilder, QueryFragment, QueryId,
+    AsQuery, CollectedQuery, MoveableBindCollector, Query, QueryBuilder, QueryFragment, QueryId,
 };
 use diesel::result::QueryResult;
 use diesel_async::pooled_connection::deadpool::Object;
@@ -27,7 +27,10 @@ use diesel_async::{
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt, TryStreamExt};
+use std::sync::LazyLock;
 use uuid::Uuid;
+
+use super::prepared::PreparedStatements;
 
 /// A row as the Postgres connection returns it.
 type PgRow = <AsyncPgConnection as AsyncConnectionCore>::Row<'static, 'static>;
@@ -46,16 +49,15 @@ pub enum Tenant {
 /// A pooled connection acting for one [`Tenant`]; see the module documentation.
 pub struct Conn {
     inner: Object<AsyncPgConnection>,
-    /// `BEGIN` followed by the `set_config` calls naming the tenant (and the statement
-    /// timeout) for that transaction only.
-    begin: String,
+    /// What each transaction of this connection sets.
+    settings: TenantSettings,
 }
 
 impl Conn {
     pub(crate) fn new(inner: Object<AsyncPgConnection>, tenant: Tenant, timeout_ms: u64) -> Conn {
         Conn {
             inner,
-            begin: begin_sql(tenant, timeout_ms),
+            settings: TenantSettings::of(tenant, timeout_ms),
         }
     }
 
@@ -84,35 +86,52 @@ impl Conn {
         Ok(statements(&self.inner).await)
     }
 
-    /// Runs one statement in a transaction of its own, in two round trips rather than
-    /// three: the `BEGIN` naming the tenant goes out in the same flight as the statement
-    /// (the server runs them in order), then `COMMIT`, or `ROLLBACK` if either failed.
+    /// Runs one statement in a transaction of its own. The `BEGIN` naming the tenant goes
+    /// out in the same flight as the statement (the server runs them in order). Where the
+    /// statement goes out whole on its first poll ([`Flight::One`]), its `COMMIT` follows
+    /// in that flight too: one round trip. Otherwise the end waits for the statement's
+    /// answer: `COMMIT`, or `ROLLBACK` if either failed. (A `COMMIT` after a failed
+    /// statement ends its transaction as a rollback.)
     ///
     /// Until that end has answered, the connection's transaction state reads as broken.
     /// A request dropped mid-flight (a client gone, a timeout) thus leaves a connection
     /// the pool closes instead of handing on inside an open transaction.
     async fn in_own_transaction<R>(
         &mut self,
+        flight: Flight,
         statement: impl for<'c> FnOnce(&'c AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>,
     ) -> QueryResult<R> {
         <TenantTransactions as TransactionManager<Conn>>::transaction_manager_status_mut(self)
             .set_in_error();
-        let (begun, result) = {
-            let conn: &AsyncPgConnection = &self.inner;
-            let begin_sql = self.begin.as_str();
-            let begin = async move {
-                let mut conn = conn;
-                conn.batch_execute(begin_sql).await
-            };
-            // `join!` polls in order: the BEGIN is queued on the connection first.
-            futures::join!(begin, statement(conn))
+        let prepared_settings = PreparedStatements::on(&mut self.inner, &SETTINGS_SQL);
+        let settings = &self.settings;
+        let conn: &AsyncPgConnection = &self.inner;
+        let begin = async move {
+            if prepared_settings {
+                let (begun, set) = futures::join!(simple(conn, "BEGIN"), settings.apply(conn));
+                begun.and(set)
+            } else {
+                simple(conn, &settings.begin_sql()).await
+            }
         };
-        let end = if begun.is_ok() && result.is_ok() {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
-        let ended = self.inner.batch_execute(end).await;
+        // `join!` polls in order: each statement is queued on the connection before the
+        // next is polled. Unconstrained, so tokio's task budget cannot park a statement
+        // before it has queued its messages while the one behind it goes out.
+        let (begun, result, ended) = tokio::task::unconstrained(async {
+            match flight {
+                Flight::One => futures::join!(begin, statement(conn), simple(conn, "COMMIT")),
+                Flight::Two => {
+                    let (begun, result) = futures::join!(begin, statement(conn));
+                    let end = if begun.is_ok() && result.is_ok() {
+                        "COMMIT"
+                    } else {
+                        "ROLLBACK"
+                    };
+                    (begun, result, simple(conn, end).await)
+                }
+            }
+        })
+        .await;
         if ended.is_ok() {
             *<TenantTransactions as TransactionManager<Conn>>::transaction_manager_status_mut(
                 self,
@@ -125,24 +144,118 @@ impl Conn {
     }
 }
 
-/// The statement that opens a transaction for `tenant`. Only a UUID, a fixed word and a
-/// number are formatted in, never caller text.
-fn begin_sql(tenant: Tenant, timeout_ms: u64) -> String {
-    let (org, system) = match tenant {
-        Tenant::Org(id) => (id.to_string(), "off"),
-        Tenant::System => (String::new(), "on"),
-        Tenant::None => (String::new(), "off"),
-    };
-    format!(
-        "BEGIN; SELECT set_config('switchyard.org_id', '{org}', true), \
-         set_config('switchyard.system', '{system}', true), \
-         set_config('statement_timeout', '{timeout_ms}', true)"
-    )
+/// Runs `sql` by the simple query protocol, which never prepares: it is queued whole on
+/// its first poll.
+async fn simple(conn: &AsyncPgConnection, sql: &str) -> QueryResult<()> {
+    let mut conn = conn;
+    conn.batch_execute(sql).await
+}
+
+diesel::define_sql_function! {
+    /// `set_config(setting, value, is_local)`: a local value lasts until the transaction ends.
+    fn set_config(
+        setting: diesel::sql_types::Text,
+        value: diesel::sql_types::Text,
+        is_local: diesel::sql_types::Bool,
+    ) -> diesel::sql_types::Text;
+}
+
+/// What a transaction sets for its tenant: `switchyard.org_id` and `switchyard.system`
+/// (read by the row-level security policies) and the statement timeout, all local to
+/// the transaction.
+struct TenantSettings {
+    org: String,
+    system: &'static str,
+    timeout_ms: String,
+}
+
+impl TenantSettings {
+    fn of(tenant: Tenant, timeout_ms: u64) -> TenantSettings {
+        let (org, system) = match tenant {
+            Tenant::Org(id) => (id.to_string(), "off"),
+            Tenant::System => (String::new(), "on"),
+            Tenant::None => (String::new(), "off"),
+        };
+        TenantSettings {
+            org,
+            system,
+            timeout_ms: timeout_ms.to_string(),
+        }
+    }
+
+    /// `BEGIN` and the settings as one simple query, for a connection that does not hold
+    /// [`TenantSettings::statement`] prepared (its statement cache is off behind a
+    /// pooler, or it has not run it yet). Only a UUID, a fixed word and a number are
+    /// formatted in, never caller text.
+    fn begin_sql(&self) -> String {
+        let TenantSettings {
+            org,
+            system,
+            timeout_ms,
+        } = self;
+        format!(
+            "BEGIN; SELECT set_config('switchyard.org_id', '{org}', true), \
+             set_config('switchyard.system', '{system}', true), \
+             set_config('statement_timeout', '{timeout_ms}', true)"
+        )
+    }
+
+    /// The settings as one statement with binds, which the connection prepares once
+    /// ([`prepare_tenant_settings`]) so the server neither parses nor plans it again.
+    fn statement(&self) -> impl Query + QueryFragment<Pg> + QueryId + Send + 'static {
+        diesel::select((
+            set_config("switchyard.org_id", self.org.clone(), true),
+            set_config("switchyard.system", self.system, true),
+            set_config("statement_timeout", self.timeout_ms.clone(), true),
+        ))
+    }
+
+    /// Sets them in the open transaction on `conn`.
+    async fn apply(&self, conn: &AsyncPgConnection) -> QueryResult<()> {
+        let mut conn = conn;
+        AsyncConnectionCore::load(&mut conn, self.statement())
+            .await?
+            .try_for_each(|_| futures::future::ok(()))
+            .await
+    }
+}
+
+/// The SQL of [`TenantSettings::statement`], by which the connection's record of its
+/// prepared statements knows it.
+static SETTINGS_SQL: LazyLock<String> = LazyLock::new(|| {
+    let mut sql = diesel::pg::PgQueryBuilder::default();
+    TenantSettings::of(Tenant::None, 0)
+        .statement()
+        .to_sql(&mut sql, &Pg)
+        .map(|()| sql.finish())
+        .unwrap_or_default()
+});
+
+/// Prepares the tenant's settings statement on a new connection (whose statement cache
+/// is on), inside a transaction of its own so nothing outlasts it.
+pub(crate) async fn prepare_tenant_settings(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    conn.transaction(async |c| TenantSettings::of(Tenant::None, 0).apply(c).await)
+        .await
+}
+
+/// How many round trips a statement's own transaction takes (see
+/// [`Conn::in_own_transaction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flight {
+    /// `BEGIN`, the statement and `COMMIT` in one flight: the statement is queued whole
+    /// on its first poll (a simple query, or one the connection holds prepared).
+    One,
+    /// The end waits for the statement's answer: it may have to be prepared first.
+    Two,
 }
 
 /// A statement with its SQL and bind values collected up front, so it can run after the
-/// `BEGIN` of its own transaction (the caller's query only lives as long as the call).
-fn collect<T>(query: &T) -> QueryResult<CollectedQuery<RawBytesBindCollector<Pg>>>
+/// `BEGIN` of its own transaction (the caller's query only lives as long as the call),
+/// and the flight it can take on `conn`.
+fn collect<T>(
+    query: &T,
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<(CollectedQuery<RawBytesBindCollector<Pg>>, Flight)>
 where
     T: QueryFragment<Pg>,
 {
@@ -151,10 +264,15 @@ where
     let mut sql = diesel::pg::PgQueryBuilder::default();
     query.to_sql(&mut sql, &Pg)?;
     let safe_to_cache = query.is_safe_to_cache_prepared(&Pg)?;
-    Ok(CollectedQuery::new(
-        sql.finish(),
-        safe_to_cache,
-        binds.moveable(),
+    let sql = sql.finish();
+    let flight = if safe_to_cache && PreparedStatements::on(conn, &sql) {
+        Flight::One
+    } else {
+        Flight::Two
+    };
+    Ok((
+        CollectedQuery::new(sql, safe_to_cache, binds.moveable()),
+        flight,
     ))
 }
 
@@ -177,7 +295,8 @@ impl SimpleAsyncConnection for Conn {
             return self.inner.batch_execute(query).await;
         }
         let query = query.to_owned();
-        self.in_own_transaction(move |conn| {
+        // A simple query is never prepared: it goes out whole on its first poll.
+        self.in_own_transaction(Flight::One, move |conn| {
             async move {
                 let mut conn = conn;
                 conn.batch_execute(&query).await
@@ -205,11 +324,11 @@ impl AsyncConnectionCore for Conn {
             Ok(false) => return AsyncConnectionCore::load(&mut *self.inner, source),
             Err(e) => return futures::future::ready(Err(e)).boxed(),
         }
-        let query = collect(&source.as_query());
+        let query = collect(&source.as_query(), &mut self.inner);
         async move {
-            let query = query?;
+            let (query, flight) = query?;
             let rows = self
-                .in_own_transaction(move |conn| {
+                .in_own_transaction(flight, move |conn| {
                     async move {
                         let mut conn = conn;
                         // Every row is read before the COMMIT goes out behind them.
@@ -240,10 +359,10 @@ impl AsyncConnectionCore for Conn {
             }
             Err(e) => return futures::future::ready(Err(e)).boxed(),
         }
-        let query = collect(&source);
+        let query = collect(&source, &mut self.inner);
         async move {
-            let query = query?;
-            self.in_own_transaction(move |conn| {
+            let (query, flight) = query?;
+            self.in_own_transaction(flight, move |conn| {
                 let mut conn = conn;
                 AsyncConnectionCore::execute_returning_count(&mut conn, query)
             })
@@ -293,8 +412,11 @@ impl TransactionManager<Conn> for TenantTransactions {
             )
             .await;
         }
-        let begun =
-            AnsiTransactionManager::begin_transaction_sql(&mut *conn.inner, &conn.begin).await;
+        let begun = AnsiTransactionManager::begin_transaction_sql(
+            &mut *conn.inner,
+            &conn.settings.begin_sql(),
+        )
+        .await;
         if begun.is_err() {
             // The BEGIN may have gone through before the tenant failed to apply.
             let _ = conn.inner.batch_execute("ROLLBACK").await;
@@ -330,7 +452,7 @@ mod tests {
     #[test]
     fn the_begin_statement_names_the_tenant_for_the_transaction_only() {
         let org = Uuid::now_v7();
-        let sql = begin_sql(Tenant::Org(org), 1_500);
+        let sql = TenantSettings::of(Tenant::Org(org), 1_500).begin_sql();
         assert!(sql.starts_with("BEGIN; "));
         assert!(sql.contains(&format!("set_config('switchyard.org_id', '{org}', true)")));
         assert!(sql.contains("set_config('switchyard.system', 'off', true)"));
@@ -339,7 +461,16 @@ mod tests {
             !sql.contains("false"),
             "nothing is set for the session: {sql}"
         );
-        assert!(begin_sql(Tenant::System, 1).contains("'switchyard.system', 'on', true"));
-        assert!(begin_sql(Tenant::None, 1).contains("'switchyard.org_id', '', true"));
+        let begin = |tenant| TenantSettings::of(tenant, 1).begin_sql();
+        assert!(begin(Tenant::System).contains("'switchyard.system', 'on', true"));
+        assert!(begin(Tenant::None).contains("'switchyard.org_id', '', true"));
+    }
+
+    #[test]
+    fn the_prepared_settings_carry_no_tenant_in_their_text() {
+        assert_eq!(
+            *SETTINGS_SQL,
+            "SELECT set_config($1, $2, $3), set_config($4, $5, $6), set_config($7, $8, $9)"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod models;
+mod prepared;
 pub mod schema;
 
 use diesel::ConnectionError;
@@ -123,7 +124,12 @@ impl Db {
         manager_config.custom_setup = Box::new(move |url| {
             Box::pin(async move {
                 let mut conn = open_connection(url).await?;
-                if !statement_cache {
+                if statement_cache {
+                    conn.set_instrumentation(prepared::PreparedStatements::default());
+                    conn::prepare_tenant_settings(&mut conn)
+                        .await
+                        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                } else {
                     conn.set_prepared_statement_cache_size(CacheSize::Disabled);
                 }
                 let problem = conn
