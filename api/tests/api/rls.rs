@@ -137,7 +137,8 @@ async fn a_pooled_connection_forgets_its_org_when_returned() {
 
 /// A statement outside a transaction gets one of its own. Its first run on a connection
 /// prepares it, and the transaction's end waits for its answer; later runs send `BEGIN`,
-/// the statement and `COMMIT` in one flight. Either way the statement must run inside
+/// the statement and `COMMIT` in one flight (running it in a transaction before does not
+/// count as its first run). Either way the statement must run inside
 /// that transaction, under its org: a count sees the org's one task, an update
 /// commits, and a failed statement leaves nothing behind and the connection usable.
 #[tokio::test]
@@ -149,6 +150,19 @@ async fn a_statement_runs_inside_its_own_transaction_on_its_first_run_and_after(
     let (a, _) = two_orgs(&db, &env).await;
     let mut system = db.system().await.unwrap();
     let mut conn = db.org(a).await.unwrap();
+    // The same statements inside a transaction first: the statement cache keeps those
+    // under their Rust type, not their SQL, so they do not make the lone runs' SQL held.
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let seen: i64 = tasks::table.count().get_result(conn).await?;
+        assert_eq!(seen, 1);
+        diesel::update(tasks::table)
+            .set(tasks::title.eq("in a transaction"))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+    .await
+    .unwrap();
     for run in 0..4 {
         let seen: i64 = tasks::table.count().get_result(&mut conn).await.unwrap();
         assert_eq!(

@@ -118,9 +118,9 @@ impl Conn {
         // next is polled. Unconstrained, so tokio's task budget cannot park a statement
         // before it has queued its messages while the one behind it goes out.
         let (begun, result, ended) = tokio::task::unconstrained(async {
-            match flight {
+            match &flight {
                 Flight::One => futures::join!(begin, statement(conn), simple(conn, "COMMIT")),
-                Flight::Two => {
+                Flight::Two { .. } => {
                     let (begun, result) = futures::join!(begin, statement(conn));
                     let end = if begun.is_ok() && result.is_ok() {
                         "COMMIT"
@@ -136,6 +136,11 @@ impl Conn {
             *<TenantTransactions as TransactionManager<Conn>>::transaction_manager_status_mut(
                 self,
             ) = TransactionManagerStatus::default();
+        }
+        if let (Flight::Two { cached: Some(sql) }, Ok(()), Ok(_), Ok(())) =
+            (flight, &begun, &result, &ended)
+        {
+            PreparedStatements::record(&mut self.inner, sql);
         }
         begun?;
         let value = result?;
@@ -235,18 +240,22 @@ static SETTINGS_SQL: LazyLock<String> = LazyLock::new(|| {
 /// is on), inside a transaction of its own so nothing outlasts it.
 pub(crate) async fn prepare_tenant_settings(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     conn.transaction(async |c| TenantSettings::of(Tenant::None, 0).apply(c).await)
-        .await
+        .await?;
+    PreparedStatements::record(conn, SETTINGS_SQL.clone());
+    Ok(())
 }
 
 /// How many round trips a statement's own transaction takes (see
 /// [`Conn::in_own_transaction`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Flight {
     /// `BEGIN`, the statement and `COMMIT` in one flight: the statement is queued whole
     /// on its first poll (a simple query, or one the connection holds prepared).
     One,
     /// The end waits for the statement's answer: it may have to be prepared first.
-    Two,
+    /// `cached`: its SQL, when the statement cache keeps it under that SQL, to be
+    /// recorded as held once it has run.
+    Two { cached: Option<String> },
 }
 
 /// A statement with its SQL and bind values collected up front, so it can run after the
@@ -265,10 +274,14 @@ where
     query.to_sql(&mut sql, &Pg)?;
     let safe_to_cache = query.is_safe_to_cache_prepared(&Pg)?;
     let sql = sql.finish();
-    let flight = if safe_to_cache && PreparedStatements::on(conn, &sql) {
+    let flight = if !safe_to_cache {
+        Flight::Two { cached: None }
+    } else if PreparedStatements::on(conn, &sql) {
         Flight::One
     } else {
-        Flight::Two
+        Flight::Two {
+            cached: Some(sql.clone()),
+        }
     };
     Ok((
         CollectedQuery::new(sql, safe_to_cache, binds.moveable()),
