@@ -253,8 +253,8 @@ enum Flight {
     /// on its first poll (a simple query, or one the connection holds prepared).
     One,
     /// The end waits for the statement's answer: it may have to be prepared first.
-    /// `cached`: its SQL, when the statement cache keeps it under that SQL, to be
-    /// recorded as held once it has run.
+    /// `cached`: the key it is recorded under once it has run, when the statement cache
+    /// keeps it.
     Two { cached: Option<String> },
 }
 
@@ -274,14 +274,19 @@ where
     query.to_sql(&mut sql, &Pg)?;
     let safe_to_cache = query.is_safe_to_cache_prepared(&Pg)?;
     let sql = sql.finish();
-    let flight = if !safe_to_cache {
-        Flight::Two { cached: None }
-    } else if PreparedStatements::on(conn, &sql) {
-        Flight::One
-    } else {
-        Flight::Two {
-            cached: Some(sql.clone()),
+    let flight = if safe_to_cache {
+        // The statement cache's key for it is its SQL and its binds' types. Those types
+        // follow from the query's Rust type (diesel cannot hand out the collected ones),
+        // so the record is keyed by both: the same SQL built with other bind types is
+        // another query type.
+        let key = format!("{sql}\0{}", std::any::type_name::<T>());
+        if PreparedStatements::on(conn, &key) {
+            Flight::One
+        } else {
+            Flight::Two { cached: Some(key) }
         }
+    } else {
+        Flight::Two { cached: None }
     };
     Ok((
         CollectedQuery::new(sql, safe_to_cache, binds.moveable()),

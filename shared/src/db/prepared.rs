@@ -1,10 +1,12 @@
-//! Which statements a connection holds prepared under their SQL, so a
+//! Which statements a connection holds prepared under their SQL and bind types (the
+//! statement cache's key for a statement run alone, recorded as the SQL and the query's
+//! Rust type, which fixes the bind types), so a
 //! [`Conn`](super::Conn) knows when a statement will go out whole (bind and execute) the
 //! first time its future is polled. One the cache must still prepare first waits for
 //! the server's answer to its parse: a transaction's end queued behind it would
 //! overtake it. The record is written only where that is certain: after the tenant
 //! settings are prepared as the connection opens, and after a statement run in its own
-//! transaction (so cached under its SQL) has succeeded. Statements run inside
+//! transaction (so cached under that key) has succeeded. Statements run inside
 //! transactions are cached under their Rust type instead, so a record learned from the
 //! cache's events would claim SQL the cache does not hold under that key.
 
@@ -20,18 +22,20 @@ pub(crate) struct PreparedStatements {
 }
 
 impl PreparedStatements {
-    /// Whether `conn`'s statement cache holds `sql` (false when the cache is off).
-    pub(crate) fn on(conn: &mut AsyncPgConnection, sql: &str) -> bool {
+    /// Whether `conn`'s statement cache holds the statement `key` names (false when the
+    /// cache is off).
+    pub(crate) fn on(conn: &mut AsyncPgConnection, key: &str) -> bool {
         let instrumentation: &dyn Instrumentation = conn.instrumentation();
         instrumentation
             .downcast_ref::<PreparedStatements>()
-            .is_some_and(|prepared| prepared.held.contains(sql))
+            .is_some_and(|prepared| prepared.held.contains(key))
     }
 
-    /// Records that `conn`'s statement cache now holds `sql` (nothing when the cache is off).
-    pub(crate) fn record(conn: &mut AsyncPgConnection, sql: String) {
+    /// Records that `conn`'s statement cache now holds the statement `key` names (nothing
+    /// when the cache is off).
+    pub(crate) fn record(conn: &mut AsyncPgConnection, key: String) {
         if let Some(prepared) = conn.instrumentation().downcast_mut::<PreparedStatements>() {
-            prepared.held.insert(sql);
+            prepared.held.insert(key);
         }
     }
 }
