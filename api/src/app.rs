@@ -7,6 +7,7 @@ use shared::config::Settings;
 use shared::loops::Loops;
 use shared::shutdown::CancellationToken;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error;
@@ -54,7 +55,10 @@ pub async fn spawn_with_shutdown(
     let bind = settings.api.bind.clone();
     // Every background loop of the api, started here and waited for once the server stops.
     let mut loops = Loops::new(shutdown.clone());
-    let state = web::Data::new(AppState::new(settings, &mut loops).await?);
+    // One HTTP worker per core, as actix's default, each on a runtime of its own and
+    // each with its own database pool (see `Db::per_thread`).
+    let http_workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let state = web::Data::new(AppState::new(settings, &mut loops, http_workers).await?);
     // Webhook deliveries are processed (and missed ones swept) beside the server.
     crate::github::start(&state, &mut loops);
     loops.spawn(
@@ -64,7 +68,12 @@ pub async fn spawn_with_shutdown(
     // Built here, once, before the workers that each register it start.
     std::sync::LazyLock::force(&crate::routes::ROUTE_TABLE);
     let server_state = state.clone();
+    let next_worker = Arc::new(std::sync::atomic::AtomicUsize::new(1));
     let server = HttpServer::new(move || {
+        // Runs once on each worker's own thread, as it starts.
+        shared::db::Db::claim_pool_for_this_thread(
+            next_worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
         let state = server_state.clone();
         let limit = state.settings.api.max_body_bytes;
         App::new()
@@ -91,6 +100,7 @@ pub async fn spawn_with_shutdown(
             .wrap(from_fn(crate::request_id::request_context))
     })
     .disable_signals()
+    .workers(http_workers)
     .shutdown_timeout(DRAIN_TIMEOUT.as_secs())
     .bind(&bind)
     .with_context(|| format!("binding {bind}"))?;

@@ -63,11 +63,17 @@ impl AppState {
     /// Connects to Redis and builds the pools and clients from settings. Postgres and S3
     /// connect lazily, so the api starts (and reports not-ready) while they are down. The
     /// pub/sub hub runs in `loops`, whose stop token is the process's shutdown.
-    pub async fn new(settings: Settings, loops: &mut Loops) -> anyhow::Result<AppState> {
+    /// `http_workers` threads serve requests, each with a database pool of its own.
+    pub async fn new(
+        settings: Settings,
+        loops: &mut Loops,
+        http_workers: usize,
+    ) -> anyhow::Result<AppState> {
         use anyhow::Context;
         settings.check_mode(shared::config::Process::Api)?;
         let shutdown = loops.stop_token();
-        let db = Db::new(&settings.database).context("building the database pool")?;
+        let db = Db::per_thread(&settings.database, http_workers)
+            .context("building the database pools")?;
         db.verify_role().await?;
         let redis = shared::redis_conn::manager(&settings.redis.url)
             .await

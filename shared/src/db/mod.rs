@@ -13,6 +13,8 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -107,18 +109,56 @@ async fn open_connection(url: &str) -> diesel::ConnectionResult<AsyncPgConnectio
 /// tell it from an unreachable server.
 const UNSAFE_ROLE: &str = "refusing database role";
 
-/// The connection pool of one process, sized and timed by [`DatabaseSettings`].
+/// The connection pools of one process, sized and timed by [`DatabaseSettings`]: one, or
+/// one per thread that serves requests ([`Db::per_thread`]).
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<AsyncPgConnection>,
+    pools: Arc<[Pool<AsyncPgConnection>]>,
     wait: Duration,
     statement_timeout_ms: u64,
+}
+
+thread_local! {
+    /// The index of this thread's own pool in a [`Db::per_thread`] (0 when not claimed).
+    static HOME_POOL: Cell<usize> = const { Cell::new(0) };
 }
 
 impl Db {
     /// Builds the pool. Connections are opened lazily; each new one is checked to be
     /// subject to row-level security ([`role_problem`]) before it serves anything.
     pub fn new(settings: &DatabaseSettings) -> anyhow::Result<Db> {
+        Db::with_pools(settings, 1)
+    }
+
+    /// Builds `threads + 1` pools sharing `pool_size` between them: pool 0 for threads
+    /// that claim none, and one for each thread that claims it with
+    /// [`Db::claim_pool_for_this_thread`]. A connection's I/O runs as a task on the
+    /// runtime of the thread that opened it, so a connection shared by two
+    /// single-threaded runtimes (actix's workers) costs two wake-ups of the other thread
+    /// per statement. A thread that keeps to its own pool pays none.
+    pub fn per_thread(settings: &DatabaseSettings, threads: usize) -> anyhow::Result<Db> {
+        Db::with_pools(settings, threads + 1)
+    }
+
+    /// Makes pool `index` (1 ..= the `threads` of [`Db::per_thread`]) this thread's own;
+    /// on a [`Db::new`] it changes nothing.
+    pub fn claim_pool_for_this_thread(index: usize) {
+        HOME_POOL.set(index);
+    }
+
+    fn with_pools(settings: &DatabaseSettings, count: usize) -> anyhow::Result<Db> {
+        let size = (settings.pool_size / count).max(1);
+        let pools = (0..count)
+            .map(|_| Db::pool(settings, size))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Db {
+            pools: pools.into(),
+            wait: Duration::from_millis(settings.pool_timeout_ms),
+            statement_timeout_ms: settings.statement_timeout_ms,
+        })
+    }
+
+    fn pool(settings: &DatabaseSettings, size: usize) -> anyhow::Result<Pool<AsyncPgConnection>> {
         let statement_cache = settings.prepared_statement_cache;
         let mut manager_config = ManagerConfig::default();
         manager_config.custom_setup = Box::new(move |url| {
@@ -151,14 +191,7 @@ impl Db {
         manager_config.recycling_method = RecyclingMethod::Fast;
         let manager =
             AsyncDieselConnectionManager::new_with_config(settings.url.clone(), manager_config);
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_size)
-            .build()?;
-        Ok(Db {
-            pool,
-            wait: Duration::from_millis(settings.pool_timeout_ms),
-            statement_timeout_ms: settings.statement_timeout_ms,
-        })
+        Ok(Pool::builder(manager).max_size(size).build()?)
     }
 
     /// A connection acting in one org: row-level security shows it that org's rows only,
@@ -181,7 +214,8 @@ impl Db {
     /// Takes a connection from the pool for `tenant`. Nothing is written to the session:
     /// each transaction names its tenant itself (see [`conn`]).
     async fn checkout(&self, tenant: Tenant) -> Result<Conn, DbError> {
-        let conn = match tokio::time::timeout(self.wait, self.pool.get()).await {
+        let pool = &self.pools[HOME_POOL.get() % self.pools.len()];
+        let conn = match tokio::time::timeout(self.wait, pool.get()).await {
             Err(_) => return Err(DbError::PoolTimeout),
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
