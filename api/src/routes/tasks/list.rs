@@ -1,9 +1,12 @@
 //! `GET /orgs/{org}/projects/{id}/tasks`
 
 use actix_web::web;
-use diesel::dsl::sql;
+use diesel::dsl::{AsSelect, SqlTypeOf};
+use diesel::expression::{ValidGrouping, is_aggregate};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Double, Integer};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Bool, Double, Integer, Text};
 use diesel_async::RunQueryDsl;
 use serde::Deserialize;
 use shared::db::models::Task;
@@ -19,9 +22,11 @@ use crate::routes::paging::page_limit;
 use crate::routes::{IdPath, lookup};
 use crate::state::AppState;
 
-/// Board order of the status columns, as SQL: the database's `switchyard_board_rank`, which
-/// the index `tasks_board_order_idx` is built on, so a page is read in order from it.
-const STATUS_RANK: &str = "switchyard_board_rank(tasks.status)";
+diesel::define_sql_function! {
+    /// Board order of the status columns: the database's `switchyard_board_rank`, which the
+    /// index `tasks_board_order_idx` is built on, so a page is read in order from it.
+    fn switchyard_board_rank(status: Text) -> Integer;
+}
 
 /// Query of the task list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -62,34 +67,10 @@ pub async fn list(
     let mut conn = state.db.org(auth.org_id()).await?;
     let (project, _) = lookup::project(&mut conn, auth.org_id(), path.id).await?;
 
-    let mut q = tasks::table
-        .filter(tasks::org_id.eq(auth.org_id()))
-        .filter(tasks::project_id.eq(project.id))
-        .select(Task::as_select())
-        .into_boxed();
-    if let Some(status) = query.status {
-        q = q.filter(tasks::status.eq(status));
-    }
-    if let Some(c) = &cursor {
-        q = q.filter(
-            sql::<Bool>(&format!("({STATUS_RANK}, tasks.position, tasks.id) > ("))
-                .bind::<Integer, _>(c.rank)
-                .sql(", ")
-                .bind::<Double, _>(c.position)
-                .sql(", ")
-                .bind::<diesel::sql_types::Uuid, _>(c.id)
-                .sql(")"),
-        );
-    }
-    let mut rows: Vec<Task> = q
-        .order((
-            sql::<Integer>(STATUS_RANK).asc(),
-            tasks::position.asc(),
-            tasks::id.asc(),
-        ))
-        .limit(limit + 1)
-        .load(&mut conn)
-        .await?;
+    let mut rows: Vec<Task> =
+        page_query(auth.org_id(), project.id, query.status, cursor, limit + 1)
+            .load(&mut conn)
+            .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
@@ -106,8 +87,37 @@ pub async fn list(
     }))
 }
 
-/// Where a page ends: the sort key of its last task.
-#[derive(Debug, Clone, PartialEq)]
+/// Up to `rows` of the project's tasks in board order, after `cursor` and in one column if
+/// asked.
+fn page_query(
+    org_id: Uuid,
+    project_id: Uuid,
+    status: Option<TaskStatus>,
+    cursor: Option<Cursor>,
+    rows: i64,
+) -> tasks::BoxedQuery<'static, Pg, SqlTypeOf<AsSelect<Task, Pg>>> {
+    let mut q = tasks::table
+        .filter(tasks::org_id.eq(org_id))
+        .filter(tasks::project_id.eq(project_id))
+        .select(Task::as_select())
+        .into_boxed();
+    if let Some(status) = status {
+        q = q.filter(tasks::status.eq(status));
+    }
+    if let Some(c) = cursor {
+        q = q.filter(c);
+    }
+    q.order((
+        switchyard_board_rank(tasks::status).asc(),
+        tasks::position.asc(),
+        tasks::id.asc(),
+    ))
+    .limit(rows)
+}
+
+/// Where a page ends: the sort key of its last task. As a filter, it keeps the tasks after
+/// it in board order.
+#[derive(Debug, Clone, PartialEq, QueryId)]
 struct Cursor {
     rank: i32,
     position: f64,
@@ -149,7 +159,35 @@ impl Cursor {
     }
 }
 
-/// The Rust twin of `STATUS_RANK` (the migration `board_indexes` defines that one).
+// The filter is written out with binds rather than as literal SQL, because diesel never
+// prepares a statement holding literal SQL: each page would be parsed and planned again.
+impl Expression for Cursor {
+    type SqlType = Bool;
+}
+
+impl AppearsOnTable<tasks::table> for Cursor {}
+
+impl SelectableExpression<tasks::table> for Cursor {}
+
+impl ValidGrouping<()> for Cursor {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryFragment<Pg> for Cursor {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // A row comparison, which the board-order index serves as one range.
+        out.push_sql("(switchyard_board_rank(tasks.status), tasks.position, tasks.id) > (");
+        out.push_bind_param::<Integer, _>(&self.rank)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Double, _>(&self.position)?;
+        out.push_sql(", ");
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.id)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// The Rust twin of `switchyard_board_rank` (the migration `board_indexes` defines that one).
 fn status_rank(status: TaskStatus) -> i32 {
     match status {
         TaskStatus::Todo => 0,
@@ -176,6 +214,22 @@ mod tests {
         }
         assert!(Cursor::parse("garbage").is_err());
         assert!(Cursor::parse("1_NaN_00000000000000000000000000000000").is_err());
+    }
+
+    #[test]
+    fn every_shape_of_the_page_query_can_be_prepared() {
+        let cursor = Cursor {
+            rank: 1,
+            position: 2.5,
+            id: Uuid::now_v7(),
+        };
+        for status in [None, Some(TaskStatus::InReview)] {
+            for cursor in [None, Some(cursor.clone())] {
+                let q = page_query(Uuid::now_v7(), Uuid::now_v7(), status, cursor, 51);
+                let cacheable = QueryFragment::<Pg>::is_safe_to_cache_prepared(&q, &Pg);
+                assert_eq!(cacheable.ok(), Some(true));
+            }
+        }
     }
 
     #[test]
