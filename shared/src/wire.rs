@@ -191,7 +191,9 @@ pub struct Task {
     pub assignee_ids: Vec<Uuid>,
     pub parent_task_id: Option<Uuid>,
     pub origin: TaskOrigin,
+    #[serde(serialize_with = "whole_timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "whole_timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -690,6 +692,19 @@ pub struct Readiness {
     pub postgres: bool,
     pub redis: bool,
     pub s3: bool,
+}
+
+/// A timestamp written as chrono writes it (RFC 3339, UTC, `Z`, as many fraction digits as
+/// it needs), but as one string. chrono's own `Serialize` hands serde_json a `Display`,
+/// which it escapes a character at a time: a tenth of the api's CPU on a board's page of
+/// tasks, where every card carries two.
+mod whole_timestamp {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
 }
 
 /// Lets PATCH bodies tell an absent field (leave alone) from `null` (clear).
@@ -1305,5 +1320,26 @@ mod file_diff_tests {
         let old = r#"{"path":"a","old_path":null,"change":"added","binary":false,"additions":1,"deletions":0,"hunks":[]}"#;
         let file: FileDiff = serde_json::from_str(old).expect("read");
         assert!(!file.too_large && !file.symlink && file.path_raw.is_none());
+    }
+}
+
+#[cfg(test)]
+mod whole_timestamp_tests {
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    struct Ours(#[serde(serialize_with = "super::whole_timestamp::serialize")] DateTime<Utc>);
+
+    #[test]
+    fn a_timestamp_reads_exactly_as_chronos_own_at_every_precision() {
+        let second = Utc.with_ymd_and_hms(2026, 12, 7, 8, 30, 5).unwrap();
+        for nanos in [0, 120_000_000, 123_456_000, 123_456_789, 999_999_999] {
+            let t = second + chrono::Duration::nanoseconds(nanos);
+            assert_eq!(
+                serde_json::to_string(&Ours(t)).unwrap(),
+                serde_json::to_string(&t).unwrap()
+            );
+        }
     }
 }
