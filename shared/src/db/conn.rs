@@ -247,7 +247,7 @@ pub(crate) async fn prepare_tenant_settings(conn: &mut AsyncPgConnection) -> Que
 
 /// How many round trips a statement's own transaction takes (see
 /// [`Conn::in_own_transaction`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 enum Flight {
     /// `BEGIN`, the statement and `COMMIT` in one flight: the statement is queued whole
     /// on its first poll (a simple query, or one the connection holds prepared).

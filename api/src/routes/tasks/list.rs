@@ -5,7 +5,7 @@ use diesel::dsl::{AsSelect, SqlTypeOf};
 use diesel::expression::{ValidGrouping, is_aggregate};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Bool, Double, Integer, Text};
 use diesel_async::RunQueryDsl;
 use serde::Deserialize;
@@ -117,7 +117,7 @@ fn page_query(
 
 /// Where a page ends: the sort key of its last task. As a filter, it keeps the tasks after
 /// it in board order.
-#[derive(Debug, Clone, PartialEq, QueryId)]
+#[derive(Debug, Clone, PartialEq)]
 struct Cursor {
     rank: i32,
     position: f64,
